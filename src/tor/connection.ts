@@ -1,0 +1,269 @@
+import net from 'node:net';
+import { formatControlAddress, parseControlAddress, type ControlAddress } from './address.js';
+import { ConnectionClosedError, ConnectionError, ProtocolError, ReplyError, TimeoutError } from './errors.js';
+import type { Command } from './protocol/encoder.js';
+import { ReplyReader, type ReaderLimits } from './protocol/reader.js';
+import { formatReply, isAsync, isOk, type Reply } from './protocol/reply.js';
+
+export interface ConnectionOptions {
+  /** Default per-command timeout in ms (0 = none). A timed-out command rejects; its reply, if it ever
+   * comes, is discarded so later replies still match their commands. */
+  timeout?: number;
+  /** How long to wait for the socket to connect, in ms. */
+  connectTimeout?: number;
+  limits?: Partial<ReaderLimits>;
+}
+
+export interface SendOptions {
+  timeout?: number;
+}
+
+interface Pending {
+  command: Command;
+  resolve: (reply: Reply) => void;
+  reject: (err: Error) => void;
+  timer?: NodeJS.Timeout;
+  done: boolean;
+}
+
+/** Commands tor answers before authentication; anything else makes tor close the connection (514). */
+const HANDSHAKE = new Set(['PROTOCOLINFO', 'AUTHCHALLENGE', 'AUTHENTICATE']);
+
+export type EventListener = (event: Reply) => void;
+export type CommandTap = (command: Command) => void;
+
+/**
+ * One control connection: a FIFO of commands, each owning its promise, written as soon as they are
+ * issued (pipelined: tor answers strictly in order) and matched to replies in order. Events (6xx) go to
+ * event listeners whenever they arrive, including between a command and its reply.
+ *
+ * Until AUTHENTICATE succeeds only the handshake commands reach the socket; others wait behind the gate and
+ * are released in order once authenticated (or rejected if the connection closes first).
+ */
+export class ControlConnection {
+  readonly address: ControlAddress;
+  readonly #socket: net.Socket;
+  readonly #reader: ReplyReader;
+  readonly #defaultTimeout: number;
+  #pending: Pending[] = [];
+  #head = 0;
+  #gated: Pending[] = [];
+  #authenticated = false;
+  #closed: Error | null = null;
+  #closeWaiters: Array<() => void> = [];
+  #eventListeners = new Set<EventListener>();
+  #taps = new Set<CommandTap>();
+  #closeListeners = new Set<(err: Error) => void>();
+  #corked = false;
+
+  private constructor(address: ControlAddress, socket: net.Socket, options: ConnectionOptions) {
+    this.address = address;
+    this.#socket = socket;
+    this.#reader = new ReplyReader(options.limits);
+    this.#defaultTimeout = options.timeout ?? 0;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.#fail(new ConnectionError(`control connection to ${formatControlAddress(address)}: ${err.message}`, { cause: err })));
+    socket.on('close', () => {
+      this.#fail(new ConnectionClosedError(`control connection to ${formatControlAddress(address)} closed`));
+      for (const w of this.#closeWaiters.splice(0)) w();
+    });
+  }
+
+  static connect(address: ControlAddress | string, options: ConnectionOptions = {}): Promise<ControlConnection> {
+    const addr = typeof address === 'string' ? parseControlAddress(address) : address;
+    const where = formatControlAddress(addr);
+    return new Promise((resolve, reject) => {
+      const socket = addr.type === 'unix' ? net.connect({ path: addr.path }) : net.connect({ host: addr.host, port: addr.port });
+      const timeoutMs = options.connectTimeout ?? 10_000;
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new TimeoutError(`connecting to tor's control port at ${where}: no answer after ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new ConnectionError(`cannot connect to tor's control port at ${where}: ${hint(err)}`, { cause: err }));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        if (addr.type === 'tcp') socket.setNoDelay(true);
+        resolve(new ControlConnection(addr, socket, options));
+      });
+    });
+  }
+
+  get authenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed !== null;
+  }
+
+  /** Commands written and not yet answered. */
+  get inFlight(): number {
+    return this.#pending.length - this.#head;
+  }
+
+  /** Send a command; resolves with tor's reply whatever its status code. */
+  send(command: Command, options: SendOptions = {}): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      if (this.#closed) {
+        reject(new ConnectionClosedError(`${command.display}: control connection already closed`, { cause: this.#closed }));
+        return;
+      }
+      const p: Pending = { command, resolve, reject, done: false };
+      const timeout = options.timeout ?? this.#defaultTimeout;
+      if (timeout > 0) {
+        p.timer = setTimeout(() => {
+          if (p.done) return;
+          p.done = true;
+          reject(new TimeoutError(`${command.display}: no reply from tor within ${timeout} ms`));
+        }, timeout);
+      }
+      if (!this.#authenticated && !HANDSHAKE.has(command.keyword)) this.#gated.push(p);
+      else this.#write(p);
+    });
+  }
+
+  /** Send a command; resolves with the reply when tor accepts (2xx), rejects with ReplyError otherwise. */
+  async request(command: Command, options?: SendOptions): Promise<Reply> {
+    const reply = await this.send(command, options);
+    if (!isOk(reply)) throw new ReplyError(command.display, reply);
+    return reply;
+  }
+
+  onEvent(listener: EventListener): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
+  }
+
+  /** Observe every command as it is written (redacted `display` form is safe to log). */
+  onCommand(tap: CommandTap): () => void {
+    this.#taps.add(tap);
+    return () => this.#taps.delete(tap);
+  }
+
+  onClose(listener: (err: Error) => void): () => void {
+    if (this.#closed) {
+      const err = this.#closed;
+      queueMicrotask(() => listener(err));
+    } else this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  /** Close the socket. Everything still pending rejects with ConnectionClosedError. */
+  close(): Promise<void> {
+    if (this.#socket.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#closeWaiters.push(resolve);
+      this.#socket.end();
+      // A peer that never answers the FIN must not keep us waiting.
+      setTimeout(() => this.#socket.destroy(), 1000).unref();
+    });
+  }
+
+  /** Tear down at once, rejecting everything pending with `err`. */
+  destroy(err?: Error): void {
+    this.#fail(err ?? new ConnectionClosedError(`control connection to ${formatControlAddress(this.address)} destroyed`));
+  }
+
+  #write(p: Pending): void {
+    this.#pending.push(p);
+    for (const tap of this.#taps) tap(p.command);
+    // Batch every command issued in the same tick into one write: real pipelining, few syscalls.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
+    this.#socket.write(p.command.wire);
+  }
+
+  #onData(chunk: Buffer): void {
+    let replies: Reply[];
+    try {
+      replies = this.#reader.push(chunk);
+    } catch (err) {
+      this.#fail(err as Error);
+      return;
+    }
+    for (const reply of replies) {
+      if (isAsync(reply)) {
+        for (const l of this.#eventListeners) {
+          try {
+            l(reply);
+          } catch (err) {
+            // A listener's bug must not desynchronise the reply stream; surface it like any uncaught error.
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
+        }
+        continue;
+      }
+      const p = this.#pending[this.#head];
+      if (!p) {
+        this.#fail(new ProtocolError('tor sent a reply with no command waiting for it', formatReply(reply)));
+        return;
+      }
+      this.#pending[this.#head++] = undefined as unknown as Pending;
+      if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+        this.#pending = this.#pending.slice(this.#head);
+        this.#head = 0;
+      }
+      if (p.timer) clearTimeout(p.timer);
+      if (p.command.keyword === 'AUTHENTICATE' && isOk(reply)) this.#openGate();
+      if (p.done) continue;
+      p.done = true;
+      p.resolve(reply);
+    }
+  }
+
+  #openGate(): void {
+    this.#authenticated = true;
+    const gated = this.#gated;
+    this.#gated = [];
+    for (const p of gated) if (!p.done) this.#write(p);
+  }
+
+  #fail(err: Error): void {
+    if (!this.#closed) {
+      this.#closed = err;
+      const truncated = this.#reader.midReply ? ' (in the middle of a reply)' : '';
+      const all = [...this.#pending.slice(this.#head), ...this.#gated];
+      this.#pending = [];
+      this.#head = 0;
+      this.#gated = [];
+      for (const p of all) {
+        if (p.timer) clearTimeout(p.timer);
+        if (p.done) continue;
+        p.done = true;
+        const e =
+          err instanceof ConnectionClosedError
+            ? new ConnectionClosedError(`${p.command.display}: control connection closed before tor replied${truncated}`, { cause: err })
+            : err;
+        p.reject(e);
+      }
+      for (const l of this.#closeListeners) l(err);
+      this.#closeListeners.clear();
+    }
+    if (!this.#socket.destroyed) this.#socket.destroy();
+  }
+}
+
+function hint(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is tor running with ControlPort or ControlSocket set?)';
+    case 'ENOENT':
+      return 'no such socket (is tor running with ControlSocket set to this path?)';
+    case 'EACCES':
+      return 'permission denied (add this user to the group that owns the socket, e.g. debian-tor)';
+    default:
+      return err.message;
+  }
+}

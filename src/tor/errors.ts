@@ -1,0 +1,79 @@
+/**
+ * Errors grouped by who is at fault, as stem does:
+ * - ProtocolError: tor (or whatever answered) sent bytes that are not the control protocol.
+ * - ReplyError: tor understood and refused; carries the status code, message and raw reply.
+ * - ConnectionError: the transport failed (closed, timed out, could not connect).
+ * - AuthenticationError: we could not prove who we are; names the method tried and what to do.
+ * - UsageError: the caller asked for something we refuse to encode (e.g. a CR in a keyword).
+ */
+import type { Reply } from './protocol/reply.js';
+
+export class TorError extends Error {
+  override name = 'TorError';
+}
+
+export class ProtocolError extends TorError {
+  override name = 'ProtocolError';
+  constructor(
+    message: string,
+    readonly excerpt?: string,
+    options?: ErrorOptions,
+  ) {
+    super(excerpt === undefined ? message : `${message}: ${JSON.stringify(excerpt.slice(0, 200))}`, options);
+  }
+}
+
+export class ReplyError extends TorError {
+  override name = 'ReplyError';
+  readonly code: number;
+  readonly torMessage: string;
+  constructor(
+    readonly command: string,
+    readonly reply: Reply,
+    options?: ErrorOptions,
+  ) {
+    const last = reply.lines[reply.lines.length - 1];
+    const torMessage = reply.lines.map((l) => l.text).join('; ');
+    super(`${command}: tor replied ${reply.code} ${torMessage}`, options);
+    this.code = reply.code;
+    this.torMessage = last ? torMessage : '';
+  }
+}
+
+export class ConnectionError extends TorError {
+  override name = 'ConnectionError';
+}
+
+export class ConnectionClosedError extends ConnectionError {
+  override name = 'ConnectionClosedError';
+}
+
+export class TimeoutError extends ConnectionError {
+  override name = 'TimeoutError';
+}
+
+export class AuthenticationError extends TorError {
+  override name = 'AuthenticationError';
+  constructor(
+    readonly method: string | undefined,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(method ? `authentication (${method}) failed: ${message}` : `authentication failed: ${message}`, options);
+  }
+}
+
+export class UsageError extends TorError {
+  override name = 'UsageError';
+}
+
+export class LaunchError extends TorError {
+  override name = 'LaunchError';
+  constructor(
+    message: string,
+    readonly log: string[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(log.length ? `${message}\n${log.slice(-10).join('\n')}` : message, options);
+  }
+}

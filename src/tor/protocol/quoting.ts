@@ -1,0 +1,155 @@
+import { ProtocolError, UsageError } from '../errors.js';
+
+/**
+ * Quote a value as a control-protocol QuotedString, which tor decodes as a C string
+ * (tor: src/lib/encoding/cstring.c, unescape_string). Escapes `\\ \" \r \n \t`; every other control
+ * byte becomes `\xHH`, so no byte of the value can end or split the command line. NUL is refused:
+ * tor stores C strings, so a NUL would silently truncate the value.
+ */
+export function quoteString(value: string, what = 'value'): string {
+  let out = '"';
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    switch (c) {
+      case 0x5c: out += '\\\\'; break;
+      case 0x22: out += '\\"'; break;
+      case 0x0d: out += '\\r'; break;
+      case 0x0a: out += '\\n'; break;
+      case 0x09: out += '\\t'; break;
+      case 0x00: throw new UsageError(`${what} contains a NUL byte, which tor cannot store`);
+      default:
+        if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+        // U+2028/2029 and other non-ASCII go as UTF-8 bytes: only CR and LF end a line for tor.
+        else out += value[i];
+    }
+  }
+  return out + '"';
+}
+
+/**
+ * Decode a QuotedString starting at `text[start] === '"'`. Returns the value and the index just past the
+ * closing quote. Escapes decode to bytes (tor writes non-ASCII as `\ooo` octal), then bytes to UTF-8.
+ *
+ * ```
+ * 250 ContactInfo="caf\303\251 \"x\""   →  café "x"
+ * ```
+ */
+export function unquoteString(text: string, start = 0): { value: string; end: number } {
+  if (text[start] !== '"') throw new ProtocolError('expected a quoted string', text.slice(start));
+  const bytes: number[] = [];
+  let plainFrom = -1;
+  let simple = true;
+  let i = start + 1;
+  for (; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '"') break;
+    if (ch !== '\\') {
+      if (plainFrom < 0) plainFrom = i;
+      const code = ch.charCodeAt(0);
+      if (code < 0x80) bytes.push(code);
+      else {
+        simple = false;
+        for (const b of Buffer.from(ch, 'utf8')) bytes.push(b);
+      }
+      continue;
+    }
+    simple = false;
+    const n = text[i + 1];
+    switch (n) {
+      case 'n': bytes.push(0x0a); i++; break;
+      case 'r': bytes.push(0x0d); i++; break;
+      case 't': bytes.push(0x09); i++; break;
+      case '\\': case '"': case "'": case '?': bytes.push(n.charCodeAt(0)); i++; break;
+      case 'x': case 'X': {
+        const hex = text.slice(i + 2, i + 4);
+        if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new ProtocolError('bad \\x escape in quoted string', text.slice(start));
+        bytes.push(parseInt(hex, 16));
+        i += 3;
+        break;
+      }
+      default: {
+        const m = /^[0-7]{1,3}/.exec(text.slice(i + 1, i + 4));
+        if (!m) throw new ProtocolError('bad escape in quoted string', text.slice(start));
+        const v = parseInt(m[0], 8);
+        if (v > 255) throw new ProtocolError('octal escape above 255 in quoted string', text.slice(start));
+        bytes.push(v);
+        i += m[0].length;
+      }
+    }
+  }
+  if (i >= text.length) throw new ProtocolError('unterminated quoted string', text.slice(start));
+  const value = simple ? text.slice(start + 1, i) : Buffer.from(bytes).toString('utf8');
+  return { value, end: i + 1 };
+}
+
+export interface Token {
+  /** Set for `KEY=VALUE` tokens (KEY is `[A-Za-z0-9_-]+`); positional tokens have none. */
+  key?: string;
+  value: string;
+}
+
+/**
+ * Split a reply or event line into positional words and `KEY=VALUE` pairs; values may be QuotedStrings.
+ *
+ * ```
+ * AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/run/tor/control.authcookie"
+ *   → [ {value:'AUTH'}, {key:'METHODS', value:'COOKIE,SAFECOOKIE'}, {key:'COOKIEFILE', value:'/run/…'} ]
+ * 1 BUILT $AAAA~relay,$BBBB~exit PURPOSE=GENERAL
+ *   → positional '1', 'BUILT', '$AAAA~relay,$BBBB~exit' ('$' cannot start a key), then PURPOSE
+ * ```
+ */
+export function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    while (i < n && text[i] === ' ') i++;
+    if (i >= n) break;
+    let key: string | undefined;
+    let j = i;
+    while (j < n && isKeyChar(text.charCodeAt(j))) j++;
+    if (j > i && text[j] === '=') {
+      key = text.slice(i, j);
+      i = j + 1;
+    }
+    if (text[i] === '"') {
+      const q = unquoteString(text, i);
+      i = q.end;
+      out.push(key === undefined ? { value: q.value } : { key, value: q.value });
+    } else {
+      let k = i;
+      while (k < n && text[k] !== ' ') k++;
+      const value = text.slice(i, k);
+      out.push(key === undefined ? { value } : { key, value });
+      i = k;
+    }
+  }
+  return out;
+}
+
+function isKeyChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d;
+}
+
+/** Split tokenized fields into positional values and a key→value map (later duplicates win). */
+export function fields(text: string): { positional: string[]; kv: Map<string, string> } {
+  const positional: string[] = [];
+  const kv = new Map<string, string>();
+  for (const t of tokenize(text)) {
+    if (t.key === undefined) positional.push(t.value);
+    else kv.set(t.key, t.value);
+  }
+  return { positional, kv };
+}
+
+/**
+ * A value in tor's reply form `key=value` where value is raw to end of line, or a QuotedString when
+ * tor quoted it (non-printable, non-ASCII, or starting with `"`/`#`).
+ */
+export function decodeReplyValue(raw: string): string {
+  if (raw.startsWith('"')) {
+    const q = unquoteString(raw, 0);
+    if (q.end === raw.length) return q.value;
+  }
+  return raw;
+}

@@ -1,0 +1,147 @@
+import { ProtocolError } from '../errors.js';
+import type { Reply, ReplyLine } from './reply.js';
+
+export interface ReaderLimits {
+  /** Longest line accepted, in bytes (without CRLF). */
+  maxLineBytes: number;
+  /** Largest reply accepted (all lines and data blocks), in bytes. */
+  maxReplyBytes: number;
+}
+
+// ns/all for 10,000 relays is ~3 MB and md/all larger still; 1 MiB lines never occur in practice.
+export const DEFAULT_LIMITS: ReaderLimits = {
+  maxLineBytes: 1 << 20,
+  maxReplyBytes: 256 << 20,
+};
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Turns bytes, split anywhere, into whole replies. No I/O: `push` returns what completed.
+ *
+ * Wire format (control-spec §2.3):
+ * ```
+ * 250-key=value\r\n            mid-reply line
+ * 250+key=\r\n                 data line: a block follows, ended by a line holding only "."
+ * ..starts with a dot\r\n      lines beginning with "." are stuffed with one more "."
+ * .\r\n
+ * 250 OK\r\n                   end line: the reply is complete
+ * 650 BW 10 20\r\n             an asynchronous event, possibly between a command and its reply
+ * ```
+ * After a ProtocolError the stream is out of sync and the reader refuses further input.
+ */
+export class ReplyReader {
+  readonly #limits: ReaderLimits;
+  #parts: Buffer[] = [];
+  #partBytes = 0;
+  #lines: ReplyLine[] = [];
+  #data: string[] | null = null;
+  #replyBytes = 0;
+  #failed: ProtocolError | null = null;
+
+  constructor(limits: Partial<ReaderLimits> = {}) {
+    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** True while a reply has started but not ended (useful to tell a truncated stream at close). */
+  get midReply(): boolean {
+    return this.#lines.length > 0 || this.#data !== null || this.#partBytes > 0;
+  }
+
+  push(chunk: Uint8Array): Reply[] {
+    if (this.#failed) throw this.#failed;
+    const out: Reply[] = [];
+    try {
+      let start = 0;
+      while (start < chunk.length) {
+        const lf = chunk.indexOf(LF, start);
+        if (lf === -1) {
+          this.#keepPartial(chunk.subarray(start));
+          break;
+        }
+        let line: Buffer;
+        const piece = Buffer.from(chunk.buffer, chunk.byteOffset + start, lf - start);
+        if (this.#partBytes) {
+          this.#checkLineLength(this.#partBytes + piece.length);
+          this.#parts.push(piece);
+          line = Buffer.concat(this.#parts, this.#partBytes + piece.length);
+          this.#parts = [];
+          this.#partBytes = 0;
+        } else {
+          this.#checkLineLength(piece.length);
+          line = piece;
+        }
+        start = lf + 1;
+        const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+        const reply = this.#line(line.toString('utf8', 0, end), end + 2);
+        if (reply) out.push(reply);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.#failed = err;
+      throw err;
+    }
+    return out;
+  }
+
+  #keepPartial(rest: Uint8Array): void {
+    this.#checkLineLength(this.#partBytes + rest.length);
+    // Copy: the caller may reuse its buffer.
+    this.#parts.push(Buffer.from(rest));
+    this.#partBytes += rest.length;
+  }
+
+  #checkLineLength(n: number): void {
+    if (n > this.#limits.maxLineBytes) {
+      throw new ProtocolError(`line longer than ${this.#limits.maxLineBytes} bytes; refusing to buffer more`);
+    }
+  }
+
+  #line(text: string, wireBytes: number): Reply | null {
+    this.#replyBytes += wireBytes;
+    if (this.#replyBytes > this.#limits.maxReplyBytes) {
+      throw new ProtocolError(`reply larger than ${this.#limits.maxReplyBytes} bytes; refusing to buffer more`);
+    }
+    if (this.#data !== null) {
+      if (text === '.') {
+        const last = this.#lines[this.#lines.length - 1]!;
+        last.data = this.#data.join('\n');
+        this.#data = null;
+      } else {
+        this.#data.push(text.charCodeAt(0) === 0x2e ? text.slice(1) : text);
+      }
+      return null;
+    }
+    const code = parseStatus(text);
+    const sep = text[3];
+    if (code < 0 || (sep !== ' ' && sep !== '-' && sep !== '+')) {
+      throw new ProtocolError('malformed reply line (expected "NNN-", "NNN+" or "NNN ")', text);
+    }
+    const first = this.#lines[0];
+    if (first && isEventCode(first.code) !== isEventCode(code)) {
+      throw new ProtocolError('asynchronous and synchronous lines mixed within one reply', text);
+    }
+    this.#lines.push({ code, sep, text: text.slice(4) });
+    if (sep === '+') this.#data = [];
+    else if (sep === ' ') {
+      const reply: Reply = { code, lines: this.#lines };
+      this.#lines = [];
+      this.#replyBytes = 0;
+      return reply;
+    }
+    return null;
+  }
+}
+
+function isEventCode(code: number): boolean {
+  return code >= 600 && code < 700;
+}
+
+function parseStatus(text: string): number {
+  if (text.length < 4) return -1;
+  const a = text.charCodeAt(0) - 48;
+  const b = text.charCodeAt(1) - 48;
+  const c = text.charCodeAt(2) - 48;
+  if (a < 1 || a > 9 || b < 0 || b > 9 || c < 0 || c > 9) return -1;
+  return a * 100 + b * 10 + c;
+}
