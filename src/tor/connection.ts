@@ -242,10 +242,11 @@ export class ControlConnection {
         if (p.timer) clearTimeout(p.timer);
         if (p.done) continue;
         p.done = true;
+        // A protocol error is the reason itself; any transport end (FIN, reset, destroy) is "closed".
         const e =
-          err instanceof ConnectionClosedError
-            ? new ConnectionClosedError(`${p.command.display}: control connection closed before tor replied${truncated}`, { cause: err })
-            : err;
+          err instanceof ProtocolError
+            ? err
+            : new ConnectionClosedError(`${p.command.display}: control connection closed before tor replied${truncated}${err instanceof ConnectionClosedError ? '' : ` (${err.message})`}`, { cause: err });
         p.reject(e);
       }
       for (const l of this.#closeListeners) l(err);

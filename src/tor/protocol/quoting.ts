@@ -7,6 +7,8 @@ import { ProtocolError, UsageError } from '../errors.js';
  * tor stores C strings, so a NUL would silently truncate the value.
  */
 export function quoteString(value: string, what = 'value'): string {
+  // A lone surrogate would reach tor as U+FFFD: the value would silently change.
+  if (!value.isWellFormed()) throw new UsageError(`${what} is not well-formed Unicode (lone surrogate)`);
   let out = '"';
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
@@ -49,7 +51,10 @@ export function unquoteString(text: string, start = 0): { value: string; end: nu
       if (code < 0x80) bytes.push(code);
       else {
         simple = false;
-        for (const b of Buffer.from(ch, 'utf8')) bytes.push(b);
+        // Outside the BMP a character is two UTF-16 units; encoding either one alone gives U+FFFD.
+        const char = String.fromCodePoint(text.codePointAt(i)!);
+        for (const b of Buffer.from(char, 'utf8')) bytes.push(b);
+        i += char.length - 1;
       }
       continue;
     }

@@ -63,17 +63,18 @@ export class ReplyReader {
         let line: Buffer;
         const piece = Buffer.from(chunk.buffer, chunk.byteOffset + start, lf - start);
         if (this.#partBytes) {
-          this.#checkLineLength(this.#partBytes + piece.length);
+          // Bound the copy before making it; the exact check follows once the CR is known.
+          this.#checkPending(this.#partBytes + piece.length);
           this.#parts.push(piece);
           line = Buffer.concat(this.#parts, this.#partBytes + piece.length);
           this.#parts = [];
           this.#partBytes = 0;
         } else {
-          this.#checkLineLength(piece.length);
           line = piece;
         }
         start = lf + 1;
         const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+        this.#checkLineLength(end);
         const reply = this.#line(line.toString('utf8', 0, end), end + 2);
         if (reply) out.push(reply);
       }
@@ -85,10 +86,15 @@ export class ReplyReader {
   }
 
   #keepPartial(rest: Uint8Array): void {
-    this.#checkLineLength(this.#partBytes + rest.length);
+    this.#checkPending(this.#partBytes + rest.length);
     // Copy: the caller may reuse its buffer.
     this.#parts.push(Buffer.from(rest));
     this.#partBytes += rest.length;
+  }
+
+  /** `n` bytes of a line whose end is not seen yet: one more is allowed, it may be the CR of CRLF. */
+  #checkPending(n: number): void {
+    this.#checkLineLength(n - 1);
   }
 
   #checkLineLength(n: number): void {

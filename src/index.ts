@@ -1,0 +1,29 @@
+/**
+ * tor-reconcile as a library: a typed client for Tor's control protocol.
+ *
+ * ```ts
+ * import { connect, launch } from 'tor-reconcile';
+ * const tor = await connect({ control: 'unix:/run/tor/control' });
+ * console.log(await tor.getInfo('version'));
+ * ```
+ */
+export { connect, TorClient, addOnionCommand } from './tor/client.js';
+export type { ConnectOptions, ConfInput, Signal, OnionPort, AddOnionOptions, ClientAuthAddOptions } from './tor/client.js';
+export { launch, LaunchedTor, stopTor } from './tor/launch.js';
+export type { LaunchOptions, BootstrapStatus } from './tor/launch.js';
+export { authenticate } from './tor/auth.js';
+export type { AuthMethod, AuthOptions } from './tor/auth.js';
+export { ControlConnection } from './tor/connection.js';
+export type { ConnectionOptions, SendOptions } from './tor/connection.js';
+export { parseControlAddress, formatControlAddress } from './tor/address.js';
+export type { ControlAddress } from './tor/address.js';
+export * from './tor/errors.js';
+export { Secret, isSecret } from './tor/secret.js';
+export { buildCommand, buildDataCommand, commands } from './tor/protocol/encoder.js';
+export type { Command, ConfValue } from './tor/protocol/encoder.js';
+export { ReplyReader } from './tor/protocol/reader.js';
+export type { ReaderLimits } from './tor/protocol/reader.js';
+export type { Reply, ReplyLine } from './tor/protocol/reply.js';
+export { quoteString, unquoteString, tokenize } from './tor/protocol/quoting.js';
+export * from './tor/replies.js';
+export * from './tor/events.js';

@@ -1,0 +1,227 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ControlAddress } from './address.js';
+import { connect, TorClient, type ConnectOptions } from './client.js';
+import { ConnectionError, LaunchError } from './errors.js';
+import { fields, quoteString } from './protocol/quoting.js';
+
+export interface BootstrapStatus {
+  progress: number;
+  tag: string;
+  summary: string;
+}
+
+export interface LaunchOptions extends Omit<ConnectOptions, 'control' | 'password' | 'passwordEnv' | 'passwordFile' | 'method'> {
+  /** The tor binary (default `tor` on PATH). */
+  binary?: string;
+  /** Created (mode 0700) if missing. The torrc, log, pid file, cookie and control socket live here. */
+  dataDirectory: string;
+  /** `socket` (default): a ControlSocket in the data directory; `port`: `ControlPort auto` on 127.0.0.1. */
+  control?: 'socket' | 'port';
+  /** More torrc options; a list gives repeated lines. Written into the generated torrc. */
+  options?: Record<string, string | number | boolean | Array<string | number>>;
+  /** Keep tor running after this process exits (the embedded daemon the CLI reuses between runs). */
+  detached?: boolean;
+  /** TAKEOWNERSHIP: tor exits when this client's connection closes. */
+  takeOwnership?: boolean;
+  /** Called with each bootstrap step (STATUS_CLIENT BOOTSTRAP events and the initial phase). */
+  onBootstrap?: (status: BootstrapStatus) => void;
+  /** Resolve only once tor reports 100% (give a number for a timeout in ms, default 120 s). */
+  waitForBootstrap?: boolean | number;
+  /** How long tor may take to open its control listener, in ms (default 30 s). */
+  startTimeout?: number;
+}
+
+/** A tor started by `launch`: its client, and how to stop it. */
+export class LaunchedTor {
+  constructor(
+    readonly client: TorClient,
+    readonly pid: number,
+    readonly dataDirectory: string,
+    readonly controlAddress: ControlAddress,
+    readonly torrcPath: string,
+    readonly child: ChildProcess | undefined,
+  ) {}
+
+  /** Log file tor writes notices to. */
+  get logPath(): string {
+    return path.join(this.dataDirectory, 'notice.log');
+  }
+
+  /** Ask tor to exit at once (SIGNAL HALT), wait for it, and SIGKILL it if it lingers. */
+  async stop(timeout = 10_000): Promise<void> {
+    await stopTor(this.pid, this.client, this.child, timeout);
+  }
+}
+
+const SOCKET_PATH_MAX = 100; // sun_path is 108 bytes on Linux; keep a margin.
+
+/**
+ * Start a tor with its own data directory and a generated torrc, connect to it with cookie authentication,
+ * and report bootstrap progress. Without `detached`, tor is told (`__OwningControllerProcess`) to exit if
+ * this process dies, so a crashed test run leaves no tor behind.
+ */
+export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
+  const dataDir = path.resolve(options.dataDirectory);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
+  const socketPath = path.join(dataDir, 'control.sock');
+  const useSocket = (options.control ?? 'socket') === 'socket' && Buffer.byteLength(socketPath) <= SOCKET_PATH_MAX;
+  const portFile = path.join(dataDir, 'control-port');
+  const pidFile = path.join(dataDir, 'tor.pid');
+  const logFile = path.join(dataDir, 'notice.log');
+  await rm(portFile, { force: true });
+  await rm(socketPath, { force: true });
+
+  const lines: Array<[string, string]> = [
+    ['DataDirectory', dataDir],
+    ['PidFile', pidFile],
+    ['Log', `notice file ${logFile}`],
+    ['CookieAuthentication', '1'],
+    ['RunAsDaemon', '0'],
+  ];
+  if (useSocket) lines.push(['ControlSocket', socketPath]);
+  else lines.push(['ControlPort', 'auto'], ['ControlPortWriteToFile', portFile]);
+  if (!options.detached) lines.push(['__OwningControllerProcess', String(process.pid)]);
+  for (const [k, v] of Object.entries(options.options ?? {})) {
+    for (const item of Array.isArray(v) ? v : [v]) lines.push([k, typeof item === 'boolean' ? (item ? '1' : '0') : String(item)]);
+  }
+  const torrc = path.join(dataDir, 'torrc');
+  await writeFile(torrc, lines.map(([k, v]) => `${k} ${torrcValue(k, v)}`).join('\n') + '\n', { mode: 0o600 });
+  const defaults = path.join(dataDir, 'torrc-defaults');
+  await writeFile(defaults, '', { mode: 0o600 });
+
+  const binary = options.binary ?? 'tor';
+  const child = spawn(binary, ['-f', torrc, '--defaults-torrc', defaults], {
+    stdio: ['ignore', options.detached ? 'ignore' : 'pipe', options.detached ? 'ignore' : 'pipe'],
+    detached: options.detached ?? false,
+  });
+  const output: string[] = [];
+  const collect = (b: Buffer) => {
+    for (const l of b.toString('utf8').split('\n')) if (l.trim()) output.push(l);
+    if (output.length > 200) output.splice(0, output.length - 200);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let exited: { code: number | null; signal: string | null } | null = null;
+  let spawnError: Error | null = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  child.on('error', (err) => (spawnError = err));
+  if (options.detached) child.unref();
+
+  const deadline = Date.now() + (options.startTimeout ?? 30_000);
+  const logTail = async () => [...output, ...(await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => /\[(warn|err)\]/.test(l))];
+  let address: ControlAddress | undefined;
+  let client: TorClient | undefined;
+  try {
+    for (;;) {
+      if (spawnError) {
+        const e = spawnError as NodeJS.ErrnoException;
+        throw new LaunchError(e.code === 'ENOENT' ? `tor binary "${binary}" not found: install tor (Debian: apt-get install tor) or pass binary` : `cannot start ${binary}: ${e.message}`);
+      }
+      if (exited) {
+        const ex = exited as { code: number | null; signal: string | null };
+        throw new LaunchError(`tor exited during startup (${ex.signal ?? `code ${ex.code}`})`, await logTail());
+      }
+      if (Date.now() > deadline) throw new LaunchError('tor did not open its control listener in time', await logTail());
+      address = useSocket ? (existsSync(socketPath) ? { type: 'unix', path: socketPath } : undefined) : await readPortFile(portFile);
+      if (address) {
+        try {
+          client = await connect({ ...options, control: address, cookieFile: options.cookieFile ?? path.join(dataDir, 'control_auth_cookie') });
+          break;
+        } catch (err) {
+          if (!(err instanceof ConnectionError)) throw err;
+        }
+      }
+      await sleep(20);
+    }
+    if (options.takeOwnership) await client.takeOwnership();
+    await followBootstrap(client, options);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await client?.close().catch(() => {});
+    throw err;
+  }
+  return new LaunchedTor(client, child.pid!, dataDir, address!, torrc, options.detached ? undefined : child);
+}
+
+/** torrc values are raw to end of line; quote only what needs it (tor parses quoted values as C strings). */
+function torrcValue(key: string, v: string): string {
+  if (/[\r\n\0]/.test(v)) throw new LaunchError(`option ${key}: value contains CR, LF or NUL`);
+  return /["#\\]|^\s|\s$/.test(v) ? quoteString(v, key) : v;
+}
+
+async function readPortFile(file: string): Promise<ControlAddress | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const m = /PORT=([\d.]+):(\d+)/.exec(text);
+  return m ? { type: 'tcp', host: m[1]!, port: Number(m[2]) } : undefined;
+}
+
+/** `NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"` → status; undefined for other actions. */
+export function parseBootstrapPhase(text: string): BootstrapStatus | undefined {
+  const { positional, kv } = fields(text);
+  if (!positional.includes('BOOTSTRAP') || !kv.has('PROGRESS')) return undefined;
+  return { progress: Number(kv.get('PROGRESS')), tag: kv.get('TAG') ?? '', summary: kv.get('SUMMARY') ?? '' };
+}
+
+async function followBootstrap(client: TorClient, options: LaunchOptions): Promise<void> {
+  if (!options.onBootstrap && !options.waitForBootstrap) return;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const report = (s: BootstrapStatus | undefined) => {
+    if (!s) return;
+    options.onBootstrap?.(s);
+    if (s.progress >= 100) done();
+  };
+  const off = await client.on('STATUS_CLIENT', (e) => {
+    if (e.action === 'BOOTSTRAP') report({ progress: Number(e.args.PROGRESS ?? 0), tag: e.args.TAG ?? '', summary: e.args.SUMMARY ?? '' });
+  });
+  report(parseBootstrapPhase(await client.getInfo('status/bootstrap-phase')));
+  if (!options.waitForBootstrap) return;
+  const limit = typeof options.waitForBootstrap === 'number' ? options.waitForBootstrap : 120_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      finished,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new LaunchError(`tor did not finish bootstrapping within ${limit} ms`)), limit);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (!options.onBootstrap) await off();
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * HALT rather than SHUTDOWN: a relay would otherwise wait ShutdownWaitLength (30 s by default). Tor may exit
+ * before answering, so a closed connection is success here.
+ */
+export async function stopTor(pid: number, client: TorClient | undefined, child: ChildProcess | undefined, timeout = 10_000): Promise<void> {
+  const gone = child ? new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()))) : undefined;
+  if (client && !client.connection.isClosed) {
+    await client.signal('HALT').catch(() => {});
+    await client.close().catch(() => {});
+  } else if (alive(pid)) process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeout;
+  while (gone ? !(child!.exitCode !== null || child!.signalCode !== null) : alive(pid)) {
+    if (Date.now() > deadline) {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      break;
+    }
+    await sleep(20);
+  }
+  await gone;
+}

@@ -1,0 +1,542 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ProtocolError, UsageError } from '../../src/tor/errors.js';
+import { buildDataCommand, commands, type Command } from '../../src/tor/protocol/encoder.js';
+import { decodeReplyValue, fields, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
+import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
+import type { Reply } from '../../src/tor/protocol/reply.js';
+import { Secret } from '../../src/tor/secret.js';
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+function feed(chunks: Uint8Array[], limits?: Partial<ReaderLimits>): { replies: Reply[]; reader: ReplyReader } {
+  const reader = new ReplyReader(limits);
+  const replies: Reply[] = [];
+  for (const c of chunks) replies.push(...reader.push(c));
+  return { replies, reader };
+}
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ReplyReader
+
+const SERVICE_ID = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd';
+const PRIVATE_KEY = 'ED25519-V3:' + 'q'.repeat(86) + '==';
+
+// PROTOCOLINFO, GETINFO config-text (data block with dot-stuffed lines and an empty one), an event that
+// arrived between two replies, then ADD_ONION: every framing feature the reader has, in one stream.
+const TRANSCRIPT_LINES = [
+  '250-PROTOCOLINFO 1',
+  '250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/var/lib/tor/a b/\\"c\\"/control_auth_cookie"',
+  '250-VERSION Tor="0.4.9.11"',
+  '250 OK',
+  '250+config-text=',
+  'ControlPort 9051',
+  '..x',
+  '...',
+  '',
+  '.. leading dot and space',
+  'SocksPort 0',
+  '.',
+  '250 OK',
+  '650-CONF_CHANGED',
+  '650-ExitNodes={us},{de}',
+  '650-MaxCircuitDirtiness=300',
+  '650 OK',
+  `250-ServiceID=${SERVICE_ID}`,
+  `250-PrivateKey=${PRIVATE_KEY}`,
+  '250 OK',
+];
+const TRANSCRIPT = TRANSCRIPT_LINES.join('\r\n') + '\r\n';
+
+const EXPECTED: Reply[] = [
+  {
+    code: 250,
+    lines: [
+      { code: 250, sep: '-', text: 'PROTOCOLINFO 1' },
+      { code: 250, sep: '-', text: 'AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/var/lib/tor/a b/\\"c\\"/control_auth_cookie"' },
+      { code: 250, sep: '-', text: 'VERSION Tor="0.4.9.11"' },
+      { code: 250, sep: ' ', text: 'OK' },
+    ],
+  },
+  {
+    code: 250,
+    lines: [
+      {
+        code: 250,
+        sep: '+',
+        text: 'config-text=',
+        data: 'ControlPort 9051\n.x\n..\n\n. leading dot and space\nSocksPort 0',
+      },
+      { code: 250, sep: ' ', text: 'OK' },
+    ],
+  },
+  {
+    code: 650,
+    lines: [
+      { code: 650, sep: '-', text: 'CONF_CHANGED' },
+      { code: 650, sep: '-', text: 'ExitNodes={us},{de}' },
+      { code: 650, sep: '-', text: 'MaxCircuitDirtiness=300' },
+      { code: 650, sep: ' ', text: 'OK' },
+    ],
+  },
+  {
+    code: 250,
+    lines: [
+      { code: 250, sep: '-', text: `ServiceID=${SERVICE_ID}` },
+      { code: 250, sep: '-', text: `PrivateKey=${PRIVATE_KEY}` },
+      { code: 250, sep: ' ', text: 'OK' },
+    ],
+  },
+];
+
+describe('ReplyReader', () => {
+  it('frames a realistic transcript fed whole', () => {
+    const { replies, reader } = feed([bytes(TRANSCRIPT)]);
+    expect(replies).toEqual(EXPECTED);
+    expect(reader.midReply).toBe(false);
+  });
+
+  it('gives the same replies however the bytes are split in two', () => {
+    const buf = bytes(TRANSCRIPT);
+    for (let i = 0; i <= buf.length; i++) {
+      const { replies, reader } = feed([buf.subarray(0, i), buf.subarray(i)]);
+      expect(replies, `split at byte ${i}`).toEqual(EXPECTED);
+      expect(reader.midReply).toBe(false);
+    }
+  });
+
+  it('gives the same replies fed byte by byte through one reused buffer', () => {
+    // Reusing the caller's buffer catches a reader that keeps a view of it instead of a copy.
+    const buf = bytes(TRANSCRIPT);
+    const one = new Uint8Array(1);
+    const reader = new ReplyReader();
+    const replies: Reply[] = [];
+    for (const b of buf) {
+      one[0] = b;
+      replies.push(...reader.push(one));
+    }
+    expect(replies).toEqual(EXPECTED);
+  });
+
+  it('gives the same replies for arbitrary chunkings of a reused buffer', () => {
+    const buf = bytes(TRANSCRIPT);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: buf.length - 1 }), { maxLength: 40 }), (cuts) => {
+        const points = [0, ...cuts.sort((a, b) => a - b), buf.length];
+        const scratch = Buffer.alloc(buf.length);
+        const reader = new ReplyReader();
+        const replies: Reply[] = [];
+        for (let i = 0; i + 1 < points.length; i++) {
+          const n = buf.copy(scratch, 0, points[i]!, points[i + 1]!);
+          replies.push(...reader.push(scratch.subarray(0, n)));
+          scratch.fill(0x21);
+        }
+        expect(replies).toEqual(EXPECTED);
+      }),
+    );
+  });
+
+  it('accepts bare LF line endings, and a mix of LF and CRLF', () => {
+    expect(feed([bytes(TRANSCRIPT_LINES.join('\n') + '\n')]).replies).toEqual(EXPECTED);
+    const mixed = TRANSCRIPT_LINES.map((l, i) => l + (i % 2 ? '\n' : '\r\n')).join('');
+    expect(feed([bytes(mixed)]).replies).toEqual(EXPECTED);
+  });
+
+  it('decodes multi-byte UTF-8 split across chunks', () => {
+    const text = 'ContactInfo=café ☕ Ωmega 😀 終';
+    const buf = bytes(`250-${text}\r\n250 OK\r\n`);
+    for (let i = 0; i <= buf.length; i++) {
+      const { replies } = feed([buf.subarray(0, i), buf.subarray(i)]);
+      expect(replies[0]!.lines[0]!.text, `split at byte ${i}`).toBe(text);
+    }
+  });
+
+  it.each(['25 OK', 'abc OK', '250XOK', '2500 OK', '050 OK', '250', ''])(
+    'rejects the malformed line %j and refuses input afterwards',
+    (line) => {
+      const reader = new ReplyReader();
+      expect(() => reader.push(bytes(`${line}\r\n`))).toThrow(ProtocolError);
+      // The stream is out of sync: even a valid reply must not be framed after this.
+      expect(() => reader.push(bytes('250 OK\r\n'))).toThrow(ProtocolError);
+    },
+  );
+
+  it('rejects a line longer than maxLineBytes early, without buffering the rest of it', () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    chunk.write('250-', 0);
+    const totalChunks = (10 * 1024 * 1024) / chunk.length;
+    const reader = new ReplyReader();
+    let accepted = 0;
+    let error: unknown;
+    for (let i = 0; i < totalChunks; i++) {
+      try {
+        reader.push(chunk);
+        accepted++;
+      } catch (err) {
+        error = err;
+        break;
+      }
+    }
+    expect(error).toBeInstanceOf(ProtocolError);
+    // It must fail within one chunk of the limit, not after reading the 10 MB.
+    expect(accepted * chunk.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxLineBytes);
+    expect((accepted + 1) * chunk.length).toBeGreaterThan(DEFAULT_LIMITS.maxLineBytes);
+  });
+
+  it('accepts a line of exactly maxLineBytes (CR and LF not counted), however it is split', () => {
+    for (const eol of ['\r\n', '\n']) {
+      const ok = bytes(`250 OK6789${eol}`);
+      for (let i = 0; i <= ok.length; i++) {
+        const { replies } = feed([ok.subarray(0, i), ok.subarray(i)], { maxLineBytes: 10 });
+        expect(replies, `eol ${JSON.stringify(eol)} split at ${i}`).toEqual([
+          { code: 250, lines: [{ code: 250, sep: ' ', text: 'OK6789' }] },
+        ]);
+      }
+      const tooLong = bytes(`250 OK67890${eol}`);
+      for (let i = 0; i <= tooLong.length; i++) {
+        expect(() => feed([tooLong.subarray(0, i), tooLong.subarray(i)], { maxLineBytes: 10 })).toThrow(/line longer/);
+      }
+    }
+  });
+
+  it('rejects an endless data block once it passes maxReplyBytes', () => {
+    const limit = 4096;
+    const reader = new ReplyReader({ maxReplyBytes: limit });
+    const line = bytes('r moria1 lpXfw1/+uGEym58asExGOXAgzjE xAvqW5EKGvl+WcgKT8r7DqXbOtA 128.31.0.39 9101 0\r\n');
+    let fed = reader.push(bytes('250+ns/all=\r\n')).length;
+    let sent = 13;
+    let error: unknown;
+    for (let i = 0; i < 10_000 && !error; i++) {
+      try {
+        fed += reader.push(line).length;
+        sent += line.length;
+      } catch (err) {
+        error = err;
+      }
+    }
+    expect(fed).toBe(0);
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as Error).message).toMatch(/reply larger/);
+    expect(sent).toBeLessThanOrEqual(limit);
+  });
+
+  it('counts maxReplyBytes per reply, with the limit itself allowed', () => {
+    expect(feed([bytes('250 OK\r\n')], { maxReplyBytes: 8 }).replies).toHaveLength(1);
+    expect(() => feed([bytes('250 OK\r\n')], { maxReplyBytes: 7 })).toThrow(ProtocolError);
+    // Two 8-byte replies under an 8-byte limit: the count restarts with each reply.
+    expect(feed([bytes('250 OK\r\n250 OK\r\n')], { maxReplyBytes: 8 }).replies).toHaveLength(2);
+  });
+
+  it('rejects synchronous and asynchronous lines mixed in one reply', () => {
+    expect(() => feed([bytes('250-version=0.4.9.11\r\n650 BW 10 20\r\n')])).toThrow(/mixed/);
+    expect(() => feed([bytes('650-CONF_CHANGED\r\n250 OK\r\n')])).toThrow(/mixed/);
+  });
+
+  it('reports whether a reply is in progress', () => {
+    const reader = new ReplyReader();
+    expect(reader.midReply).toBe(false);
+    reader.push(bytes('25'));
+    expect(reader.midReply).toBe(true);
+    reader.push(bytes('0-version=1\r\n'));
+    expect(reader.midReply).toBe(true);
+    reader.push(bytes('250+config-text=\r\nx\r\n.\r\n'));
+    expect(reader.midReply).toBe(true);
+    expect(reader.push(bytes('250 OK\r\n'))).toHaveLength(1);
+    expect(reader.midReply).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Quoting
+
+/** Strings rich in the characters quoting must handle, plus arbitrary full-Unicode text. */
+const awkwardString = fc.oneof(
+  fc.string({ unit: fc.constantFrom('\\', '"', '\r', '\n', '\t', '\x01', '\x1b', '\x7f', ' ', '=', 'a', 'é', '\u2028', '😀') }),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: 'binary-ascii' }),
+);
+
+describe('quoteString', () => {
+  it('escapes backslash, quote, CR, LF and tab', () => {
+    expect(quoteString('a\\b"c\r\nd\te')).toBe('"a\\\\b\\"c\\r\\nd\\te"');
+  });
+
+  it('writes other control bytes as \\xHH and leaves non-ASCII alone', () => {
+    expect(quoteString('\x01\x1b\x1f\x7f')).toBe('"\\x01\\x1b\\x1f\\x7f"');
+    expect(quoteString('café \u2028 😀')).toBe('"café \u2028 😀"');
+  });
+
+  it('refuses NUL, naming the option but not the value', () => {
+    const err = catchError(() => quoteString('secret\0tail', 'ContactInfo'));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toContain('ContactInfo');
+    expect((err as Error).message).not.toContain('secret');
+  });
+
+  it('refuses a lone surrogate, which tor would receive as U+FFFD', () => {
+    expect(catchError(() => quoteString('a\ud800b', 'ContactInfo'))).toBeInstanceOf(UsageError);
+  });
+
+  it('never emits raw CR, LF or NUL, and unquoteString inverts it (property)', () => {
+    fc.assert(
+      fc.property(
+        awkwardString.filter((s) => !s.includes('\0')),
+        (s) => {
+          const q = quoteString(s);
+          expect(q).not.toMatch(/[\r\n\0]/);
+          expect(unquoteString(q)).toEqual({ value: s, end: q.length });
+          // Embedded in a line, decoding stops exactly at the closing quote.
+          const line = `KEY=${q} NEXT=1`;
+          expect(unquoteString(line, 4)).toEqual({ value: s, end: 4 + q.length });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('unquoteString', () => {
+  it("decodes tor's octal escapes as UTF-8 bytes", () => {
+    expect(unquoteString('"caf\\303\\251"').value).toBe('café');
+    expect(unquoteString('"\\360\\237\\230\\200"').value).toBe('😀');
+  });
+
+  it('decodes the other C escapes', () => {
+    expect(unquoteString('"\\x41\\101\\t\\n\\r\\\\\\"\\\'\\?"').value).toBe('AA\t\n\r\\"\'?');
+    expect(unquoteString('"\\0"').value).toBe('\0');
+  });
+
+  it('keeps characters outside the BMP that arrive unescaped', () => {
+    expect(unquoteString('"😀"').value).toBe('😀');
+    expect(unquoteString('"caf\\303\\251 😀 終"').value).toBe('café 😀 終');
+  });
+
+  it('returns the index after the closing quote', () => {
+    expect(unquoteString('x="a b" y', 2)).toEqual({ value: 'a b', end: 7 });
+  });
+
+  it.each([
+    ['"unterminated', /unterminated/],
+    ['"\\q"', /bad escape/],
+    ['"\\x4"', /\\x escape/],
+    ['"\\400"', /above 255/],
+    ['no quote', /expected a quoted string/],
+  ])('rejects %j', (input, message) => {
+    expect(() => unquoteString(input)).toThrow(message);
+  });
+});
+
+describe('tokenize', () => {
+  it('splits a PROTOCOLINFO AUTH line with a quoted COOKIEFILE holding spaces and escaped quotes', () => {
+    expect(
+      tokenize('AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/home/a b/.tor/\\"x\\"/control_auth_cookie"'),
+    ).toEqual([
+      { value: 'AUTH' },
+      { key: 'METHODS', value: 'COOKIE,SAFECOOKIE' },
+      { key: 'COOKIEFILE', value: '/home/a b/.tor/"x"/control_auth_cookie' },
+    ]);
+  });
+
+  it('keeps a CIRC path positional: "$" cannot start a key, and "=" inside an old-style path is no key', () => {
+    const fp1 = '9695DFC35FFEB861329B9F1AB04C46397020CE31';
+    const fp2 = '847B1F850344D7876491A54892F904934E4EB85D';
+    expect(tokenize(`5 BUILT $${fp1}~moria1,$${fp2}~tor26 BUILD_FLAGS=NEED_CAPACITY PURPOSE=GENERAL`)).toEqual([
+      { value: '5' },
+      { value: 'BUILT' },
+      { value: `$${fp1}~moria1,$${fp2}~tor26` },
+      { key: 'BUILD_FLAGS', value: 'NEED_CAPACITY' },
+      { key: 'PURPOSE', value: 'GENERAL' },
+    ]);
+    expect(tokenize(`5 EXTENDED $${fp1}=moria1`)).toEqual([
+      { value: '5' },
+      { value: 'EXTENDED' },
+      { value: `$${fp1}=moria1` },
+    ]);
+  });
+
+  it('reads empty values (KEY= and KEY="") and tolerates repeated spaces', () => {
+    expect(tokenize('ExitNodes=  ContactInfo="" REASON= UNKNOWN_9')).toEqual([
+      { key: 'ExitNodes', value: '' },
+      { key: 'ContactInfo', value: '' },
+      { key: 'REASON', value: '' },
+      { value: 'UNKNOWN_9' },
+    ]);
+  });
+
+  it('decodes quoted positional words', () => {
+    expect(tokenize('www.example.com 192.0.2.1 "2024-05-14 15:48:22" CACHED="NO"')).toEqual([
+      { value: 'www.example.com' },
+      { value: '192.0.2.1' },
+      { value: '2024-05-14 15:48:22' },
+      { key: 'CACHED', value: 'NO' },
+    ]);
+  });
+
+  it('lets fields() map later duplicates over earlier ones', () => {
+    const { positional, kv } = fields('A B=1 C B=2');
+    expect(positional).toEqual(['A', 'C']);
+    expect([...kv]).toEqual([['B', '2']]);
+  });
+});
+
+describe('decodeReplyValue', () => {
+  it('decodes a wholly quoted value and leaves anything else raw', () => {
+    expect(decodeReplyValue('"caf\\303\\251"')).toBe('café');
+    expect(decodeReplyValue('"a" b')).toBe('"a" b');
+    expect(decodeReplyValue('80 127.0.0.1:8080')).toBe('80 127.0.0.1:8080');
+    expect(decodeReplyValue('')).toBe('');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoder
+
+function expectOneLine(cmd: Command): void {
+  expect(cmd.wire.endsWith('\r\n')).toBe(true);
+  expect(cmd.wire.indexOf('\r')).toBe(cmd.wire.length - 2);
+  expect(cmd.wire.indexOf('\n')).toBe(cmd.wire.length - 1);
+  expect(cmd.wire).not.toContain('\0');
+}
+
+describe('commands', () => {
+  const single: Record<Exclude<keyof typeof commands, 'loadConf'>, Array<[Command, string]>> = {
+    protocolInfo: [[commands.protocolInfo(), 'PROTOCOLINFO 1\r\n']],
+    authChallenge: [[commands.authChallenge('0a'.repeat(32)), `AUTHCHALLENGE SAFECOOKIE ${'0a'.repeat(32)}\r\n`]],
+    authenticate: [
+      [commands.authenticate(), 'AUTHENTICATE\r\n'],
+      [commands.authenticate(new Secret('00FFab'), 'hex'), 'AUTHENTICATE 00FFab\r\n'],
+      [commands.authenticate(new Secret('pa"ss\r\nword'), 'password'), 'AUTHENTICATE "pa\\"ss\\r\\nword"\r\n'],
+    ],
+    getInfo: [[commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
+    getConf: [[commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
+    setConf: [
+      [commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
+    ],
+    resetConf: [[commands.resetConf([['SocksPort', null], ['Log', 'notice stdout']]), 'RESETCONF SocksPort Log="notice stdout"\r\n']],
+    saveConf: [
+      [commands.saveConf(), 'SAVECONF\r\n'],
+      [commands.saveConf(true), 'SAVECONF FORCE\r\n'],
+    ],
+    signal: [[commands.signal('RELOAD'), 'SIGNAL RELOAD\r\n']],
+    setEvents: [
+      [commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
+      [commands.setEvents([]), 'SETEVENTS\r\n'],
+    ],
+    takeOwnership: [[commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
+    dropOwnership: [[commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],
+    quit: [[commands.quit(), 'QUIT\r\n']],
+  };
+
+  it('has a case here for every single-line builder', () => {
+    expect(Object.keys(single).sort()).toEqual(Object.keys(commands).filter((k) => k !== 'loadConf').sort());
+  });
+
+  it.each(Object.entries(single).flatMap(([name, cases]) => cases.map(([cmd, wire]) => [name, cmd, wire] as const)))(
+    '%s produces one CRLF-terminated line',
+    (_name, cmd, wire) => {
+      expect(cmd.wire).toBe(wire);
+      expectOneLine(cmd);
+    },
+  );
+
+  it('cannot be made to send a second line through a SETCONF value (property)', () => {
+    const prefix = 'SETCONF ContactInfo=';
+    fc.assert(
+      fc.property(awkwardString, (v) => {
+        let cmd: Command;
+        try {
+          cmd = commands.setConf([['ContactInfo', v]]);
+        } catch (err) {
+          expect(err).toBeInstanceOf(UsageError);
+          expect(v).toContain('\0');
+          return;
+        }
+        expect(v).not.toContain('\0');
+        expectOneLine(cmd);
+        expect(cmd.wire.match(/\r\n/g)).toHaveLength(1);
+        // And tor reads back exactly the value we meant.
+        expect(unquoteString(cmd.wire, prefix.length)).toEqual({ value: v, end: cmd.wire.length - 2 });
+      }),
+      { numRuns: 500 },
+    );
+    expect(() => commands.setConf([['ContactInfo', 'a\0b']])).toThrow(UsageError);
+  });
+
+  it.each(['Contact Info', 'ContactInfo=x', 'Contact\r\nInfo', 'Socks-Port', 'ContactInfo"', ''])(
+    'refuses the option name %j',
+    (name) => {
+      expect(() => commands.setConf([[name, 'x']])).toThrow(UsageError);
+      expect(() => commands.resetConf([[name, null]])).toThrow(UsageError);
+      expect(() => commands.getConf([name])).toThrow(UsageError);
+    },
+  );
+
+  it('refuses words that would split or end the line', () => {
+    expect(() => commands.getInfo(['version\r\nSIGNAL HALT'])).toThrow(UsageError);
+    expect(() => commands.getInfo(['config text'])).toThrow(UsageError);
+    expect(() => commands.signal('HALT\n')).toThrow(UsageError);
+    expect(() => commands.setEvents(['CIRC STREAM'])).toThrow(UsageError);
+    expect(() => commands.authChallenge('ab cd')).toThrow(UsageError);
+    expect(() => commands.getInfo([''])).toThrow(UsageError);
+  });
+
+  it('puts secrets on the wire but never in display', () => {
+    const cases: Array<[Command, string]> = [
+      [commands.setConf([['HashedControlPassword', new Secret('16:9A4F1C2E')], ['ContactInfo', 'me']]), '16:9A4F1C2E'],
+      [commands.authenticate(new Secret('deadbeefcafe'), 'hex'), 'deadbeefcafe'],
+      [commands.authenticate(new Secret('hunter2'), 'password'), 'hunter2'],
+      [commands.resetConf([['HashedControlPassword', new Secret('16:ABCDEF')]]), '16:ABCDEF'],
+    ];
+    for (const [cmd, secret] of cases) {
+      expect(cmd.wire).toContain(secret);
+      expect(cmd.display).not.toContain(secret);
+      expect(cmd.display).toContain('<redacted>');
+      expect(JSON.stringify(cmd.display)).not.toContain(secret);
+    }
+    expect(cases[0]![0].display).toBe('SETCONF HashedControlPassword=<redacted> ContactInfo="me"');
+  });
+
+  it('keeps a rejected secret out of the error message', () => {
+    const err = catchError(() => commands.authenticate(new Secret('not hex: hunter2'), 'hex'));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).not.toContain('hunter2');
+  });
+});
+
+describe('buildDataCommand', () => {
+  it('dot-stuffs the body and ends it with a lone dot', () => {
+    const cmd = commands.loadConf('SocksPort 9050\n.hidden\n..two\n.\n\nLog notice stdout\n');
+    expect(cmd.wire).toBe('+LOADCONF\r\nSocksPort 9050\r\n..hidden\r\n...two\r\n..\r\n\r\nLog notice stdout\r\n.\r\n');
+    expect(cmd.display).toBe('+LOADCONF <6 lines>');
+    expect(commands.loadConf('SocksPort 9050\r\n.x\r\n').wire).toBe('+LOADCONF\r\nSocksPort 9050\r\n..x\r\n.\r\n');
+    expect(commands.loadConf('').wire).toBe('+LOADCONF\r\n.\r\n');
+  });
+
+  it('refuses bodies with NUL or a bare CR', () => {
+    expect(() => buildDataCommand('LOADCONF', [], 'a\0b')).toThrow(UsageError);
+    expect(() => buildDataCommand('LOADCONF', [], 'a\rb')).toThrow(UsageError);
+  });
+
+  it('produces a body that a data-block reader unstuffs back to the original lines (property)', () => {
+    // Data blocks are framed the same way in both directions, so ReplyReader is an independent decoder.
+    const line = fc.string({ unit: fc.constantFrom('.', 'a', ' ', '=', 'é') });
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), (lines) => {
+        const body = lines.map((l) => l + '\n').join('');
+        const cmd = buildDataCommand('LOADCONF', [], body);
+        const blockStart = cmd.wire.indexOf('\r\n') + 2;
+        const { replies } = feed([bytes('250+x=\r\n' + cmd.wire.slice(blockStart) + '250 OK\r\n')]);
+        expect(replies[0]!.lines[0]!.data).toBe(lines.join('\n'));
+      }),
+    );
+  });
+});
