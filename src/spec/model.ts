@@ -1,0 +1,110 @@
+/**
+ * The desired state: what a spec says a tor should be, validated and normalized. Plain data (no sockets,
+ * no files open), produced by `loadSpec` and consumed by the reconciler. Every item keeps where it was
+ * written so later errors (a refusal from tor, a key mismatch) can point back into the YAML.
+ */
+import type { Secret } from '../tor/secret.js';
+
+export interface SourcePos {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface LaunchSpec {
+  /** Absolute. */
+  dataDirectory: string;
+  binary: string;
+  /** Extra torrc options for the embedded tor, tor's names, values as torrc text. */
+  options: Record<string, string[]>;
+}
+
+export interface TorTarget {
+  /** `unix:PATH` or `tcp:HOST:PORT`; absent when the spec gives `launch` instead. */
+  control?: string;
+  password?: Secret<string>;
+  cookieFile?: string;
+  launch?: LaunchSpec;
+}
+
+export interface DesiredOption {
+  /** Canonical tor name (exact case from config/names). */
+  name: string;
+  /**
+   * The lines to set, in tor's form (one per LineList line); `null` = managed and reset to tor's default.
+   * An interpolated value is a Secret: shown as `<redacted>` everywhere.
+   */
+  value: Array<string | Secret<string>> | null;
+  /** Tor refuses to change it while running (553): a plan says "needs restart". */
+  immutable: boolean;
+  source: SourcePos;
+}
+
+export interface OnionPortSpec {
+  port: number;
+  /** `HOST:PORT` or `unix:PATH`, as tor prints it back. */
+  target: string;
+}
+
+export interface AuthorizedClient {
+  name: string;
+  /** Base32 x25519 public key, no padding, uppercase as tor writes it. */
+  publicKey: string;
+}
+
+export interface FilesystemService {
+  type: 'filesystem';
+  name: string;
+  /** Absolute, normalized (`/a/` and `/a` are the same). */
+  directory: string;
+  ports: OnionPortSpec[];
+  /** Other HiddenService* options of the group, canonical name → tor value, in spec order. */
+  options: Array<[name: string, value: string]>;
+  authorizedClients: AuthorizedClient[];
+  /** 56-char address pin (no `.onion`): the plan fails if the key would give another. */
+  address?: string;
+  source: SourcePos;
+}
+
+export interface EphemeralService {
+  type: 'ephemeral';
+  name: string;
+  /** Absolute path of the key file; generated (0600) if missing. */
+  keyFile: string;
+  ports: OnionPortSpec[];
+  maxStreams?: number;
+  maxStreamsCloseCircuit: boolean;
+  authorizedClients: AuthorizedClient[];
+  address?: string;
+  source: SourcePos;
+}
+
+export type OnionServiceSpec = FilesystemService | EphemeralService;
+
+export interface ClientAuthSpec {
+  /** 56-char v3 address, no `.onion`. */
+  address: string;
+  /** Base32 x25519 private key (as in tor's `.auth_private` files). */
+  privateKey: Secret<string>;
+  clientName?: string;
+  permanent: boolean;
+  source: SourcePos;
+}
+
+export interface DesiredState {
+  version: 1;
+  /** The spec files merged, in order (absolute paths). */
+  files: string[];
+  tor: TorTarget;
+  /** Absolute; where generated keys live (0700). */
+  stateDirectory: string;
+  /** Only these keys are managed; in spec order. */
+  options: DesiredOption[];
+  /** In spec order; filesystem services keep their relative order in tor's HiddenService block. */
+  onionServices: OnionServiceSpec[];
+  /** Services present in tor but absent from the spec may be removed (otherwise the plan refuses). */
+  prune: boolean;
+  clientAuth: ClientAuthSpec[];
+  /** Stream-attach policies: reserved for issue #8; kept verbatim. */
+  attach?: unknown;
+}
