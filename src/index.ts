@@ -27,3 +27,8 @@ export type { Reply, ReplyLine } from './tor/protocol/reply.js';
 export { quoteString, unquoteString, tokenize } from './tor/protocol/quoting.js';
 export * from './tor/replies.js';
 export * from './tor/events.js';
+export * from './tor/onion/index.js';
+export { OptionTable } from './tor/config/types.js';
+export type { OptionInfo, OptionType } from './tor/config/types.js';
+export { toTor, canonical, sameValue, ValueError } from './tor/config/normalize.js';
+export { IMMUTABLE_OPTIONS } from './tor/config/immutable.js';

@@ -113,7 +113,7 @@ export interface AddOnionResult {
 
 /**
  * ```
- * 250-ServiceID=l5satjgud6gucryazcyvyvhuxhr74u6ygigiuyixe3a6ysis67ororad
+ * 250-ServiceID=<56 base32 characters>
  * 250-PrivateKey=ED25519-V3:<base64 of 64 bytes>
  * 250 OK
  * ```

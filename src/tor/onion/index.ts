@@ -1,0 +1,38 @@
+export { Base32Error, base32Decode, base32Encode } from './base32.js';
+export {
+  ClientAuthError,
+  clientAuthPrivateKeyFromBase64,
+  clientAuthPrivateKeyToBase64,
+  clientAuthPrivateLine,
+  clientAuthPublicFromPrivate,
+  generateClientAuthKeyPair,
+  parseClientAuthPrivate,
+  parseServiceAuthLine,
+  serviceAuthLine,
+  type ClientAuthKeyPair,
+  type ParsedClientAuthPrivate,
+} from './clientauth.js';
+export {
+  encodeHostnameFile,
+  encodePublicKeyFile,
+  encodeSecretKeyFile,
+  generateServiceKey,
+  HOSTNAME_FILE,
+  isValidOnionAddress,
+  KeyFileError,
+  ONION_ADDRESS_LENGTH,
+  OnionAddressError,
+  onionAddressFromPublicKey,
+  OnionKeyError,
+  OnionServiceKey,
+  parseOnionAddress,
+  parsePublicKeyFile,
+  parseSecretKeyFile,
+  PUBLIC_KEY_FILE,
+  readTorKeyFiles,
+  SECRET_KEY_FILE,
+  writeTorKeyFiles,
+  type OnionAddressProblem,
+  type ParsedOnionAddress,
+} from './keys.js';
+export { ensureSecretDir, SecretFileError, writeSecretFileAtomic, writeSecretFilesAtomic, type SecretData, type SecretDirResult, type SecretFile } from './persist.js';
