@@ -1,0 +1,189 @@
+/**
+ * Execute a plan: its steps, in order, and nothing else. Consecutive onion and client-auth commands are
+ * pipelined; everything else waits for its reply. The first failure stops the run: what was done, what
+ * failed (with tor's own reason from its WARN log) and what was skipped are all in the result.
+ */
+import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
+import type { DesiredState } from '../spec/model.js';
+import type { TorClient } from '../tor/client.js';
+import { ReplyError } from '../tor/errors.js';
+import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { readLiveState } from './live.js';
+import { loadKeyFile, persistKeys, readRecords, writeRecords } from './local.js';
+import { computePlan, type PlanContext } from './plan.js';
+import type { ApplyResult, Owner, Plan, Step, StepResult } from './types.js';
+
+export class PlanBlockedError extends Error {
+  override name = 'PlanBlockedError';
+}
+
+export interface ApplyOptions {
+  /** Called after each step with its outcome. */
+  onStep?: (result: StepResult, index: number, total: number) => void;
+  /** Abort: the step in flight finishes, the rest are skipped. */
+  signal?: AbortSignal;
+  /** Skip the verifying re-read (the caller will plan again itself). */
+  skipVerify?: boolean;
+}
+
+type Batchable = Extract<Step, { op: 'add-onion' | 'del-onion' | 'client-auth-add' | 'client-auth-remove' }>;
+
+const PIPELINED = new Set(['add-onion', 'del-onion', 'client-auth-add', 'client-auth-remove']);
+
+export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredState, ctx: PlanContext, options: ApplyOptions = {}): Promise<ApplyResult> {
+  if (plan.errors.length) throw new PlanBlockedError(`the plan has ${plan.errors.length} blocking problem(s): ${plan.errors.map((e) => e.message).join(' | ')}`);
+  const results: StepResult[] = [];
+  const total = plan.steps.length;
+  const report = (r: StepResult) => {
+    results.push(r);
+    options.onStep?.(r, results.length - 1, total);
+  };
+  const warnings: string[] = [];
+  const offWarn = plan.steps.length ? await client.on('WARN', (e) => warnings.push(e.message)) : undefined;
+  const records = await readRecords(desired.stateDirectory);
+  let recordsDirty = false;
+  const generated = new Map<string, OnionServiceKey>();
+  let failed = false;
+  let interrupted = false;
+
+  try {
+    let i = 0;
+    while (i < plan.steps.length) {
+      const step = plan.steps[i]!;
+      if (failed || options.signal?.aborted) {
+        interrupted ||= !failed;
+        report({ step, status: 'skipped' });
+        i++;
+        continue;
+      }
+      if (step.op === 'generate-key') {
+        // All keys of the run in one batch: written and fsynced together, before any command uses them.
+        const batch: Extract<Step, { op: 'generate-key' }>[] = [];
+        while (plan.steps[i]?.op === 'generate-key') batch.push(plan.steps[i++] as Extract<Step, { op: 'generate-key' }>);
+        const keys = batch.map((s) => ({ file: s.path, key: generateServiceKey() }));
+        try {
+          await persistKeys(keys);
+          keys.forEach((k) => generated.set(k.file, k.key));
+          for (const s of batch) report({ step: s, status: 'done' });
+        } catch (err) {
+          failed = true;
+          for (const s of batch) report({ step: s, status: 'failed', error: (err as Error).message });
+        }
+        continue;
+      }
+      if (PIPELINED.has(step.op)) {
+        const batch: Batchable[] = [];
+        while (plan.steps[i] && PIPELINED.has(plan.steps[i]!.op) && sameBatch(batch, plan.steps[i] as Batchable)) batch.push(plan.steps[i++] as Batchable);
+        warnings.length = 0;
+        const outcomes = await Promise.all(batch.map((s) => runOnionStep(client, s, generated).then(() => null, (err: Error) => err)));
+        if (outcomes.some((o) => o)) await syncEvents(client);
+        batch.forEach((s, k) => {
+          const err = outcomes[k];
+          if (!err) {
+            if (s.op === 'add-onion') {
+              records.set(s.service, { address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record });
+              recordsDirty = true;
+            }
+            report({ step: s, status: 'done' });
+          } else {
+            failed = true;
+            report({ step: s, status: 'failed', error: describe(err), ...(warnings.length ? { torWarnings: [...warnings] } : {}) });
+          }
+        });
+        continue;
+      }
+      warnings.length = 0;
+      try {
+        await runStep(client, step, records);
+        if (step.op === 'forget-record') recordsDirty = true;
+        report({ step, status: 'done' });
+      } catch (err) {
+        failed = true;
+        if (err instanceof ReplyError) await syncEvents(client);
+        report({ step, status: 'failed', error: describe(err as Error), ...(warnings.length ? { torWarnings: [...warnings] } : {}) });
+      }
+      i++;
+    }
+  } finally {
+    if (recordsDirty) await writeRecords(desired.stateDirectory, records);
+    await offWarn?.().catch(() => {});
+  }
+
+  const ok = !failed && !interrupted;
+  let remaining: ApplyResult['remaining'] = [];
+  if (ok && !options.skipVerify) {
+    const after = computePlan(desired, await readLiveState(client, desired), ctx);
+    remaining = after.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
+  }
+  return { ok: ok && remaining.length === 0, results, remaining, ...(interrupted ? { interrupted } : {}) };
+}
+
+/** Pipelining keeps order, but an ADD_ONION must not race the DEL_ONION of the same key in one batch. */
+function sameBatch(batch: Batchable[], next: Batchable): boolean {
+  return !batch.length || batch[0]!.op === next.op;
+}
+
+async function runOnionStep(client: TorClient, step: Batchable, generated: Map<string, OnionServiceKey>): Promise<void> {
+  switch (step.op) {
+    case 'add-onion': {
+      const key = generated.get(step.keyFile) ?? (await loadKeyFile(step.keyFile));
+      generated.set(step.keyFile, key);
+      const result = await client.addOnion({
+        key: key.toAddOnionBlob(),
+        ports: step.ports.map((l) => {
+          const sp = l.indexOf(' ');
+          return { port: Number(l.slice(0, sp)), target: l.slice(sp + 1) };
+        }),
+        flags: step.flags,
+        ...(step.maxStreams !== undefined ? { maxStreams: step.maxStreams } : {}),
+        clientAuthV3: step.clientAuthV3,
+      });
+      if (result.serviceId !== key.address) throw new Error(`tor answered ${result.serviceId} for the key of ${key.address}`);
+      return;
+    }
+    case 'del-onion':
+      return client.delOnion(step.serviceId);
+    case 'client-auth-add':
+      return client.onionClientAuthAdd({ address: step.address, privateKey: step.privateKey, ...(step.clientName !== undefined ? { clientName: step.clientName } : {}), permanent: step.permanent });
+    case 'client-auth-remove':
+      return client.onionClientAuthRemove(step.address);
+  }
+}
+
+async function runStep(client: TorClient, step: Step, records: Map<string, unknown>): Promise<void> {
+  switch (step.op) {
+    case 'setconf':
+      return client.setConf(step.entries);
+    case 'resetconf':
+      return client.resetConf(step.keys);
+    case 'mkdir':
+      await mkdir(step.path, { recursive: true, mode: 0o700 });
+      await chmod(step.path, 0o700);
+      return own(step.path, step.owner);
+    case 'write-file':
+      await writeSecretFileAtomic(step.path, step.content, 0o600);
+      return own(step.path, step.owner);
+    case 'remove-file':
+      return unlink(step.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    case 'forget-record':
+      records.delete(step.service);
+      return;
+    default:
+      throw new Error(`step ${step.op} cannot run alone`);
+  }
+}
+
+async function own(path: string, owner: Owner | undefined): Promise<void> {
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+/** Tor flushes log events asynchronously: one round trip makes sure a failure's WARN lines have arrived. */
+async function syncEvents(client: TorClient): Promise<void> {
+  await client.getInfo('version').catch(() => {});
+}
+
+function describe(err: Error): string {
+  return err instanceof ReplyError ? `tor refused: ${err.code} ${err.torMessage}` : err.message;
+}

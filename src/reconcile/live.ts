@@ -1,0 +1,95 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { DesiredState } from '../spec/model.js';
+import type { TorClient } from '../tor/client.js';
+import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
+import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
+import { digest, probeKeyFile, readRecords } from './local.js';
+import type { LiveServiceFiles, LiveState } from './types.js';
+
+/**
+ * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
+ * HiddenService block, the detached onions, tor's uid, and (when the spec has client auth) tor's client
+ * credentials. Local files (keys, authorized_clients, the record of ephemeral services) are read alongside.
+ */
+export async function readLiveState(client: TorClient, desired: DesiredState): Promise<LiveState> {
+  const names = desired.options.map((o) => o.name);
+  const [conf, block, info, clientAuth, local] = await Promise.all([
+    names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
+    client.getConfEntries(['HiddenServiceOptions']),
+    client.getInfo(['onions/detached', 'process/uid']),
+    desired.clientAuth.length || desired.prune ? client.onionClientAuthView() : Promise.resolve([]),
+    readLocal(desired),
+  ]);
+  const services = parseServiceBlock(block);
+  const options = new Map<string, string[]>();
+  for (const [k, v] of conf) options.set(k, v);
+  const uid = Number(info['process/uid']);
+  const state: Omit<LiveState, 'fingerprint'> = {
+    torVersion: client.version,
+    ...(Number.isInteger(uid) && uid >= 0 ? { torUid: uid } : {}),
+    options,
+    services,
+    serviceFiles: local.serviceFiles,
+    detachedOnions: (info['onions/detached'] ?? '').split('\n').map((s) => s.trim()).filter(Boolean),
+    clientAuth,
+    ephemeralKeys: local.ephemeralKeys,
+    records: local.records,
+  };
+  return { ...state, fingerprint: fingerprint(state) };
+}
+
+async function readLocal(desired: DesiredState) {
+  const serviceFiles = new Map<string, LiveServiceFiles>();
+  const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
+  await Promise.all([
+    ...desired.onionServices.map(async (s) => {
+      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
+      else ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile));
+    }),
+  ]);
+  const records = await readRecords(desired.stateDirectory);
+  return { serviceFiles, ephemeralKeys, records };
+}
+
+async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveServiceFiles> {
+  const files: LiveServiceFiles = { clients: new Map(), exists: false };
+  const authDir = path.join(dir, 'authorized_clients');
+  try {
+    await readdir(dir);
+    files.exists = true;
+  } catch {
+    return files;
+  }
+  const names = await readdir(authDir).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => n.endsWith('.auth'))
+      .map(async (n) => files.clients.set(n.slice(0, -'.auth'.length), (await readFile(path.join(authDir, n), 'utf8')).trim())),
+  );
+  const hostname = await readFile(path.join(dir, 'hostname'), 'utf8').catch(() => undefined);
+  if (hostname !== undefined) files.hostname = hostname.trim().replace(/\.onion$/, '');
+  // Tor silently replaces a corrupt key with a new one (a new address), so a pinned address is checked
+  // against the key itself, not against the hostname file tor may rewrite.
+  if (verifyKey) {
+    try {
+      files.keyAddress = (await readTorKeyFiles(dir)).address;
+    } catch (err) {
+      if (!(err instanceof KeyFileError) || !/does not exist/.test(err.message)) files.keyError = (err as Error).message;
+    }
+  }
+  return files;
+}
+
+function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
+  return digest({
+    v: state.torVersion,
+    o: [...state.options].sort(),
+    s: state.services,
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists]),
+    d: [...state.detachedOnions].sort(),
+    c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
+    k: [...state.ephemeralKeys].sort(),
+    r: [...state.records].sort(),
+  });
+}
