@@ -1,0 +1,133 @@
+/**
+ * Views of a Plan: human (terminal), JSON (versioned, for scripts), markdown (a pull-request comment) and
+ * github (markdown plus workflow annotations). They render; they decide nothing.
+ */
+import type { ApplyResult, Change, Plan, PlanProblem } from '../../reconcile/types.js';
+import { changeLines, diffLines } from './lines.js';
+import { style, type Style } from './style.js';
+
+export type PlanFormat = 'human' | 'json' | 'markdown' | 'github';
+
+const SYMBOL: Record<Change['action'], string> = { create: '+', update: '~', delete: '-', replace: '-/+', noop: ' ' };
+
+export function summaryLine(plan: Plan): string {
+  const s = plan.summary;
+  const parts = [`${s.create} to add`, `${s.update} to change`, `${s.delete} to remove`];
+  if (s.replace) parts.push(`${s.replace} to replace`);
+  let line = `${parts.join(', ')}; ${s.commands} command${s.commands === 1 ? '' : 's'}`;
+  if (s.needsRestart) line += `; ${s.needsRestart} need${s.needsRestart === 1 ? 's' : ''} a tor restart`;
+  return line;
+}
+
+function where(p: PlanProblem | Change): string {
+  return p.source ? `${p.source.file}:${p.source.line}:${p.source.col}: ` : '';
+}
+
+function changeBlock(c: Change, st: Style): string[] {
+  const color = c.action === 'create' ? st.green : c.action === 'delete' ? st.red : st.yellow;
+  const head = `${color(SYMBOL[c.action].padStart(3))} ${c.kind} ${st.bold(c.id)}${c.needsRestart ? st.yellow(' (needs tor restart, not sent)') : ''}  ${st.dim(c.reason)}`;
+  const out = [head];
+  for (const [mark, line] of diffLines(changeLines(c, 'before'), changeLines(c, 'after'))) {
+    if (mark === ' ' && c.kind !== 'filesystem-service') continue;
+    const paint = mark === '+' ? st.green : mark === '-' ? st.red : st.dim;
+    out.push(`      ${paint(`${mark} ${line}`)}`);
+  }
+  return out;
+}
+
+export function renderHuman(plan: Plan, color: boolean): string {
+  const st = style(color);
+  const out: string[] = [`Plan for ${plan.target} (tor ${plan.torVersion})`, ''];
+  const changes = plan.changes.filter((c) => c.action !== 'noop');
+  if (!changes.length) out.push('  No changes: tor matches the spec.');
+  for (const c of changes) out.push(...changeBlock(c, st));
+  if (plan.steps.length) {
+    out.push('', 'Steps, in order:');
+    plan.steps.forEach((s, i) => out.push(`  ${String(i + 1).padStart(3)}. ${s.display}`));
+  }
+  if (plan.warnings.length) {
+    out.push('', st.yellow('Warnings:'));
+    for (const w of plan.warnings) out.push(`  ${where(w)}${w.message}`);
+  }
+  if (plan.errors.length) {
+    out.push('', st.red('Errors (the plan cannot be applied):'));
+    for (const e of plan.errors) out.push(`  ${where(e)}${e.message}`);
+  }
+  out.push('', st.bold(`Plan: ${summaryLine(plan)}.`));
+  return out.join('\n') + '\n';
+}
+
+/** JSON consumers get the plan as data; secrets are already `<redacted>` (Secret.toJSON). */
+export function renderJson(plan: Plan, result?: ApplyResult): string {
+  return JSON.stringify({ format_version: plan.format_version, plan, ...(result ? { result } : {}) }, null, 2) + '\n';
+}
+
+const MARKDOWN_LIMIT = 60_000;
+
+export function renderMarkdown(plan: Plan): string {
+  const changes = plan.changes.filter((c) => c.action !== 'noop');
+  const out: string[] = [`### tor-reconcile plan: ${summaryLine(plan)}`, '', `Target \`${plan.target}\`, tor ${plan.torVersion}.`, ''];
+  if (plan.errors.length) {
+    out.push('**Errors — the plan cannot be applied:**', '');
+    for (const e of plan.errors) out.push(`- ${where(e)}${e.message}`);
+    out.push('');
+  }
+  if (plan.warnings.length) {
+    out.push('**Warnings:**', '');
+    for (const w of plan.warnings) out.push(`- ${where(w)}${w.message}`);
+    out.push('');
+  }
+  if (!changes.length) out.push('No changes: tor matches the spec.');
+  else {
+    out.push('| | kind | item | why |', '|---|---|---|---|');
+    for (const c of changes) out.push(`| \`${SYMBOL[c.action]}\` | ${c.kind} | \`${c.id}\` | ${c.reason.replace(/\|/g, '\\|')}${c.needsRestart ? ' (needs tor restart)' : ''} |`);
+    out.push('', '```diff');
+    for (const c of changes) {
+      for (const [mark, line] of diffLines(changeLines(c, 'before'), changeLines(c, 'after'))) out.push(`${mark} ${line}`);
+    }
+    out.push('```');
+  }
+  if (plan.steps.length) {
+    out.push('', '<details><summary>Commands</summary>', '', '```');
+    for (const s of plan.steps) out.push(s.display);
+    out.push('```', '</details>');
+  }
+  const text = out.join('\n') + '\n';
+  if (text.length <= MARKDOWN_LIMIT) return text;
+  const note = `\n\n_Truncated: the full plan is ${text.length} characters; run \`tor-reconcile plan --format json\` for all of it._\n`;
+  const cut = text.slice(0, MARKDOWN_LIMIT - note.length - 8);
+  // Close a code block the cut left open so the rest of the comment still renders.
+  const open = (cut.match(/^```/gm) ?? []).length % 2 === 1;
+  return cut.slice(0, cut.lastIndexOf('\n')) + (open ? '\n```' : '') + note;
+}
+
+/** GitHub Actions workflow commands: one annotation per warning, error and restart-needing change. */
+export function githubAnnotations(plan: Plan): string[] {
+  const esc = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const prop = (p: PlanProblem | Change) => (p.source ? ` file=${p.source.file},line=${p.source.line},col=${p.source.col}` : '');
+  const out: string[] = [];
+  for (const e of plan.errors) out.push(`::error${prop(e)}::${esc(e.message)}`);
+  for (const w of plan.warnings) out.push(`::warning${prop(w)}::${esc(w.message)}`);
+  for (const c of plan.changes) if (c.needsRestart) out.push(`::warning${prop(c)}::${esc(`${c.id}: ${c.reason}`)}`);
+  return out;
+}
+
+export function renderApplyHuman(result: ApplyResult, color: boolean): string {
+  const st = style(color);
+  const out: string[] = [];
+  for (const r of result.results) {
+    const mark = r.status === 'done' ? st.green('done   ') : r.status === 'failed' ? st.red('FAILED ') : st.dim('skipped');
+    out.push(`  ${mark} ${r.step.display}`);
+    if (r.error) out.push(`          ${st.red(r.error)}`);
+    for (const w of r.torWarnings ?? []) out.push(`          ${st.yellow(`tor: ${w}`)}`);
+  }
+  const done = result.results.filter((r) => r.status === 'done').length;
+  const failed = result.results.filter((r) => r.status === 'failed').length;
+  const skipped = result.results.filter((r) => r.status === 'skipped').length;
+  if (result.remaining.length) {
+    out.push('', st.yellow('Tor still differs from the spec after applying:'));
+    for (const c of result.remaining) out.push(`  ${c.kind} ${c.id}: ${c.reason}`);
+  }
+  out.push('', st.bold(`Apply ${result.ok ? 'complete' : result.interrupted ? 'interrupted' : 'FAILED'}: ${done} done, ${failed} failed, ${skipped} skipped.`));
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,52 @@
+/**
+ * Saved plans (`plan --out plan.json`, then `apply plan.json`): the file holds the plan as data, secrets
+ * redacted, mode 0600. Applying it recomputes the plan from the same spec files against tor and refuses
+ * unless tor's state is still the one the plan was computed from and the steps are exactly the saved ones
+ * (the secrets digest also catches a changed `${env:}` value). What runs is therefore what was reviewed.
+ */
+import { readFile } from 'node:fs/promises';
+import { writeSecretFileAtomic } from '../tor/onion/index.js';
+import { secretsDigest } from './plan.js';
+import type { Plan } from './types.js';
+
+export class StalePlanError extends Error {
+  override name = 'StalePlanError';
+}
+
+export async function writePlanFile(file: string, plan: Plan): Promise<void> {
+  await writeSecretFileAtomic(file, JSON.stringify(plan, null, 2) + '\n', 0o600);
+}
+
+export async function readPlanFile(file: string): Promise<Plan> {
+  const text = await readFile(file, 'utf8');
+  let plan: Plan;
+  try {
+    plan = JSON.parse(text) as Plan;
+  } catch (err) {
+    throw new StalePlanError(`${file}: not a plan file (${(err as Error).message})`);
+  }
+  if (plan.format_version !== 1 || !Array.isArray(plan.steps) || !Array.isArray(plan.specFiles)) {
+    throw new StalePlanError(`${file}: not a tor-reconcile plan (format_version ${String(plan.format_version)})`);
+  }
+  return plan;
+}
+
+/** The salt the saved plan's digest was made with, so the fresh plan can be compared with it. */
+export function savedSalt(plan: Plan): string {
+  return plan.secretsDigest.split(':')[0] ?? '';
+}
+
+/** Throws StalePlanError when `fresh` (recomputed now, with the saved salt) is not the saved plan. */
+export function checkSavedPlan(saved: Plan, fresh: Plan): void {
+  if (saved.liveFingerprint !== fresh.liveFingerprint) {
+    throw new StalePlanError("stale plan: tor's state changed since the plan was made; run plan again");
+  }
+  const savedSteps = saved.steps.map((s) => s.display);
+  const freshSteps = fresh.steps.map((s) => s.display);
+  if (JSON.stringify(savedSteps) !== JSON.stringify(freshSteps)) {
+    throw new StalePlanError('stale plan: the spec now gives different steps than the saved plan; run plan again');
+  }
+  if (`${savedSalt(saved)}:${secretsDigest(savedSalt(saved), fresh.steps)}` !== saved.secretsDigest) {
+    throw new StalePlanError('stale plan: a secret value (an ${env:} or ${file:} interpolation) changed since the plan was made; run plan again');
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Which tor a spec talks to: `--control` or `tor.control`, else the embedded tor of `tor.launch` — started
+ * on first use, detached so that it outlives the CLI, and reused by later runs through its control socket.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { DesiredState } from '../spec/model.js';
+import { formatControlAddress, parseControlAddress, type ControlAddress } from '../tor/address.js';
+import { connect, type TorClient } from '../tor/client.js';
+import { ConnectionError, UsageError } from '../tor/errors.js';
+import { launch, stopTor } from '../tor/launch.js';
+
+export interface Target {
+  client: TorClient;
+  /** Printable address. */
+  address: string;
+  /** Set when tor-reconcile started this tor just now. */
+  launched?: boolean;
+}
+
+export interface TargetOptions {
+  control?: string;
+  /** Start the embedded tor when it is not running (apply, watch); plan/diff also do, saying so. */
+  start?: boolean;
+  log?: (message: string) => void;
+  timeout?: number;
+}
+
+export async function openTarget(desired: DesiredState, options: TargetOptions = {}): Promise<Target> {
+  const control = options.control ?? desired.tor.control;
+  const auth = {
+    ...(desired.tor.password ? { password: desired.tor.password } : {}),
+    ...(desired.tor.cookieFile ? { cookieFile: desired.tor.cookieFile } : {}),
+    ...(options.timeout ? { timeout: options.timeout } : {}),
+  };
+  if (control) {
+    const address = parseControlAddress(control);
+    return { client: await connect({ control: address, ...auth }), address: formatControlAddress(address) };
+  }
+  const spec = desired.tor.launch;
+  if (!spec) throw new UsageError('no tor to talk to: set tor.control or tor.launch in the spec, or pass --control');
+  const running = await embeddedAddress(spec.dataDirectory);
+  if (running) {
+    try {
+      const client = await connect({ control: running, cookieFile: path.join(spec.dataDirectory, 'control_auth_cookie'), ...auth });
+      return { client, address: formatControlAddress(running) };
+    } catch (err) {
+      // A stale socket or port file from a tor that is gone: start a new one below.
+      if (!(err instanceof ConnectionError)) throw err;
+    }
+  }
+  if (options.start === false) throw new UsageError(`the embedded tor (${spec.dataDirectory}) is not running`);
+  options.log?.(`starting the embedded tor (${spec.binary}, data directory ${spec.dataDirectory})`);
+  const tor = await launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: true, options: spec.options, ...(options.timeout ? { timeout: options.timeout } : {}) });
+  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: true };
+}
+
+async function embeddedAddress(dataDirectory: string): Promise<ControlAddress | undefined> {
+  const socket = path.join(dataDirectory, 'control.sock');
+  if (existsSync(socket)) return { type: 'unix', path: socket };
+  const port = await readFile(path.join(dataDirectory, 'control-port'), 'utf8').catch(() => '');
+  const m = /PORT=([\d.]+):(\d+)/.exec(port);
+  return m ? { type: 'tcp', host: m[1]!, port: Number(m[2]) } : undefined;
+}
+
+/** Stop the embedded tor of a spec; false when it was not running. */
+export async function stopEmbedded(desired: DesiredState): Promise<boolean> {
+  const spec = desired.tor.launch;
+  if (!spec) throw new UsageError('this spec has no tor.launch: tor-reconcile did not start its tor and will not stop it');
+  let target: Target;
+  try {
+    target = await openTarget(desired, { start: false });
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConnectionError) return false;
+    throw err;
+  }
+  const pid = Number(await target.client.getInfo('process/pid'));
+  await stopTor(pid, target.client, undefined);
+  return true;
+}

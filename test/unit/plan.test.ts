@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalPortLine, normalizeDirectory, parseServiceBlock } from '../../src/reconcile/hsblock.js';
+import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { checkSavedPlan, savedSalt, StalePlanError } from '../../src/reconcile/saved.js';
+import type { LiveState } from '../../src/reconcile/types.js';
+import { OptionTable } from '../../src/tor/config/types.js';
+import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
+import { Secret } from '../../src/tor/secret.js';
+import { clientAuth, desiredState, ephService, fsService } from '../helpers/desired.js';
+
+const ctx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
+
+function live(parts: Partial<LiveState> = {}): LiveState {
+  return {
+    torVersion: '0.4.9.11',
+    torUid: 0,
+    options: new Map(),
+    services: [],
+    serviceFiles: new Map(),
+    detachedOnions: [],
+    clientAuth: [],
+    ephemeralKeys: new Map(),
+    records: new Map(),
+    fingerprint: 'fp',
+    ...parts,
+  };
+}
+
+describe('HiddenService block', () => {
+  it('parses groups in order and canonicalizes port lines', () => {
+    const groups = parseServiceBlock([
+      ['HiddenServiceDir', '/a'],
+      ['HiddenServicePort', '80'],
+      ['HiddenServicePort', '81 8081'],
+      ['HiddenServiceMaxStreams', '5'],
+      ['HiddenServiceDir', '/b/'],
+      ['HiddenServicePort', '22 unix:/run/ssh.sock'],
+    ]);
+    expect(groups).toEqual([
+      { directory: '/a', ports: ['80 127.0.0.1:80', '81 127.0.0.1:8081'], options: [['HiddenServiceMaxStreams', '5']] },
+      { directory: '/b/', ports: ['22 unix:/run/ssh.sock'], options: [] },
+    ]);
+    expect(parseServiceBlock([['HiddenServiceOptions', null]])).toEqual([]);
+  });
+
+  it.each([
+    ['80', '80 127.0.0.1:80'],
+    ['080 8080', '80 127.0.0.1:8080'],
+    ['80 [::1]:80', '80 [::1]:80'],
+    [' 443  unix:/x ', '443 unix:/x'],
+  ])('canonical port line %j → %j', (a, b) => expect(canonicalPortLine(a)).toBe(b));
+
+  it('treats /a/ and /a as one directory', () => {
+    expect(normalizeDirectory('/var/lib/tor/a/')).toBe(normalizeDirectory('/var/lib/tor/a'));
+    expect(normalizeDirectory('/var//lib/./tor/a')).toBe('/var/lib/tor/a');
+  });
+});
+
+describe('option plans', () => {
+  it.each([
+    ['in sync through the type (durations)', { MaxCircuitDirtiness: '10 minutes' }, { MaxCircuitDirtiness: ['600'] }, []],
+    ['changed', { MaxCircuitDirtiness: '5 minutes' }, { MaxCircuitDirtiness: ['600'] }, ['SETCONF MaxCircuitDirtiness="300"']],
+    ['router lists compare without spaces', { ExitNodes: ['{de}', '{ch}'] }, { ExitNodes: ['{de},{ch}'] }, []],
+    ['reset when not default', { ContactInfo: null }, { ContactInfo: ['x'] }, ['RESETCONF ContactInfo']],
+    ['no reset when already default', { ContactInfo: null }, { ContactInfo: [] }, []],
+    ['line lists keep order', { SocksPort: ['9050', '9150'] }, { SocksPort: ['9150', '9050'] }, ['SETCONF SocksPort="9050" SocksPort="9150"']],
+  ])('%s', (_, options, liveOptions, steps) => {
+    const p = computePlan(desiredState('/s', { options }), live({ options: new Map(Object.entries(liveOptions)) }), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual(steps);
+  });
+
+  it('puts every change in one SETCONF and every reset in one RESETCONF, resets first', () => {
+    const d = desiredState('/s', { options: { ContactInfo: null, Nickname: 'x', NumEntryGuards: 3, ExitNodes: null } });
+    const p = computePlan(d, live({ options: new Map([['ContactInfo', ['a']], ['ExitNodes', ['{us}']], ['Nickname', ['y']], ['NumEntryGuards', ['1']]]) }), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual(['RESETCONF ContactInfo ExitNodes', 'SETCONF Nickname="x" NumEntryGuards="3"']);
+    expect(p.summary).toMatchObject({ update: 2, delete: 2, commands: 2 });
+  });
+
+  it('never sends immutable options, and counts them as needing a restart', () => {
+    const p = computePlan(desiredState('/s', { options: { User: 'debian-tor' } }), live({ options: new Map([['User', []]]) }), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.changes[0]).toMatchObject({ id: 'User', needsRestart: true });
+    expect(p.summary.needsRestart).toBe(1);
+    expect(isEmptyPlan(p)).toBe(true);
+  });
+
+  it('redacts secret values in before, after and the command', () => {
+    const d = desiredState('/s');
+    d.options.push({ name: 'HashedControlPassword', value: [new Secret('16:ABCDEF')], immutable: false, source: { file: 'f', line: 1, col: 1 } });
+    const p = computePlan(d, live({ options: new Map([['HashedControlPassword', ['16:OLD']]]) }), ctx);
+    const text = JSON.stringify(p);
+    expect(text).not.toContain('ABCDEF');
+    expect(text).not.toContain('16:OLD');
+    expect(p.steps[0]!.display).toBe('SETCONF HashedControlPassword=<redacted>');
+  });
+});
+
+describe('filesystem service plans', () => {
+  const a = fsService('a', '/hs/a', [[80, '127.0.0.1:8080']]);
+  const b = fsService('b', '/hs/b', [[22, '127.0.0.1:22']]);
+  const liveAB = live({
+    services: [
+      { directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: [] },
+      { directory: '/hs/b/', ports: ['22 127.0.0.1:22'], options: [] },
+    ],
+    serviceFiles: new Map([
+      ['/hs/a', { clients: new Map(), exists: true }],
+      ['/hs/b', { clients: new Map(), exists: true }],
+    ]),
+  });
+
+  it('is empty when the block matches (trailing slash ignored)', () => {
+    expect(isEmptyPlan(computePlan(desiredState('/s', { onionServices: [a, b] }), liveAB, ctx))).toBe(true);
+  });
+
+  it('rewrites the whole block in one SETCONF, directories first, when one service changes order', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [b, a] }), liveAB, ctx);
+    expect(p.steps.map((s) => s.op)).toEqual(['setconf']);
+    expect(p.steps[0]!.display).toBe('SETCONF HiddenServiceDir="/hs/b" HiddenServicePort="22 127.0.0.1:22" HiddenServiceDir="/hs/a" HiddenServicePort="80 127.0.0.1:8080"');
+  });
+
+  it('creates missing directories before the SETCONF that names them', () => {
+    const c = fsService('c', '/hs/c', [[443, 'unix:/run/x.sock']]);
+    const p = computePlan(desiredState('/s', { onionServices: [a, b, c] }), liveAB, ctx);
+    expect(p.steps.map((s) => s.op)).toEqual(['mkdir', 'setconf']);
+    expect(p.changes.find((ch) => ch.id === 'c')!.action).toBe('create');
+  });
+
+  it('chowns directories to tor user when tor-reconcile runs as root, refuses otherwise', () => {
+    const c = fsService('c', '/hs/c', [[443, '127.0.0.1:443']]);
+    const asRoot = computePlan(desiredState('/s', { onionServices: [a, b, c] }), { ...liveAB, torUid: 108 }, ctx);
+    expect(asRoot.steps[0]).toMatchObject({ op: 'mkdir', owner: { uid: 108 } });
+    const asUser = computePlan(desiredState('/s', { onionServices: [a, b, c] }), { ...liveAB, torUid: 108 }, { ...ctx, uid: 1000 });
+    expect(asUser.errors[0]!.message).toMatch(/uid 108/);
+  });
+
+  it('refuses to drop undeclared services, unless prune', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [{ ...a, ports: [{ port: 81, target: '127.0.0.1:81' }] }] }), liveAB, ctx);
+    expect(p.errors.map((e) => e.message).join()).toContain('/hs/b/');
+    const pruned = computePlan(desiredState('/s', { onionServices: [a], prune: true }), liveAB, ctx);
+    expect(pruned.errors).toEqual([]);
+    expect(pruned.changes.find((c) => c.action === 'delete')!.id).toBe('/hs/b');
+    const none = computePlan(desiredState('/s', { prune: true }), liveAB, ctx);
+    expect(none.steps.map((s) => s.display)).toEqual(['RESETCONF HiddenServiceDir']);
+  });
+
+  it('writes client files before the SETCONF, removes stale ones, and rewrites the block even if it is unchanged', () => {
+    const k = generateClientAuthKeyPair();
+    const withClient = { ...a, authorizedClients: [{ name: 'alice', publicKey: k.publicKey }] };
+    const l = { ...liveAB, serviceFiles: new Map([...liveAB.serviceFiles, ['/hs/a', { clients: new Map([['old', 'descriptor:x25519:AAAA']]), exists: true }]]) };
+    const p = computePlan(desiredState('/s', { onionServices: [withClient, b] }), l, ctx);
+    expect(p.steps.map((s) => s.op)).toEqual(['mkdir', 'write-file', 'remove-file', 'setconf']);
+  });
+
+  it('fails loudly when a pinned address does not match the key', () => {
+    const pinned = { ...a, address: 'x'.repeat(56) };
+    const l = { ...liveAB, serviceFiles: new Map([...liveAB.serviceFiles, ['/hs/a', { clients: new Map(), exists: true, keyAddress: 'y'.repeat(56) }]]) };
+    expect(computePlan(desiredState('/s', { onionServices: [pinned, b] }), l, ctx).errors[0]!.message).toMatch(/not the pinned/);
+    const noKey = computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB, ctx);
+    expect(noKey.errors[0]!.message).toMatch(/holds no key/);
+  });
+});
+
+describe('ephemeral service plans', () => {
+  const addr = 'a'.repeat(56);
+  const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
+
+  it('generates the key first, then adds the service, when the key file is missing', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { missing: true }]]) }), ctx);
+    expect(p.steps.map((s) => s.op)).toEqual(['generate-key', 'add-onion']);
+    expect(p.steps[1]!.display).toBe('ADD_ONION ED25519-V3:<redacted> Flags=Detach Port=80,127.0.0.1:9000');
+  });
+
+  it('is empty when the recorded configuration matches and the service runs', () => {
+    const first = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx);
+    const record = (first.steps[0] as { record: string }).record;
+    const p = computePlan(
+      desiredState('/s', { onionServices: [svc] }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { address: addr, keyFile: svc.keyFile, config: record }]]) }),
+      ctx,
+    );
+    expect(isEmptyPlan(p)).toBe(true);
+  });
+
+  it('replaces (DEL then ADD, same key) when the configuration changed', () => {
+    const p = computePlan(
+      desiredState('/s', { onionServices: [svc] }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
+      ctx,
+    );
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
+    expect(p.changes[0]!.action).toBe('replace');
+  });
+
+  it('deletes services it recorded but the spec dropped, keeping the key; never touches others without prune', () => {
+    const foreign = 'b'.repeat(56);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([['old', { address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual([`DEL_ONION ${addr}`, 'forget old in the state file']);
+    expect(p.changes[0]!.reason).toContain('/s/keys/old.key');
+    expect(p.warnings[0]!.message).toContain(foreign);
+  });
+});
+
+describe('client auth plans', () => {
+  it('adds missing credentials without putting the key in the plan', () => {
+    const k = generateClientAuthKeyPair();
+    const addr = 'c'.repeat(56);
+    const p = computePlan(desiredState('/s', { clientAuth: [clientAuth(addr, k.privateKey, { permanent: true })] }), live(), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual([`ONION_CLIENT_AUTH_ADD ${addr} x25519:<redacted> Flags=Permanent`]);
+    expect(JSON.stringify(p)).not.toContain(k.privateKeyBase64.reveal());
+  });
+});
+
+describe('saved plans', () => {
+  it('refuses a plan whose live fingerprint or steps changed', () => {
+    const d = desiredState('/s', { options: { Nickname: 'a' } });
+    const saved = JSON.parse(JSON.stringify(computePlan(d, live(), ctx)));
+    const same = computePlan(d, live(), { ...ctx, salt: savedSalt(saved) });
+    expect(() => checkSavedPlan(saved, same)).not.toThrow();
+    expect(() => checkSavedPlan(saved, computePlan(d, live({ fingerprint: 'other' }), ctx))).toThrow(StalePlanError);
+    const other = computePlan(desiredState('/s', { options: { Nickname: 'b' } }), live(), { ...ctx, salt: savedSalt(saved) });
+    expect(() => checkSavedPlan(saved, other)).toThrow(/different steps/);
+  });
+
+  it('notices a changed secret with the same redacted steps', () => {
+    const mk = (v: string) => {
+      const d = desiredState('/s');
+      d.options.push({ name: 'HashedControlPassword', value: [new Secret(v)], immutable: false, source: { file: 'f', line: 1, col: 1 } });
+      return d;
+    };
+    const saved = JSON.parse(JSON.stringify(computePlan(mk('16:A'), live(), ctx)));
+    expect(JSON.stringify(saved)).not.toContain('16:A');
+    const fresh = computePlan(mk('16:B'), live(), { ...ctx, salt: savedSalt(saved) });
+    expect(() => checkSavedPlan(saved, fresh)).toThrow(/secret value/);
+  });
+});
