@@ -8,14 +8,11 @@ import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError } from '../tor/errors.js';
 import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { PlanBlockedError } from './errors.js';
 import { readLiveState } from './live.js';
 import { loadKeyFile, persistKeys, readRecords, writeRecords } from './local.js';
 import { computePlan, type PlanContext } from './plan.js';
 import type { ApplyResult, Owner, Plan, Step, StepResult } from './types.js';
-
-export class PlanBlockedError extends Error {
-  override name = 'PlanBlockedError';
-}
 
 export interface ApplyOptions {
   /** Called after each step with its outcome. */

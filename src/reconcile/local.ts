@@ -8,13 +8,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KeyFileError, OnionKeyError, OnionServiceKey, parseSecretKeyFile, writeSecretFileAtomic, writeSecretFilesAtomic, ensureSecretDir } from '../tor/onion/index.js';
 import { Secret } from '../tor/secret.js';
+import { StateFileError } from './errors.js';
 import type { EphemeralRecord, LocalKey } from './types.js';
 
 export const STATE_FILE = 'state.json';
-
-export class StateFileError extends Error {
-  override name = 'StateFileError';
-}
 
 /**
  * An ephemeral service key file: `ED25519-V3:<base64>` (what ADD_ONION takes, and what we write), or

@@ -6,12 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { writeSecretFileAtomic } from '../tor/onion/index.js';
+import { StalePlanError } from './errors.js';
 import { secretsDigest } from './plan.js';
 import type { Plan } from './types.js';
-
-export class StalePlanError extends Error {
-  override name = 'StalePlanError';
-}
 
 export async function writePlanFile(file: string, plan: Plan): Promise<void> {
   await writeSecretFileAtomic(file, JSON.stringify(plan, null, 2) + '\n', 0o600);

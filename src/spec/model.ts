@@ -6,6 +6,7 @@
 import type { Secret } from '../tor/secret.js';
 
 export interface SourcePos {
+  /** The spec file as it was given to loadSpec (what error messages show); `DesiredState.files` has it absolute. */
   file: string;
   line: number;
   col: number;
@@ -48,7 +49,7 @@ export interface OnionPortSpec {
 
 export interface AuthorizedClient {
   name: string;
-  /** Base32 x25519 public key, no padding, uppercase as tor writes it. */
+  /** Base32 x25519 public key, 52 characters, no padding, lowercase as tor writes it (tor reads either case). */
   publicKey: string;
 }
 

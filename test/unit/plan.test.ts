@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalPortLine, normalizeDirectory, parseServiceBlock } from '../../src/reconcile/hsblock.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
-import { checkSavedPlan, savedSalt, StalePlanError } from '../../src/reconcile/saved.js';
+import { StalePlanError } from '../../src/reconcile/errors.js';
+import { checkSavedPlan, savedSalt } from '../../src/reconcile/saved.js';
 import type { LiveState } from '../../src/reconcile/types.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';

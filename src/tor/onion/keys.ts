@@ -180,9 +180,10 @@ export interface ParsedOnionAddress {
  * Parse a v3 onion address, with or without `.onion`, in any case. Checks what tor's hs_address_is_valid()
  * checks (length, base32, checksum, and that the key is a curve point without a torsion component, which
  * tor requires so one service cannot have several addresses) plus the version byte, which tor leaves to the
- * checksum. Each failure is an OnionAddressError with its own `problem`.
+ * checksum. Each failure is an OnionAddressError with its own `problem`. `verifyPoint: false` skips the
+ * curve-point checks (checksum and version are always checked).
  */
-export function parseOnionAddress(text: string): ParsedOnionAddress {
+export function parseOnionAddress(text: string, options: { verifyPoint?: boolean } = {}): ParsedOnionAddress {
   const lower = text.toLowerCase();
   const bare = lower.endsWith('.onion') ? lower.slice(0, -'.onion'.length) : lower;
   if (bare.length !== ONION_ADDRESS_LENGTH) {
@@ -202,7 +203,9 @@ export function parseOnionAddress(text: string): ParsedOnionAddress {
   if (!raw.subarray(32, 34).equals(checksum(publicKey, version))) {
     throw new OnionAddressError(text, 'checksum', 'checksum mismatch: the address is mistyped or truncated');
   }
-  const problem = publicKeyProblem(publicKey);
+  // The point checks cost ~1 ms (a scalar multiplication); callers that compare the address with a key
+  // anyway, or hand it to tor which checks it again, may skip them.
+  const problem = options.verifyPoint === false ? undefined : publicKeyProblem(publicKey);
   if (problem) throw new OnionAddressError(text, 'public-key', `${problem}; tor refuses this address`);
   return { address: bare, publicKey: Buffer.from(publicKey) };
 }

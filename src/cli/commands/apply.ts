@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { applyPlan } from '../../reconcile/apply.js';
+import { PublishTimeoutError } from '../../reconcile/errors.js';
+import { loadKeyFile } from '../../reconcile/local.js';
+import { isEmptyPlan } from '../../reconcile/plan.js';
+import { checkSavedPlan, readPlanFile, savedSalt } from '../../reconcile/saved.js';
+import type { Plan } from '../../reconcile/types.js';
+import type { TorClient } from '../../tor/client.js';
+import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
+import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
+import { useColor } from '../views/style.js';
+import { interruptible, openSession, type Session } from './session.js';
+
+interface ApplyFlags {
+  control?: string;
+  json?: boolean;
+  waitPublished?: boolean | string;
+}
+
+export const applyCommand: CliCommand = {
+  register(program, { io, setExitCode }) {
+    program
+      .command('apply')
+      .description('make the live tor match the spec (or run a saved plan), then verify that nothing is left to do')
+      .argument('<spec-or-plan...>', 'spec files, merged in order; or one plan file saved by `plan --out`')
+      .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
+      .option('--json', 'print the plan and the result as JSON on stdout')
+      .option('--wait-published [timeout]', 'wait (default 120s) until every created or changed onion service has uploaded its descriptor')
+      .addHelpText(
+        'after',
+        '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards; `tor-reconcile stop SPEC` stops it.\n\nExit status: 0 applied (or nothing to do), 1 failed or refused, 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
+      )
+      .action(async (args: string[], flags: ApplyFlags) => {
+        const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
+        const specs = saved ? saved.specFiles : args;
+        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}) });
+        const stop = interruptible();
+        try {
+          if (saved) checkSavedPlan(saved, session.plan);
+          const code = await run(session, io, flags, stop.signal);
+          setExitCode(stop.exitCode() ?? code);
+        } finally {
+          stop.dispose();
+          await session.close();
+        }
+      });
+  },
+};
+
+async function looksLikePlan(file: string): Promise<boolean> {
+  try {
+    return (JSON.parse(await readFile(file, 'utf8')) as { format_version?: unknown; steps?: unknown }).steps !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: AbortSignal): Promise<number> {
+  const { plan } = session;
+  const color = useColor(process.stdout, io.env);
+  if (!flags.json) io.stdout(renderHuman(plan, color));
+  if (plan.errors.length) {
+    if (flags.json) io.stdout(renderJson(plan));
+    return EXIT_INVALID;
+  }
+  if (isEmptyPlan(plan)) {
+    if (flags.json) io.stdout(renderJson(plan, { ok: true, results: [], remaining: [] }));
+    return 0;
+  }
+  const published = flags.waitPublished ? await watchUploads(session.target.client) : undefined;
+  const result = await applyPlan(session.target.client, plan, session.desired, session.ctx, {
+    signal,
+    onStep: (r, i, total) => {
+      if (!flags.json) io.stderr(`[${i + 1}/${total}] ${r.status}: ${r.step.display}\n`);
+    },
+  });
+  if (flags.json) io.stdout(renderJson(plan, result));
+  else io.stdout(renderApplyHuman(result, color));
+  if (published) {
+    try {
+      if (result.ok) await waitPublished(session, plan, published, timeoutOf(flags.waitPublished!), io);
+    } finally {
+      await published.off();
+    }
+  }
+  return result.ok ? 0 : EXIT_INVALID;
+}
+
+function timeoutOf(flag: boolean | string): number {
+  if (flag === true) return 120_000;
+  const m = /^(\d+)(ms|s|m)?$/.exec(String(flag));
+  if (!m) throw new Error(`--wait-published: ${String(flag)} is not a timeout (e.g. 90s, 2m)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+interface Uploads {
+  seen: Set<string>;
+  off(): Promise<void>;
+}
+
+/** Subscribed before applying, so an upload that happens during apply is not missed. */
+async function watchUploads(client: TorClient): Promise<Uploads> {
+  const seen = new Set<string>();
+  const off = await client.on('HS_DESC', (e) => {
+    if (e.action === 'UPLOADED') seen.add(e.address);
+  });
+  return { seen, off };
+}
+
+/** The addresses of every created or changed service, known after apply (generated keys, hostname files). */
+async function changedAddresses(session: Session, plan: Plan): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const changed = new Set(plan.changes.filter((c) => c.action !== 'noop' && c.action !== 'delete').map((c) => `${c.kind}:${c.id}`));
+  for (const s of session.desired.onionServices) {
+    if (!changed.has(`${s.type === 'filesystem' ? 'filesystem-service' : 'ephemeral-service'}:${s.name}`)) continue;
+    if (s.type === 'filesystem') {
+      const host = await readFile(path.join(s.directory, 'hostname'), 'utf8').catch(() => '');
+      if (host.trim()) out.set(host.trim().replace(/\.onion$/, ''), s.name);
+    } else {
+      out.set((await loadKeyFile(s.keyFile)).address, s.name);
+    }
+  }
+  return out;
+}
+
+async function waitPublished(session: Session, plan: Plan, uploads: Uploads, timeout: number, io: CliIo): Promise<void> {
+  const wanted = await changedAddresses(session, plan);
+  if (!wanted.size) return;
+  const tty = Boolean(process.stderr.isTTY);
+  const deadline = Date.now() + timeout;
+  let last = '';
+  for (;;) {
+    const done = [...wanted.keys()].filter((a) => uploads.seen.has(a)).length;
+    const line = `published ${done}/${wanted.size} descriptors`;
+    if (line !== last) {
+      io.stderr(tty ? `\r${line}` : `${line}\n`);
+      last = line;
+    }
+    if (done === wanted.size) break;
+    if (Date.now() > deadline) {
+      if (tty) io.stderr('\n');
+      const missing = [...wanted].filter(([a]) => !uploads.seen.has(a)).map(([a, n]) => `${n} (${a}.onion)`);
+      throw new PublishTimeoutError(`not published within ${timeout / 1000}s: ${missing.join(', ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (tty) io.stderr('\n');
+}
+

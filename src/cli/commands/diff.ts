@@ -1,0 +1,43 @@
+import { createTwoFilesPatch } from 'diff';
+import type { Plan } from '../../reconcile/types.js';
+import { SpecErrors } from '../../spec/index.js';
+import { formatReport, type CliCommand } from '../program.js';
+import { changeLines } from '../views/lines.js';
+import { describeError } from './errors.js';
+import { openSession } from './session.js';
+
+/** The managed configuration as torrc text, live side or desired side. */
+export function managedText(plan: Plan, side: 'before' | 'after'): string {
+  const lines: string[] = [];
+  for (const c of plan.changes) {
+    // A noop's before and after are equal; restart-only changes still differ and are shown.
+    const block = changeLines(c, c.action === 'noop' ? 'before' : side);
+    if (block.length) lines.push(...block, '');
+  }
+  return lines.join('\n');
+}
+
+export const diffCommand: CliCommand = {
+  register(program, { io, setExitCode }) {
+    program
+      .command('diff')
+      .description('unified diff, in torrc syntax, of the live managed configuration against the spec')
+      .argument('<spec...>', 'spec files, merged in order')
+      .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
+      .addHelpText('after', '\nExit status (as GNU diff): 0 same, 1 different, 2 error.\n\nExample:\n  $ tor-reconcile diff spec.yaml --control unix:/run/tor/control\n')
+      .action(async (specs: string[], flags: { control?: string }) => {
+        try {
+          const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}) });
+          await session.close();
+          const before = managedText(session.plan, 'before');
+          const after = managedText(session.plan, 'after');
+          if (before === after) return setExitCode(0);
+          io.stdout(createTwoFilesPatch(`live (${session.target.address})`, `spec (${specs.join(', ')})`, before, after, '', '', { context: 3 }));
+          setExitCode(1);
+        } catch (err) {
+          io.stderr(err instanceof SpecErrors ? formatReport(err.errors.concat(err.warnings)) : `tor-reconcile diff: ${describeError(err)}\n`);
+          setExitCode(2);
+        }
+      });
+  },
+};

@@ -1,0 +1,12 @@
+/** Every command of the CLI, in the order `--help` lists them. A new command is a file here and a line below. */
+import type { CliCommand } from '../program.js';
+import { applyCommand } from './apply.js';
+import { diffCommand } from './diff.js';
+import { exportCommand } from './export.js';
+import { keysCommand } from './keys.js';
+import { planCommand } from './plan.js';
+import { schemaCommand } from './schema.js';
+import { stopCommand } from './stop.js';
+import { validateCommand } from './validate.js';
+
+export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, exportCommand, stopCommand, keysCommand, schemaCommand];

@@ -1,0 +1,109 @@
+/**
+ * The command line: one commander program, commands registered from src/cli/commands/. Everything goes
+ * through a CliIo so tests run commands in-process. Exit codes: 0 done, 1 the spec (or what it asks for)
+ * is wrong or tor refused, 2 the command line is wrong (1 with --detailed-exitcode, where 2 means
+ * "changes"), 70 a bug in tor-reconcile (the only case with a stack trace). `diff` follows GNU diff.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { sortDiagnostics } from '../spec/diagnostics.js';
+import { formatDiagnostic, SpecErrors, type SpecDiagnostic } from '../spec/index.js';
+import { isExpected } from './commands/errors.js';
+import { commands } from './commands/index.js';
+
+export interface CliIo {
+  /** Data: what the command produces. */
+  stdout(text: string): void;
+  /** Diagnostics: errors, warnings, progress. */
+  stderr(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+export interface CliContext {
+  io: CliIo;
+  /** The process exit code once the command returns (0 unless set). */
+  setExitCode(code: number): void;
+}
+
+/** One `tor-reconcile <name>` command, in its own file under src/cli/commands/. */
+export interface CliCommand {
+  register(program: Command, context: CliContext): void;
+}
+
+const EXIT_OK = 0;
+export const EXIT_INVALID = 1;
+const EXIT_USAGE = 2;
+const EXIT_BUG = 70;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function buildProgram(context: CliContext): Command {
+  const program = new Command()
+    .name('tor-reconcile')
+    .description('Config-as-code for the Tor daemon: declare in YAML what a tor should be, and make a live tor match.')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .configureOutput({ writeOut: (s) => context.io.stdout(s), writeErr: (s) => context.io.stderr(s) })
+    .exitOverride()
+    .showSuggestionAfterError()
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ tor-reconcile validate examples/specs/quickstart.yaml\n  $ tor-reconcile plan examples/specs/quickstart.yaml\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile schema > schema/tor-reconcile.schema.json\n\nSet TOR_RECONCILE_TRACE=1 to see every control command on stderr (secrets redacted).\n',
+    );
+  for (const command of commands) command.register(program, context);
+  return program;
+}
+
+/** Runs the command line `argv` (without node and the script) and returns the exit code. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram({ io, setExitCode: (code) => (exitCode = code) });
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return EXIT_USAGE;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    // Commander has already printed its message (or the help, or the version).
+    // With --detailed-exitcode, 2 means "changes": a bad command line must not look like one.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : argv.includes('--detailed-exitcode') ? EXIT_INVALID : EXIT_USAGE;
+    if (err instanceof SpecErrors) {
+      io.stderr(formatReport([...err.errors, ...err.warnings]));
+      return EXIT_INVALID;
+    }
+    if (isExpected(err)) {
+      io.stderr(`tor-reconcile: ${err.message}\n`);
+      return EXIT_INVALID;
+    }
+    io.stderr(`tor-reconcile: internal error, please report it:\n${err instanceof Error ? err.stack : String(err)}\n`);
+    return EXIT_BUG;
+  }
+}
+
+/** Diagnostics in file order, then a count: what a person reads on stderr. */
+export function formatReport(diagnostics: readonly SpecDiagnostic[]): string {
+  if (diagnostics.length === 0) return '';
+  const files = [...new Set(diagnostics.map((d) => d.file))];
+  const sorted = sortDiagnostics(diagnostics, files);
+  const errors = sorted.filter((d) => d.severity === 'error').length;
+  const warnings = sorted.length - errors;
+  const counts = [errors ? plural(errors, 'error') : '', warnings ? plural(warnings, 'warning') : ''].filter(Boolean).join(', ');
+  return `${sorted.map(formatDiagnostic).join('\n')}\n${counts}\n`;
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Spec problems as people read them: `spec.yaml:12:5: <message>`, the offending line, a caret under the column.
+ * Every problem of a load is collected and reported together, so one run shows all there is to fix.
+ */
+import type { LineCounter } from 'yaml';
+
+export type Severity = 'error' | 'warning';
+
+export interface SpecDiagnostic {
+  /** The spec file as it was given to loadSpec. */
+  file: string;
+  /** 1-based; 0 when the problem concerns the whole file (it could not be read). */
+  line: number;
+  /** 1-based, in UTF-16 code units; 0 with line 0. */
+  col: number;
+  message: string;
+  /** The source line the problem is on, secrets written literally in it masked; `''` without a line. */
+  excerpt: string;
+  severity: Severity;
+}
+
+/** A spec that cannot be used: every error found (never just the first), and the warnings seen on the way. */
+export class SpecErrors extends Error {
+  override name = 'SpecErrors';
+  constructor(
+    readonly errors: SpecDiagnostic[],
+    readonly warnings: SpecDiagnostic[] = [],
+  ) {
+    super(formatDiagnostics(errors));
+  }
+
+  /** All errors, formatted as for a terminal, one after the other. */
+  format(): string {
+    return formatDiagnostics(this.errors);
+  }
+}
+
+/**
+ * `file:line:col: message`, then the source line and a caret under the column. Tabs before the column are
+ * kept in the caret line so the caret lands under the right character in a terminal.
+ */
+export function formatDiagnostic(d: SpecDiagnostic): string {
+  const prefix = d.severity === 'warning' ? 'warning: ' : '';
+  if (d.line === 0) return `${d.file}: ${prefix}${d.message}`;
+  const head = `${d.file}:${d.line}:${d.col}: ${prefix}${d.message}`;
+  if (d.excerpt === '') return head;
+  const pad = d.excerpt.slice(0, Math.max(0, d.col - 1)).replace(/[^\t]/g, ' ');
+  return `${head}\n  ${d.excerpt}\n  ${pad}^`;
+}
+
+export function formatDiagnostics(list: readonly SpecDiagnostic[]): string {
+  return list.map(formatDiagnostic).join('\n');
+}
+
+/** One spec file's text, with what is needed to turn offsets into lines and columns. */
+export interface SourceFile {
+  /** As given to loadSpec: what diagnostics show. */
+  name: string;
+  /** Absolute path. */
+  path: string;
+  /** Absolute directory that relative paths in this file are resolved against. */
+  dir: string;
+  text: string;
+  lines: LineCounter;
+}
+
+/** A span of a source file (offsets into its text). */
+export interface Loc {
+  source: SourceFile;
+  start: number;
+  end: number;
+}
+
+export type Path = ReadonlyArray<string | number>;
+
+/** Collects diagnostics in the order found, and which parts of the spec are broken. */
+export class Diagnostics {
+  readonly errors: SpecDiagnostic[] = [];
+  readonly warnings: SpecDiagnostic[] = [];
+  readonly #brokenPaths: string[] = [];
+
+  /**
+   * Records an error at `loc`. `path` marks that part of the spec as broken, so later stages skip it instead
+   * of piling a second, confusing error on the first. `mask` hides the span in the excerpt (a secret that
+   * was written literally).
+   */
+  error(loc: Loc, message: string, path?: Path, mask = false): void {
+    this.errors.push(diagnostic(loc, message, 'error', mask));
+    if (path) this.markBroken(path);
+  }
+
+  warn(loc: Loc, message: string, mask = false): void {
+    this.warnings.push(diagnostic(loc, message, 'warning', mask));
+  }
+
+  markBroken(path: Path): void {
+    this.#brokenPaths.push(pathKey(path));
+  }
+
+  /** True when an error was recorded at `path` or at a place that contains it: there is nothing to use here. */
+  hasErrorAt(path: Path): boolean {
+    const key = pathKey(path);
+    return this.#brokenPaths.some((p) => p === key || p === '' || key.startsWith(`${p}\u0000`));
+  }
+
+  /** True when hasErrorAt(path), or an error was recorded anywhere inside it: the item is only partly valid. */
+  isBroken(path: Path): boolean {
+    const key = pathKey(path);
+    return this.hasErrorAt(path) || this.#brokenPaths.some((p) => key === '' || p.startsWith(`${key}\u0000`));
+  }
+}
+
+function pathKey(path: Path): string {
+  return path.map(String).join('\u0000');
+}
+
+function diagnostic(loc: Loc, message: string, severity: Severity, mask: boolean): SpecDiagnostic {
+  const { line, col } = loc.source.lines.linePos(loc.start);
+  return { file: loc.source.name, line, col, message, excerpt: excerpt(loc, line, col, mask), severity };
+}
+
+function excerpt(loc: Loc, line: number, col: number, mask: boolean): string {
+  const starts = loc.source.lines.lineStarts;
+  const from = starts[line - 1] ?? 0;
+  const to = starts[line] ?? loc.source.text.length;
+  const text = loc.source.text.slice(from, to).replace(/\r?\n$/, '');
+  if (!mask) return text;
+  const maskEnd = Math.min(text.length, col - 1 + (loc.end - loc.start));
+  return `${text.slice(0, col - 1)}<redacted>${text.slice(maskEnd)}`;
+}
+
+/** Sorted by the order the files were given, then by position; exact repeats dropped. */
+export function sortDiagnostics(list: readonly SpecDiagnostic[], fileOrder: readonly string[]): SpecDiagnostic[] {
+  const rank = new Map(fileOrder.map((f, i) => [f, i]));
+  const seen = new Set<string>();
+  return [...list]
+    .sort((a, b) => (rank.get(a.file) ?? 0) - (rank.get(b.file) ?? 0) || a.line - b.line || a.col - b.col)
+    .filter((d) => {
+      const key = `${d.file}\u0000${d.line}\u0000${d.col}\u0000${d.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}

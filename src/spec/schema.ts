@@ -1,0 +1,205 @@
+/**
+ * The shape of a spec file, in zod: what each key may hold, with the descriptions editors show. It checks
+ * structure and plain types only; what depends on tor (option names and value types, onion addresses, keys)
+ * is checked by `normalize.ts`, which reports it with better messages than a schema could.
+ *
+ * The schema holds no transforms or defaults: a section that passes it is used as it was written, so the
+ * valid parts of an invalid spec can still be checked further (all errors at once).
+ */
+import { z } from 'zod';
+import { OptionTable, type OptionInfo } from '../tor/config/types.js';
+import { onionOptions } from './onion-options.js';
+
+/** Service and client names become file names (`<name>.key`, `authorized_clients/<name>.auth`). */
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+const SAFE_NAME_MESSAGE = 'a name is 1 to 64 letters, digits, "_", "." or "-", not starting with "." or "-" (it becomes a file name)';
+
+// Ids make the JSON Schema refer to one definition instead of repeating it for each of ~370 options.
+const scalar = z.union([z.string(), z.number(), z.boolean()]).meta({ id: 'Scalar' });
+const optionValue = z
+  .union([z.string(), z.number(), z.boolean(), z.null(), z.array(scalar)])
+  .meta({ id: 'OptionValue', description: 'Text, a number, true/false, a list of those, or null (reset to tor\'s default).' });
+
+const TYPE_HELP: Record<OptionInfo['type'], string> = {
+  Boolean: 'true or false',
+  'Boolean+Auto': 'true, false or auto',
+  Integer: 'a whole number',
+  SignedInteger: 'a whole number (may be negative)',
+  Float: 'a number',
+  TimeInterval: 'a duration such as `10 minutes`, or seconds',
+  TimeMsecInterval: 'a duration such as `500 msec`, or milliseconds',
+  DataSize: 'a size such as `1 MB`, or bytes',
+  String: 'text',
+  Filename: 'a file path',
+  LineList: 'one line, or a list of lines',
+  CommaList: 'a list, or comma-separated text',
+  RouterList: 'a list of relays ({country}, $fingerprint, nickname, address)',
+  Dependent: 'one line, or a list of lines',
+  Virtual: 'read-only',
+};
+
+/** Whether an option is offered to editors under `options` (hidden, read-only and per-service ones are not). */
+function offered(o: OptionInfo): boolean {
+  return !o.name.startsWith('__') && o.type !== 'Virtual' && !(o.type === 'Dependent' && o.name.startsWith('HiddenService'));
+}
+
+function optionDescription(o: OptionInfo): string {
+  const dflt = o.defaults.length ? `default ${o.defaults.join(', ')}` : 'unset by default';
+  const restart = o.immutable ? ' Needs a tor restart to change.' : '';
+  return `tor option ${o.name} (${o.type}): ${TYPE_HELP[o.type]}; ${dflt}. null resets it to tor's default.${restart}`;
+}
+
+const torOptions = (() => {
+  const shape: Record<string, z.ZodOptional<typeof optionValue>> = {};
+  for (const o of OptionTable.bundled().all()) if (offered(o)) shape[o.name] = optionValue.describe(optionDescription(o)).optional();
+  // Names are matched case-insensitively against tor's list, so any key is structurally acceptable here.
+  return z.object(shape).catchall(optionValue).meta({ id: 'TorOptions' });
+})();
+
+const path = (description: string) => z.string().min(1).describe(description);
+const name = (description: string) => z.string().regex(SAFE_NAME, { error: SAFE_NAME_MESSAGE }).describe(description);
+
+const port = z
+  .strictObject({
+    port: z.number().int().min(1).max(65535).describe('The port clients connect to on the onion address (1-65535).'),
+    target: z
+      .union([z.string(), z.number().int()])
+      .describe('Where tor forwards connections: `HOST:PORT` (IPv4, [IPv6] or localhost), `PORT` (on 127.0.0.1) or `unix:/absolute/path`. Default: 127.0.0.1:<port>.')
+      .optional(),
+  })
+  .describe('One virtual port of the service.');
+
+const ports = z.array(port).min(1).describe('The ports the service offers, in order (at least one).');
+
+const authorizedClient = z
+  .strictObject({
+    name: name('Client name, unique in the service: the file authorized_clients/<name>.auth.'),
+    publicKey: z
+      .string()
+      .describe('The client\'s x25519 public key: 52 base32 characters, or a whole `descriptor:x25519:<key>` line as in .auth files.'),
+  })
+  .describe('A client allowed to reach the service (v3 client authorization).');
+
+const authorizedClients = z
+  .array(authorizedClient)
+  .describe('Only these clients can reach the service; omit for a public service.');
+
+const address = z
+  .string()
+  .describe('Optional pin: the service\'s 56-character v3 onion address (`.onion` optional). Plans fail if the key gives another address.');
+
+const onionOptionShape: Record<string, z.ZodOptional<typeof scalar>> = {};
+for (const o of onionOptions()) onionOptionShape[o.name] = scalar.describe(`${o.description} Default: ${o.default}.`).optional();
+
+const filesystemService = z
+  .strictObject({
+    name: name('Unique service name, used in plans and logs.'),
+    type: z.literal('filesystem').describe('A HiddenServiceDir service: tor keeps its keys in `directory`.'),
+    directory: path('The HiddenServiceDir: where tor keeps the keys and hostname. Relative paths are relative to this spec file.'),
+    ports,
+    options: z
+      .object(onionOptionShape)
+      .catchall(scalar)
+      .describe('Other per-service HiddenService* options of tor 0.4.9, by their tor names.')
+      .optional(),
+    authorizedClients: authorizedClients.optional(),
+    address: address.optional(),
+  })
+  .describe('An onion service in tor\'s configuration (HiddenServiceDir), kept across tor restarts.');
+
+const ephemeralKey = z
+  .strictObject({
+    file: path('A key file of tor-reconcile\'s (created with mode 0600 if missing). Relative paths are relative to this spec file.').optional(),
+    generate: z.boolean().describe('true: generate the key and keep it in <stateDirectory>/keys/<name>.key.').optional(),
+  })
+  .describe('Where the service key lives: `{ file: PATH }` or `{ generate: true }`.');
+
+const ephemeralService = z
+  .strictObject({
+    name: name('Unique service name, used in plans, logs and the generated key file name.'),
+    type: z.literal('ephemeral').describe('An ADD_ONION service (detached), recreated from its key by tor-reconcile.'),
+    key: ephemeralKey,
+    ports,
+    maxStreams: z.number().int().min(0).max(65535).describe('Most simultaneous streams per rendezvous circuit, 0 (unlimited) to 65535.').optional(),
+    maxStreamsCloseCircuit: z.boolean().describe('Close the circuit when maxStreams is exceeded. Default false.').meta({ default: false }).optional(),
+    authorizedClients: authorizedClients.optional(),
+    address: address.optional(),
+  })
+  .describe('An onion service added over the control port (ADD_ONION, detached); its key is held by tor-reconcile.');
+
+const clientAuth = z
+  .strictObject({
+    address: z.string().describe('The 56-character v3 onion address of the service (`.onion` optional). May be omitted when privateKey is a whole .auth_private line.').optional(),
+    privateKey: z
+      .string()
+      .describe('The x25519 private key (base32, as in .auth_private files), or a whole `<address>:descriptor:x25519:<key>` line. Use ${file:…} or ${env:…} to keep it out of the spec.'),
+    name: name('Optional client name given to tor (ONION_CLIENT_AUTH_ADD ClientName).').optional(),
+    permanent: z.boolean().describe('Let tor store the credential in ClientOnionAuthDir. Default false.').meta({ default: false }).optional(),
+  })
+  .describe('Credentials for an onion service that requires client authorization.');
+
+const launch = z
+  .strictObject({
+    dataDirectory: path('tor\'s DataDirectory (created 0700). Relative to this spec file. Default: .tor-data beside the first spec file.').optional(),
+    binary: z.string().min(1).describe('The tor executable: a name looked up on PATH, or a path relative to this spec file. Default: tor.').optional(),
+    options: torOptions.describe('torrc options the embedded tor starts with (e.g. options that need a restart to change).').optional(),
+  })
+  .describe('Start and own an embedded tor instead of connecting to one.');
+
+const tor = z
+  .strictObject({
+    control: z.string().describe('Control port of a running tor: `unix:/run/tor/control` or `tcp:127.0.0.1:9051`. Omit and give `launch` to start one.').optional(),
+    password: z.string().describe('Control port password (HashedControlPassword). Use ${env:…} or ${file:…}; cookie authentication needs nothing here.').optional(),
+    cookieFile: path('The control auth cookie, when tor does not report where it is. Relative to this spec file.').optional(),
+    launch: launch.optional(),
+  })
+  .describe('Which tor to reconcile. Without `control` or `launch`, give --control on the command line.');
+
+export const specSchema = z
+  .strictObject({
+    version: z.literal(1).describe('Spec format version: 1.'),
+    tor: tor.optional(),
+    stateDirectory: path('Where tor-reconcile keeps generated keys (0700). Relative to this spec file. Default: .tor-reconcile beside the first spec file.').optional(),
+    prune: z.boolean().describe('Remove onion services that tor has but the spec does not. Default false: such services stop the plan.').meta({ default: false }).optional(),
+    options: torOptions.describe('tor options by their names (case-insensitive). Only listed options are managed; null resets one to tor\'s default.').optional(),
+    onionServices: z
+      .array(z.discriminatedUnion('type', [filesystemService, ephemeralService]))
+      .describe('Onion services, in order. Filesystem services keep this order in tor\'s configuration.')
+      .optional(),
+    clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),
+    attach: z.unknown().describe('Reserved for stream-attach policies (issue #8); accepted but not enforced yet.').optional(),
+  })
+  .meta({
+    title: 'tor-reconcile spec',
+    description: 'What a tor should be: options, onion services and client authorization. See examples/specs/.',
+  });
+
+/** A spec file's content as written (before merging, interpolation and normalization). */
+export type SpecInput = z.infer<typeof specSchema>;
+
+/** The spec's JSON Schema (draft-07), as committed in schema/tor-reconcile.schema.json. */
+export function specJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(specSchema, { target: 'draft-07' }) as Record<string, unknown>;
+}
+
+/**
+ * The keys a mapping at `path` may hold, for did-you-mean; `valueAt(depth)` gives the value written at
+ * `path.slice(0, depth)`, which picks the member of a union (a service's `type`). Undefined where unknown.
+ */
+export function knownKeys(path: ReadonlyArray<PropertyKey>, valueAt: (depth: number) => unknown): string[] | undefined {
+  let schema: z.ZodType = specSchema;
+  for (let depth = 0; ; depth++) {
+    while (schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+    if (schema instanceof z.ZodDiscriminatedUnion) {
+      const written = valueAt(depth) as { type?: unknown } | undefined;
+      const member = (schema.options as z.ZodType[]).find((o) => o instanceof z.ZodObject && (o.shape.type as z.ZodLiteral).values.has(written?.type as never));
+      if (!member) return undefined;
+      schema = member;
+    }
+    const step = path[depth];
+    if (step === undefined) return schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined;
+    if (schema instanceof z.ZodObject && typeof step === 'string' && step in schema.shape) schema = schema.shape[step] as z.ZodType;
+    else if (schema instanceof z.ZodArray && typeof step === 'number') schema = schema.element as z.ZodType;
+    else return undefined;
+  }
+}

@@ -1,0 +1,173 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, type CliIo } from '../../src/cli/program.js';
+
+const root = path.join(import.meta.dirname, '../..');
+const quickstart = path.join(root, 'examples/specs/quickstart.yaml');
+const schemaFile = path.join(root, 'schema/tor-reconcile.schema.json');
+const mainJs = path.join(root, 'dist/cli/main.js');
+
+let dir: string;
+let bad: string;
+let warned: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'cli-spec-test-'));
+  bad = path.join(dir, 'bad.yaml');
+  await writeFile(bad, 'version: 1\noptions:\n  StrictNodes: maybe\n  Bogus: 1\n  Sandbox: 0\n');
+  warned = path.join(dir, 'warned.yaml');
+  await writeFile(warned, 'version: 1\noptions:\n  Sandbox: 0\n');
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} };
+  const code = await run(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe('tor-reconcile validate', () => {
+  it('exits 0 for a valid spec, with a summary on stdout and nothing on stderr', async () => {
+    const r = await cli('validate', quickstart);
+    expect(r).toEqual({ code: 0, stdout: `${quickstart}: valid (4 options, 2 onion services (1 filesystem, 1 ephemeral), 0 client authorizations)\n`, stderr: '' });
+  });
+
+  it('exits 1 for an invalid spec, with every error and warning on stderr, positioned, and no stack trace', async () => {
+    const r = await cli('validate', bad);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      [
+        `${bad}:3:16: options.StrictNodes: expected true or false (or 1/0), got \`maybe\``,
+        '    StrictNodes: maybe',
+        '                 ^',
+        `${bad}:4:3: unknown tor option "Bogus" (tor 0.4.9.11)`,
+        '    Bogus: 1',
+        '    ^',
+        `${bad}:5:3: warning: Sandbox needs a tor restart to change: tor refuses a new value while it runs`,
+        '    Sandbox: 0',
+        '    ^',
+        '2 errors, 1 warning',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints warnings of a valid spec on stderr and still exits 0', async () => {
+    const r = await cli('validate', warned);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('valid');
+    expect(r.stderr).toMatch(/:3:3: warning: Sandbox needs a tor restart to change.*\n[\s\S]*1 warning\n$/);
+  });
+
+  it('merges several files in order', async () => {
+    const over = path.join(dir, 'over.yaml');
+    await writeFile(over, 'options:\n  StrictNodes: true\n  Bogus: null\n');
+    const r = await cli('validate', bad, over);
+    expect(r.stderr).not.toContain('StrictNodes');
+    expect(r.stderr).toContain(`${over}:3:3: unknown tor option "Bogus"`);
+  });
+
+  it('--json gives machine output on stdout only, with the same exit codes', async () => {
+    const ok = await cli('validate', '--json', warned);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toBe('');
+    expect(JSON.parse(ok.stdout)).toEqual({ valid: true, errors: [], warnings: [{ file: warned, line: 3, col: 3, message: expect.stringContaining('Sandbox needs a tor restart'), excerpt: '  Sandbox: 0', severity: 'warning' }] });
+    const ko = await cli('validate', bad, '--json');
+    expect(ko.code).toBe(1);
+    expect(ko.stderr).toBe('');
+    const out = JSON.parse(ko.stdout) as { valid: boolean; errors: Array<{ line: number; col: number; severity: string }>; warnings: unknown[] };
+    expect(out.valid).toBe(false);
+    expect(out.errors.map((e) => [e.line, e.col, e.severity])).toEqual([
+      [3, 16, 'error'],
+      [4, 3, 'error'],
+    ]);
+    expect(out.warnings).toHaveLength(1);
+  });
+
+  it('reports a missing file as an error of the spec, exit 1', async () => {
+    const r = await cli('validate', path.join(dir, 'nope.yaml'));
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `${path.join(dir, 'nope.yaml')}: cannot read spec file: no such file\n1 error\n` });
+  });
+});
+
+describe('tor-reconcile schema', () => {
+  it('prints the committed JSON Schema', async () => {
+    const r = await cli('schema');
+    expect(r.code).toBe(0);
+    expect(r.stdout, 'run `tor-reconcile schema > schema/tor-reconcile.schema.json`').toBe(await readFile(schemaFile, 'utf8'));
+  });
+});
+
+describe('the command line', () => {
+  it('shows the version of package.json', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(await cli('--version')).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+  });
+
+  it.each([[[]], [['validate', '--help']], [['schema', '--help']], [['--help']]])('%j shows help with an example', async (argv) => {
+    const r = await cli(...argv);
+    expect(r.stdout + r.stderr).toMatch(/Examples?:\n {2}\$ tor-reconcile /);
+    expect(r.code).toBe(argv.length === 0 ? 2 : 0);
+  });
+
+  it.each([
+    [['valdate', 'x.yaml'], /unknown command 'valdate'[\s\S]*Did you mean validate\?/],
+    [['validate'], /missing required argument 'spec'/],
+    [['validate', '--jsn', 'x.yaml'], /unknown option '--jsn'/],
+  ])('%j is a usage error: exit 2', async (argv, message) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('reports a bug with its stack trace and exit 70', async () => {
+    const io: CliIo = {
+      stdout: () => {
+        throw new Error('stdout is gone');
+      },
+      stderr: (s) => void (stderr += s),
+      env: {},
+    };
+    let stderr = '';
+    expect(await run(['schema'], io)).toBe(70);
+    expect(stderr).toMatch(/^tor-reconcile: internal error, please report it:\nError: stdout is gone\n {4}at /);
+  });
+});
+
+describe('the built CLI (npm run build)', () => {
+  function node(...args: string[]) {
+    if (!existsSync(mainJs)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
+    return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  }
+
+  it('starts with a shebang so it runs as the package bin', async () => {
+    expect((await readFile(mainJs, 'utf8')).split('\n')[0]).toBe('#!/usr/bin/env node');
+  });
+
+  it('validates: exit 0, and exit 1 without a stack trace', () => {
+    const ok = node('validate', quickstart);
+    expect([ok.status, ok.stderr]).toEqual([0, '']);
+    expect(ok.stdout).toContain(': valid (');
+    const ko = node('validate', bad);
+    expect(ko.status).toBe(1);
+    expect(ko.stderr).toContain(`${bad}:3:16: options.StrictNodes`);
+    expect(ko.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('prints the schema to stdout', async () => {
+    const r = node('schema');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(await readFile(schemaFile, 'utf8'));
+  });
+});
