@@ -11,7 +11,7 @@ import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from 
 import { PlanBlockedError } from './errors.js';
 import { readLiveState } from './live.js';
 import { loadKeyFile, persistKeys, readRecords, writeRecords } from './local.js';
-import { computePlan, type PlanContext } from './plan.js';
+import { computePlan, specId, type PlanContext } from './plan.js';
 import type { ApplyResult, Owner, Plan, Step, StepResult } from './types.js';
 
 export interface ApplyOptions {
@@ -78,7 +78,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
           const err = outcomes[k];
           if (!err) {
             if (s.op === 'add-onion') {
-              records.set(s.service, { address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record });
+              records.set(s.service, { spec: specId(desired), address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record });
               recordsDirty = true;
             }
             report({ step: s, status: 'done' });

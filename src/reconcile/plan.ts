@@ -313,7 +313,8 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, b: Builde
       continue;
     }
     if (key.address) ours.add(key.address);
-    const record = live.records.get(s.name);
+    const recorded = live.records.get(s.name);
+    const record = recorded?.spec === specId(desired) ? recorded : undefined;
     const running = key.address !== undefined && detached.has(key.address);
     const base = { kind: 'ephemeral-service' as const, id: s.name, source: s.source };
     const recordDigest = digest(cfg);
@@ -341,6 +342,10 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, b: Builde
     if (wantNames.has(name)) continue;
     const item = `ephemeral-service:${name}`;
     ours.add(rec.address);
+    if (rec.spec !== specId(desired)) {
+      if (detached.has(rec.address)) b.warnings.push({ item, message: `${rec.address} belongs to another spec sharing this state directory (${rec.spec.replace(/\n/g, ', ')}); left alone` });
+      continue;
+    }
     const running = detached.has(rec.address);
     b.change({ kind: 'ephemeral-service', id: name, action: 'delete', before: { address: rec.address }, after: null, reason: `removed from the spec; its key stays in ${rec.keyFile}` });
     if (running) b.delSteps.push({ op: 'del-onion', serviceId: rec.address, service: name, display: buildCommand('DEL_ONION', [rec.address]).display, changes: [item] });
@@ -402,6 +407,11 @@ function planClientAuth(desired: DesiredState, live: LiveState, b: Builder): voi
   } else {
     b.warnings.push({ item: 'client-auth:*', message: `tor holds client credentials the spec does not declare (left alone): ${extra.map((c) => c.address).join(', ')}` });
   }
+}
+
+/** Which spec a record belongs to: several specs may share one state directory. */
+export function specId(desired: DesiredState): string {
+  return desired.files.join('\n');
 }
 
 /** A plan with nothing to do: no step, no blocking error. */

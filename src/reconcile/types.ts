@@ -10,6 +10,8 @@ import type { ServiceGroup } from './hsblock.js';
 
 /** What tor-reconcile recorded about an ephemeral service it created (tor can't tell us its ports). */
 export interface EphemeralRecord {
+  /** The spec files (absolute, in order) whose apply created it: specs sharing a state directory keep apart. */
+  spec: string;
   address: string;
   keyFile: string;
   /** Digest of everything ADD_ONION was given except the key: ports, flags, max streams, clients. */

@@ -177,7 +177,7 @@ describe('ephemeral service plans', () => {
     const record = (first.steps[0] as { record: string }).record;
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { address: addr, keyFile: svc.keyFile, config: record }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { spec: 'test.yaml', address: addr, keyFile: svc.keyFile, config: record }]]) }),
       ctx,
     );
     expect(isEmptyPlan(p)).toBe(true);
@@ -186,7 +186,7 @@ describe('ephemeral service plans', () => {
   it('replaces (DEL then ADD, same key) when the configuration changed', () => {
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { spec: 'test.yaml', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
       ctx,
     );
     expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
@@ -195,7 +195,7 @@ describe('ephemeral service plans', () => {
 
   it('deletes services it recorded but the spec dropped, keeping the key; never touches others without prune', () => {
     const foreign = 'b'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([['old', { address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([['old', { spec: 'test.yaml', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual([`DEL_ONION ${addr}`, 'forget old in the state file']);
     expect(p.changes[0]!.reason).toContain('/s/keys/old.key');
     expect(p.warnings[0]!.message).toContain(foreign);
@@ -233,5 +233,14 @@ describe('saved plans', () => {
     expect(JSON.stringify(saved)).not.toContain('16:A');
     const fresh = computePlan(mk('16:B'), live(), { ...ctx, salt: savedSalt(saved) });
     expect(() => checkSavedPlan(saved, fresh)).toThrow(/secret value/);
+  });
+});
+
+describe('specs sharing a state directory', () => {
+  it('leaves services recorded by another spec alone', () => {
+    const addr = 'd'.repeat(56);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([['api', { spec: '/other.yaml', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.warnings[0]!.message).toMatch(/another spec/);
   });
 });
