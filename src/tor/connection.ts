@@ -55,6 +55,7 @@ export class ControlConnection {
   #taps = new Set<CommandTap>();
   #closeListeners = new Set<(err: Error) => void>();
   #corked = false;
+  #stats = { commands: 0, roundTrips: 0 };
 
   private constructor(address: ControlAddress, socket: net.Socket, options: ConnectionOptions) {
     this.address = address;
@@ -168,7 +169,17 @@ export class ControlConnection {
     this.#fail(err ?? new ConnectionClosedError(`control connection to ${formatControlAddress(this.address)} destroyed`));
   }
 
+  /**
+   * Commands written, and round trips: a command written while nothing was in flight starts one; commands
+   * pipelined behind it share it. After authentication, a no-op plan should cost a single round trip.
+   */
+  get stats(): Readonly<{ commands: number; roundTrips: number }> {
+    return { ...this.#stats };
+  }
+
   #write(p: Pending): void {
+    this.#stats.commands++;
+    if (this.inFlight === 0) this.#stats.roundTrips++;
     this.#pending.push(p);
     for (const tap of this.#taps) tap(p.command);
     // Batch every command issued in the same tick into one write: real pipelining, few syscalls.

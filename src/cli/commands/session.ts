@@ -40,7 +40,16 @@ export async function tableFor(client: TorClient): Promise<OptionTable> {
 export async function openSession(specs: readonly string[], io: CliIo, options: SessionOptions = {}): Promise<Session> {
   let { state, warnings } = await loadSpec(specs, { env: io.env });
   const target = await openTarget(state, { ...(options.control ? { control: options.control } : {}), start: options.start ?? true, log: (m) => io.stderr(`${m}\n`) });
-  if (io.env.TOR_RECONCILE_TRACE) target.client.connection.onCommand((c) => io.stderr(`> ${c.display}\n`));
+  const conn = target.client.connection;
+  const base = conn.stats;
+  if (io.env.TOR_RECONCILE_TRACE) conn.onCommand((c) => io.stderr(`> ${c.display}\n`));
+  const close = async () => {
+    if (io.env.TOR_RECONCILE_TRACE) {
+      const s = conn.stats;
+      io.stderr(`> ${s.commands - base.commands} commands in ${s.roundTrips - base.roundTrips} round trips after authentication\n`);
+    }
+    await target.client.close();
+  };
   try {
     const table = await tableFor(target.client);
     if (table !== OptionTable.bundled()) ({ state, warnings } = await loadSpec(specs, { env: io.env, table }));
@@ -48,7 +57,7 @@ export async function openSession(specs: readonly string[], io: CliIo, options: 
     const ctx: PlanContext = { table, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}), ...(options.salt ? { salt: options.salt } : {}) };
     const live = await readLiveState(target.client, state);
     const plan = computePlan(state, live, ctx);
-    return { desired: state, target, table, live, plan, ctx, close: () => target.client.close() };
+    return { desired: state, target, table, live, plan, ctx, close };
   } catch (err) {
     await target.client.close();
     throw err;
