@@ -11,6 +11,8 @@ import { parseServiceAuthLine } from '../tor/onion/index.js';
 import { decodeReplyValue } from '../tor/protocol/quoting.js';
 import { parseServiceBlock } from './hsblock.js';
 
+const SECRET_OPTIONS = new Set(['HashedControlPassword', 'HashedControlSessionPassword']);
+
 export interface ExportOptions {
   /** Written into `tor.control`. */
   control: string;
@@ -28,6 +30,11 @@ export async function exportSpec(client: TorClient, options: ExportOptions): Pro
     const sp = line.indexOf(' ');
     const key = sp < 0 ? line : line.slice(0, sp);
     if (key.startsWith('HiddenService')) continue;
+    if (SECRET_OPTIONS.has(key)) {
+      // A password hash is brute-forceable: the exported spec refers to it instead of carrying it.
+      opts[key] = `\${env:TOR_${key.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}}`;
+      continue;
+    }
     const value = sp < 0 ? '' : decodeReplyValue(line.slice(sp + 1));
     const prev = opts[key];
     opts[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];

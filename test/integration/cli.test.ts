@@ -141,6 +141,17 @@ describe('saved plans, refusals, formats', () => {
     expect(r.mutating).toEqual([]);
   });
 
+  it('--wait-published names the services whose descriptors were not uploaded in time', async () => {
+    const eph = path.join(work, 'wait.yaml');
+    await import('node:fs/promises').then((fs) => fs.writeFile(eph, 'version: 1\nstateDirectory: ./wait-state\nonionServices:\n  - { name: slow, type: ephemeral, key: { generate: true }, ports: [{ port: 80 }] }\n'));
+    const started = Date.now();
+    const r = await cli(['apply', eph, '--control', control, '--wait-published', '1s']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/published 0\/1 descriptors/);
+    expect(r.stderr).toMatch(/not published within 1s: slow \([a-z2-7]{56}\.onion\)/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('json, markdown and github formats', async () => {
     await tor.client.setConf({ NumEntryGuards: '4' });
     const j = await cli(['plan', spec, '--control', control, '--json']);

@@ -5,6 +5,7 @@ import { loadSpec } from '../../spec/index.js';
 import { formatControlAddress, parseControlAddress } from '../../tor/address.js';
 import { connect } from '../../tor/client.js';
 import { UsageError } from '../../tor/errors.js';
+import { Secret } from '../../tor/secret.js';
 import type { CliCommand } from '../program.js';
 
 export const exportCommand: CliCommand = {
@@ -20,7 +21,13 @@ export const exportCommand: CliCommand = {
       .action(async (specs: string[], flags: { control?: string; passwordEnv?: string; output?: string }) => {
         let client;
         if (flags.control) {
-          client = await connect({ control: parseControlAddress(flags.control), ...(flags.passwordEnv ? { passwordEnv: flags.passwordEnv } : {}) });
+          let password: Secret<string> | undefined;
+          if (flags.passwordEnv) {
+            const value = io.env[flags.passwordEnv];
+            if (value === undefined) throw new UsageError(`--password-env: environment variable ${flags.passwordEnv} is not set`);
+            password = new Secret(value);
+          }
+          client = await connect({ control: parseControlAddress(flags.control), ...(password ? { password } : {}) });
         } else if (specs.length) {
           const { state } = await loadSpec(specs, { env: io.env });
           client = (await openTarget(state, { start: false })).client;
