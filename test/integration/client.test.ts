@@ -301,6 +301,25 @@ describe('connection loss and launch', () => {
     expect(() => process.kill(tor.pid, 0)).toThrow();
   });
 
+  it('with takeOwnership, tor exits when its owning connection closes', async () => {
+    const tor = await startTestTor({ takeOwnership: true });
+    try {
+      await tor.client.close();
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        try {
+          process.kill(tor.pid, 0);
+        } catch {
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(() => process.kill(tor.pid, 0)).toThrow();
+    } finally {
+      await tor.cleanup();
+    }
+  });
+
   it('uses NULL authentication when tor asks for none', async () => {
     const tor = await startTestTor({ options: { CookieAuthentication: 0 } });
     try {

@@ -224,6 +224,22 @@ describe('ephemeral onion services', () => {
   });
 });
 
+describe('interrupting apply', () => {
+  it('finishes the step in flight, skips the rest, and says so', async () => {
+    const d = desiredState(work, { options: { ContactInfo: 'interrupted@example.org', NumEntryGuards: null } });
+    await tor.client.setConf({ NumEntryGuards: '5' });
+    const p = await plan(d);
+    expect(p.steps.length).toBe(2);
+    const abort = new AbortController();
+    const result = await applyPlan(tor.client, p, d, ctx, { signal: abort.signal, onStep: () => abort.abort() });
+    expect(result.interrupted).toBe(true);
+    expect(result.ok).toBe(false);
+    expect(result.results.map((r) => r.status)).toEqual(['done', 'skipped']);
+    expect((await tor.client.getConf(['NumEntryGuards'])).get('NumEntryGuards')).toEqual(['0']);
+    expect((await tor.client.getConf(['ContactInfo'])).get('ContactInfo')).not.toEqual(['interrupted@example.org']);
+  });
+});
+
 describe('client authorization (this tor as a client)', () => {
   it('adds, keeps, and rotates credentials; the private key never appears in the plan', async () => {
     const svc = await tor.client.addOnion({ key: 'NEW:ED25519-V3', ports: [{ port: 80 }], flags: ['Detach', 'DiscardPK'] });
