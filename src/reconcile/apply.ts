@@ -31,9 +31,11 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
   if (plan.errors.length) throw new PlanBlockedError(`the plan has ${plan.errors.length} blocking problem(s): ${plan.errors.map((e) => e.message).join(' | ')}`);
   const results: StepResult[] = [];
   const total = plan.steps.length;
+  const fault = faultPoint();
   const report = (r: StepResult) => {
     results.push(r);
     options.onStep?.(r, results.length - 1, total);
+    if (results.length === fault) process.kill(process.pid, 'SIGKILL');
   };
   const warnings: string[] = [];
   const offWarn = plan.steps.length ? await client.on('WARN', (e) => warnings.push(e.message)) : undefined;
@@ -72,21 +74,26 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
         const batch: Batchable[] = [];
         while (plan.steps[i] && PIPELINED.has(plan.steps[i]!.op) && sameBatch(batch, plan.steps[i] as Batchable)) batch.push(plan.steps[i++] as Batchable);
         warnings.length = 0;
-        const outcomes = await Promise.all(batch.map((s) => runOnionStep(client, s, generated).then(() => null, (err: Error) => err)));
-        if (outcomes.some((o) => o)) await syncEvents(client);
-        batch.forEach((s, k) => {
-          const err = outcomes[k];
+        // All written at once (pipelined); outcomes are taken in order as their replies arrive.
+        const pending = batch.map((s) => runOnionStep(client, s, generated).then(() => null, (err: Error) => err));
+        for (const [k, s] of batch.entries()) {
+          const err = await pending[k]!;
           if (!err) {
             if (s.op === 'add-onion') {
               records.set(s.service, { spec: specId(desired), address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record });
               recordsDirty = true;
             }
             report({ step: s, status: 'done' });
-          } else {
-            failed = true;
-            report({ step: s, status: 'failed', error: describe(err), ...(warnings.length ? { torWarnings: [...warnings] } : {}) });
+            continue;
           }
-        });
+          failed = true;
+          if (err instanceof ReplyError) await syncEvents(client);
+          report({ step: s, status: 'failed', error: describe(err), ...(warnings.length ? { torWarnings: [...warnings] } : {}) });
+        }
+        if (recordsDirty) {
+          await writeRecords(desired.stateDirectory, records);
+          recordsDirty = false;
+        }
         continue;
       }
       warnings.length = 0;
@@ -113,6 +120,15 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
     remaining = after.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
   }
   return { ok: ok && remaining.length === 0, results, remaining, ...(interrupted ? { interrupted } : {}) };
+}
+
+/**
+ * Crash-consistency tests kill the process right after step N (TOR_RECONCILE_FAULT=after-step:N) to prove
+ * that a re-run converges from any point. Inert unless that variable is set.
+ */
+function faultPoint(): number | undefined {
+  const m = /^after-step:(\d+)$/.exec(process.env.TOR_RECONCILE_FAULT ?? '');
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Pipelining keeps order, but an ADD_ONION must not race the DEL_ONION of the same key in one batch. */
