@@ -9,14 +9,14 @@ import type { DesiredState } from '../spec/model.js';
 import { formatControlAddress, parseControlAddress, type ControlAddress } from '../tor/address.js';
 import { connect, type TorClient } from '../tor/client.js';
 import { ConnectionError, UsageError } from '../tor/errors.js';
-import { launch, stopTor } from '../tor/launch.js';
+import { launch, stopTor, type LaunchedTor } from '../tor/launch.js';
 
 export interface Target {
   client: TorClient;
   /** Printable address. */
   address: string;
   /** Set when tor-reconcile started this tor just now. */
-  launched?: boolean;
+  launched?: LaunchedTor;
 }
 
 export interface TargetOptions {
@@ -25,6 +25,11 @@ export interface TargetOptions {
   start?: boolean;
   log?: (message: string) => void;
   timeout?: number;
+  /**
+   * Run a newly started embedded tor as a child that exits with this process (watch supervises it), rather
+   * than detached for later runs to reuse (apply, the default).
+   */
+  child?: boolean;
 }
 
 export async function openTarget(desired: DesiredState, options: TargetOptions = {}): Promise<Target> {
@@ -52,8 +57,8 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
   }
   if (options.start === false) throw new UsageError(`the embedded tor (${spec.dataDirectory}) is not running`);
   options.log?.(`starting the embedded tor (${spec.binary}, data directory ${spec.dataDirectory})`);
-  const tor = await launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: true, options: spec.options, ...(options.timeout ? { timeout: options.timeout } : {}) });
-  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: true };
+  const tor = await launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, options: spec.options, ...(options.timeout ? { timeout: options.timeout } : {}) });
+  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: tor };
 }
 
 async function embeddedAddress(dataDirectory: string): Promise<ControlAddress | undefined> {

@@ -8,5 +8,6 @@ import { planCommand } from './plan.js';
 import { schemaCommand } from './schema.js';
 import { stopCommand } from './stop.js';
 import { validateCommand } from './validate.js';
+import { watchCommand } from './watch.js';
 
-export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, exportCommand, stopCommand, keysCommand, schemaCommand];
+export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, exportCommand, stopCommand, watchCommand, keysCommand, schemaCommand];

@@ -1,0 +1,109 @@
+import http from 'node:http';
+import { Watcher, type WatchLogEntry } from '../../reconcile/watch.js';
+import { loadSpec, SpecErrors } from '../../spec/index.js';
+import { UsageError } from '../../tor/errors.js';
+import { formatReport, type CliCommand, type CliIo } from '../program.js';
+import { renderMetrics } from '../views/metrics.js';
+import { tableFor } from './session.js';
+
+interface WatchFlags {
+  control?: string;
+  mode: string;
+  debounce: string;
+  resync: string;
+  logFormat: string;
+  listen?: string;
+}
+
+function duration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${flag}: ${text} is not a duration (e.g. 200ms, 30s, 5m)`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : m[2] === 's' ? n * 1000 : n);
+}
+
+export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
+  return (e) => {
+    if (format === 'json') io.stderr(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`);
+    else io.stderr(`${new Date().toISOString()} ${e.level.toUpperCase().padEnd(5)} ${e.event}: ${e.message}\n`);
+  };
+}
+
+/** `/healthz` (200 when connected and the last reconcile succeeded, else 503) and `/metrics`. */
+function serve(watcher: Watcher, listen: string): Promise<http.Server> {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (!m) throw new UsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
+  const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') {
+      const h = watcher.health();
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(watcher.metrics));
+    } else res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(m[3]), m[1] ?? m[2], () => resolve(server));
+  });
+}
+
+export const watchCommand: CliCommand = {
+  register(program, { io }) {
+    program
+      .command('watch')
+      .description('keep tor equal to the spec: on spec edits, on drift (CONF_CHANGED), after tor restarts, and periodically')
+      .argument('<spec...>', 'spec files, merged in order; their directories are watched')
+      .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
+      .option('--mode <mode>', 'enforce (revert drift) or warn (report only, never write)', 'enforce')
+      .option('--debounce <duration>', 'quiet period before acting on a burst of events', '100ms')
+      .option('--resync <duration>', 'full reconcile even without events', '5m')
+      .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
+      .option('--listen <host:port>', 'serve /healthz and /metrics (Prometheus) here')
+      .addHelpText(
+        'after',
+        "\nWith tor.launch (and no --control), watch runs the embedded tor as its child, restarts it if it dies, and\nstops it on exit. SIGTERM/SIGINT finish the step in flight and exit 0, leaving everything applied in place.\n\nExample:\n  $ tor-reconcile watch /etc/tor-reconcile/spec.yaml --listen 127.0.0.1:9099 --log-format json\n",
+      )
+      .action(async (specs: string[], flags: WatchFlags) => {
+        if (flags.mode !== 'enforce' && flags.mode !== 'warn') throw new UsageError(`--mode ${flags.mode}: use enforce or warn`);
+        if (flags.logFormat !== 'text' && flags.logFormat !== 'json') throw new UsageError(`--log-format ${flags.logFormat}: use text or json`);
+        const log = logger(io, flags.logFormat);
+        const watcher = new Watcher({
+          specFiles: specs,
+          ...(flags.control ? { control: flags.control } : {}),
+          mode: flags.mode,
+          debounceMs: duration(flags.debounce, '--debounce'),
+          resyncMs: duration(flags.resync, '--resync'),
+          table: tableFor,
+          log,
+          load: async (table) => {
+            try {
+              const { state, warnings } = await loadSpec(specs, { env: io.env, ...(table ? { table } : {}) });
+              if (warnings.length) io.stderr(formatReport(warnings));
+              return state;
+            } catch (err) {
+              if (err instanceof SpecErrors) throw new Error(formatReport(err.errors.concat(err.warnings)).trimEnd());
+              throw err;
+            }
+          },
+        });
+        const server = flags.listen ? await serve(watcher, flags.listen) : undefined;
+        let done!: () => void;
+        const stopped = new Promise<void>((r) => (done = r));
+        const onSignal = (sig: NodeJS.Signals) => {
+          log({ level: 'info', event: 'shutdown', message: `${sig}: finishing the step in flight and leaving everything in place` });
+          void watcher.stop().then(done, done);
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+        try {
+          await watcher.start();
+          await stopped;
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          server?.close();
+          await watcher.stop();
+        }
+      });
+  },
+};
