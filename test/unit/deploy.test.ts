@@ -1,0 +1,32 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { loadSpecSources } from '../../src/spec/index.js';
+
+const root = path.join(import.meta.dirname, '../..');
+
+describe('deployment files', () => {
+  it('kubernetes manifests parse, and the spec in the ConfigMap validates', async () => {
+    const docs = [];
+    for (const f of ['configmap.yaml', 'secret.yaml', 'deployment.yaml']) {
+      for (const d of parseAllDocuments(await readFile(path.join(root, 'deploy/kubernetes', f), 'utf8'))) {
+        expect(d.errors, f).toEqual([]);
+        docs.push(d.toJS() as { kind: string; metadata: { name: string }; data?: Record<string, string> });
+      }
+    }
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'PersistentVolumeClaim', 'Secret']);
+    const spec = docs.find((d) => d.metadata.name === 'tor-reconcile-spec')!.data!['spec.yaml']!;
+    // The Secret is mounted at /keys in the pod; here the demo key of the examples stands in for it.
+    const demo = path.join(root, 'examples/specs/secrets/demo-client.auth_private');
+    const { state } = await loadSpecSources([{ name: 'configmap spec.yaml', text: spec.replace('/keys/upstream.auth_private', demo), path: path.join(root, 'deploy/kubernetes/spec.yaml') }]);
+    expect(state.tor.control).toBe('unix:/run/tor/control');
+    expect(state.onionServices.map((s) => s.name)).toEqual(['web', 'api']);
+  });
+
+  it('the systemd unit runs watch as tor user, restarts always, and is hardened', async () => {
+    const unit = await readFile(path.join(root, 'deploy/systemd/tor-reconcile.service'), 'utf8');
+    for (const line of ['User=debian-tor', 'Restart=always', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'StateDirectoryMode=0700']) expect(unit).toContain(line);
+    expect(unit).toMatch(/^ExecStart=.*tor-reconcile watch /m);
+  });
+});
