@@ -8,21 +8,17 @@ import { IMMUTABLE_OPTIONS } from '../../src/tor/config/immutable.js';
 import { sameValue, toTor, type InputValue } from '../../src/tor/config/normalize.js';
 import { OptionTable, type OptionInfo } from '../../src/tor/config/types.js';
 import { commands } from '../../src/tor/protocol/encoder.js';
-import { decodeReplyValue } from '../../src/tor/protocol/quoting.js';
-import { connectRaw, startRawTor, type RawControl, type RawTor } from '../helpers/rawtor.js';
+import { startTestTor, type TestTor } from '../helpers/tor.js';
 
 const table = OptionTable.bundled();
-let tor: RawTor | undefined;
-let control: RawControl | undefined;
+let tor: TestTor | undefined;
 
 beforeAll(async () => {
-  tor = await startRawTor();
-  control = await connectRaw(tor.port);
+  tor = await startTestTor();
 });
 
 afterAll(async () => {
-  control?.close();
-  await tor?.stop();
+  await tor?.cleanup();
 });
 
 function info(name: string): OptionInfo {
@@ -31,24 +27,19 @@ function info(name: string): OptionInfo {
   return found;
 }
 
+/** The raw outcome (code and text), not a thrown error: the refusal tests look at tor's exact answer. */
 async function setConf(option: OptionInfo, values: string[]): Promise<{ code: number; text: string }> {
   const entries = values.length ? values.map((v) => [option.name, v] as const) : [[option.name, null] as const];
-  const reply = await control!.send(commands.setConf(entries));
+  const reply = await tor!.client.connection.send(commands.setConf(entries));
   return { code: reply.code, text: reply.lines.map((l) => l.text).join('\n') };
 }
 
-/** GETCONF lines are `Key=value` (value C-quoted when unprintable), `Key=` or bare `Key` when unset. */
 async function getConf(option: OptionInfo): Promise<string[]> {
-  const reply = await control!.send(commands.getConf([option.name]));
-  expect(reply.code).toBe(250);
-  const values: string[] = [];
-  for (const line of reply.lines) {
-    const eq = line.text.indexOf('=');
-    if (eq < 0) continue;
-    const value = decodeReplyValue(line.text.slice(eq + 1));
-    if (value !== '') values.push(value);
-  }
-  return values;
+  return (await tor!.client.getConf([option.name])).get(option.name) ?? [];
+}
+
+async function reset(option: OptionInfo): Promise<void> {
+  await tor!.client.resetConf([option.name]);
 }
 
 const SAME: Array<[option: string, input: InputValue]> = [
@@ -111,7 +102,7 @@ describe('config round trip through tor', () => {
     expect(set, `SETCONF ${option}`).toEqual({ code: 250, text: 'OK' });
     const back = await getConf(i);
     expect(sameValue(i, sent, back), `sent ${JSON.stringify(sent)}, read back ${JSON.stringify(back)}`).toBe(true);
-    await control!.send(commands.resetConf([[i.name, null]]));
+    await reset(i);
   });
 
   it.each(CLAMPED)('quirk: tor changes %s = %j', async (option, input) => {
@@ -119,7 +110,7 @@ describe('config round trip through tor', () => {
     const sent = toTor(i, input);
     expect((await setConf(i, sent)).code).toBe(250);
     expect(sameValue(i, sent, await getConf(i))).toBe(false);
-    await control!.send(commands.resetConf([[i.name, null]]));
+    await reset(i);
   });
 
   it.each([
@@ -142,9 +133,9 @@ describe('config round trip through tor', () => {
 
   it('changes a mutable file option', async () => {
     const i = info('GeoIPFile');
-    const file = path.join(tor!.dataDir, 'no-such-geoip');
+    const file = path.join(tor!.dataDirectory, 'no-such-geoip');
     expect(await setConf(i, toTor(i, file))).toEqual({ code: 250, text: 'OK' });
     expect(await getConf(i)).toEqual([file]);
-    await control!.send(commands.resetConf([[i.name, null]]));
+    await reset(i);
   });
 });
