@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
+import { compileAttach } from './attach/compile.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords } from './local.js';
 import type { LiveServiceFiles, LiveState } from './types.js';
@@ -13,7 +14,8 @@ import type { LiveServiceFiles, LiveState } from './types.js';
  * credentials. Local files (keys, authorized_clients, the record of ephemeral services) are read alongside.
  */
 export async function readLiveState(client: TorClient, desired: DesiredState): Promise<LiveState> {
-  const names = desired.options.map((o) => o.name);
+  // Options native attach policies compile to are managed too.
+  const names = [...new Set([...desired.options, ...compileAttach(desired.attach, desired.options).options].map((o) => o.name))];
   const [conf, block, info, clientAuth, local] = await Promise.all([
     names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
     client.getConfEntries(['HiddenServiceOptions']),

@@ -20,6 +20,7 @@ import type { OptionTable } from '../tor/config/types.js';
 import { buildCommand, commands } from '../tor/protocol/encoder.js';
 import { clientAuthPrivateKeyToBase64, parseServiceAuthLine, serviceAuthLine } from '../tor/onion/index.js';
 import { isSecret, Secret } from '../tor/secret.js';
+import { compileAttach } from './attach/compile.js';
 import { normalizeDirectory, portLine, serviceBlockEntries } from './hsblock.js';
 import { digest } from './local.js';
 import type { Change, LiveServiceFiles, LiveState, Owner, Plan, PlanProblem, Step } from './types.js';
@@ -38,7 +39,7 @@ const REDACTED = '<redacted>';
 
 export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
   const b = new Builder();
-  planOptions(desired, live, ctx, b);
+  planOptions({ ...desired, options: withAttachOptions(desired, b) }, live, ctx, b);
   planFilesystemServices(desired, live, ctx, b);
   planEphemeralServices(desired, live, b);
   planClientAuth(desired, live, b);
@@ -102,6 +103,31 @@ export function secretsDigest(salt: string, steps: Step[]): string {
   };
   visit(steps);
   return h.digest('hex');
+}
+
+/**
+ * The spec's options plus those its native attach policies compile to; the policies that need a live
+ * controller are named so nobody believes `apply` alone enforces them.
+ */
+function withAttachOptions(desired: DesiredState, b: Builder): DesiredState['options'] {
+  const compiled = compileAttach(desired.attach, desired.options);
+  for (const note of compiled.notes) b.warnings.push({ item: 'attach', message: note, ...(desired.attach ? { source: desired.attach.source } : {}) });
+  if (compiled.livePolicies.length) {
+    b.warnings.push({ item: 'attach', message: `attach policies ${compiled.livePolicies.join(', ')} are enforced only while \`tor-reconcile watch\` runs`, ...(desired.attach ? { source: desired.attach.source } : {}) });
+  }
+  if (!compiled.options.length) return desired.options;
+  const out = [...desired.options];
+  for (const o of compiled.options) {
+    const i = out.findIndex((x) => x.name === o.name);
+    // The policy's own SocksPort is the spec's lines with isolation added: it replaces them.
+    if (i >= 0 && o.name !== 'SocksPort') {
+      b.errors.push({ item: `option:${o.name}`, message: `attach policy at ${o.source.file}:${o.source.line} sets ${o.name}, which options also sets; keep one`, source: out[i]!.source });
+      continue;
+    }
+    if (i >= 0) out[i] = o;
+    else out.push(o);
+  }
+  return out;
 }
 
 function shown(values: ReadonlyArray<string | Secret<string>> | null): unknown {

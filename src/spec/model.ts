@@ -106,6 +106,52 @@ export interface DesiredState {
   /** Services present in tor but absent from the spec may be removed (otherwise the plan refuses). */
   prune: boolean;
   clientAuth: ClientAuthSpec[];
-  /** Stream-attach policies: reserved for issue #8; kept verbatim. */
-  attach?: unknown;
+  /** Stream-attach policies (first match wins); absent when the spec has none. */
+  attach?: AttachSpec;
+}
+
+/** What a policy matches; every given condition must hold. */
+export interface AttachMatch {
+  /** Glob patterns (`*` any run of characters, `?` one), matched case-insensitively against the target host. */
+  hosts?: string[];
+  /** IPv4/IPv6 networks `ADDR/BITS`, matched against a target given as an IP address. */
+  cidrs?: string[];
+  /** Inclusive port ranges. */
+  ports?: Array<[from: number, to: number]>;
+  /** true: only `.onion` targets; false: never them. */
+  onion?: boolean;
+  /** Glob on the SOCKS username (the stream's isolation key). */
+  socksUsername?: string;
+  /** tor's SESSION_GROUP of the SocksPort the stream came in on (set `SessionGroup=N` on that SocksPort). */
+  sessionGroup?: number;
+}
+
+export interface AttachCircuit {
+  /** Lowercase two-letter country codes the exit must be in. */
+  exitCountries?: string[];
+  /** Relays by `$FINGERPRINT` (uppercase hex) or nickname; `*` lets tor-reconcile choose that hop. */
+  path?: string[];
+  /** per-host: one circuit per target host; per-stream: a fresh circuit for each stream; none: share. */
+  isolate: 'none' | 'per-host' | 'per-stream';
+  /** Seconds a circuit may carry new streams after its first. */
+  maxDirtiness?: number;
+}
+
+export interface AttachPolicy {
+  name: string;
+  match: AttachMatch;
+  /** `circuit`: a circuit chosen or built as `circuit` says; `tor`: tor's own choice; `reject`: close the stream. */
+  action: 'circuit' | 'tor' | 'reject';
+  circuit?: AttachCircuit;
+  /** What happens to a stream no suitable circuit was found for within `deadlineMs`. */
+  onFailure: 'tor' | 'reject';
+  deadlineMs: number;
+  source: SourcePos;
+}
+
+export interface AttachSpec {
+  policies: AttachPolicy[];
+  /** For streams no policy matches. */
+  default: 'tor' | 'reject';
+  source: SourcePos;
 }

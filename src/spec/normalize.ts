@@ -3,8 +3,13 @@
  * paths, parsed onion addresses and keys, and every check that needs knowledge of tor rather than of YAML.
  * Parts of the spec already reported as broken are skipped, so each mistake is reported once.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import type {
+  AttachCircuit,
+  AttachMatch,
+  AttachPolicy,
+  AttachSpec,
   AuthorizedClient,
   ClientAuthSpec,
   DesiredOption,
@@ -77,12 +82,129 @@ class Normalizer {
     state.options = this.options(state.tor.launch !== undefined);
     state.onionServices = this.onionServices(state.stateDirectory);
     state.clientAuth = this.clientAuth();
-    const attach = this.entry(['attach']);
-    if (attach) {
-      state.attach = toPlain(attach.value);
-      this.diags.warn(attach.keyLoc, 'attach policies are not enforced yet (issue #8)');
-    }
+    const attach = this.attach();
+    if (attach) state.attach = attach;
     return state;
+  }
+
+  // ---- stream-attach policies ----
+
+  attach(): AttachSpec | undefined {
+    const entry = this.entry(['attach']);
+    if (!entry || this.diags.hasErrorAt(['attach'])) return undefined;
+    const policies: AttachPolicy[] = [];
+    const names = new Map<string, Loc>();
+    const list = this.node(['attach', 'policies']);
+    if (list?.kind === 'seq') {
+      list.items.forEach((item, i) => {
+        const p: Path = ['attach', 'policies', i];
+        if (this.diags.hasErrorAt(p)) return;
+        const nameNode = this.scalar([...p, 'name']);
+        const name = typeof nameNode?.value === 'string' ? nameNode.value : '';
+        const first = names.get(name);
+        if (nameNode && first) this.error(nameNode.loc, `duplicate attach policy name "${name}" (first at ${where(first)})`, [...p, 'name']);
+        else if (nameNode) names.set(name, nameNode.loc);
+        const policy = this.attachPolicy(p, name, item.loc);
+        if (policy) policies.push(policy);
+      });
+    }
+    const dflt = this.str(['attach', 'default']);
+    return { policies, default: dflt === 'reject' ? 'reject' : 'tor', source: this.pos(entry.keyLoc) };
+  }
+
+  attachPolicy(p: Path, name: string, loc: Loc): AttachPolicy | undefined {
+    const match: AttachMatch = {};
+    const m = [...p, 'match'];
+    const hosts = this.strings([...m, 'host']);
+    if (hosts) match.hosts = hosts.map((h) => h.toLowerCase());
+    const cidrs = this.strings([...m, 'cidr']);
+    if (cidrs) {
+      for (const c of cidrs) {
+        if (!parseCidr(c)) this.error(this.node([...m, 'cidr'])!.loc, `${pathLabel([...m, 'cidr'])}: "${c}" is not a network such as 10.0.0.0/8 or 2001:db8::/32`, [...m, 'cidr']);
+      }
+      match.cidrs = cidrs;
+    }
+    const portNode = this.node([...m, 'port']);
+    if (portNode) {
+      const items = portNode.kind === 'seq' ? portNode.items : [portNode];
+      match.ports = [];
+      for (const it of items) {
+        if (it.kind !== 'scalar') continue;
+        const range = typeof it.value === 'number' ? [it.value, it.value] : String(it.value).split('-').map(Number);
+        const [from, to] = range as [number, number];
+        if (!(from >= 1 && to <= 65535 && from <= to)) this.error(it.loc, `${pathLabel([...m, 'port'])}: ${String(it.value)} is not a port or a range of ports (1-65535, low-high)`, [...m, 'port']);
+        else match.ports.push([from, to]);
+      }
+    }
+    const onion = this.scalar([...m, 'onion'])?.value;
+    if (typeof onion === 'boolean') match.onion = onion;
+    const user = this.str([...m, 'socksUsername']);
+    if (user !== undefined) match.socksUsername = user;
+    const group = this.scalar([...m, 'sessionGroup'])?.value;
+    if (typeof group === 'number') match.sessionGroup = group;
+
+    const c = [...p, 'circuit'];
+    const written = this.str([...p, 'action']) as AttachPolicy['action'] | undefined;
+    const hasCircuit = this.node(c) !== undefined;
+    const action = written ?? (hasCircuit ? 'circuit' : 'tor');
+    if (action === 'circuit' && !hasCircuit) {
+      this.error(this.keyLoc([...p, 'action']), `attach policy "${name}": action circuit needs a \`circuit:\` saying which`, [...p, 'action']);
+      return undefined;
+    }
+    if (action !== 'circuit' && hasCircuit) {
+      this.error(this.keyLoc(c), `attach policy "${name}": \`circuit:\` only applies to action circuit (this policy's action is ${action})`, c);
+      return undefined;
+    }
+    const policy: AttachPolicy = {
+      name,
+      match,
+      action,
+      onFailure: this.str([...p, 'onFailure']) === 'reject' ? 'reject' : 'tor',
+      deadlineMs: this.duration([...p, 'deadline'], 'TimeMsecInterval') ?? 15_000,
+      source: this.pos(loc),
+    };
+    if (hasCircuit) {
+      const circuit: AttachCircuit = { isolate: (this.str([...c, 'isolate']) as AttachCircuit['isolate'] | undefined) ?? 'none' };
+      const countries = this.strings([...c, 'exitCountry']);
+      if (countries) circuit.exitCountries = countries.map((x) => x.toLowerCase());
+      const hops = this.strings([...c, 'path']);
+      if (hops) {
+        circuit.path = [];
+        for (const h of hops) {
+          const hop = relayRef(h);
+          if (!hop) this.error(this.node([...c, 'path'])!.loc, `${pathLabel([...c, 'path'])}: "${h}" is not a relay: give $FINGERPRINT (40 hex digits), a nickname, or *`, [...c, 'path']);
+          else circuit.path.push(hop);
+        }
+        if (countries && hops.length && hops[hops.length - 1] !== '*') {
+          this.error(this.keyLoc([...c, 'exitCountry']), `attach policy "${name}": the path fixes the exit relay, so exitCountry cannot also choose it`, [...c, 'exitCountry']);
+        }
+      }
+      const dirt = this.duration([...c, 'maxDirtiness'], 'TimeInterval');
+      if (dirt !== undefined) circuit.maxDirtiness = dirt;
+      policy.circuit = circuit;
+    }
+    return policy;
+  }
+
+  /** One string or a list of them at `p`. */
+  strings(p: Path): string[] | undefined {
+    const n = this.node(p);
+    if (!n) return undefined;
+    const items = n.kind === 'seq' ? n.items : [n];
+    return items.filter((i): i is ScalarNode => i.kind === 'scalar' && i.value !== null).map((i) => String(i.value));
+  }
+
+  /** A duration in tor's units (`10 minutes`, `500 msec`), as seconds or milliseconds by `type`. */
+  duration(p: Path, type: 'TimeInterval' | 'TimeMsecInterval'): number | undefined {
+    const n = this.scalar(p);
+    if (!n) return undefined;
+    try {
+      return Number(toTor({ name: pathLabel(p), type, defaults: [], immutable: false }, n.value as InputValue)[0]);
+    } catch (err) {
+      if (!(err instanceof ValueError)) throw err;
+      this.error(n.loc, err.message, p);
+      return undefined;
+    }
   }
 
   // ---- access to the tree, skipping what is broken ----
@@ -590,4 +712,22 @@ function ipv6(text: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `$FINGERPRINT` (any case, `$` optional, normalized to `$` + uppercase), a nickname, or `*`. */
+function relayRef(text: string): string | undefined {
+  if (text === '*') return text;
+  const fp = /^\$?([0-9A-Fa-f]{40})$/.exec(text);
+  if (fp) return `$${fp[1]!.toUpperCase()}`;
+  return /^[A-Za-z0-9]{1,19}$/.test(text) ? text : undefined;
+}
+
+/** `ADDR/BITS` for IPv4 or IPv6; undefined when malformed. */
+export function parseCidr(text: string): { address: string; bits: number; v6: boolean } | undefined {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
+  if (!m) return undefined;
+  const v = isIP(m[1]!);
+  const bits = Number(m[2]);
+  if (v === 0 || bits > (v === 6 ? 128 : 32)) return undefined;
+  return { address: m[1]!, bits, v6: v === 6 };
 }

@@ -155,6 +155,53 @@ const tor = z
   })
   .describe('Which tor to reconcile. Without `control` or `launch`, give --control on the command line.');
 
+const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
+
+const attachMatch = z
+  .strictObject({
+    host: oneOrMany(z.string().min(1)).describe('Target host glob(s): `*.example.org`, `api.example.org`, `*.onion`. Case-insensitive.').optional(),
+    cidr: oneOrMany(z.string().min(1)).describe('Target IP network(s), `10.0.0.0/8` or `2001:db8::/32`, for targets given as addresses.').optional(),
+    port: oneOrMany(z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+-\d+$/)]))
+      .describe('Target port(s): a number, a list, or a range "8000-8099".')
+      .optional(),
+    onion: z.boolean().describe('true: only .onion targets; false: never .onion targets.').optional(),
+    socksUsername: z.string().describe('Glob on the SOCKS username the application sent (its isolation key).').optional(),
+    sessionGroup: z.number().int().describe('The SessionGroup of the SocksPort the stream came in on (give that SocksPort `SessionGroup=N`).').optional(),
+  })
+  .describe('Conditions on the stream; all given conditions must hold. An empty match matches every stream.');
+
+const attachCircuit = z
+  .strictObject({
+    exitCountry: oneOrMany(z.string().regex(/^[A-Za-z]{2}$/)).describe('Two-letter country code(s) the exit relay must be in.').optional(),
+    path: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(8)
+      .describe('The relays of the circuit, first hop first: `$FINGERPRINT`, a nickname, or `*` for a hop tor-reconcile chooses.')
+      .optional(),
+    isolate: z.enum(['none', 'per-host', 'per-stream']).describe('per-host: a circuit per target host; per-stream: a new circuit per stream; none (default): share.').optional(),
+    maxDirtiness: z.union([z.string(), z.number()]).describe('How long a circuit may take new streams, e.g. `10 minutes`.').optional(),
+  })
+  .describe('Which circuit carries the matched streams.');
+
+const attachPolicy = z
+  .strictObject({
+    name: name('Unique policy name, shown in plans and logs.'),
+    match: attachMatch.optional(),
+    circuit: attachCircuit.optional(),
+    action: z.enum(['circuit', 'tor', 'reject']).describe('circuit (the default when `circuit` is given): as `circuit` says; tor: let tor choose; reject: close the stream.').optional(),
+    onFailure: z.enum(['tor', 'reject']).describe('When no suitable circuit is ready by the deadline: let tor choose (default) or close the stream.').optional(),
+    deadline: z.union([z.string(), z.number()]).describe('How long a stream may wait for its circuit, e.g. `15 seconds` (default).').optional(),
+  })
+  .describe('One stream-attach policy; the first policy that matches a stream decides.');
+
+const attach = z
+  .strictObject({
+    policies: z.array(attachPolicy).describe('Policies in order: first match wins.').optional(),
+    default: z.enum(['tor', 'reject']).describe('For streams no policy matches: tor (default) or reject.').optional(),
+  })
+  .describe('Stream-attach policies: which streams go over which kind of circuit. Simple ones compile to tor options; the rest need `tor-reconcile watch`.');
+
 export const specSchema = z
   .strictObject({
     version: z.literal(1).describe('Spec format version: 1.'),
@@ -167,7 +214,7 @@ export const specSchema = z
       .describe('Onion services, in order. Filesystem services keep this order in tor\'s configuration.')
       .optional(),
     clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),
-    attach: z.unknown().describe('Reserved for stream-attach policies (issue #8); accepted but not enforced yet.').optional(),
+    attach: attach.optional(),
   })
   .meta({
     title: 'tor-reconcile spec',

@@ -244,3 +244,35 @@ describe('specs sharing a state directory', () => {
     expect(p.warnings[0]!.message).toMatch(/another spec/);
   });
 });
+
+describe('attach policies compiled to options', () => {
+  const at = { file: 'test.yaml', line: 3, col: 3 };
+  const policy = (extra: object) => ({ name: 'p', match: {}, action: 'circuit' as const, onFailure: 'tor' as const, deadlineMs: 15000, source: at, ...extra });
+
+  it('one exit country for everything becomes ExitNodes + StrictNodes, applied by plan alone', () => {
+    const d = desiredState('/s', { attach: { policies: [policy({ circuit: { exitCountries: ['ch'], isolate: 'none' } })], default: 'tor', source: at } });
+    const p = computePlan(d, live({ options: new Map([['ExitNodes', []], ['StrictNodes', ['0']]]) }), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual(['SETCONF ExitNodes="{ch}" StrictNodes="1"']);
+    expect(p.warnings).toEqual([]);
+    const synced = computePlan(d, live({ options: new Map([['ExitNodes', ['{ch}']], ['StrictNodes', ['1']]]) }), ctx);
+    expect(isEmptyPlan(synced)).toBe(true);
+  });
+
+  it('per-host isolation becomes IsolateDestAddr on the managed SocksPort lines', () => {
+    const d = desiredState('/s', { options: { SocksPort: ['9050', '9150 IsolateDestAddr'] }, attach: { policies: [policy({ circuit: { isolate: 'per-host' } })], default: 'tor', source: at } });
+    const p = computePlan(d, live({ options: new Map([['SocksPort', ['9050']]]) }), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual(['SETCONF SocksPort="9050 IsolateDestAddr" SocksPort="9150 IsolateDestAddr"']);
+  });
+
+  it('conditions, pins and reject need watch, and the plan says so', () => {
+    const d = desiredState('/s', { attach: { policies: [policy({ match: { hosts: ['*.bank.example'] }, circuit: { exitCountries: ['ch'], isolate: 'none' } })], default: 'tor', source: at } });
+    const p = computePlan(d, live(), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.warnings.map((w) => w.message).join('\n')).toMatch(/enforced only while `tor-reconcile watch` runs/);
+  });
+
+  it('refuses a native policy fighting an option the spec also sets', () => {
+    const d = desiredState('/s', { options: { ExitNodes: '{de}' }, attach: { policies: [policy({ circuit: { exitCountries: ['ch'], isolate: 'none' } })], default: 'tor', source: at } });
+    expect(computePlan(d, live(), ctx).errors[0]!.message).toMatch(/sets ExitNodes, which options also sets/);
+  });
+});

@@ -343,10 +343,10 @@ describe('spec errors: every one at its line and column', () => {
 
   it('refuses aliases that expand out of proportion, and nesting beyond reason', async () => {
     const bomb = ['a: &a [1,1,1,1,1,1,1,1,1,1]', ...'bcdef'.split('').map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcde'[i]}`).join(',')}]`)].join('\n');
-    const err = await errorsOf(`${V}attach:\n  ${bomb.replaceAll('\n', '\n  ')}\n`);
-    expect(err.errors.map((e) => e.message)).toEqual([expect.stringContaining('aliases expand to more than 10000 values')]);
-    const deep = await errorsOf(`${V}attach: ${'{a: '.repeat(70)}1${'}'.repeat(70)}\n`);
-    expect(deep.errors[0]!.message).toBe('nested more than 64 levels deep');
+    const err = await errorsOf(`${V}options:\n  ${bomb.replaceAll('\n', '\n  ')}\n`);
+    expect(err.errors.map((e) => e.message)).toContainEqual(expect.stringContaining('aliases expand to more than 10000 values'));
+    const deep = await errorsOf(`${V}options: ${'{a: '.repeat(70)}1${'}'.repeat(70)}\n`);
+    expect(deep.errors.map((e) => e.message)).toContain('nested more than 64 levels deep');
   });
 
   it('names a spec file that cannot be read, and only that', async () => {
@@ -364,15 +364,14 @@ describe('spec errors: every one at its line and column', () => {
 });
 
 describe('warnings', () => {
-  it('flags options that need a restart, attach, and secrets written in the spec', async () => {
+  it('flags options that need a restart and secrets written in the spec', async () => {
     const { warnings } = await load(
-      `${V}tor:\n  control: tcp:127.0.0.1:9051\n  password: hunter2\noptions:\n  DisableDebuggerAttachment: true\nclientAuth:\n  - { address: ${ADDR1}, privateKey: ${PRIV} }\nattach:\n  - { any: [thing] }\n`,
+      `${V}tor:\n  control: tcp:127.0.0.1:9051\n  password: hunter2\noptions:\n  DisableDebuggerAttachment: true\nclientAuth:\n  - { address: ${ADDR1}, privateKey: ${PRIV} }\n`,
     );
     expect(warnings.map((w) => [w.line, w.col, w.severity, w.message])).toEqual([
       [4, 13, 'warning', 'tor.password is written in the spec; prefer ${env:…} or ${file:…} so it stays out of version control'],
       [6, 3, 'warning', 'DisableDebuggerAttachment needs a tor restart to change: tor refuses a new value while it runs'],
       [8, 86, 'warning', 'a private key is written in the spec; prefer ${file:…} or ${env:…} so it stays out of version control'],
-      [9, 1, 'warning', 'attach policies are not enforced yet (issue #8)'],
     ]);
   });
 
@@ -525,9 +524,32 @@ describe('normalization', () => {
     expect(named.state.tor.launch).toEqual({ dataDirectory: path.join(dir, 'data'), binary: path.join(dir, 'sub', 'bin', 'tor'), options: {} });
   });
 
-  it('keeps attach verbatim', async () => {
-    const { state } = await load(`${V}attach:\n  - { match: "*.onion", via: [a, 1, true, null] }\n`);
-    expect(state.attach).toEqual([{ match: '*.onion', via: ['a', 1, true, null] }]);
+  it('normalizes attach policies', async () => {
+    const { state } = await load(
+      `${V}attach:\n  policies:\n    - { name: bank, match: { host: "*.Bank.Example", port: [443, "8000-8099"] }, circuit: { exitCountry: CH, isolate: per-host, maxDirtiness: 10 minutes } }\n    - { name: pin, match: { cidr: 10.0.0.0/8 }, circuit: { path: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, "*", exit1] }, deadline: 2 seconds, onFailure: reject }\n    - { name: onions, match: { onion: true }, action: tor }\n  default: reject\n`,
+    );
+    const at = (line: number, col: number) => ({ file: 'spec.yaml', line, col });
+    expect(state.attach).toEqual({
+      policies: [
+        { name: 'bank', match: { hosts: ['*.bank.example'], ports: [[443, 443], [8000, 8099]] }, action: 'circuit', circuit: { isolate: 'per-host', exitCountries: ['ch'], maxDirtiness: 600 }, onFailure: 'tor', deadlineMs: 15000, source: at(4, 7) },
+        { name: 'pin', match: { cidrs: ['10.0.0.0/8'] }, action: 'circuit', circuit: { isolate: 'none', path: [`$${'A'.repeat(40)}`, '*', 'exit1'] }, onFailure: 'reject', deadlineMs: 2000, source: at(5, 7) },
+        { name: 'onions', match: { onion: true }, action: 'tor', onFailure: 'tor', deadlineMs: 15000, source: at(6, 7) },
+      ],
+      default: 'reject',
+      source: at(2, 1),
+    });
+  });
+
+  it.each([
+    ['action circuit without a circuit', '{ name: a, action: circuit }', /action circuit needs a `circuit:`/],
+    ['a circuit with action tor', '{ name: a, action: tor, circuit: { exitCountry: de } }', /only applies to action circuit/],
+    ['a path that fixes the exit, and exitCountry', '{ name: a, circuit: { path: [x, y], exitCountry: de } }', /path fixes the exit relay/],
+    ['a bad relay', '{ name: a, circuit: { path: ["$123"] } }', /"\$123" is not a relay/],
+    ['a bad network', '{ name: a, match: { cidr: 300.0.0.0/8 }, action: reject }', /is not a network/],
+    ['a bad duration', '{ name: a, action: tor, deadline: whenever }', /deadline: expected a duration/],
+  ])('refuses %s', async (_, policy, message) => {
+    const err = await errorsOf(`${V}attach:\n  policies:\n    - ${policy}\n`);
+    expect(err.errors.map((e) => e.message).join('\n')).toMatch(message);
   });
 
   it('canonicalizes option names through the table it is given', async () => {
@@ -758,7 +780,7 @@ describe('property: nothing but SpecErrors', () => {
       { name: 'api', type: 'ephemeral', key: { generate: true }, ports: [{ port: 80 }], maxStreams: 3 },
     ],
     clientAuth: [{ address: ADDR2, privateKey: PRIV2, permanent: true }],
-    attach: [{ x: 1 }],
+    attach: { policies: [{ name: 'bank', match: { host: '*.bank.example', port: 443 }, circuit: { exitCountry: ['ch'], isolate: 'per-host', maxDirtiness: '10 minutes' } }], default: 'tor' },
   };
 
   it('the valid spec the mutations start from is valid', async () => {
