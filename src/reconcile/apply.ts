@@ -7,6 +7,7 @@ import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError } from '../tor/errors.js';
+import { isSecret } from '../tor/secret.js';
 import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
 import { PlanBlockedError } from './errors.js';
 import { readLiveState } from './live.js';
@@ -32,6 +33,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
   const results: StepResult[] = [];
   const total = plan.steps.length;
   const fault = faultPoint();
+  const hide = secretRedactor([plan.steps, desired]);
   const report = (r: StepResult) => {
     results.push(r);
     options.onStep?.(r, results.length - 1, total);
@@ -88,7 +90,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
           }
           failed = true;
           if (err instanceof ReplyError) await syncEvents(client);
-          report({ step: s, status: 'failed', error: describe(err), ...(warnings.length ? { torWarnings: [...warnings] } : {}) });
+          report({ step: s, status: 'failed', error: hide(describe(err)), ...(warnings.length ? { torWarnings: warnings.map(hide) } : {}) });
         }
         if (recordsDirty) {
           await writeRecords(desired.stateDirectory, records);
@@ -104,7 +106,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
       } catch (err) {
         failed = true;
         if (err instanceof ReplyError) await syncEvents(client);
-        report({ step, status: 'failed', error: describe(err as Error), ...(warnings.length ? { torWarnings: [...warnings] } : {}) });
+        report({ step, status: 'failed', error: hide(describe(err as Error)), ...(warnings.length ? { torWarnings: warnings.map(hide) } : {}) });
       }
       i++;
     }
@@ -195,6 +197,41 @@ async function own(path: string, owner: Owner | undefined): Promise<void> {
 /** Tor flushes log events asynchronously: one round trip makes sure a failure's WARN lines have arrived. */
 async function syncEvents(client: TorClient): Promise<void> {
   await client.getInfo('version').catch(() => {});
+}
+
+/**
+ * Tor quotes what it refuses, in its reply and its WARN lines (`Nickname 'x', nicknames must be…`, `Malformed
+ * IP "x" in address pattern`), and every SETCONF re-validates the whole configuration, so the WARN lines of
+ * one step can quote any option set earlier. Every secret of the spec and the plan is hidden: whole, and word by
+ * word, raw and as tor's esc_for_log() writes it (quote and backslash escaped, other bytes outside printable
+ * ASCII as \ooo). A message still holding 8 characters of a secret after that is withheld whole.
+ */
+function secretRedactor(roots: unknown[]): (text: string) => string {
+  const secrets: string[] = [];
+  const visit = (v: unknown): void => {
+    if (isSecret(v)) secrets.push(String(v.reveal()));
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  visit(roots);
+  const torEscaped = (text: string) =>
+    [...Buffer.from(text, 'utf8')]
+      .map((b) => (b === 0x22 || b === 0x5c ? `\\${String.fromCharCode(b)}` : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? '\\n' : b === 0x09 ? '\\t' : b === 0x0d ? '\\r' : `\\${b.toString(8).padStart(3, '0')}`))
+      .join('');
+  const asRegExp = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const wholes = new Set<string>();
+  const words = new Set<string>();
+  for (const s of secrets.filter(Boolean).sort((a, b) => b.length - a.length)) {
+    for (const f of [s, torEscaped(s)]) wholes.add(asRegExp(f));
+    // A word only where it stands alone: "accept" in a secret ExitPolicy must not eat "Unacceptable".
+    for (const w of s.split(/[\s,]+/).filter((x) => x.length >= 4)) for (const f of [w, torEscaped(w)]) words.add(`(?<![A-Za-z0-9])${asRegExp(f)}(?![A-Za-z0-9])`);
+  }
+  const re = wholes.size ? new RegExp([...wholes, ...words].join('|'), 'g') : undefined;
+  return (text) => {
+    const out = re ? text.replace(re, '<redacted>') : text;
+    const leftover = secrets.some((s) => Array.from({ length: Math.max(0, s.length - 7) }, (_, i) => s.slice(i, i + 8)).some((w) => out.includes(w)));
+    return leftover ? "tor's message quotes a secret value of the spec; withheld (see tor's log)" : out;
+  };
 }
 
 function describe(err: Error): string {

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
@@ -58,8 +58,10 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
   const files: LiveServiceFiles = { clients: new Map(), exists: false };
   const authDir = path.join(dir, 'authorized_clients');
   try {
-    await readdir(dir);
+    const st = await stat(dir);
+    if (!st.isDirectory()) return { ...files, notDirectory: true };
     files.exists = true;
+    files.mode = st.mode & 0o777;
   } catch {
     return files;
   }

@@ -212,6 +212,7 @@ function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: Pla
     const after = { directory: dir, ports: s.ports.map(portLine), options: Object.fromEntries(s.options), authorizedClients: s.authorizedClients.map((c) => c.name) };
     const before = found ? { directory: found.g.directory, ports: found.g.ports, options: Object.fromEntries(found.g.options), authorizedClients: [...files.clients.keys()].sort() } : null;
 
+    if (files.notDirectory) b.errors.push({ item, message: `${dir} exists and is not a directory; a service directory is needed there`, source: s.source });
     if (s.address !== undefined) {
       if (files.keyError) b.errors.push({ item, message: `${files.keyError}; tor would replace it with a new key and a new address (pinned ${s.address})`, source: s.source });
       else if (files.keyAddress === undefined) {
@@ -225,6 +226,7 @@ function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: Pla
 
     const reasons: string[] = [];
     if (!found) reasons.push('new service');
+    else if (tooOpen(files.mode, s)) reasons.push(`directory mode ${files.mode!.toString(8)} is too open for tor`);
     else {
       if (found.g.ports.join('\n') !== after.ports.join('\n')) reasons.push('ports differ');
       if (JSON.stringify(found.g.options) !== JSON.stringify(s.options)) reasons.push('options differ');
@@ -254,6 +256,7 @@ function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: Pla
     ids.push(b.change({ kind: 'filesystem-service', id: s.name, action: found ? 'update' : 'create', before, after, reason: reasons.join('; '), source: s.source }));
     const owner = ownerFor(live, ctx, b, item);
     if (!files.exists) mkdirs.push({ op: 'mkdir', path: dir, ...(owner ? { owner } : {}), display: `mkdir -m 0700 ${dir}`, changes: [item] });
+    else if (tooOpen(files.mode, s)) mkdirs.push({ op: 'mkdir', path: dir, ...(owner ? { owner } : {}), display: `chmod 0700 ${dir} (tor refuses a service directory others can read)`, changes: [item] });
     if (clientSteps.some((st) => st.op === 'write-file')) {
       mkdirs.push({ op: 'mkdir', path: authDir, ...(owner ? { owner } : {}), display: `mkdir -m 0700 ${authDir}`, changes: [item] });
       for (const st of clientSteps) if (st.op === 'write-file' && owner) st.owner = owner;
@@ -286,6 +289,13 @@ function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: Pla
   } else {
     b.fsSteps.push({ op: 'resetconf', keys: ['HiddenServiceDir'], display: commands.resetConf([['HiddenServiceDir', null]]).display, changes: ids });
   }
+}
+
+/** Tor wants a service directory private to its user (group-readable only with HiddenServiceDirGroupReadable). */
+function tooOpen(mode: number | undefined, s: FilesystemService): boolean {
+  if (mode === undefined) return false;
+  const groupReadable = s.options.some(([k, v]) => k === 'HiddenServiceDirGroupReadable' && v === '1');
+  return (mode & (groupReadable ? 0o027 : 0o077)) !== 0;
 }
 
 function sameAuthLine(have: string, want: string): boolean {

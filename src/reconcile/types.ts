@@ -34,6 +34,10 @@ export interface LiveServiceFiles {
   keyError?: string;
   hostname?: string;
   exists: boolean;
+  /** Permission bits of the directory, when it exists. */
+  mode?: number;
+  /** Something other than a directory is at the path. */
+  notDirectory?: boolean;
 }
 
 export interface LiveState {

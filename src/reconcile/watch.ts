@@ -18,7 +18,10 @@ import { sameValue } from '../tor/config/normalize.js';
 import type { OptionTable } from '../tor/config/types.js';
 import type { ConfChangedEvent } from '../tor/events.js';
 import { isSecret } from '../tor/secret.js';
+import { TorState } from '../tor/state/index.js';
 import { applyPlan } from './apply.js';
+import { compileAttach } from './attach/compile.js';
+import { AttachEngine } from './attach/engine.js';
 import { readLiveState } from './live.js';
 import { computePlan, type PlanContext } from './plan.js';
 import { openTarget, type Target } from './target.js';
@@ -54,6 +57,8 @@ export interface WatchOptions {
   reconnect?: { initialMs?: number; maxMs?: number };
   /** A key reverted more than `threshold` times within `windowMs` is a conflict; its reverts then back off. */
   conflict?: { threshold?: number; windowMs?: number; backoffMs?: number; maxBackoffMs?: number };
+  /** Per-command timeout on the control connection (ms). */
+  timeoutMs?: number;
   /** Resolve the option table for a connected tor (the CLI's tableFor). */
   table: (client: TorClient) => Promise<OptionTable>;
   log: (entry: WatchLogEntry) => void;
@@ -94,11 +99,12 @@ export class Watcher {
     onionServicesUp: 0,
     connected: false,
   };
-  readonly #o: Required<Omit<WatchOptions, 'control' | 'reconnect' | 'conflict'>> & Pick<WatchOptions, 'control'>;
+  readonly #o: Required<Omit<WatchOptions, 'control' | 'reconnect' | 'conflict' | 'timeoutMs'>> & Pick<WatchOptions, 'control' | 'timeoutMs'>;
   readonly #reconnect: { initialMs: number; maxMs: number };
   readonly #conflict: { threshold: number; windowMs: number; backoffMs: number; maxBackoffMs: number };
   #desired!: DesiredState;
   #specHash = '';
+  #badHash = '';
   #table: OptionTable | undefined;
   #target: Target | undefined;
   #ctx: PlanContext | undefined;
@@ -115,6 +121,7 @@ export class Watcher {
   #lastOk = false;
   #reconnecting: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
+  #engine: { state: TorState; engine: AttachEngine } | undefined;
 
   constructor(options: WatchOptions) {
     this.#o = { mode: 'enforce', debounceMs: 100, resyncMs: 300_000, ...options };
@@ -128,6 +135,11 @@ export class Watcher {
 
   get desired(): DesiredState {
     return this.#desired;
+  }
+
+  /** The live attach-policy engine, while the spec has policies tor cannot enforce by itself. */
+  get attachEngine(): AttachEngine | undefined {
+    return this.#engine?.engine;
   }
 
   /** Healthy: connected to tor and the last reconcile succeeded. */
@@ -171,6 +183,7 @@ export class Watcher {
     await this.#files?.close();
     await this.#running;
     await this.#reconnecting?.catch(() => {});
+    await this.#stopEngine();
     const target = this.#target;
     this.#target = undefined;
     if (target?.launched) await target.launched.stop();
@@ -345,16 +358,20 @@ export class Watcher {
   async #reloadSpec(): Promise<void> {
     if (this.#stopping) return;
     const hash = await this.#hashSpecs().catch(() => '');
-    if (!hash || hash === this.#specHash) return;
+    // The same invalid content is reported once, not at every resync.
+    if (!hash || hash === this.#specHash || hash === this.#badHash) return;
     try {
       const next = await this.#o.load(this.#table);
       this.#specHash = hash;
+      this.#badHash = '';
       this.#desired = next;
       this.#history.clear();
+      await this.#syncEngine();
       this.metrics.specReloads.ok++;
       this.#log('info', 'spec', 'spec changed: reconciling', { files: this.#o.specFiles });
       this.request('spec', true);
     } catch (err) {
+      this.#badHash = hash;
       this.metrics.specReloads.error++;
       this.metrics.errors++;
       this.#log('error', 'spec', `the new spec is invalid; the last good spec stays in force:\n${(err as Error).message}`, { files: this.#o.specFiles });
@@ -378,7 +395,13 @@ export class Watcher {
   }
 
   async #connect(): Promise<void> {
-    const target = await openTarget(this.#desired, { ...(this.#o.control ? { control: this.#o.control } : {}), start: true, child: true, log: (m) => this.#log('info', 'tor', m) });
+    const target = await openTarget(this.#desired, {
+      ...(this.#o.control ? { control: this.#o.control } : {}),
+      ...(this.#o.timeoutMs ? { timeout: this.#o.timeoutMs } : {}),
+      start: true,
+      child: true,
+      log: (m) => this.#log('info', 'tor', m),
+    });
     try {
       const table = await this.#o.table(target.client);
       if (table !== this.#table) {
@@ -397,6 +420,39 @@ export class Watcher {
     this.metrics.connected = true;
     this.#log('info', 'tor', `connected to ${target.address} (tor ${target.client.version})`);
     target.client.connection.onClose((err) => this.#lost(err));
+    this.#engine = undefined;
+    // Attach policies failing to start must not cost the rest of reconciliation; the error is reported.
+    await this.#syncEngine().catch((err: Error) => this.#log('error', 'attach', `cannot enforce attach policies: ${err.message}`));
+  }
+
+  /** Run the attach engine exactly when the spec has policies that need it (and update its policies). */
+  async #syncEngine(): Promise<void> {
+    const spec = this.#desired.attach;
+    const live = spec !== undefined && compileAttach(spec, this.#desired.options).livePolicies.length > 0;
+    if (live && this.#engine) {
+      this.#engine.engine.update(spec);
+      return;
+    }
+    if (!live) return this.#stopEngine();
+    const client = this.#target?.client;
+    if (!client) return;
+    const state = await TorState.create(client);
+    try {
+      const engine = await AttachEngine.start(state, spec, (level, event, message, fields) => this.#log(level, event, message, fields));
+      this.#engine = { state, engine };
+      this.#log('info', 'attach', `enforcing attach policies ${spec.policies.map((p) => p.name).join(', ')} (default ${spec.default})`);
+    } catch (err) {
+      await state.close();
+      throw err;
+    }
+  }
+
+  async #stopEngine(): Promise<void> {
+    const e = this.#engine;
+    this.#engine = undefined;
+    if (!e) return;
+    await e.engine.stop().catch(() => {});
+    await e.state.close().catch(() => {});
   }
 
   #lost(err: Error): void {

@@ -81,6 +81,9 @@ function rejectLineBreaks(node: SpecNode, p: Path, diags: Diagnostics): void {
     if (typeof node.value === 'string' && LINE_BREAK.test(node.value)) {
       const what = node.secret ? 'this interpolated value' : 'this value';
       diags.error(node.loc, `${pathLabel(p)}: ${what} contains a line break or NUL byte; tor options are single lines`, p, node.sensitive);
+    } else if (typeof node.value === 'string' && !node.value.isWellFormed()) {
+      const what = node.secret ? 'this interpolated value' : 'this value';
+      diags.error(node.loc, `${pathLabel(p)}: ${what} is not well-formed Unicode (a lone surrogate); tor would receive something else`, p, node.sensitive);
     }
     return;
   }

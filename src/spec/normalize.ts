@@ -46,6 +46,13 @@ const SET_BY_LAUNCH = new Map<string, string>([
   ['__OwningControllerProcess', 'tor-reconcile sets it so that a launched tor exits with it'],
 ]);
 
+/** Options that belong to one controller connection or process: set from a spec they outlive it and hurt tor. */
+const CONTROLLER_ONLY = new Map<string, string>([
+  ['__OwningControllerProcess', 'tor exits when that process ends'],
+  ['__OwningControllerFD', 'tor exits when that connection closes'],
+  ['__LeaveStreamsUnattached', 'new streams hang while nobody attaches them; use attach policies, whose engine sets and resets it'],
+]);
+
 export function normalize(root: SpecNode, sources: readonly SourceFile[], table: OptionTable, diags: Diagnostics): DesiredState {
   return new Normalizer(root, sources, table, diags).run();
 }
@@ -319,6 +326,11 @@ class Normalizer {
     if (map?.kind !== 'map') return [];
     const out: DesiredOption[] = [];
     for (const o of this.optionEntries(map, ['options'])) {
+      const controllerOnly = CONTROLLER_ONLY.get(o.info.name);
+      if (controllerOnly) {
+        this.error(o.keyLoc, `${o.info.name} cannot be managed from a spec: ${controllerOnly}`, o.path);
+        continue;
+      }
       if (o.value.kind === 'scalar' && o.value.value === null) {
         out.push({ name: o.info.name, value: null, immutable: o.info.immutable, source: this.pos(o.keyLoc) });
       } else {
@@ -394,6 +406,7 @@ class Normalizer {
     const names = new Map<string, Loc>();
     const directories = new Map<string, string>();
     const keyFiles = new Map<string, string>();
+    const ephemeralKeys: Array<{ keyFile: string; p: Path }> = [];
     list.items.forEach((item, i) => {
       const p: Path = ['onionServices', i];
       const type = this.str([...p, 'type']);
@@ -439,8 +452,16 @@ class Normalizer {
         if (typeof maxStreams === 'number') service.maxStreams = maxStreams;
         if (address) service.address = address;
         out.push(service);
+        ephemeralKeys.push({ keyFile, p });
       }
     });
+    // Tor owns the files of a HiddenServiceDir: it replaces a key it cannot read with a new one.
+    for (const { keyFile, p } of ephemeralKeys) {
+      const inside = [...directories].find(([dir]) => dir && keyFile && (keyFile === dir || keyFile.startsWith(dir + path.sep)));
+      if (inside) {
+        this.error(this.keyLoc([...p, 'key']), `key file ${keyFile} is inside the directory of filesystem service "${inside[1]}": tor would replace it with its own key; keep ephemeral keys elsewhere (copy one with tor-reconcile keys import)`, [...p, 'key']);
+      }
+    }
     return out;
   }
 

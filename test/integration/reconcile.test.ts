@@ -145,13 +145,29 @@ describe('filesystem onion services', () => {
     expect((await tor.client.getConfEntries(['HiddenServiceDir'])).map(([, v]) => v)).toEqual([other]);
   });
 
-  it('reports tor real reason (from its WARN log) when it refuses a service', async () => {
+  it('tightens a service directory others can read, which tor would refuse', async () => {
     await mkdir(dirs[0]!, { mode: 0o755, recursive: true });
-    const { result } = await converge(desiredState(work, { onionServices: [fsService('a', dirs[0]!, [[80, '127.0.0.1:8080']])] }));
+    const { result, plan: p } = await converge(desiredState(work, { onionServices: [fsService('a', dirs[0]!, [[80, '127.0.0.1:8080']])] }));
+    expect(p.steps.map((s) => s.display)).toContain(`chmod 0700 ${dirs[0]} (tor refuses a service directory others can read)`);
+    expect(result.ok).toBe(true);
+    expect((await stat(dirs[0]!)).mode & 0o777).toBe(0o700);
+  });
+
+  it('reports tor real reason (from its WARN log) when it refuses a service', async () => {
+    // Tor itself answers only "513 … Failed to configure rendezvous options. See logs for details."
+    const svc = fsService('a', dirs[0]!, [[80, '127.0.0.1:8080']], { options: [['HiddenServiceNumIntroductionPoints', '1']] });
+    const { result } = await converge(desiredState(work, { onionServices: [svc] }));
     expect(result.ok).toBe(false);
     const failed = result.results.find((r) => r.status === 'failed')!;
     expect(failed.error).toMatch(/513/);
-    expect(failed.torWarnings?.join('\n')).toMatch(/permissions|Permissions/);
+    expect(failed.torWarnings?.join('\n')).toMatch(/HiddenServiceNumIntroductionPoints/);
+  });
+
+  it('refuses a plan when a file stands where a service directory should be', async () => {
+    await mkdir(path.dirname(dirs[0]!), { recursive: true });
+    await writeFile(dirs[0]!, 'not a directory');
+    const p = await plan(desiredState(work, { onionServices: [fsService('a', dirs[0]!, [[80, '127.0.0.1:8080']])] }));
+    expect(p.errors[0]!.message).toBe(`${dirs[0]} exists and is not a directory; a service directory is needed there`);
   });
 
   it('manages authorized_clients files exactly and re-sends the block so tor re-reads them', async () => {

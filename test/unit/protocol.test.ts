@@ -414,7 +414,8 @@ describe('commands', () => {
     authenticate: [
       [commands.authenticate(), 'AUTHENTICATE\r\n'],
       [commands.authenticate(new Secret('00FFab'), 'hex'), 'AUTHENTICATE 00FFab\r\n'],
-      [commands.authenticate(new Secret('pa"ss\r\nword'), 'password'), 'AUTHENTICATE "pa\\"ss\\r\\nword"\r\n'],
+      // AUTHENTICATE's password is a qstring: only \ and " are escaped; a tab goes as it is.
+      [commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
     ],
     getInfo: [[commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
     getConf: [[commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
@@ -509,6 +510,14 @@ describe('commands', () => {
     const err = catchError(() => commands.authenticate(new Secret('not hex: hunter2'), 'hex'));
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).not.toContain('hunter2');
+  });
+
+  it('refuses a password with CR, LF or NUL (tor cannot receive them in AUTHENTICATE), without echoing it', () => {
+    for (const pw of ['hunter2\r\nQUIT', 'a\nb', 'a\0b']) {
+      const err = catchError(() => commands.authenticate(new Secret(pw), 'password'));
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).not.toContain('hunter2');
+    }
   });
 });
 

@@ -404,7 +404,7 @@ describe('normalization', () => {
     '  ContactInfo: null',
     '  BandwidthRate: 1 MB',
     '  ConnectionPadding: auto',
-    '  __OwningControllerFD: 18446744073709551614',
+    '  AccountingMax: 9223372036854775807',
     '  Nickname: $${literal}',
     'onionServices:',
     '  - name: web',
@@ -440,7 +440,7 @@ describe('normalization', () => {
   it('turns a spec into the desired state', async () => {
     const text = FULL.replace('yes-please-no', 'true');
     const { state, warnings } = await load(text, { env: { TOR_PW: 'pw' } });
-    expect(warnings).toEqual([expect.objectContaining({ line: 16, message: expect.stringContaining('__OwningControllerFD needs a tor restart') })]);
+    expect(warnings).toEqual([]);
     const expected: DesiredState = {
       version: 1,
       files: [path.join(dir, 'spec.yaml')],
@@ -455,7 +455,7 @@ describe('normalization', () => {
         { name: 'BandwidthRate', value: ['1048576'], immutable: false, source: { file: 'spec.yaml', line: 14, col: 3 } },
         { name: 'ConnectionPadding', value: ['auto'], immutable: false, source: { file: 'spec.yaml', line: 15, col: 3 } },
         // Beyond 2^53: the digits as written, not YAML's rounded number.
-        { name: '__OwningControllerFD', value: ['18446744073709551614'], immutable: true, source: { file: 'spec.yaml', line: 16, col: 3 } },
+        { name: 'AccountingMax', value: ['9223372036854775807'], immutable: false, source: { file: 'spec.yaml', line: 16, col: 3 } },
         { name: 'Nickname', value: ['${literal}'], immutable: false, source: { file: 'spec.yaml', line: 17, col: 3 } },
       ],
       onionServices: [
@@ -814,5 +814,27 @@ describe('property: nothing but SpecErrors', () => {
       fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), replacement, async (choices, r) => onlySpecErrors([{ name: 'm.yaml', text: stringify(mutate(VALID, choices, r)) }])),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('spec checks that protect tor and keys', () => {
+  it.each([
+    ['__OwningControllerProcess', '__OwningControllerProcess: 4242', /__OwningControllerProcess cannot be managed from a spec: tor exits when that process ends/],
+    ['__LeaveStreamsUnattached', '__LeaveStreamsUnattached: 1', /use attach policies/],
+  ])('refuses %s under options', async (_, line, message) => {
+    const err = await errorsOf(`${V}options:\n  ${line}\n`);
+    expect(err.errors.map((e) => e.message).join('\n')).toMatch(message);
+  });
+
+  it('refuses an ephemeral key file inside a filesystem service directory, whatever the order', async () => {
+    const err = await errorsOf(
+      `${V}onionServices:\n  - { name: e, type: ephemeral, key: { file: ./hs/web/hs_ed25519_secret_key }, ports: [{ port: 81 }] }\n  - { name: web, type: filesystem, directory: ./hs/web, ports: [{ port: 80 }] }\n`,
+    );
+    expect(err.errors.map((e) => [e.line, e.message])).toEqual([[3, expect.stringMatching(/inside the directory of filesystem service "web"/)]]);
+  });
+
+  it('refuses a lone surrogate in a value', async () => {
+    const err = await errorsOf(`${V}options:\n  ContactInfo: "a\\ud800b"\n`);
+    expect(err.errors[0]!.message).toMatch(/not well-formed Unicode/);
   });
 });

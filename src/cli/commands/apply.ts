@@ -10,12 +10,14 @@ import type { TorClient } from '../../tor/client.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
 import { useColor } from '../views/style.js';
+import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { interruptible, openSession, type Session } from './session.js';
 
 interface ApplyFlags {
   control?: string;
   json?: boolean;
   waitPublished?: boolean | string;
+  timeout: string;
 }
 
 export const applyCommand: CliCommand = {
@@ -27,6 +29,7 @@ export const applyCommand: CliCommand = {
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'print the plan and the result as JSON on stdout')
       .option('--wait-published [timeout]', 'wait (default 120s) until every created or changed onion service has uploaded its descriptor')
+      .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
         '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards; `tor-reconcile stop SPEC` stops it.\n\nExit status: 0 applied (or nothing to do), 1 failed or refused, 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
@@ -34,7 +37,7 @@ export const applyCommand: CliCommand = {
       .action(async (args: string[], flags: ApplyFlags) => {
         const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
         const specs = saved ? saved.specFiles : args;
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}) });
+        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
         const stop = interruptible();
         try {
           if (saved) checkSavedPlan(saved, session.plan);
@@ -88,11 +91,7 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
 }
 
 function timeoutOf(flag: boolean | string): number {
-  if (flag === true) return 120_000;
-  const m = /^(\d+)(ms|s|m)?$/.exec(String(flag));
-  if (!m) throw new Error(`--wait-published: ${String(flag)} is not a timeout (e.g. 90s, 2m)`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  return flag === true ? 120_000 : parseDuration(String(flag), '--wait-published');
 }
 
 interface Uploads {

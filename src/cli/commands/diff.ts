@@ -4,6 +4,7 @@ import { SpecErrors } from '../../spec/index.js';
 import { formatReport, type CliCommand } from '../program.js';
 import { changeLines } from '../views/lines.js';
 import { describeError } from './errors.js';
+import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { openSession } from './session.js';
 
 /** The managed configuration as torrc text, live side or desired side. */
@@ -24,10 +25,11 @@ export const diffCommand: CliCommand = {
       .description('unified diff, in torrc syntax, of the live managed configuration against the spec')
       .argument('<spec...>', 'spec files, merged in order')
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
+      .option(...TIMEOUT_OPTION)
       .addHelpText('after', '\nExit status (as GNU diff): 0 same, 1 different, 2 error.\n\nExample:\n  $ tor-reconcile diff spec.yaml --control unix:/run/tor/control\n')
-      .action(async (specs: string[], flags: { control?: string }) => {
+      .action(async (specs: string[], flags: { control?: string; timeout: string }) => {
         try {
-          const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}) });
+          const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
           await session.close();
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');

@@ -6,6 +6,7 @@ import { UsageError } from '../../tor/errors.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { githubAnnotations, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
+import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { openSession } from './session.js';
 
 export const EXIT_CHANGES = 2;
@@ -16,6 +17,7 @@ interface PlanFlags {
   format?: PlanFormat;
   out?: string;
   detailedExitcode?: boolean;
+  timeout: string;
 }
 
 export async function renderPlan(plan: Plan, format: PlanFormat, io: CliIo): Promise<void> {
@@ -47,6 +49,7 @@ export const planCommand: CliCommand = {
       .option('--format <format>', 'human | json | markdown | github', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes, 1 on error')
+      .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
         '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n',
@@ -54,7 +57,7 @@ export const planCommand: CliCommand = {
       .action(async (specs: string[], flags: PlanFlags) => {
         const format: PlanFormat = flags.json ? 'json' : (flags.format ?? 'human');
         if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new UsageError(`unknown format ${format}: use human, json, markdown or github`);
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}) });
+        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
         try {
           await renderPlan(session.plan, format, io);
           if (flags.out) {

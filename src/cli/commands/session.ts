@@ -17,6 +17,8 @@ export interface SessionOptions {
   start?: boolean;
   /** Salt for the secrets digest (re-planning a saved plan). */
   salt?: string;
+  /** Per-command timeout (ms). */
+  timeout?: number;
 }
 
 export interface Session {
@@ -39,7 +41,12 @@ export async function tableFor(client: TorClient): Promise<OptionTable> {
 
 export async function openSession(specs: readonly string[], io: CliIo, options: SessionOptions = {}): Promise<Session> {
   let { state, warnings } = await loadSpec(specs, { env: io.env });
-  const target = await openTarget(state, { ...(options.control ? { control: options.control } : {}), start: options.start ?? true, log: (m) => io.stderr(`${m}\n`) });
+  const target = await openTarget(state, {
+    ...(options.control ? { control: options.control } : {}),
+    ...(options.timeout ? { timeout: options.timeout } : {}),
+    start: options.start ?? true,
+    log: (m) => io.stderr(`${m}\n`),
+  });
   const conn = target.client.connection;
   const base = conn.stats;
   if (io.env.TOR_RECONCILE_TRACE) conn.onCommand((c) => io.stderr(`> ${c.display}\n`));

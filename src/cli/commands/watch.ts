@@ -4,6 +4,7 @@ import { loadSpec, SpecErrors } from '../../spec/index.js';
 import { UsageError } from '../../tor/errors.js';
 import { formatReport, type CliCommand, type CliIo } from '../program.js';
 import { renderMetrics } from '../views/metrics.js';
+import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { tableFor } from './session.js';
 
 interface WatchFlags {
@@ -13,13 +14,7 @@ interface WatchFlags {
   resync: string;
   logFormat: string;
   listen?: string;
-}
-
-function duration(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${flag}: ${text} is not a duration (e.g. 200ms, 30s, 5m)`);
-  const n = Number(m[1]);
-  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : m[2] === 's' ? n * 1000 : n);
+  timeout: string;
 }
 
 export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
@@ -59,6 +54,7 @@ export const watchCommand: CliCommand = {
       .option('--resync <duration>', 'full reconcile even without events', '5m')
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
       .option('--listen <host:port>', 'serve /healthz and /metrics (Prometheus) here')
+      .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
         "\nWith tor.launch (and no --control), watch runs the embedded tor as its child, restarts it if it dies, and\nstops it on exit. SIGTERM/SIGINT finish the step in flight and exit 0, leaving everything applied in place.\n\nExample:\n  $ tor-reconcile watch /etc/tor-reconcile/spec.yaml --listen 127.0.0.1:9099 --log-format json\n",
@@ -71,8 +67,9 @@ export const watchCommand: CliCommand = {
           specFiles: specs,
           ...(flags.control ? { control: flags.control } : {}),
           mode: flags.mode,
-          debounceMs: duration(flags.debounce, '--debounce'),
-          resyncMs: duration(flags.resync, '--resync'),
+          debounceMs: parseDuration(flags.debounce, '--debounce'),
+          resyncMs: parseDuration(flags.resync, '--resync'),
+          timeoutMs: parseDuration(flags.timeout, '--timeout'),
           table: tableFor,
           log,
           load: async (table) => {

@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import { Secret, type MaybeSecret } from '../secret.js';
-import { quoteString } from './quoting.js';
+import { quoteQString, quoteString } from './quoting.js';
 
 /**
  * One encoded command: `wire` is what goes on the socket (secrets revealed, CRLF-terminated);
@@ -105,7 +105,7 @@ export const commands = {
       'AUTHENTICATE',
       secret === undefined
         ? []
-        : [{ secret, encode: (v) => (form === 'hex' ? assertHex(v) : quoteString(v, 'password')), redacted: '<redacted>' }],
+        : [{ secret, encode: (v) => (form === 'hex' ? assertHex(v) : quoteQString(v, 'password')), redacted: '<redacted>' }],
     ),
   getInfo: (keys: string[]): Command => buildCommand('GETINFO', keys.map((k) => assertWord(k, 'GETINFO key'))),
   getConf: (keys: string[]): Command => buildCommand('GETCONF', keys.map(assertOptionName)),

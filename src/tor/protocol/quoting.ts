@@ -29,6 +29,17 @@ export function quoteString(value: string, what = 'value'): string {
 }
 
 /**
+ * Quote a value for tor's simpler "qstring" decoder (AUTHENTICATE's password: tor's decode_qstring), where a
+ * backslash only protects the next character: `\t` would arrive as `t`. Only `\` and `"` are escaped; other
+ * bytes go as they are. CR, LF and NUL cannot be carried at all and are refused.
+ */
+export function quoteQString(value: string, what = 'value'): string {
+  if (/[\r\n\0]/.test(value)) throw new UsageError(`${what} contains CR, LF or NUL, which tor cannot receive here`);
+  if (!value.isWellFormed()) throw new UsageError(`${what} is not well-formed Unicode (lone surrogate)`);
+  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+/**
  * Decode a QuotedString starting at `text[start] === '"'`. Returns the value and the index just past the
  * closing quote. Escapes decode to bytes (tor writes non-ASCII as `\ooo` octal), then bytes to UTF-8.
  *

@@ -8,10 +8,11 @@ export interface ReaderLimits {
   maxReplyBytes: number;
 }
 
-// ns/all for 10,000 relays is ~3 MB and md/all larger still; 1 MiB lines never occur in practice.
+// ns/all for 10,000 relays is ~3 MB; 1 MiB lines never occur in practice. A reply is held as lines until it
+// ends, at several times its size in memory: 64 MiB of reply is the most a hostile peer can make us hold.
 export const DEFAULT_LIMITS: ReaderLimits = {
   maxLineBytes: 1 << 20,
-  maxReplyBytes: 256 << 20,
+  maxReplyBytes: 64 << 20,
 };
 
 const LF = 0x0a;

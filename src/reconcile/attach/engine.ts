@@ -1,0 +1,199 @@
+/**
+ * Attach policies enforced live (in `watch`): each new stream is matched against the policies; a policy's
+ * circuit is reused when one satisfies it, or built (EXTENDCIRCUIT) from relays chosen in TorState by flags,
+ * country, exit policy and bandwidth weight. A stream whose circuit is not ready by the policy's deadline
+ * gets the policy's failure action.
+ */
+import type { AttachPolicy, AttachSpec } from '../../spec/model.js';
+import { StreamAttacher, type AttachDecision } from '../../tor/attacher.js';
+import type { StreamEvent } from '../../tor/events.js';
+import { policyAllows, REJECT_ALL, type Router, type TorState } from '../../tor/state/index.js';
+import type { Circuit, Stream } from '../../tor/state/state.js';
+import { PolicyMatcher } from './match.js';
+
+export interface EngineLog {
+  (level: 'info' | 'warn' | 'error', event: string, message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface EngineStats {
+  attached: number;
+  rejected: number;
+  fallbacks: number;
+  circuitsBuilt: number;
+  /** STREAM event → decision carried out (ms), most recent first bounded. */
+  latencies: number[];
+}
+
+interface Owned {
+  circuit: Circuit;
+  /** Policy name + isolation key: which streams may share it. */
+  key: string;
+  firstUse?: number;
+}
+
+const LATENCY_SAMPLES = 10_000;
+
+export class AttachEngine {
+  readonly stats: EngineStats = { attached: 0, rejected: 0, fallbacks: 0, circuitsBuilt: 0, latencies: [] };
+  #matcher: PolicyMatcher;
+  #attacher!: StreamAttacher;
+  #owned = new Map<string, Owned>();
+  #building = new Map<string, Promise<Circuit>>();
+
+  private constructor(
+    readonly state: TorState,
+    spec: AttachSpec,
+    readonly log: EngineLog,
+  ) {
+    this.#matcher = new PolicyMatcher(spec);
+  }
+
+  static async start(state: TorState, spec: AttachSpec, log: EngineLog): Promise<AttachEngine> {
+    const e = new AttachEngine(state, spec, log);
+    e.#attacher = new StreamAttacher(state, {
+      deadlineMs: Math.max(...spec.policies.map((p) => p.deadlineMs), 15_000) + 5_000,
+      attached: (stream, decision, ms) => e.#record(stream, decision, ms),
+      conflict: (message) => log('warn', 'attach-conflict', message),
+      error: (err, stream) => log('error', 'attach', `stream ${stream.id} to ${stream.target.host}:${stream.target.port}: ${err.message}`),
+    });
+    e.#attacher.add((stream, event) => e.#decide(stream, event));
+    await e.#attacher.start();
+    return e;
+  }
+
+  update(spec: AttachSpec): void {
+    this.#matcher = new PolicyMatcher(spec);
+  }
+
+  async stop(): Promise<void> {
+    await this.#attacher.stop();
+  }
+
+  #record(_stream: Stream, decision: AttachDecision, ms: number): void {
+    if (decision === 'tor' || !('reject' in decision)) this.stats.attached++;
+    else this.stats.rejected++;
+    if (this.stats.latencies.length >= LATENCY_SAMPLES) this.stats.latencies.shift();
+    this.stats.latencies.push(ms);
+    if (typeof decision === 'object' && !('reject' in decision)) {
+      const owned = this.#owned.get(decision.id);
+      if (owned && owned.firstUse === undefined) owned.firstUse = Date.now();
+    }
+  }
+
+  async #decide(stream: Stream, event: StreamEvent): Promise<AttachDecision> {
+    const target = { host: stream.target.host, port: stream.target.port, ...(stream.socksUsername !== undefined ? { socksUsername: stream.socksUsername } : {}), ...(event.sessionGroup !== undefined ? { sessionGroup: event.sessionGroup } : {}) };
+    const d = this.#matcher.decide(target);
+    if (!d.policy) return d.action === 'tor' ? 'tor' : { reject: 'MISC', why: 'no attach policy matches and the default is reject' };
+    const policy = d.policy;
+    if (policy.action === 'tor') return 'tor';
+    if (policy.action === 'reject') {
+      this.log('info', 'attach', `rejected stream to ${target.host}:${target.port} (policy ${policy.name})`, { policy: policy.name });
+      return { reject: 'MISC', why: `attach policy ${policy.name}` };
+    }
+    try {
+      return await withDeadline(this.#circuitFor(policy, target.host, target.port), policy.deadlineMs);
+    } catch (err) {
+      this.stats.fallbacks++;
+      this.log('warn', 'attach', `no circuit for ${target.host}:${target.port} under policy ${policy.name} (${(err as Error).message}); ${policy.onFailure === 'tor' ? 'tor chooses' : 'stream closed'}`, { policy: policy.name });
+      return policy.onFailure === 'tor' ? 'tor' : { reject: 'NOROUTE', why: `attach policy ${policy.name}: no circuit` };
+    }
+  }
+
+  /** A BUILT circuit this engine owns that fits the policy and the stream, or a new one. */
+  #circuitFor(policy: AttachPolicy, host: string, port: number): Promise<Circuit> {
+    const c = policy.circuit!;
+    const key = c.isolate === 'per-host' ? `${policy.name}\0${host.toLowerCase()}` : c.isolate === 'per-stream' ? `${policy.name}\0${Math.random()}` : policy.name;
+    const now = Date.now();
+    for (const [id, o] of this.#owned) {
+      if (!o.circuit.isOpen) {
+        this.#owned.delete(id);
+        continue;
+      }
+      if (o.key !== key || o.circuit.status !== 'BUILT') continue;
+      if (c.maxDirtiness !== undefined && o.firstUse !== undefined && now - o.firstUse > c.maxDirtiness * 1000) continue;
+      const exit = o.circuit.routers.at(-1);
+      if (exit && !exitAllows(exit, port)) continue;
+      return Promise.resolve(o.circuit);
+    }
+    // Streams arriving together for one key share the circuit being built.
+    const pending = this.#building.get(key);
+    if (pending) return pending;
+    const build = this.#build(policy, port, key).finally(() => this.#building.delete(key));
+    this.#building.set(key, build);
+    return build;
+  }
+
+  async #build(policy: AttachPolicy, port: number, key: string): Promise<Circuit> {
+    let path: Router[];
+    try {
+      path = this.#choosePath(policy, port);
+    } catch {
+      // Fresh relays' descriptors (exit policies) may have arrived since the model last read them.
+      await this.state.refreshRouters();
+      path = this.#choosePath(policy, port);
+    }
+    const circuit = await this.state.buildCircuit(path, { purpose: 'general', timeout: policy.deadlineMs });
+    this.stats.circuitsBuilt++;
+    this.#owned.set(circuit.id, { circuit, key });
+    this.log('info', 'attach', `built circuit ${circuit.id} for policy ${policy.name}: ${path.map((r) => `${r.nickname}${r.country ? `(${r.country})` : ''}`).join(' → ')}`, { policy: policy.name, circuit: circuit.id });
+    return circuit;
+  }
+
+  /** Hops for the policy: pinned relays as given, `*` and unpinned hops chosen by weight. */
+  #choosePath(policy: AttachPolicy, port: number): Router[] {
+    const c = policy.circuit!;
+    const spec = c.path ?? ['*', '*', '*'];
+    const chosen: Router[] = [];
+    const pinned = new Set(spec.filter((h) => h !== '*').map((h) => this.state.router(h)?.fingerprint));
+    spec.forEach((hop, i) => {
+      const last = i === spec.length - 1;
+      if (hop !== '*') {
+        const r = this.state.router(hop);
+        if (!r) throw new Error(`relay ${hop} is not in the consensus`);
+        chosen.push(r);
+        return;
+      }
+      const candidates = [...this.state.routers.values()].filter(
+        (r) =>
+          usable(r) &&
+          !pinned.has(r.fingerprint) &&
+          !chosen.includes(r) &&
+          (i === 0 && spec.length > 1 ? r.flags.includes('Guard') : true) &&
+          (last ? r.flags.includes('Exit') && !r.flags.includes('BadExit') && exitAllows(r, port) && (!c.exitCountries?.length || c.exitCountries.includes(r.country ?? '')) : true),
+      );
+      const r = weighted(candidates);
+      if (!r) throw new Error(last ? `no exit relay${c.exitCountries?.length ? ` in ${c.exitCountries.join(', ')}` : ''} allows port ${port}` : `no relay for hop ${i + 1}`);
+      chosen.push(r);
+    });
+    return chosen;
+  }
+}
+
+function usable(r: Router): boolean {
+  return r.flags.includes('Running') && r.flags.includes('Valid');
+}
+
+export function exitAllows(r: Router, port: number): boolean {
+  return policyAllows(r.exitPolicy ?? r.microdescriptor?.exitPolicy ?? REJECT_ALL, port);
+}
+
+/** A relay picked at random in proportion to its consensus weight (1 for unweighted relays). */
+function weighted(rs: Router[]): Router | undefined {
+  const total = rs.reduce((n, r) => n + Math.max(r.bandwidth ?? 1, 1), 0);
+  let x = Math.random() * total;
+  for (const r of rs) {
+    x -= Math.max(r.bandwidth ?? 1, 1);
+    if (x <= 0) return r;
+  }
+  return rs.at(-1);
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not ready within ${ms} ms`)), ms);
+    }),
+  ]);
+}
