@@ -32,3 +32,8 @@ export { OptionTable } from './tor/config/types.js';
 export type { OptionInfo, OptionType } from './tor/config/types.js';
 export { toTor, canonical, sameValue, ValueError } from './tor/config/normalize.js';
 export { IMMUTABLE_OPTIONS } from './tor/config/immutable.js';
+export * from './tor/state/index.js';
+export { torConnect, socksConnect, resolve as torResolve, resolvePtr as torResolvePtr, connectVia, torFetch } from './tor/socks/index.js';
+export * from './tor/socks/errors.js';
+export { StreamAttacher } from './tor/attacher.js';
+export type { AttachDecision, AttachHandler, AttacherOptions } from './tor/attacher.js';

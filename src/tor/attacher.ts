@@ -36,12 +36,30 @@ export interface AttacherOptions extends AttacherEvents {
 const WAITING = new Set(['NEW', 'NEWRESOLVE', 'DETACHED', 'CONTROLLER_WAIT']);
 
 export class StreamAttacher {
+  static #shared = new WeakMap<TorState, StreamAttacher>();
+
+  /**
+   * The one attacher of `state`, for users that come and go (connectVia): `__LeaveStreamsUnattached` is
+   * tor-wide, so two attachers on one tor would fight over every stream. Pair `acquire()` with `release()`.
+   */
+  static for(state: TorState, options: AttacherOptions = {}): StreamAttacher {
+    let a = StreamAttacher.#shared.get(state);
+    if (!a) StreamAttacher.#shared.set(state, (a = new StreamAttacher(state, options)));
+    return a;
+  }
+
   readonly state: TorState;
+  #users = 0;
+  #ready: Promise<void> | undefined;
   readonly #options: AttacherOptions;
   #handlers: Array<{ fn: AttachHandler; priority: number; order: number }> = [];
   #order = 0;
   #off: (() => void) | undefined;
   #inFlight = new Set<string>();
+  /** Streams we decided and tor has not finished with (handed back on stop only if undecided). */
+  #decided = new Set<string>();
+  /** The option's value before we set it: another attacher's 1 is left in place on stop. */
+  #previous: string | undefined;
   #stopped = false;
 
   /** Add handlers with `add()`, then `start()`: streams left waiting are decided as soon as it starts. */
@@ -50,10 +68,28 @@ export class StreamAttacher {
     this.#options = options;
   }
 
+  /** Start on first use; later users wait for the same start. */
+  async acquire(): Promise<void> {
+    if (this.#users++ === 0) this.#ready = this.start();
+    try {
+      await this.#ready;
+    } catch (err) {
+      this.#users--;
+      throw err;
+    }
+  }
+
+  /** Stop when the last user is done. */
+  async release(): Promise<void> {
+    if (--this.#users === 0) await this.stop();
+  }
+
   /** Set `__LeaveStreamsUnattached 1`, then decide every waiting and every new stream. */
   async start(): Promise<void> {
+    this.#stopped = false;
     const state = this.state;
     const current = (await state.client.getConf([OPTION])).get(OPTION)?.[0];
+    this.#previous = current;
     if (current === '1') this.#options.conflict?.(`${OPTION} was already 1: another controller may be attaching streams (or a previous attacher died without resetting it)`);
     this.#off = state.on('stream', (s, e) => this.#onStream(s, e));
     await state.client.setConf([[OPTION, '1']]);
@@ -77,11 +113,15 @@ export class StreamAttacher {
     this.#off?.();
     const client = this.state.client;
     if (client.connection.isClosed) return;
-    await client.resetConf([OPTION]).catch(() => {});
-    await Promise.all([...this.state.streams.values()].filter(waiting).map((s) => s.attach('0').catch(() => {})));
+    if (this.#previous !== '1') await client.resetConf([OPTION]).catch(() => {});
+    // Streams still waiting that we never decided would otherwise hang: tor does not attach them by itself.
+    const undecided = [...this.state.streams.values()].filter((s) => waiting(s) && !this.#decided.has(s.id));
+    this.#decided.clear();
+    await Promise.all(undecided.map((s) => s.attach('0').catch(() => {})));
   }
 
   #onStream(stream: Stream, event: StreamEvent): void {
+    if (event.status === 'SUCCEEDED' || event.status === 'FAILED' || event.status === 'CLOSED') this.#decided.delete(event.id);
     if (this.#stopped || !WAITING.has(event.status) || event.circuitId !== '0') return;
     if (event.purpose !== undefined && event.purpose !== 'USER') return;
     void this.#handle(stream, event);
@@ -101,6 +141,7 @@ export class StreamAttacher {
         if (decision.status !== 'BUILT') await decision.whenBuilt(this.#options.deadlineMs ?? 30_000);
         await stream.attach(decision);
       }
+      this.#decided.add(stream.id);
       this.#options.attached?.(stream, decision, performance.now() - started);
     } catch (err) {
       // 555: tor no longer waits for us on this stream (another controller attached it, or tor gave up).

@@ -91,6 +91,13 @@ export interface CircEvent extends EventBase<'CIRC'> {
   socksPassword?: string;
 }
 
+/** A change to a circuit that is not a status change: its purpose changed, or tor cannibalized it. */
+export interface CircMinorEvent extends Omit<CircEvent, 'type' | 'status'>, EventBase<'CIRC_MINOR'> {
+  event: Open<'PURPOSE_CHANGED' | 'CANNIBALIZED'>;
+  oldPurpose?: string;
+  oldHsState?: string;
+}
+
 export type StreamStatus = Open<
   | 'NEW'
   | 'NEWRESOLVE'
@@ -160,6 +167,7 @@ export interface EventMap {
   ERR: LogEvent<'ERR'>;
   HS_DESC: HsDescEvent;
   CIRC: CircEvent;
+  CIRC_MINOR: CircMinorEvent;
   STREAM: StreamEvent;
   NEWCONSENSUS: NetworkStatusEvent<'NEWCONSENSUS'>;
   NS: NetworkStatusEvent<'NS'>;
@@ -344,6 +352,17 @@ const parseCirc: Parser<'CIRC'> = ({ type, reply, rest }) => {
 };
 
 /*
+ * 650 CIRC_MINOR 7 PURPOSE_CHANGED $A1B2…~relay1,$C3D4…~relay2 BUILD_FLAGS=NEED_CAPACITY PURPOSE=CONFLUX_LINKED
+ *     TIME_CREATED=2024-05-14T13:48:22.417238 OLD_PURPOSE=CONFLUX_UNLINKED
+ * 650 CIRC_MINOR 9 CANNIBALIZED $A1B2…,$C3D4…,$E5F6… PURPOSE=HS_CLIENT_INTRO OLD_PURPOSE=GENERAL
+ */
+const parseCircMinor: Parser<'CIRC_MINOR'> = (ev) => {
+  const { status, ...circ } = parseCirc({ ...ev, type: 'CIRC' });
+  const { kv } = split(ev.type, ev.rest);
+  return { ...circ, type: ev.type, raw: ev.reply, event: status, oldPurpose: optional(kv, 'OLD_PURPOSE'), oldHsState: optional(kv, 'OLD_HS_STATE') };
+};
+
+/*
  * 650 STREAM 12 NEW 0 www.example.com:443 SOURCE_ADDR=127.0.0.1:51234 PURPOSE=USER SOCKS_USERNAME="alice"
  *     SOCKS_PASSWORD="x" CLIENT_PROTOCOL=SOCKS5 NYM_EPOCH=3 SESSION_GROUP=-2
  *     ISO_FIELDS=SOCKS_USERNAME,SOCKS_PASSWORD,CLIENTADDR,SESSION_GROUP,NYM_EPOCH
@@ -454,6 +473,7 @@ const PARSERS: { [K in EventName]: Parser<K> } = {
   ERR: parseLog,
   HS_DESC: parseHsDesc,
   CIRC: parseCirc,
+  CIRC_MINOR: parseCircMinor,
   STREAM: parseStream,
   NEWCONSENSUS: parseNetworkStatus,
   NS: parseNetworkStatus,

@@ -405,6 +405,20 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'CIRC_MINOR purpose change',
+    wire: [`650 CIRC_MINOR 7 PURPOSE_CHANGED $${FP1}~moria1,$${FP2} BUILD_FLAGS=NEED_CAPACITY PURPOSE=CONFLUX_LINKED TIME_CREATED=${CREATED} OLD_PURPOSE=CONFLUX_UNLINKED`],
+    expected: {
+      type: 'CIRC_MINOR',
+      id: '7',
+      event: 'PURPOSE_CHANGED',
+      path: [{ fingerprint: FP1, nickname: 'moria1' }, { fingerprint: FP2 }],
+      buildFlags: ['NEED_CAPACITY'],
+      purpose: 'CONFLUX_LINKED',
+      timeCreated: CREATED_DATE,
+      oldPurpose: 'CONFLUX_UNLINKED',
+    },
+  },
+  {
     name: 'ADDRMAP failed resolution',
     wire: ['650 ADDRMAP nosuch.example <error> "2024-05-14 15:48:22" error=yes EXPIRES="2024-05-14 13:48:22" CACHED="NO"'],
     expected: {
@@ -442,7 +456,6 @@ describe('parseEvent: typed events', () => {
 describe('parseEvent: unknown events', () => {
   it.each([
     [['650 BW 1024 2048'], 'BW'],
-    [[`650 CIRC_MINOR 5 CANNIBALIZED $${FP1}~moria1 PURPOSE=HS_CLIENT_INTRO OLD_PURPOSE=GENERAL`], 'CIRC_MINOR'],
     [[`650 GUARD ENTRY $${FP1}~moria1 GOOD`], 'GUARD'],
     // Unknown events are never tokenized, so text that would be malformed for a known event is fine.
     [['650 FUTURE_EVENT x="unterminated \\q'], 'FUTURE_EVENT'],
@@ -530,6 +543,7 @@ describe('event types', () => {
       [
         'ADDRMAP',
         'CIRC',
+        'CIRC_MINOR',
         'CONF_CHANGED',
         'DEBUG',
         'ERR',

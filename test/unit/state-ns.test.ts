@@ -55,6 +55,15 @@ describe('parseNetworkStatus', () => {
     expect(quiet!.bandwidth).toBeUndefined();
   });
 
+  it('shares one frozen flags array and policy object between entries that have the same lines', () => {
+    const text = [NS.split('\n').slice(0, 3).join('\n'), NS.split('\n').slice(0, 3).join('\n').replace('exit2', 'exit3'), 'p accept 80', 'r x AAAAAAAAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-01-01 00:00:00 1.2.3.4 1 2', 's Exit Fast Guard HSDir Running Stable V2Dir Valid', 'p accept 80'].join('\n');
+    const [a, b, c] = parseNetworkStatus(text);
+    expect(a!.flags).toBe(b!.flags);
+    expect(Object.isFrozen(a!.flags)).toBe(true);
+    expect(b!.exitPolicy).toBe(c!.exitPolicy);
+    expect(Object.isFrozen(c!.exitPolicy!.ports[0])).toBe(true);
+  });
+
   it('reads CRLF line ends and ignores lines it does not know', () => {
     const text = ['m 1,2 sha256=abc', 'r n AAAAAAAAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-02-29 23:59:60 1.2.3.4 1 2', 'id ed25519 none', 's Running', ''].join('\r\n');
     const [r] = parseNetworkStatus(text);
@@ -72,6 +81,8 @@ describe('parseNetworkStatus', () => {
     ['bad base64', 'r n AAAAAAAAAAAAAAAAAAAAAAAAAA* AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-01-01 00:00:00 1.2.3.4 1 2'],
     ['port out of range', 'r n AAAAAAAAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-01-01 00:00:00 1.2.3.4 65536 2'],
     ['bad date', 'r n AAAAAAAAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-13-01 00:00:00 1.2.3.4 1 2'],
+    ['too many fields', 'r n AAAAAAAAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-01-01 00:00:00 1.2.3.4 1 2 3\ns Running'],
+    ['an empty nickname', 'r  AAAAAAAAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAA 2020-01-01 00:00:00 1.2.3.4 1 2'],
   ])('refuses an r line with %s', (_, line) => {
     expect(() => parseNetworkStatus(line)).toThrow(ProtocolError);
   });
@@ -87,7 +98,7 @@ describe('parseNetworkStatus', () => {
       orPort: fc.integer({ min: 0, max: 65535 }),
       dirPort: fc.integer({ min: 0, max: 65535 }),
       flags: fc.uniqueArray(fc.constantFrom('Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid'), { maxLength: 6 }),
-      bandwidth: fc.option(fc.integer({ min: 0, max: 1e9 }), { nil: undefined }),
+      bandwidth: fc.option(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { nil: undefined }),
     });
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 20 }), (entries) => {

@@ -1,6 +1,7 @@
 /** Every command of the CLI, in the order `--help` lists them. A new command is a file here and a line below. */
 import type { CliCommand } from '../program.js';
 import { applyCommand } from './apply.js';
+import { checkCommand } from './check.js';
 import { diffCommand } from './diff.js';
 import { exportCommand } from './export.js';
 import { keysCommand } from './keys.js';
@@ -10,4 +11,4 @@ import { stopCommand } from './stop.js';
 import { validateCommand } from './validate.js';
 import { watchCommand } from './watch.js';
 
-export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, exportCommand, stopCommand, watchCommand, keysCommand, schemaCommand];
+export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, exportCommand, stopCommand, watchCommand, checkCommand, keysCommand, schemaCommand];

@@ -37,6 +37,7 @@ export class AttachEngine {
   readonly stats: EngineStats = { attached: 0, rejected: 0, fallbacks: 0, circuitsBuilt: 0, latencies: [] };
   #matcher: PolicyMatcher;
   #attacher!: StreamAttacher;
+  #offHandler: (() => void) | undefined;
   #owned = new Map<string, Owned>();
   #building = new Map<string, Promise<Circuit>>();
 
@@ -50,14 +51,14 @@ export class AttachEngine {
 
   static async start(state: TorState, spec: AttachSpec, log: EngineLog): Promise<AttachEngine> {
     const e = new AttachEngine(state, spec, log);
-    e.#attacher = new StreamAttacher(state, {
+    e.#attacher = StreamAttacher.for(state, {
       deadlineMs: Math.max(...spec.policies.map((p) => p.deadlineMs), 15_000) + 5_000,
       attached: (stream, decision, ms) => e.#record(stream, decision, ms),
       conflict: (message) => log('warn', 'attach-conflict', message),
       error: (err, stream) => log('error', 'attach', `stream ${stream.id} to ${stream.target.host}:${stream.target.port}: ${err.message}`),
     });
-    e.#attacher.add((stream, event) => e.#decide(stream, event));
-    await e.#attacher.start();
+    e.#offHandler = e.#attacher.add((stream, event) => e.#decide(stream, event));
+    await e.#attacher.acquire();
     return e;
   }
 
@@ -66,7 +67,8 @@ export class AttachEngine {
   }
 
   async stop(): Promise<void> {
-    await this.#attacher.stop();
+    this.#offHandler?.();
+    await this.#attacher.release();
   }
 
   #record(_stream: Stream, decision: AttachDecision, ms: number): void {

@@ -21,33 +21,26 @@ export interface TorConnectOptions {
  * need the SocksPort flag `ExtendedErrors`).
  */
 export async function torConnect(socks: string | SocksAddress, host: string, port: number, options: TorConnectOptions = {}): Promise<net.Socket> {
-  return (await socksConnect(parseSocksAddress(socks), host, port, options)).socket;
-}
-
-export interface SocksConnection {
-  socket: net.Socket;
-  /** The local port of the connection to the SOCKS port: tor reports it as the stream's SOURCE_ADDR. */
-  localPort: number;
+  return socksConnect(parseSocksAddress(socks), host, port, options);
 }
 
 /**
- * The CONNECT itself, through the `socks` package. `onOpen` runs once the connection to the SOCKS port is
- * up and before the request is written (an attacher registers the source port there). The package reports
- * a refused request only as text, and none at all for tor's extended codes, so the reply code is read from
- * a copy of the bytes tor sent.
+ * The CONNECT itself, through the `socks` package. `onOpen` gets the local port of the connection to the
+ * SOCKS port (tor reports it as the stream's SOURCE_ADDR) once it is up, before the request is written: an
+ * attacher registers it there. The package reports a refused request only as text, and none at all for
+ * tor's extended codes, so the reply code is read from a copy of the bytes tor sent.
  */
-export async function socksConnect(proxy: SocksAddress, host: string, port: number, options: TorConnectOptions & { onOpen?: (localPort: number) => void } = {}): Promise<SocksConnection> {
+export async function socksConnect(proxy: SocksAddress, host: string, port: number, options: TorConnectOptions & { onOpen?: (localPort: number) => void } = {}): Promise<net.Socket> {
   if (!host.length || Buffer.byteLength(host) !== host.length) throw new UsageError(`host must be a non-empty ASCII name or address: ${JSON.stringify(host)}`);
   const timeout = options.timeout ?? 120_000;
   const credentials = isolationCredentials(options.isolation);
   const target = `${host}:${port}`;
   const socket = await openSocket(proxy, timeout);
-  const localPort = socket.localPort ?? 0;
   const received: Buffer[] = [];
   const tap = (d: Buffer) => received.push(d);
   socket.prependListener('data', tap);
   try {
-    options.onOpen?.(localPort);
+    options.onOpen?.(socket.localPort ?? 0);
     const established = await SocksClient.createConnection({
       command: 'connect',
       destination: { host, port },
@@ -56,7 +49,7 @@ export async function socksConnect(proxy: SocksAddress, host: string, port: numb
       existing_socket: socket,
       timeout,
     });
-    return { socket: established.socket, localPort };
+    return established.socket;
   } catch (err) {
     socket.destroy();
     throw classify(err as Error, Buffer.concat(received), credentials !== undefined, target, formatSocksAddress(proxy), timeout);

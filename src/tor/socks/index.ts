@@ -1,5 +1,5 @@
 export { torConnect, socksConnect, replyCode } from './connect.js';
-export type { TorConnectOptions, SocksConnection } from './connect.js';
+export type { TorConnectOptions } from './connect.js';
 export { resolve, resolvePtr } from './resolve.js';
 export type { ResolveOptions } from './resolve.js';
 export { connectVia } from './via.js';

@@ -1,6 +1,6 @@
 /**
  * A live model of what one tor knows and does: routers (consensus + microdescriptors + GeoIP), circuits and
- * streams, kept current from CIRC, STREAM, NEWCONSENSUS and NS events.
+ * streams, kept current from CIRC, CIRC_MINOR, STREAM, NEWCONSENSUS and NS events.
  *
  * Start-up race. Events are subscribed first, then one GETINFO reads circuit-status, stream-status and
  * ns/all. Events dispatched while that reply is in flight may be older or newer than the snapshot (the
@@ -215,7 +215,8 @@ export class Circuit {
         reject: (err) => (clearTimeout(timer), reject(err)),
       };
       const timer = setTimeout(() => {
-        list.splice(list.indexOf(w), 1);
+        const i = list.indexOf(w);
+        if (i >= 0) list.splice(i, 1);
         reject(new CircuitError(this.id, 'TIMEOUT', undefined, undefined, `circuit ${this.id} not ${what} within ${timeout} ms (last status ${this.status})`));
       }, timeout);
       list.push(w);
@@ -291,7 +292,8 @@ export class Stream {
     if (!this.isOpen) return Promise.resolve(this);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#closed.splice(this.#closed.indexOf(w), 1);
+        const i = this.#closed.indexOf(w);
+        if (i >= 0) this.#closed.splice(i, 1);
         reject(new StreamError(this.id, 'TIMEOUT', undefined, undefined, `stream ${this.id} not closed within ${timeout} ms`));
       }, timeout);
       const w: Waiter<Stream> = { resolve: (v) => (clearTimeout(timer), resolve(v as this)), reject: (e) => (clearTimeout(timer), reject(e)) };
@@ -442,10 +444,11 @@ export class TorState {
     for (const s of subs) if (s.status === 'fulfilled') this.#offs.push(s.value);
     const failed = subs.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
-    this.client.connection.onClose((err) => {
+    const offClose = this.client.connection.onClose((err) => {
       for (const c of this.#circuits.values()) c[END](err);
       for (const s of this.#streams.values()) s[END](err);
     });
+    this.#offs.push(async () => void offClose());
 
     const consensusBefore = this.#consensusEvents;
     const info = await this.client.getInfo(['circuit-status', 'stream-status', 'ns/all']);
