@@ -58,8 +58,6 @@ export class StreamAttacher {
   #inFlight = new Set<string>();
   /** Streams we decided and tor has not finished with (handed back on stop only if undecided). */
   #decided = new Set<string>();
-  /** The option's value before we set it: another attacher's 1 is left in place on stop. */
-  #previous: string | undefined;
   #stopped = false;
 
   /** Add handlers with `add()`, then `start()`: streams left waiting are decided as soon as it starts. */
@@ -89,7 +87,6 @@ export class StreamAttacher {
     this.#stopped = false;
     const state = this.state;
     const current = (await state.client.getConf([OPTION])).get(OPTION)?.[0];
-    this.#previous = current;
     if (current === '1') this.#options.conflict?.(`${OPTION} was already 1: another controller may be attaching streams (or a previous attacher died without resetting it)`);
     this.#off = state.on('stream', (s, e) => this.#onStream(s, e));
     await state.client.setConf([[OPTION, '1']]);
@@ -113,7 +110,9 @@ export class StreamAttacher {
     this.#off?.();
     const client = this.state.client;
     if (client.connection.isClosed) return;
-    if (this.#previous !== '1') await client.resetConf([OPTION]).catch(() => {});
+    // Reset even if it was 1 when we started: that is what a crashed attacher leaves behind, and streams
+    // must not hang once nobody attaches them.
+    await client.resetConf([OPTION]).catch(() => {});
     // Streams still waiting that we never decided would otherwise hang: tor does not attach them by itself.
     const undecided = [...this.state.streams.values()].filter((s) => waiting(s) && !this.#decided.has(s.id));
     this.#decided.clear();
