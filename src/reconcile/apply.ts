@@ -11,7 +11,7 @@ import { isSecret } from '../tor/secret.js';
 import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
 import { PlanBlockedError } from './errors.js';
 import { readLiveState } from './live.js';
-import { loadKeyFile, persistKeys, readRecords, writeRecords } from './local.js';
+import { keyFileDigest, loadKeyFile, persistKeys, readRecords, writeRecords } from './local.js';
 import { computePlan, specId, type PlanContext } from './plan.js';
 import type { ApplyResult, Owner, Plan, Step, StepResult } from './types.js';
 
@@ -82,7 +82,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
           const err = await pending[k]!;
           if (!err) {
             if (s.op === 'add-onion') {
-              records.set(s.service, { spec: specId(desired), address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record });
+              records.set(s.service, { spec: specId(desired), address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record, keyDigest: await keyFileDigest(s.keyFile) });
               recordsDirty = true;
             }
             report({ step: s, status: 'done' });

@@ -44,13 +44,16 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
 async function readLocal(desired: DesiredState) {
   const serviceFiles = new Map<string, LiveServiceFiles>();
   const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
-  await Promise.all([
-    ...desired.onionServices.map(async (s) => {
-      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
-      else ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile));
-    }),
-  ]);
   const records = await readRecords(desired.stateDirectory);
+  await Promise.all(
+    desired.onionServices.map(async (s) => {
+      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
+      else {
+        const record = records.get(s.name);
+        ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile, record?.keyFile === s.keyFile ? record : undefined));
+      }
+    }),
+  );
   return { serviceFiles, ephemeralKeys, records };
 }
 

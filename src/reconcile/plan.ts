@@ -351,6 +351,11 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, b: Builde
     if (key.address) ours.add(key.address);
     const recorded = live.records.get(s.name);
     const record = recorded?.spec === specId(desired) ? recorded : undefined;
+    if (record && key.address && record.address !== key.address && detached.has(record.address)) {
+      // The key file now holds another key: the service tor still runs under the old one is ours to remove.
+      ours.add(record.address);
+      b.delSteps.push({ op: 'del-onion', serviceId: record.address, service: s.name, display: buildCommand('DEL_ONION', [record.address]).display, changes: [item] });
+    }
     const running = key.address !== undefined && detached.has(key.address);
     const base = { kind: 'ephemeral-service' as const, id: s.name, source: s.source };
     const recordDigest = digest(cfg);

@@ -16,6 +16,8 @@ export interface EphemeralRecord {
   keyFile: string;
   /** Digest of everything ADD_ONION was given except the key: ports, flags, max streams, clients. */
   config: string;
+  /** SHA-256 of the key file's bytes tor served as `address` (skips re-deriving the address). */
+  keyDigest?: string;
 }
 
 export interface LocalKey {

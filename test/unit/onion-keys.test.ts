@@ -632,3 +632,12 @@ describe('secret files', () => {
     await expect(ensureSecretDir(file)).rejects.toThrow(SecretFileError);
   });
 });
+
+describe('OnionServiceKey.generate', () => {
+  it('gives the public key that the expanded secret key derives to', () => {
+    for (let i = 0; i < 20; i++) {
+      const k = OnionServiceKey.generate();
+      expect(OnionServiceKey.fromExpanded(k.expandedSecretKey).address).toBe(k.address);
+    }
+  });
+});

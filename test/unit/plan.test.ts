@@ -276,3 +276,19 @@ describe('attach policies compiled to options', () => {
     expect(computePlan(d, live(), ctx).errors[0]!.message).toMatch(/sets ExitNodes, which options also sets/);
   });
 });
+
+describe('an ephemeral key file replaced by another key', () => {
+  it('removes the service tor still runs under the old key and adds the new one', () => {
+    const oldAddr = 'e'.repeat(56);
+    const newAddr = 'f'.repeat(56);
+    const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
+    const p = computePlan(
+      desiredState('/s', { onionServices: [svc] }),
+      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([['api', { spec: 'test.yaml', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
+      ctx,
+    );
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
+    expect(p.steps[0]!.display).toBe(`DEL_ONION ${oldAddr}`);
+    expect(p.warnings).toEqual([]);
+  });
+});
