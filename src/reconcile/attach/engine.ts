@@ -4,7 +4,7 @@
  * country, exit policy and bandwidth weight. A stream whose circuit is not ready by the policy's deadline
  * gets the policy's failure action.
  */
-import type { AttachPolicy, AttachSpec } from '../../spec/model.js';
+import type { AttachCircuit, AttachPolicy, AttachSpec } from '../../spec/model.js';
 import { StreamAttacher, type AttachDecision } from '../../tor/attacher.js';
 import type { StreamEvent } from '../../tor/events.js';
 import { policyAllows, REJECT_ALL, type Router, type TorState } from '../../tor/state/index.js';
@@ -40,6 +40,8 @@ export class AttachEngine {
   #offHandler: (() => void) | undefined;
   #owned = new Map<string, Owned>();
   #building = new Map<string, Promise<Circuit>>();
+  /** This tor's own relay identity and declared family (when it is a relay): never hops of its circuits. */
+  #ownFamily = new Set<string>();
 
   private constructor(
     readonly state: TorState,
@@ -51,6 +53,7 @@ export class AttachEngine {
 
   static async start(state: TorState, spec: AttachSpec, log: EngineLog): Promise<AttachEngine> {
     const e = new AttachEngine(state, spec, log);
+    e.#ownFamily = await ownFamily(state);
     e.#attacher = StreamAttacher.for(state, {
       deadlineMs: Math.max(...spec.policies.map((p) => p.deadlineMs), 15_000) + 5_000,
       attached: (stream, decision, ms) => e.#record(stream, decision, ms),
@@ -141,34 +144,64 @@ export class AttachEngine {
     return circuit;
   }
 
-  /** Hops for the policy: pinned relays as given, `*` and unpinned hops chosen by weight. */
   #choosePath(policy: AttachPolicy, port: number): Router[] {
-    const c = policy.circuit!;
-    const spec = c.path ?? ['*', '*', '*'];
-    const chosen: Router[] = [];
-    const pinned = new Set(spec.filter((h) => h !== '*').map((h) => this.state.router(h)?.fingerprint));
-    spec.forEach((hop, i) => {
-      const last = i === spec.length - 1;
-      if (hop !== '*') {
-        const r = this.state.router(hop);
-        if (!r) throw new Error(`relay ${hop} is not in the consensus`);
-        chosen.push(r);
-        return;
-      }
-      const candidates = [...this.state.routers.values()].filter(
-        (r) =>
-          usable(r) &&
-          !pinned.has(r.fingerprint) &&
-          !chosen.includes(r) &&
-          (i === 0 && spec.length > 1 ? r.flags.includes('Guard') : true) &&
-          (last ? r.flags.includes('Exit') && !r.flags.includes('BadExit') && exitAllows(r, port) && (!c.exitCountries?.length || c.exitCountries.includes(r.country ?? '')) : true),
-      );
-      const r = weighted(candidates);
-      if (!r) throw new Error(last ? `no exit relay${c.exitCountries?.length ? ` in ${c.exitCountries.join(', ')}` : ''} allows port ${port}` : `no relay for hop ${i + 1}`);
-      chosen.push(r);
-    });
-    return chosen;
+    return choosePath(policy.circuit!, port, { routers: [...this.state.routers.values()], lookup: (h) => this.state.router(h), ownFamily: this.#ownFamily });
   }
+}
+
+export interface PathContext {
+  routers: Router[];
+  /** A relay by `$FINGERPRINT` or nickname. */
+  lookup: (ref: string) => Router | undefined;
+  /** This tor's own identity and family: never a hop. */
+  ownFamily: ReadonlySet<string>;
+  random?: () => number;
+}
+
+/**
+ * Hops for a policy's circuit: pinned relays as given; `*` (and every hop when no path is pinned) chosen by
+ * bandwidth weight among Running, Valid relays — a Guard first, an Exit that allows the port (and is in one
+ * of the policy's countries) last — never two of one family (as microdescriptors declare it) nor one of this
+ * tor's own family, as tor itself would not.
+ */
+export function choosePath(c: AttachCircuit, port: number, ctx: PathContext): Router[] {
+  const spec = c.path ?? ['*', '*', '*'];
+  const hops: Array<Router | undefined> = spec.map((h) => {
+    if (h === '*') return undefined;
+    const r = ctx.lookup(h);
+    if (!r) throw new Error(`relay ${h} is not in the consensus`);
+    return r;
+  });
+  const family = (r: Router) => new Set((r.microdescriptor?.family ?? []).map((f) => f.replace(/^\$/, '').replace(/[~=].*$/, '').toUpperCase()));
+  const related = (r: Router, others: Router[]) => ctx.ownFamily.has(r.fingerprint) || others.some((o) => o === r || family(o).has(r.fingerprint) || family(r).has(o.fingerprint));
+  const last = spec.length - 1;
+  // The most constrained hop first: the exit, then the guard, then the middles.
+  const order = [last, ...spec.keys()].filter((i, k, all) => all.indexOf(i) === k);
+  for (const i of order) {
+    if (hops[i]) continue;
+    const others = hops.filter((h): h is Router => h !== undefined);
+    const candidates = ctx.routers.filter(
+      (r) =>
+        usable(r) &&
+        !related(r, others) &&
+        (i === 0 && spec.length > 1 ? r.flags.includes('Guard') : true) &&
+        (i === last ? r.flags.includes('Exit') && !r.flags.includes('BadExit') && exitAllows(r, port) && (!c.exitCountries?.length || c.exitCountries.includes(r.country ?? '')) : true),
+    );
+    const r = weighted(candidates, ctx.random ?? Math.random);
+    if (!r) throw new Error(i === last ? `no exit relay${c.exitCountries?.length ? ` in ${c.exitCountries.join(', ')}` : ''} allows port ${port}` : `no relay for hop ${i + 1}`);
+    hops[i] = r;
+  }
+  return hops as Router[];
+}
+
+/** `GETINFO fingerprint` and MyFamily, for a tor that is also a relay; empty for a client. */
+async function ownFamily(state: TorState): Promise<Set<string>> {
+  const out = new Set<string>();
+  const fp = await state.client.getInfo('fingerprint').catch(() => '');
+  if (/^[0-9A-F]{40}$/i.test(fp.trim().split(' ').pop() ?? '')) out.add(fp.trim().split(' ').pop()!.toUpperCase());
+  const declared = (await state.client.getConf(['MyFamily']).catch(() => new Map<string, string[]>())).get('MyFamily') ?? [];
+  for (const line of declared) for (const m of line.matchAll(/\$?([0-9A-Fa-f]{40})/g)) out.add(m[1]!.toUpperCase());
+  return out;
 }
 
 function usable(r: Router): boolean {
@@ -180,9 +213,9 @@ export function exitAllows(r: Router, port: number): boolean {
 }
 
 /** A relay picked at random in proportion to its consensus weight (1 for unweighted relays). */
-function weighted(rs: Router[]): Router | undefined {
+function weighted(rs: Router[], random: () => number): Router | undefined {
   const total = rs.reduce((n, r) => n + Math.max(r.bandwidth ?? 1, 1), 0);
-  let x = Math.random() * total;
+  let x = random() * total;
   for (const r of rs) {
     x -= Math.max(r.bandwidth ?? 1, 1);
     if (x <= 0) return r;
