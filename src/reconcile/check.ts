@@ -84,9 +84,3 @@ export async function checkReachability(desired: DesiredState, options: CheckOpt
     for (const a of lent) await options.client!.onionClientAuthRemove(a).catch(() => {});
   }
 }
-
-/** The first TCP SOCKS listener of a tor (`GETINFO net/listeners/socks`). */
-export async function socksOf(client: TorClient): Promise<string | undefined> {
-  const listeners = (await client.getInfo('net/listeners/socks')).split(' ').filter(Boolean);
-  return listeners.map((l) => l.replace(/^"|"$/g, '')).find((l) => !l.startsWith('unix:'));
-}

@@ -1,9 +1,10 @@
-import { checkReachability, socksOf } from '../../reconcile/check.js';
+import { checkReachability } from '../../reconcile/check.js';
 import { openTarget } from '../../reconcile/target.js';
 import { loadSpec } from '../../spec/index.js';
 import { parseControlAddress } from '../../tor/address.js';
 import { connect, type TorClient } from '../../tor/client.js';
 import { UsageError } from '../../tor/errors.js';
+import { tcpSocksListener } from '../../tor/socks/index.js';
 import { EXIT_INVALID, type CliCommand } from '../program.js';
 import { parseDuration } from '../duration.js';
 
@@ -38,7 +39,7 @@ export const checkCommand: CliCommand = {
             const own = (await openTarget(state, { ...(flags.control ? { control: flags.control } : {}), start: false })).client;
             clients.push(own);
             if (!socks) {
-              socks = await socksOf(own);
+              socks = await tcpSocksListener(own);
               client = own;
             }
           }

@@ -2,7 +2,7 @@ export { torConnect, socksConnect, replyCode } from './connect.js';
 export type { TorConnectOptions } from './connect.js';
 export { resolve, resolvePtr } from './resolve.js';
 export type { ResolveOptions } from './resolve.js';
-export { connectVia } from './via.js';
+export { connectVia, tcpSocksListener } from './via.js';
 export type { ConnectViaOptions, ViaConnection } from './via.js';
 export { torFetch } from './http.js';
 export type { TorFetchOptions, TorResponse } from './http.js';

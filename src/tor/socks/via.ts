@@ -11,6 +11,7 @@
  */
 import type net from 'node:net';
 import { StreamAttacher } from '../attacher.js';
+import type { TorClient } from '../client.js';
 import { UsageError } from '../errors.js';
 import type { StreamEvent } from '../events.js';
 import { StreamError } from '../state/errors.js';
@@ -37,7 +38,9 @@ export interface ViaConnection {
  */
 export async function connectVia(state: TorState, circuit: Circuit, host: string, port: number, options: ConnectViaOptions = {}): Promise<ViaConnection> {
   if (circuit.status !== 'BUILT') throw new UsageError(`circuit ${circuit.id} is ${circuit.status}, not BUILT`);
-  const proxy = options.socks === undefined ? await defaultSocks(state) : parseSocksAddress(options.socks);
+  const listener = options.socks ?? (await tcpSocksListener(state.client));
+  if (listener === undefined) throw new UsageError('this tor has no TCP SocksPort (net/listeners/socks is empty)');
+  const proxy = parseSocksAddress(listener);
   if ('path' in proxy) throw new UsageError('connectVia needs a TCP SocksPort: streams from a Unix socket carry no source port to match');
   const attacher = StreamAttacher.for(state);
   const claim = claimFor(state, circuit, `${host}:${port}`);
@@ -56,11 +59,10 @@ export async function connectVia(state: TorState, circuit: Circuit, host: string
   }
 }
 
-async function defaultSocks(state: TorState): Promise<SocksAddress> {
-  const listeners = (await state.client.getInfo('net/listeners/socks')).split(' ').filter(Boolean);
-  const tcp = listeners.map((l) => l.replace(/^"|"$/g, '')).find((l) => !l.startsWith('unix:'));
-  if (!tcp) throw new UsageError('this tor has no TCP SocksPort (net/listeners/socks is empty)');
-  return parseSocksAddress(tcp);
+/** The first TCP SOCKS listener of a tor (`GETINFO net/listeners/socks`), or undefined. */
+export async function tcpSocksListener(client: TorClient): Promise<string | undefined> {
+  const listeners = (await client.getInfo('net/listeners/socks')).split(' ').filter(Boolean);
+  return listeners.map((l) => l.replace(/^"|"$/g, '')).find((l) => !l.startsWith('unix:'));
 }
 
 interface Claim {
