@@ -1,9 +1,9 @@
-import { UsageError } from '../tor/errors.js';
+import { CliUsageError } from './report.js';
 
 /** `200ms`, `30s`, `5m`, `1h`, or a bare number of milliseconds. */
 export function parseDuration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${flag}: ${text} is not a duration (e.g. 200ms, 30s, 5m)`);
+  if (!m) throw new CliUsageError(`${flag}: ${text} is not a duration (e.g. 200ms, 30s, 5m)`);
   const n = Number(m[1]);
   const unit = m[2] ?? 'ms';
   return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);

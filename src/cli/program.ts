@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { sortDiagnostics } from '../spec/diagnostics.js';
-import { formatDiagnostic, SpecErrors, type SpecDiagnostic } from '../spec/index.js';
-import { isExpected } from './commands/errors.js';
 import { commands } from './commands/index.js';
+import { describeError } from './report.js';
+
+export { formatReport, plural } from './report.js';
 
 export interface CliIo {
   /** Data: what the command produces. */
@@ -72,32 +72,11 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     // Commander has already printed its message (or the help, or the version).
     // With --detailed-exitcode, 2 means "changes": a bad command line must not look like one.
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : argv.includes('--detailed-exitcode') ? EXIT_INVALID : EXIT_USAGE;
-    if (err instanceof SpecErrors) {
-      io.stderr(formatReport([...err.errors, ...err.warnings]));
-      return EXIT_INVALID;
-    }
-    if (isExpected(err)) {
-      io.stderr(`tor-reconcile: ${err.message}\n`);
-      return EXIT_INVALID;
-    }
-    io.stderr(`tor-reconcile: internal error, please report it:\n${err instanceof Error ? err.stack : String(err)}\n`);
-    return EXIT_BUG;
+    const failure = describeError(err);
+    io.stderr(failure.text);
+    if (failure.kind === 'usage') return argv.includes('--detailed-exitcode') ? EXIT_INVALID : EXIT_USAGE;
+    return failure.kind === 'failed' ? EXIT_INVALID : EXIT_BUG;
   }
-}
-
-/** Diagnostics in file order, then a count: what a person reads on stderr. */
-export function formatReport(diagnostics: readonly SpecDiagnostic[]): string {
-  if (diagnostics.length === 0) return '';
-  const files = [...new Set(diagnostics.map((d) => d.file))];
-  const sorted = sortDiagnostics(diagnostics, files);
-  const errors = sorted.filter((d) => d.severity === 'error').length;
-  const warnings = sorted.length - errors;
-  const counts = [errors ? plural(errors, 'error') : '', warnings ? plural(warnings, 'warning') : ''].filter(Boolean).join(', ');
-  return `${sorted.map(formatDiagnostic).join('\n')}\n${counts}\n`;
-}
-
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 export function processIo(): CliIo {

@@ -7,13 +7,15 @@ import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError } from '../tor/errors.js';
-import { isSecret } from '../tor/secret.js';
 import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { redactSecrets } from '../tor/redact.js';
+import { REDACTED } from '../tor/secret.js';
 import { PlanBlockedError } from './errors.js';
+import { parsePortLine } from './hsblock.js';
 import { readLiveState } from './live.js';
-import { keyFileDigest, loadKeyFile, persistKeys, readRecords, writeRecords } from './local.js';
-import { computePlan, specId, type PlanContext } from './plan.js';
-import type { ApplyResult, Owner, Plan, Step, StepResult } from './types.js';
+import { createKeyFiles, keyFileDigest, loadKeyFile, lockStateDirectory, readRecords, recordKey, writeRecords } from './local.js';
+import { computePlan, secretValues, specId, type PlanContext } from './plan.js';
+import type { ApplyResult, EphemeralRecord, Owner, Plan, Step, StepResult } from './types.js';
 
 export interface ApplyOptions {
   /** Called after each step with its outcome. */
@@ -22,14 +24,28 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** Skip the verifying re-read (the caller will plan again itself). */
   skipVerify?: boolean;
+  /** How long to wait for another tor-reconcile applying to the same state directory (ms, default 30 s). */
+  lockTimeoutMs?: number;
 }
 
 type Batchable = Extract<Step, { op: 'add-onion' | 'del-onion' | 'client-auth-add' | 'client-auth-remove' }>;
 
 const PIPELINED = new Set(['add-onion', 'del-onion', 'client-auth-add', 'client-auth-remove']);
 
+/** Steps that write keys or records in the state directory, which another applier must not interleave with. */
+const STATEFUL = new Set(['generate-key', 'add-onion', 'forget-record']);
+
 export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredState, ctx: PlanContext, options: ApplyOptions = {}): Promise<ApplyResult> {
   if (plan.errors.length) throw new PlanBlockedError(`the plan has ${plan.errors.length} blocking problem(s): ${plan.errors.map((e) => e.message).join(' | ')}`);
+  const unlock = plan.steps.some((s) => STATEFUL.has(s.op)) ? await lockStateDirectory(desired.stateDirectory, options.lockTimeoutMs ?? 30_000) : undefined;
+  try {
+    return await runPlan(client, plan, desired, ctx, options);
+  } finally {
+    await unlock?.();
+  }
+}
+
+async function runPlan(client: TorClient, plan: Plan, desired: DesiredState, ctx: PlanContext, options: ApplyOptions): Promise<ApplyResult> {
   const results: StepResult[] = [];
   const total = plan.steps.length;
   const fault = faultPoint();
@@ -42,10 +58,23 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
   const warnings: string[] = [];
   const offWarn = plan.steps.length ? await client.on('WARN', (e) => warnings.push(e.message)) : undefined;
   const records = await readRecords(desired.stateDirectory);
-  let recordsDirty = false;
+  const spec = specId(desired);
   const generated = new Map<string, OnionServiceKey>();
   let failed = false;
   let interrupted = false;
+  let recordsDirty = false;
+  let recordsError: string | undefined;
+  // Never throws: tor has already done what the records describe, so the run's results must still be returned.
+  const saveRecords = async () => {
+    if (!recordsDirty) return;
+    recordsDirty = false;
+    try {
+      await writeRecords(desired.stateDirectory, records);
+    } catch (err) {
+      failed = true;
+      recordsError = `tor-reconcile's state file could not be written: ${(err as Error).message}. Tor runs what the steps marked done, but the next plan will not know how they were configured and may re-add them.`;
+    }
+  };
 
   try {
     let i = 0;
@@ -63,7 +92,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
         while (plan.steps[i]?.op === 'generate-key') batch.push(plan.steps[i++] as Extract<Step, { op: 'generate-key' }>);
         const keys = batch.map((s) => ({ file: s.path, key: generateServiceKey() }));
         try {
-          await persistKeys(keys);
+          await createKeyFiles(keys, desired.stateDirectory);
           keys.forEach((k) => generated.set(k.file, k.key));
           for (const s of batch) report({ step: s, status: 'done' });
         } catch (err) {
@@ -82,7 +111,8 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
           const err = await pending[k]!;
           if (!err) {
             if (s.op === 'add-onion') {
-              records.set(s.service, { spec: specId(desired), address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record, keyDigest: await keyFileDigest(s.keyFile) });
+              const record: EphemeralRecord = { spec, name: s.service, address: generated.get(s.keyFile)!.address, keyFile: s.keyFile, config: s.record, keyDigest: await keyFileDigest(s.keyFile) };
+              records.set(recordKey(spec, s.service), record);
               recordsDirty = true;
             }
             report({ step: s, status: 'done' });
@@ -92,15 +122,12 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
           if (err instanceof ReplyError) await syncEvents(client);
           report({ step: s, status: 'failed', error: hide(describe(err)), ...(warnings.length ? { torWarnings: warnings.map(hide) } : {}) });
         }
-        if (recordsDirty) {
-          await writeRecords(desired.stateDirectory, records);
-          recordsDirty = false;
-        }
+        await saveRecords();
         continue;
       }
       warnings.length = 0;
       try {
-        await runStep(client, step, records);
+        await runStep(client, step, records, spec);
         if (step.op === 'forget-record') recordsDirty = true;
         report({ step, status: 'done' });
       } catch (err) {
@@ -111,7 +138,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
       i++;
     }
   } finally {
-    if (recordsDirty) await writeRecords(desired.stateDirectory, records);
+    await saveRecords();
     await offWarn?.().catch(() => {});
   }
 
@@ -121,7 +148,7 @@ export async function applyPlan(client: TorClient, plan: Plan, desired: DesiredS
     const after = computePlan(desired, await readLiveState(client, desired), ctx);
     remaining = after.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
   }
-  return { ok: ok && remaining.length === 0, results, remaining, ...(interrupted ? { interrupted } : {}) };
+  return { ok: ok && remaining.length === 0, results, remaining, ...(interrupted ? { interrupted } : {}), ...(recordsError ? { error: recordsError } : {}) };
 }
 
 /**
@@ -145,10 +172,7 @@ async function runOnionStep(client: TorClient, step: Batchable, generated: Map<s
       generated.set(step.keyFile, key);
       const result = await client.addOnion({
         key: key.toAddOnionBlob(),
-        ports: step.ports.map((l) => {
-          const sp = l.indexOf(' ');
-          return { port: Number(l.slice(0, sp)), target: l.slice(sp + 1) };
-        }),
+        ports: step.ports.map(parsePortLine),
         flags: step.flags,
         ...(step.maxStreams !== undefined ? { maxStreams: step.maxStreams } : {}),
         clientAuthV3: step.clientAuthV3,
@@ -165,7 +189,7 @@ async function runOnionStep(client: TorClient, step: Batchable, generated: Map<s
   }
 }
 
-async function runStep(client: TorClient, step: Step, records: Map<string, unknown>): Promise<void> {
+async function runStep(client: TorClient, step: Step, records: Map<string, EphemeralRecord>, spec: string): Promise<void> {
   switch (step.op) {
     case 'setconf':
       return client.setConf(step.entries);
@@ -183,7 +207,7 @@ async function runStep(client: TorClient, step: Step, records: Map<string, unkno
         if (err.code !== 'ENOENT') throw err;
       });
     case 'forget-record':
-      records.delete(step.service);
+      records.delete(recordKey(spec, step.service));
       return;
     default:
       throw new Error(`step ${step.op} cannot run alone`);
@@ -203,32 +227,22 @@ async function syncEvents(client: TorClient): Promise<void> {
  * Tor quotes what it refuses, in its reply and its WARN lines (`Nickname 'x', nicknames must be…`, `Malformed
  * IP "x" in address pattern`), and every SETCONF re-validates the whole configuration, so the WARN lines of
  * one step can quote any option set earlier. Every secret of the spec and the plan is hidden: whole, and word by
- * word, raw and as tor's esc_for_log() writes it (quote and backslash escaped, other bytes outside printable
- * ASCII as \ooo). A message still holding 8 characters of a secret after that is withheld whole.
+ * word, raw and as tor's esc_for_log() writes it. A message still holding 8 characters of a secret after that
+ * is withheld whole.
  */
 function secretRedactor(roots: unknown[]): (text: string) => string {
-  const secrets: string[] = [];
-  const visit = (v: unknown): void => {
-    if (isSecret(v)) secrets.push(String(v.reveal()));
-    else if (Array.isArray(v)) v.forEach(visit);
-    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
-  };
-  visit(roots);
-  const torEscaped = (text: string) =>
-    [...Buffer.from(text, 'utf8')]
-      .map((b) => (b === 0x22 || b === 0x5c ? `\\${String.fromCharCode(b)}` : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? '\\n' : b === 0x09 ? '\\t' : b === 0x0d ? '\\r' : `\\${b.toString(8).padStart(3, '0')}`))
-      .join('');
+  const secrets = secretValues(roots).filter(Boolean);
+  const words = [...new Set(secrets.flatMap((s) => s.split(/[\s,]+/)).filter((w) => w.length >= 4))];
+  // A plain word only where it stands alone: "accept" in a secret ExitPolicy must not eat "Unacceptable". A
+  // word tor would escape (quotes, bytes outside printable ASCII) is no ordinary text: hidden wherever it is.
+  const escaped = (w: string) => /[^\x20-\x7e]|["'\\]/.test(w);
+  const hiddenAnywhere = [...secrets, ...words.filter(escaped)];
   const asRegExp = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const wholes = new Set<string>();
-  const words = new Set<string>();
-  for (const s of secrets.filter(Boolean).sort((a, b) => b.length - a.length)) {
-    for (const f of [s, torEscaped(s)]) wholes.add(asRegExp(f));
-    // A word only where it stands alone: "accept" in a secret ExitPolicy must not eat "Unacceptable".
-    for (const w of s.split(/[\s,]+/).filter((x) => x.length >= 4)) for (const f of [w, torEscaped(w)]) words.add(`(?<![A-Za-z0-9])${asRegExp(f)}(?![A-Za-z0-9])`);
-  }
-  const re = wholes.size ? new RegExp([...wholes, ...words].join('|'), 'g') : undefined;
+  const plain = words.filter((w) => !escaped(w)).sort((a, b) => b.length - a.length);
+  const re = plain.length ? new RegExp(plain.map((w) => `(?<![A-Za-z0-9])${asRegExp(w)}(?![A-Za-z0-9])`).join('|'), 'g') : undefined;
   return (text) => {
-    const out = re ? text.replace(re, '<redacted>') : text;
+    const whole = redactSecrets(text, hiddenAnywhere);
+    const out = re ? whole.replace(re, REDACTED) : whole;
     const leftover = secrets.some((s) => Array.from({ length: Math.max(0, s.length - 7) }, (_, i) => s.slice(i, i + 8)).some((w) => out.includes(w)));
     return leftover ? "tor's message quotes a secret value of the spec; withheld (see tor's log)" : out;
   };

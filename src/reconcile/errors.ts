@@ -22,3 +22,8 @@ export class StateFileError extends ReconcileError {
 export class PublishTimeoutError extends ReconcileError {
   override name = 'PublishTimeoutError';
 }
+
+/** Another tor-reconcile holds the state directory's lock (it is applying a plan there). */
+export class StateLockedError extends ReconcileError {
+  override name = 'StateLockedError';
+}

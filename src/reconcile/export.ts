@@ -8,10 +8,9 @@ import path from 'node:path';
 import { Document } from 'yaml';
 import type { TorClient } from '../tor/client.js';
 import { parseServiceAuthLine } from '../tor/onion/index.js';
+import { SECRET_OPTIONS } from '../tor/config/secrets.js';
 import { decodeReplyValue } from '../tor/protocol/quoting.js';
-import { parseServiceBlock } from './hsblock.js';
-
-const SECRET_OPTIONS = new Set(['HashedControlPassword', 'HashedControlSessionPassword']);
+import { parsePortLine, parseServiceBlock } from './hsblock.js';
 
 export interface ExportOptions {
   /** Written into `tor.control`. */
@@ -31,8 +30,8 @@ export async function exportSpec(client: TorClient, options: ExportOptions): Pro
     const key = sp < 0 ? line : line.slice(0, sp);
     if (key.startsWith('HiddenService')) continue;
     if (SECRET_OPTIONS.has(key)) {
-      // A password hash is brute-forceable: the exported spec refers to it instead of carrying it.
-      opts[key] = `\${env:TOR_${key.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}}`;
+      // The exported spec refers to the secret instead of carrying it (a password hash is brute-forceable).
+      opts[key] = `\${env:${secretEnvName(key)}}`;
       continue;
     }
     const value = sp < 0 ? '' : decodeReplyValue(line.slice(sp + 1));
@@ -50,10 +49,7 @@ export async function exportSpec(client: TorClient, options: ExportOptions): Pro
       name,
       type: 'filesystem',
       directory: g.directory,
-      ports: g.ports.map((l) => {
-        const sp = l.indexOf(' ');
-        return { port: Number(l.slice(0, sp)), target: l.slice(sp + 1) };
-      }),
+      ports: g.ports.map(parsePortLine),
       ...(g.options.length ? { options: Object.fromEntries(g.options) } : {}),
       ...(clients.length ? { authorizedClients: clients } : {}),
     });
@@ -68,6 +64,12 @@ export async function exportSpec(client: TorClient, options: ExportOptions): Pro
     ...(others.length ? [' Detached ephemeral services (not exported: their keys are not available here):', ...others.map((a) => `   ${a}.onion`)] : []),
   ].join('\n');
   return doc.toString({ lineWidth: 0 });
+}
+
+/** `HTTPSProxyAuthenticator` → `TOR_HTTPS_PROXY_AUTHENTICATOR`, `__HashedControlSessionPassword` → `TOR_HASHED_CONTROL_SESSION_PASSWORD`. */
+function secretEnvName(option: string): string {
+  const words = option.replace(/^_+/, '').replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2');
+  return `TOR_${words.toUpperCase()}`;
 }
 
 async function readClients(dir: string): Promise<Array<{ name: string; publicKey: string }>> {

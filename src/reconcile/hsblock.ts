@@ -58,6 +58,12 @@ export function portLine(p: OnionPortSpec): string {
   return `${p.port} ${p.target}`;
 }
 
+/** The inverse of portLine, for a canonical line (`VIRTPORT TARGET`). */
+export function parsePortLine(line: string): OnionPortSpec {
+  const sp = line.indexOf(' ');
+  return { port: Number(line.slice(0, sp)), target: line.slice(sp + 1) };
+}
+
 /**
  * Tor stores a HiddenServicePort line as written; these are equivalent to it: `80`, `80 80`,
  * `80 127.0.0.1:80`. Canonical form: `VIRTPORT HOST:PORT` or `VIRTPORT unix:PATH`.

@@ -3,23 +3,26 @@
  * Tor can list detached onion services but not their ports or clients, so the record is the only way to
  * know whether a running service still matches the spec.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { KeyFileError, OnionKeyError, OnionServiceKey, parseSecretKeyFile, writeSecretFileAtomic, writeSecretFilesAtomic, ensureSecretDir } from '../tor/onion/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KeyFileError, OnionKeyError, OnionServiceKey, parseSecretKeyFile, SecretFileError, writeSecretFileAtomic, writeSecretFilesAtomic, ensureSecretDir } from '../tor/onion/index.js';
 import { Secret } from '../tor/secret.js';
-import { StateFileError } from './errors.js';
+import { StateFileError, StateLockedError } from './errors.js';
 import type { EphemeralRecord, LocalKey } from './types.js';
 
-export const STATE_FILE = 'state.json';
+const STATE_FILE = 'state.json';
+const LOCK_FILE = '.lock';
 
 /**
- * Keys already parsed in this process, by the SHA-256 of their file's bytes: deriving an address from an
- * expanded key is a curve multiplication (~0.3 ms), which 1,000 services would otherwise pay on every read.
+ * The last key read or written here for each file, with the SHA-256 of its bytes: deriving an address from
+ * an expanded key is a curve multiplication (~0.3 ms), which 1,000 services would otherwise pay on every
+ * read. One entry per path, so a long watch does not keep every key a file ever held.
  */
-const parsed = new Map<string, OnionServiceKey>();
-/** The digest of each key file as last read or written here. */
-const fileDigests = new Map<string, string>();
+const known = new Map<string, { digest: string; key?: OnionServiceKey }>();
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -32,11 +35,10 @@ function sha256(bytes: Uint8Array): string {
 export async function loadKeyFile(file: string): Promise<OnionServiceKey> {
   const bytes = await readFile(file);
   const digest = sha256(bytes);
-  fileDigests.set(file, digest);
-  const known = parsed.get(digest);
-  if (known) return known;
+  const seen = known.get(file);
+  if (seen?.key && seen.digest === digest) return seen.key;
   const key = parseKeyBytes(bytes, file);
-  parsed.set(digest, key);
+  known.set(file, { digest, key });
   return key;
 }
 
@@ -54,7 +56,7 @@ function parseKeyBytes(bytes: Buffer, file: string): OnionServiceKey {
 
 /** The SHA-256 of a key file's bytes, as loaded or written by this process (read again if not). */
 export async function keyFileDigest(file: string): Promise<string> {
-  return fileDigests.get(file) ?? sha256(await readFile(file));
+  return known.get(file)?.digest ?? sha256(await readFile(file));
 }
 
 /**
@@ -66,7 +68,7 @@ export async function probeKeyFile(file: string, record?: EphemeralRecord): Prom
     if (record?.keyDigest) {
       const bytes = await readFile(file);
       if (sha256(bytes) === record.keyDigest) {
-        fileDigests.set(file, record.keyDigest);
+        if (known.get(file)?.digest !== record.keyDigest) known.set(file, { digest: record.keyDigest });
         return { address: record.address };
       }
     }
@@ -78,24 +80,103 @@ export async function probeKeyFile(file: string, record?: EphemeralRecord): Prom
   }
 }
 
+type KeyToWrite = { file: string; key: OnionServiceKey };
+
 /**
- * Writes keys (0600, each atomically; directories 0700) before anything uses them. The fsyncs of many keys
- * run concurrently, not one after another.
+ * Writes keys (0600, each atomically) before anything uses them, replacing what the files held (`keys
+ * import` rewrites a key file in our format). The fsyncs of many keys run concurrently.
  */
-export async function persistKeys(keys: ReadonlyArray<{ file: string; key: OnionServiceKey }>): Promise<void> {
-  for (const dir of new Set(keys.map((k) => path.dirname(k.file)))) await ensureSecretDir(dir);
-  const files = keys.map((k) => ({ path: k.file, data: new Secret(Buffer.from(k.key.toAddOnionBlob().reveal() + '\n', 'latin1')) }));
+export async function persistKeys(keys: readonly KeyToWrite[], stateDirectory?: string): Promise<void> {
+  await keyDirectories(keys, stateDirectory);
+  const files = keys.map((k) => ({ path: k.file, data: new Secret(keyBytes(k.key)) }));
   await writeSecretFilesAtomic(files);
-  files.forEach((f, i) => {
-    const digest = sha256(f.data.reveal());
-    fileDigests.set(f.path, digest);
-    parsed.set(digest, keys[i]!.key);
-  });
+  keys.forEach((k, i) => known.set(k.file, { digest: sha256(files[i]!.data.reveal()), key: k.key }));
+}
+
+/**
+ * Writes newly generated keys where no file exists, and fails rather than replace one: a key file that
+ * appears between the plan and now (another apply, a restore from backup) may hold an address in use.
+ * Each key is written and fsynced under a temporary name, then hard-linked to its name, which fails if the
+ * name exists (rename would replace it); the directories are fsynced once all are in place.
+ */
+export async function createKeyFiles(keys: readonly KeyToWrite[], stateDirectory: string): Promise<void> {
+  await keyDirectories(keys, stateDirectory);
+  const targets = keys.map((k) => path.resolve(k.file));
+  const temps = targets.map((t) => path.join(path.dirname(t), `.${path.basename(t)}.${randomBytes(6).toString('hex')}.tmp`));
+  try {
+    await Promise.all(keys.map((k, i) => writeNewFile(temps[i]!, keyBytes(k.key), true)));
+    for (const [i, target] of targets.entries()) {
+      await link(temps[i]!, target).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') throw new SecretFileError(target, 'key file appeared meanwhile; refusing to replace it', { cause: err });
+        throw new SecretFileError(target, `cannot create: ${err.message}`, { cause: err });
+      });
+    }
+  } catch (err) {
+    throw err instanceof SecretFileError ? err : new SecretFileError(targets[temps.indexOf((err as NodeJS.ErrnoException).path ?? '')] ?? targets[0] ?? '', `cannot write: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await Promise.all(temps.map((t) => unlink(t).catch(() => {})));
+  }
+  await Promise.all([...new Set(targets.map((t) => path.dirname(t)))].map(syncDirectory));
+  keys.forEach((k) => known.set(k.file, { digest: sha256(keyBytes(k.key)), key: k.key }));
+}
+
+function keyBytes(key: OnionServiceKey): Buffer {
+  return Buffer.from(key.toAddOnionBlob().reveal() + '\n', 'latin1');
+}
+
+/**
+ * Key directories inside the state directory are ours: private (0700), tightened if needed. A key file
+ * elsewhere (`key.file: ./web.key`) lives in a directory that is the user's: missing ones are created 0700,
+ * existing ones are left as they are.
+ */
+async function keyDirectories(keys: readonly KeyToWrite[], stateDirectory: string | undefined): Promise<void> {
+  const state = stateDirectory === undefined ? undefined : path.resolve(stateDirectory);
+  for (const dir of new Set(keys.map((k) => path.dirname(path.resolve(k.file))))) {
+    if (state !== undefined && isInside(dir, state)) await ensureSecretDir(dir);
+    else await mkdir(dir, { recursive: true, mode: 0o700 });
+  }
+}
+
+function isInside(dir: string, parent: string): boolean {
+  const rel = path.relative(parent, dir);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** A new file (O_EXCL: never a planted file or symlink), mode set exactly whatever the umask. */
+async function writeNewFile(file: string, bytes: Buffer, durable: boolean): Promise<void> {
+  const handle = await open(file, 'wx', 0o600);
+  try {
+    await handle.chmod(0o600);
+    await handle.writeFile(bytes);
+    if (durable) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Records are per spec: specs sharing a state directory may each have a service called `web`. */
+export function recordKey(spec: string, name: string): string {
+  return JSON.stringify([spec, name]);
+}
+
+/** Format 1 keyed records by service name alone; it is still read, and rewritten as format 2. */
+interface StateFileV1 {
+  format_version: 1;
+  ephemeral: Record<string, Omit<EphemeralRecord, 'name'>>;
 }
 
 interface StateFile {
-  format_version: 1;
-  ephemeral: Record<string, EphemeralRecord>;
+  format_version: 2;
+  ephemeral: EphemeralRecord[];
 }
 
 export async function readRecords(stateDirectory: string): Promise<Map<string, EphemeralRecord>> {
@@ -108,9 +189,12 @@ export async function readRecords(stateDirectory: string): Promise<Map<string, E
     throw new StateFileError(`${file}: cannot be read: ${(err as Error).message}`, { cause: err });
   }
   try {
-    const parsed = JSON.parse(text) as StateFile;
-    if (parsed.format_version !== 1 || typeof parsed.ephemeral !== 'object') throw new Error('unknown format');
-    return new Map(Object.entries(parsed.ephemeral));
+    const parsed = JSON.parse(text) as StateFile | StateFileV1;
+    let records: EphemeralRecord[];
+    if (parsed.format_version === 1 && parsed.ephemeral && typeof parsed.ephemeral === 'object') records = Object.entries(parsed.ephemeral).map(([name, r]) => ({ ...r, name }));
+    else if (parsed.format_version === 2 && Array.isArray(parsed.ephemeral)) records = parsed.ephemeral;
+    else throw new Error(typeof parsed.format_version === 'number' && parsed.format_version > 2 ? `format ${parsed.format_version}, written by a newer tor-reconcile` : 'unknown format');
+    return new Map(records.map((r) => [recordKey(r.spec, r.name), r]));
   } catch (err) {
     throw new StateFileError(`${file}: not a tor-reconcile state file (${(err as Error).message}); move it aside to start over — keys are kept separately`, { cause: err });
   }
@@ -118,8 +202,103 @@ export async function readRecords(stateDirectory: string): Promise<Map<string, E
 
 export async function writeRecords(stateDirectory: string, records: Map<string, EphemeralRecord>): Promise<void> {
   await ensureSecretDir(stateDirectory);
-  const body: StateFile = { format_version: 1, ephemeral: Object.fromEntries([...records].sort(([a], [b]) => a.localeCompare(b))) };
+  const body: StateFile = { format_version: 2, ephemeral: [...records.values()].sort((a, b) => a.spec.localeCompare(b.spec) || a.name.localeCompare(b.name)) };
   await writeSecretFileAtomic(path.join(stateDirectory, STATE_FILE), JSON.stringify(body, null, 2) + '\n');
+}
+
+interface LockHolder {
+  pid: number;
+  host: string;
+  /** Tells two holders with the same pid apart (a pid reused after a crash). */
+  nonce: string;
+}
+
+/** A lock file this old with no readable holder was left by a crash between its creation and its write. */
+const UNREADABLE_LOCK_STALE_MS = 5_000;
+
+/**
+ * Holds `<stateDirectory>/.lock` (O_EXCL, holding pid and host) so that two appliers sharing a state
+ * directory cannot interleave their key writes and record updates. A lock whose holder is a dead process
+ * on this host is stale and taken over; one held by a live process (or on another host, which cannot be
+ * checked) is waited for up to `waitMs`. Resolves to the release.
+ */
+export async function lockStateDirectory(stateDirectory: string, waitMs: number): Promise<() => Promise<void>> {
+  await ensureSecretDir(stateDirectory);
+  const file = path.join(stateDirectory, LOCK_FILE);
+  const me = JSON.stringify({ pid: process.pid, host: os.hostname(), nonce: randomBytes(8).toString('hex') } satisfies LockHolder) + '\n';
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (await createExclusive(file, me)) {
+      return async () => {
+        if ((await readFile(file, 'utf8').catch(() => undefined)) === me) await unlink(file).catch(() => {});
+      };
+    }
+    const seen = await readFile(file, 'utf8').catch(() => undefined);
+    if (seen === undefined) continue;
+    const holder = parseHolder(seen);
+    if (holder ? holder.host === os.hostname() && !alive(holder.pid) : await olderThan(file, UNREADABLE_LOCK_STALE_MS)) {
+      await breakStaleLock(file, seen, me);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const who = holder ? `pid ${holder.pid} on ${holder.host}` : 'a process that wrote nothing into it';
+      throw new StateLockedError(`${file}: another tor-reconcile (${who}) is applying to this state directory; waited ${Math.round(waitMs / 1000)}s. If none is running, remove the file.`);
+    }
+    await sleep(50);
+  }
+}
+
+async function createExclusive(file: string, content: string): Promise<boolean> {
+  try {
+    await writeNewFile(file, Buffer.from(content), false);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new StateFileError(`${file}: cannot create the lock: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Removes a stale lock unless someone replaced it meanwhile. Two processes may find the same stale lock;
+ * without the guard, the slower one would remove the lock the faster one just took. The guard itself is held
+ * for two file operations, so one older than a few seconds was left by a crash.
+ */
+async function breakStaleLock(file: string, stale: string, me: string): Promise<void> {
+  const guard = `${file}.break`;
+  if (!(await createExclusive(guard, me))) {
+    if (await olderThan(guard, UNREADABLE_LOCK_STALE_MS)) await unlink(guard).catch(() => {});
+    else await sleep(10);
+    return;
+  }
+  try {
+    if ((await readFile(file, 'utf8').catch(() => undefined)) === stale) await unlink(file).catch(() => {});
+  } finally {
+    await unlink(guard).catch(() => {});
+  }
+}
+
+function parseHolder(text: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(text) as LockHolder;
+    return Number.isInteger(h.pid) && typeof h.host === 'string' ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function olderThan(file: string, ms: number): Promise<boolean> {
+  const st = await stat(file).catch(() => undefined);
+  return st !== undefined && Date.now() - st.mtimeMs > ms;
 }
 
 export function digest(value: unknown): string {

@@ -8,7 +8,8 @@
  * 3. Filesystem services are one SETCONF of the complete ordered HiddenService block (tor replaces the whole
  *    block whenever any part is set), preceded by the directories it names (a missing parent makes tor
  *    exit) and the authorized_clients files it will re-read.
- * 4. Ephemeral services: DEL_ONION before ADD_ONION of the same key (tor refuses a loaded key with 550).
+ * 4. Ephemeral services: DEL_ONION before ADD_ONION of the same key (tor refuses a loaded key with 550). Every
+ *    DEL_ONION comes before any record is forgotten, so that the removals go out as one pipelined batch.
  * 5. Client credentials: remove before add.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,13 +17,14 @@ import path from 'node:path';
 import type { DesiredState, EphemeralService, FilesystemService } from '../spec/model.js';
 import { addOnionCommand } from '../tor/client.js';
 import { canonical, sameValue } from '../tor/config/normalize.js';
+import { SECRET_OPTIONS } from '../tor/config/secrets.js';
 import type { OptionTable } from '../tor/config/types.js';
 import { buildCommand, commands } from '../tor/protocol/encoder.js';
 import { clientAuthPrivateKeyToBase64, parseServiceAuthLine, serviceAuthLine } from '../tor/onion/index.js';
-import { isSecret, Secret } from '../tor/secret.js';
-import { compileAttach } from './attach/compile.js';
+import { isSecret, reveal, Secret } from '../tor/secret.js';
+import { managedOptions } from './attach/compile.js';
 import { normalizeDirectory, portLine, serviceBlockEntries } from './hsblock.js';
-import { digest } from './local.js';
+import { digest, recordKey } from './local.js';
 import type { Change, LiveServiceFiles, LiveState, Owner, Plan, PlanProblem, Step } from './types.js';
 
 export interface PlanContext {
@@ -33,16 +35,21 @@ export interface PlanContext {
   uid?: number;
   /** Fixed salt for the secrets digest (tests); random otherwise. */
   salt?: string;
+  /**
+   * Items (`kind:id`, as in Change) to leave exactly as they are in tor: neither changed nor removed (watch
+   * holds back the reverts of an item another controller keeps changing).
+   */
+  leaveAlone?: ReadonlySet<string>;
 }
 
 const REDACTED = '<redacted>';
 
 export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
   const b = new Builder();
-  planOptions({ ...desired, options: withAttachOptions(desired, b) }, live, ctx, b);
+  planOptions(withAttachOptions(desired, b), live, ctx, b);
   planFilesystemServices(desired, live, ctx, b);
-  planEphemeralServices(desired, live, b);
-  planClientAuth(desired, live, b);
+  planEphemeralServices(desired, live, ctx, b);
+  planClientAuth(desired, live, ctx, b);
   return b.finish(desired, live, ctx);
 }
 
@@ -54,6 +61,7 @@ class Builder {
   optionSteps: Step[] = [];
   fsSteps: Step[] = [];
   delSteps: Step[] = [];
+  forgetSteps: Step[] = [];
   addSteps: Step[] = [];
   authSteps: Step[] = [];
 
@@ -63,7 +71,7 @@ class Builder {
   }
 
   finish(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
-    const steps = [...this.keySteps, ...this.optionSteps, ...this.fsSteps, ...this.delSteps, ...this.addSteps, ...this.authSteps];
+    const steps = [...this.keySteps, ...this.optionSteps, ...this.fsSteps, ...this.delSteps, ...this.forgetSteps, ...this.addSteps, ...this.authSteps];
     const count = (a: Change['action']) => this.changes.filter((c) => c.action === a && !c.needsRestart).length;
     const salt = ctx.salt ?? randomBytes(16).toString('hex');
     return {
@@ -89,20 +97,27 @@ class Builder {
   }
 }
 
-export function isControlStep(s: Step): boolean {
+function isControlStep(s: Step): boolean {
   return s.op === 'setconf' || s.op === 'resetconf' || s.op === 'add-onion' || s.op === 'del-onion' || s.op === 'client-auth-add' || s.op === 'client-auth-remove';
 }
 
 /** Binds a saved plan to the secret values it was made with, without revealing them (salted hash). */
 export function secretsDigest(salt: string, steps: Step[]): string {
   const h = createHash('sha256').update(salt);
+  for (const v of secretValues(steps)) h.update('\0' + v);
+  return h.digest('hex');
+}
+
+/** Every Secret's value anywhere in `root` (arrays and plain objects, depth first, in order). */
+export function secretValues(root: unknown): string[] {
+  const out: string[] = [];
   const visit = (v: unknown): void => {
-    if (isSecret(v)) h.update('\0' + String((v as Secret<string>).reveal()));
+    if (isSecret(v)) out.push(String(v.reveal()));
     else if (Array.isArray(v)) v.forEach(visit);
     else if (v && typeof v === 'object') Object.values(v).forEach(visit);
   };
-  visit(steps);
-  return h.digest('hex');
+  visit(root);
+  return out;
 }
 
 /**
@@ -110,24 +125,19 @@ export function secretsDigest(salt: string, steps: Step[]): string {
  * controller are named so nobody believes `apply` alone enforces them.
  */
 function withAttachOptions(desired: DesiredState, b: Builder): DesiredState['options'] {
-  const compiled = compileAttach(desired.attach, desired.options);
+  const { options, compiled, conflicts } = managedOptions(desired);
   for (const note of compiled.notes) b.warnings.push({ item: 'attach', message: note, ...(desired.attach ? { source: desired.attach.source } : {}) });
   if (compiled.livePolicies.length) {
     b.warnings.push({ item: 'attach', message: `attach policies ${compiled.livePolicies.join(', ')} are enforced only while \`tor-reconcile watch\` runs`, ...(desired.attach ? { source: desired.attach.source } : {}) });
   }
-  if (!compiled.options.length) return desired.options;
-  const out = [...desired.options];
-  for (const o of compiled.options) {
-    const i = out.findIndex((x) => x.name === o.name);
-    // The policy's own SocksPort is the spec's lines with isolation added: it replaces them.
-    if (i >= 0 && o.name !== 'SocksPort') {
-      b.errors.push({ item: `option:${o.name}`, message: `attach policy at ${o.source.file}:${o.source.line} sets ${o.name}, which options also sets; keep one`, source: out[i]!.source });
-      continue;
-    }
-    if (i >= 0) out[i] = o;
-    else out.push(o);
+  for (const { spec, policy } of conflicts) {
+    b.errors.push({ item: `option:${policy.name}`, message: `attach policy at ${policy.source.file}:${policy.source.line} sets ${policy.name}, which options also sets; keep one`, source: spec.source });
   }
-  return out;
+  return options;
+}
+
+function held(ctx: PlanContext, item: string): boolean {
+  return ctx.leaveAlone?.has(item) ?? false;
 }
 
 function shown(values: ReadonlyArray<string | Secret<string>> | null): unknown {
@@ -136,19 +146,21 @@ function shown(values: ReadonlyArray<string | Secret<string>> | null): unknown {
   return plain.length === 1 ? plain[0] : plain;
 }
 
-function planOptions(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
+function planOptions(options: DesiredState['options'], live: LiveState, ctx: PlanContext, b: Builder): void {
   const sets: Array<[string, string | Secret<string> | null]> = [];
   const resets: string[] = [];
   const ids: string[] = [];
   const resetIds: string[] = [];
-  for (const o of desired.options) {
+  for (const o of options) {
     const info = ctx.table.get(o.name);
     if (!info) {
       b.errors.push({ item: `option:${o.name}`, message: `tor ${live.torVersion} does not know the option ${o.name}`, source: o.source });
       continue;
     }
+    if (held(ctx, `option:${info.name}`)) continue;
     const current = live.options.get(info.name) ?? [];
-    const secret = o.value?.some(isSecret) ?? false;
+    // Tor's current value of a password option is as secret as the spec's, whichever side is being shown.
+    const secret = SECRET_OPTIONS.has(info.name) || (o.value?.some(isSecret) ?? false);
     const before = secret ? REDACTED : shown(current);
     const base = { kind: 'option' as const, id: info.name, source: o.source };
     if (o.value === null) {
@@ -156,14 +168,14 @@ function planOptions(desired: DesiredState, live: LiveState, ctx: PlanContext, b
         b.change({ ...base, action: 'noop', before, after: before, reason: 'already at its default' });
         continue;
       }
-      const id = b.change({ ...base, action: 'delete', before, after: shown(info.defaults), reason: 'reset to default', ...(info.immutable ? { needsRestart: true } : {}) });
+      const id = b.change({ ...base, action: 'delete', before, after: secret ? REDACTED : shown(info.defaults), reason: 'reset to default', ...(info.immutable ? { needsRestart: true } : {}) });
       if (!info.immutable) {
         resets.push(info.name);
         resetIds.push(id);
       }
       continue;
     }
-    const want = o.value.map((v) => (isSecret(v) ? v.reveal() : v));
+    const want = o.value.map(reveal);
     if (sameValue(info, want, current)) {
       b.change({ ...base, action: 'noop', before, after: before, reason: 'in sync' });
       continue;
@@ -175,7 +187,8 @@ function planOptions(desired: DesiredState, live: LiveState, ctx: PlanContext, b
     }
     ids.push(b.change({ ...base, action: 'update', before, after, reason: current.length ? 'value differs' : 'not set' }));
     if (!o.value.length) sets.push([info.name, null]);
-    for (const v of o.value) sets.push([info.name, v]);
+    // Written in the spec as plain text or not, a password's value is shown redacted in the command too.
+    for (const v of o.value) sets.push([info.name, secret && !isSecret(v) ? new Secret(v) : v]);
   }
   if (resets.length) b.optionSteps.push({ op: 'resetconf', keys: resets, display: commands.resetConf(resets.map((k) => [k, null] as const)).display, changes: resetIds });
   if (sets.length) b.optionSteps.push({ op: 'setconf', entries: sets, display: commands.setConf(sets).display, changes: ids });
@@ -194,6 +207,8 @@ function ownerFor(live: LiveState, ctx: PlanContext, b: Builder, item: string): 
 function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
   const want = desired.onionServices.filter((s): s is FilesystemService => s.type === 'filesystem');
   if (!want.length && !desired.prune) return;
+  // The block is written as a whole: holding back one service's revert holds back all of them.
+  if ([...(ctx.leaveAlone ?? [])].some((item) => item.startsWith('filesystem-service:'))) return;
   const liveByDir = new Map(live.services.map((g, i) => [normalizeDirectory(g.directory), { g, i }]));
   const wantDirs = new Set(want.map((s) => normalizeDirectory(s.directory)));
   const ids: string[] = [];
@@ -307,7 +322,7 @@ function sameAuthLine(have: string, want: string): boolean {
 }
 
 /** Everything ADD_ONION is given except the key: if it changes, the service must be re-added. */
-export function ephemeralConfig(s: EphemeralService): { ports: string[]; flags: string[]; maxStreams?: number; clientAuthV3: string[] } {
+function ephemeralConfig(s: EphemeralService): { ports: string[]; flags: string[]; maxStreams?: number; clientAuthV3: string[] } {
   const flags = ['Detach'];
   if (s.maxStreamsCloseCircuit) flags.push('MaxStreamsCloseCircuit');
   const clientAuthV3 = s.authorizedClients.map((c) => serviceAuthLine(c.publicKey).split(':')[2]!.toUpperCase()).sort();
@@ -327,13 +342,29 @@ function addOnionStep(s: EphemeralService, item: string): Step {
   return { op: 'add-onion', service: s.name, keyFile: s.keyFile, ...cfg, record: digest(cfg), display, changes: [item] };
 }
 
-function planEphemeralServices(desired: DesiredState, live: LiveState, b: Builder): void {
+function delOnionStep(address: string, item: string, service?: string): Step {
+  return { op: 'del-onion', serviceId: address, ...(service !== undefined ? { service } : {}), display: buildCommand('DEL_ONION', [address]).display, changes: [item] };
+}
+
+function clientAuthRemoveStep(address: string, item: string): Step {
+  return { op: 'client-auth-remove', address, display: `ONION_CLIENT_AUTH_REMOVE ${address}`, changes: [item] };
+}
+
+function planEphemeralServices(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
   const want = desired.onionServices.filter((s): s is EphemeralService => s.type === 'ephemeral');
   const detached = new Set(live.detachedOnions);
   const ours = new Set<string>();
+  const spec = specId(desired);
   for (const s of want) {
     const item = `ephemeral-service:${s.name}`;
     const key = live.ephemeralKeys.get(s.name) ?? { missing: true };
+    const record = live.records.get(recordKey(spec, s.name));
+    if (held(ctx, item)) {
+      // Still ours: never an unmanaged service for prune to remove.
+      if (key.address) ours.add(key.address);
+      if (record) ours.add(record.address);
+      continue;
+    }
     const cfg = ephemeralConfig(s);
     const after = { address: key.address ?? '(known after apply)', ...cfg, keyFile: s.keyFile };
     if (key.error) {
@@ -349,12 +380,10 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, b: Builde
       continue;
     }
     if (key.address) ours.add(key.address);
-    const recorded = live.records.get(s.name);
-    const record = recorded?.spec === specId(desired) ? recorded : undefined;
     if (record && key.address && record.address !== key.address && detached.has(record.address)) {
       // The key file now holds another key: the service tor still runs under the old one is ours to remove.
       ours.add(record.address);
-      b.delSteps.push({ op: 'del-onion', serviceId: record.address, service: s.name, display: buildCommand('DEL_ONION', [record.address]).display, changes: [item] });
+      b.delSteps.push(delOnionStep(record.address, item, s.name));
     }
     const running = key.address !== undefined && detached.has(key.address);
     const base = { kind: 'ephemeral-service' as const, id: s.name, source: s.source };
@@ -375,39 +404,42 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, b: Builde
       continue;
     }
     b.change({ ...base, action: 'replace', before: { address: key.address }, after, reason: record ? 'configuration changed (same key, same address)' : 'running without a record of its configuration: re-added to be sure (same address)' });
-    b.delSteps.push({ op: 'del-onion', serviceId: key.address!, service: s.name, display: buildCommand('DEL_ONION', [key.address!]).display, changes: [item] });
+    b.delSteps.push(delOnionStep(key.address!, item, s.name));
     b.addSteps.push(addOnionStep(s, item));
   }
   const wantNames = new Set(want.map((s) => s.name));
-  for (const [name, rec] of live.records) {
-    if (wantNames.has(name)) continue;
-    const item = `ephemeral-service:${name}`;
-    ours.add(rec.address);
-    if (rec.spec !== specId(desired)) {
+  for (const rec of live.records.values()) {
+    const item = `ephemeral-service:${rec.name}`;
+    if (rec.spec !== spec) {
+      ours.add(rec.address);
       if (detached.has(rec.address)) b.warnings.push({ item, message: `${rec.address} belongs to another spec sharing this state directory (${rec.spec.replace(/\n/g, ', ')}); left alone` });
       continue;
     }
+    if (wantNames.has(rec.name)) continue;
+    ours.add(rec.address);
+    if (held(ctx, item)) continue;
     const running = detached.has(rec.address);
-    b.change({ kind: 'ephemeral-service', id: name, action: 'delete', before: { address: rec.address }, after: null, reason: `removed from the spec; its key stays in ${rec.keyFile}` });
-    if (running) b.delSteps.push({ op: 'del-onion', serviceId: rec.address, service: name, display: buildCommand('DEL_ONION', [rec.address]).display, changes: [item] });
-    b.delSteps.push({ op: 'forget-record', service: name, display: `forget ${name} in the state file`, changes: [item] });
+    b.change({ kind: 'ephemeral-service', id: rec.name, action: 'delete', before: { address: rec.address }, after: null, reason: `removed from the spec; its key stays in ${rec.keyFile}` });
+    if (running) b.delSteps.push(delOnionStep(rec.address, item, rec.name));
+    b.forgetSteps.push({ op: 'forget-record', service: rec.name, display: `forget ${rec.name} in the state file`, changes: [item] });
   }
-  const unmanaged = live.detachedOnions.filter((a) => !ours.has(a));
+  const unmanaged = live.detachedOnions.filter((a) => !ours.has(a) && !held(ctx, `ephemeral-service:${a}`));
   if (!unmanaged.length) return;
   if (desired.prune) {
     for (const a of unmanaged) {
       const item = b.change({ kind: 'ephemeral-service', id: a, action: 'delete', before: { address: a }, after: null, reason: 'detached service not in the spec (prune: true)' });
-      b.delSteps.push({ op: 'del-onion', serviceId: a, display: buildCommand('DEL_ONION', [a]).display, changes: [item] });
+      b.delSteps.push(delOnionStep(a, item));
     }
   } else {
     b.warnings.push({ item: 'ephemeral-service:*', message: `tor runs detached onion services tor-reconcile does not hold keys for (left alone): ${unmanaged.join(', ')}` });
   }
 }
 
-function planClientAuth(desired: DesiredState, live: LiveState, b: Builder): void {
+function planClientAuth(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
   const byAddress = new Map(live.clientAuth.map((c) => [c.address, c]));
   for (const c of desired.clientAuth) {
     const item = `client-auth:${c.address}`;
+    if (held(ctx, item)) continue;
     const have = byAddress.get(c.address);
     const wantKey = clientAuthPrivateKeyToBase64(c.privateKey);
     const after = { address: c.address, clientName: c.clientName ?? null, permanent: c.permanent, privateKey: REDACTED };
@@ -435,15 +467,15 @@ function planClientAuth(desired: DesiredState, live: LiveState, b: Builder): voi
       continue;
     }
     b.change({ kind: 'client-auth', id: c.address, action: 'replace', before, after, reason: reasons.join('; '), source: c.source });
-    b.authSteps.push({ op: 'client-auth-remove', address: c.address, display: `ONION_CLIENT_AUTH_REMOVE ${c.address}`, changes: [item] }, add);
+    b.authSteps.push(clientAuthRemoveStep(c.address, item), add);
   }
   const wanted = new Set(desired.clientAuth.map((c) => c.address));
-  const extra = live.clientAuth.filter((c) => !wanted.has(c.address));
+  const extra = live.clientAuth.filter((c) => !wanted.has(c.address) && !held(ctx, `client-auth:${c.address}`));
   if (!extra.length) return;
   if (desired.prune) {
     for (const c of extra) {
       const item = b.change({ kind: 'client-auth', id: c.address, action: 'delete', before: { address: c.address, clientName: c.clientName ?? null }, after: null, reason: 'not in the spec (prune: true)' });
-      b.authSteps.unshift({ op: 'client-auth-remove', address: c.address, display: `ONION_CLIENT_AUTH_REMOVE ${c.address}`, changes: [item] });
+      b.authSteps.unshift(clientAuthRemoveStep(c.address, item));
     }
   } else {
     b.warnings.push({ item: 'client-auth:*', message: `tor holds client credentials the spec does not declare (left alone): ${extra.map((c) => c.address).join(', ')}` });

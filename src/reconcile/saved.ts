@@ -38,9 +38,9 @@ export function checkSavedPlan(saved: Plan, fresh: Plan): void {
   if (saved.liveFingerprint !== fresh.liveFingerprint) {
     throw new StalePlanError("stale plan: tor's state changed since the plan was made; run plan again");
   }
-  const savedSteps = saved.steps.map((s) => s.display);
-  const freshSteps = fresh.steps.map((s) => s.display);
-  if (JSON.stringify(savedSteps) !== JSON.stringify(freshSteps)) {
+  // Whole steps, not their display: a rotated client key changes a write-file's content and nothing shown.
+  // Secrets serialize as <redacted>; the secrets digest below covers their values.
+  if (JSON.stringify(saved.steps) !== JSON.stringify(fresh.steps)) {
     throw new StalePlanError('stale plan: the spec now gives different steps than the saved plan; run plan again');
   }
   if (`${savedSalt(saved)}:${secretsDigest(savedSalt(saved), fresh.steps)}` !== saved.secretsDigest) {

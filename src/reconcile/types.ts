@@ -12,6 +12,8 @@ import type { ServiceGroup } from './hsblock.js';
 export interface EphemeralRecord {
   /** The spec files (absolute, in order) whose apply created it: specs sharing a state directory keep apart. */
   spec: string;
+  /** The service's name in that spec. */
+  name: string;
   address: string;
   keyFile: string;
   /** Digest of everything ADD_ONION was given except the key: ports, flags, max streams, clients. */
@@ -55,7 +57,7 @@ export interface LiveState {
   clientAuth: ClientAuthEntry[];
   /** Keyed by spec service name. */
   ephemeralKeys: Map<string, LocalKey>;
-  /** What tor-reconcile created earlier (state file in the state directory), keyed by service name. */
+  /** What tor-reconcile created earlier (state file in the state directory), by recordKey(spec, name). */
   records: Map<string, EphemeralRecord>;
   /** Hash of everything above: a saved plan is stale when tor's fingerprint changed. */
   fingerprint: string;
@@ -157,4 +159,6 @@ export interface ApplyResult {
   /** Changes a fresh plan still shows after applying (should be empty). */
   remaining: Change[];
   interrupted?: boolean;
+  /** What failed outside any step: the state file could not be written after tor accepted the steps. */
+  error?: string;
 }

@@ -11,16 +11,17 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
-import type { DesiredState } from '../spec/model.js';
+import type { DesiredOption, DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { sameValue } from '../tor/config/normalize.js';
 import type { OptionTable } from '../tor/config/types.js';
 import type { ConfChangedEvent } from '../tor/events.js';
-import { isSecret } from '../tor/secret.js';
+import { reveal } from '../tor/secret.js';
 import { TorState } from '../tor/state/index.js';
 import { applyPlan } from './apply.js';
-import { compileAttach } from './attach/compile.js';
+import { managedOptions } from './attach/compile.js';
 import { AttachEngine } from './attach/engine.js';
 import { readLiveState } from './live.js';
 import { computePlan, type PlanContext } from './plan.js';
@@ -103,6 +104,8 @@ export class Watcher {
   readonly #reconnect: { initialMs: number; maxMs: number };
   readonly #conflict: { threshold: number; windowMs: number; backoffMs: number; maxBackoffMs: number };
   #desired!: DesiredState;
+  /** The managed options of #desired by lower-case name, for telling our own CONF_CHANGED echoes apart. */
+  #managed = new Map<string, DesiredOption>();
   #specHash = '';
   #badHash = '';
   #table: OptionTable | undefined;
@@ -122,6 +125,11 @@ export class Watcher {
   #reconnecting: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
   #engine: { state: TorState; engine: AttachEngine } | undefined;
+  /**
+   * Spec reloads and attach-engine starts and stops, one at a time: two at once could start two engines, and
+   * stop() waits for the one in progress so that none starts after it.
+   */
+  #serial: Promise<void> = Promise.resolve();
 
   constructor(options: WatchOptions) {
     this.#o = { mode: 'enforce', debounceMs: 100, resyncMs: 300_000, ...options };
@@ -153,7 +161,7 @@ export class Watcher {
    */
   async start(): Promise<void> {
     this.#specHash = await this.#hashSpecs();
-    this.#desired = await this.#o.load(undefined);
+    this.#setDesired(await this.#o.load(undefined));
     try {
       await this.#connect();
     } catch (err) {
@@ -183,6 +191,7 @@ export class Watcher {
     await this.#files?.close();
     await this.#running;
     await this.#reconnecting?.catch(() => {});
+    await this.#serial;
     await this.#stopEngine();
     const target = this.#target;
     this.#target = undefined;
@@ -230,9 +239,9 @@ export class Watcher {
     if (!target || this.#stopping) return;
     const started = Date.now();
     try {
-      const desired = this.#withoutBackedOff(this.#desired);
+      const desired = this.#desired;
       const live = await readLiveState(target.client, desired);
-      const plan = computePlan(desired, live, this.#ctx!);
+      const plan = computePlan(desired, live, { ...this.#ctx!, leaveAlone: this.#backedOff() });
       this.metrics.onionServicesUp = servicesUp(this.#desired, live);
       const changes = plan.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
       if (plan.errors.length) {
@@ -254,7 +263,7 @@ export class Watcher {
       const result = await applyPlan(target.client, plan, desired, this.#ctx!, { signal: this.#abort.signal, skipVerify: true });
       if (!result.ok) {
         const failed = result.results.find((r) => r.status === 'failed');
-        this.#fail(trigger, started, failed ? `${failed.step.display}: ${failed.error}${failed.torWarnings?.length ? ` (tor: ${failed.torWarnings.join('; ')})` : ''}` : 'interrupted', summarize(changes));
+        this.#fail(trigger, started, failed ? `${failed.step.display}: ${failed.error}${failed.torWarnings?.length ? ` (tor: ${failed.torWarnings.join('; ')})` : ''}` : (result.error ?? 'interrupted'), summarize(changes));
         return;
       }
       if (trigger === 'drift' || trigger === 'resync') this.metrics.driftsReverted++;
@@ -302,19 +311,22 @@ export class Watcher {
     for (const [key, h] of this.#history) if (!h.reverts.some((t) => now - t < this.#conflict.windowMs) && h.backoffUntil < now) this.#history.delete(key);
   }
 
-  /** The desired state minus items whose reverts are backing off (they are left alone until then). */
-  #withoutBackedOff(desired: DesiredState): DesiredState {
+  /** Items whose reverts are backing off: the plan leaves them as they are in tor until then. */
+  #backedOff(): Set<string> {
     const now = Date.now();
-    const held = new Set([...this.#history].filter(([, h]) => h.backoffUntil > now).map(([k]) => k));
-    if (!held.size) return desired;
-    const fsHeld = [...held].some((k) => k.startsWith('filesystem-service:'));
-    return {
-      ...desired,
-      options: desired.options.filter((o) => !held.has(`option:${o.name}`)),
-      onionServices: desired.onionServices.filter((s) => (s.type === 'filesystem' ? !fsHeld : !held.has(`ephemeral-service:${s.name}`))),
-      clientAuth: desired.clientAuth.filter((c) => !held.has(`client-auth:${c.address}`)),
-      prune: desired.prune && !fsHeld,
-    };
+    return new Set([...this.#history].filter(([, h]) => h.backoffUntil > now).map(([k]) => k));
+  }
+
+  #setDesired(desired: DesiredState): void {
+    this.#desired = desired;
+    this.#managed = new Map(managedOptions(desired).options.map((o) => [o.name.toLowerCase(), o]));
+  }
+
+  /** Runs `task` after every reload and engine change before it (whatever their outcome). */
+  #exclusive(task: () => Promise<void>): Promise<void> {
+    const run = this.#serial.then(task);
+    this.#serial = run.catch(() => {});
+    return run;
   }
 
   #onConfChanged(event: ConfChangedEvent): void {
@@ -340,11 +352,11 @@ export class Watcher {
         if (this.#desired.onionServices.some((s) => s.type === 'filesystem') || this.#desired.prune) return false;
         continue;
       }
-      const want = this.#desired.options.find((o) => o.name.toLowerCase() === name.toLowerCase());
+      const want = this.#managed.get(name.toLowerCase());
       if (!want) continue;
       const info = this.#table?.get(want.name);
       if (!info || want.value === null) return false;
-      if (!sameValue(info, want.value.map((v) => (isSecret(v) ? v.reveal() : v)), values)) return false;
+      if (!sameValue(info, want.value.map(reveal), values)) return false;
     }
     return true;
   }
@@ -355,27 +367,32 @@ export class Watcher {
     this.#specTimer = setTimeout(() => void this.#reloadSpec(), Math.max(this.#o.debounceMs, 50));
   }
 
-  async #reloadSpec(): Promise<void> {
-    if (this.#stopping) return;
-    const hash = await this.#hashSpecs().catch(() => '');
-    // The same invalid content is reported once, not at every resync.
-    if (!hash || hash === this.#specHash || hash === this.#badHash) return;
-    try {
-      const next = await this.#o.load(this.#table);
+  #reloadSpec(): Promise<void> {
+    return this.#exclusive(async () => {
+      if (this.#stopping) return;
+      const hash = await this.#hashSpecs().catch(() => '');
+      // The same invalid content is reported once, not at every resync.
+      if (this.#stopping || !hash || hash === this.#specHash || hash === this.#badHash) return;
+      let next: DesiredState;
+      try {
+        next = await this.#o.load(this.#table);
+      } catch (err) {
+        this.#badHash = hash;
+        this.metrics.specReloads.error++;
+        this.metrics.errors++;
+        this.#log('error', 'spec', `the new spec is invalid; the last good spec stays in force:\n${(err as Error).message}`, { files: this.#o.specFiles });
+        return;
+      }
+      if (this.#stopping) return;
       this.#specHash = hash;
       this.#badHash = '';
-      this.#desired = next;
+      this.#setDesired(next);
       this.#history.clear();
-      await this.#syncEngine();
       this.metrics.specReloads.ok++;
       this.#log('info', 'spec', 'spec changed: reconciling', { files: this.#o.specFiles });
       this.request('spec', true);
-    } catch (err) {
-      this.#badHash = hash;
-      this.metrics.specReloads.error++;
-      this.metrics.errors++;
-      this.#log('error', 'spec', `the new spec is invalid; the last good spec stays in force:\n${(err as Error).message}`, { files: this.#o.specFiles });
-    }
+      await this.#syncEngine().catch((err: Error) => this.#log('error', 'attach', `cannot enforce attach policies: ${err.message}`));
+    });
   }
 
   async #hashSpecs(): Promise<string> {
@@ -405,8 +422,10 @@ export class Watcher {
     try {
       const table = await this.#o.table(target.client);
       if (table !== this.#table) {
-        this.#table = table;
-        this.#desired = await this.#o.load(table);
+        await this.#exclusive(async () => {
+          this.#setDesired(await this.#o.load(table));
+          this.#table = table;
+        });
       }
       // WARN stays subscribed so each apply's own subscription does not cost two SETEVENTS.
       await target.client.on('WARN', () => {});
@@ -420,31 +439,43 @@ export class Watcher {
     this.metrics.connected = true;
     this.#log('info', 'tor', `connected to ${target.address} (tor ${target.client.version})`);
     target.client.connection.onClose((err) => this.#lost(err));
-    this.#engine = undefined;
     // Attach policies failing to start must not cost the rest of reconciliation; the error is reported.
-    await this.#syncEngine().catch((err: Error) => this.#log('error', 'attach', `cannot enforce attach policies: ${err.message}`));
+    await this.#exclusive(async () => {
+      // The engine of a lost connection: stopped for its listeners and timers (tor forgot it already).
+      await this.#stopEngine();
+      await this.#syncEngine();
+    }).catch((err: Error) => this.#log('error', 'attach', `cannot enforce attach policies: ${err.message}`));
   }
 
-  /** Run the attach engine exactly when the spec has policies that need it (and update its policies). */
+  /**
+   * Run the attach engine exactly when the spec has policies that need it (and update its policies). Only
+   * within #exclusive; stop() may begin at any await, and no engine may start after it.
+   */
   async #syncEngine(): Promise<void> {
     const spec = this.#desired.attach;
-    const live = spec !== undefined && compileAttach(spec, this.#desired.options).livePolicies.length > 0;
+    const live = spec !== undefined && managedOptions(this.#desired).compiled.livePolicies.length > 0;
     if (live && this.#engine) {
       this.#engine.engine.update(spec);
       return;
     }
-    if (!live) return this.#stopEngine();
+    if (!live || this.#stopping) return this.#stopEngine();
     const client = this.#target?.client;
     if (!client) return;
     const state = await TorState.create(client);
+    let engine: AttachEngine | undefined;
     try {
-      const engine = await AttachEngine.start(state, spec, (level, event, message, fields) => this.#log(level, event, message, fields));
-      this.#engine = { state, engine };
-      this.#log('info', 'attach', `enforcing attach policies ${spec.policies.map((p) => p.name).join(', ')} (default ${spec.default})`);
+      if (!this.#stopping) engine = await AttachEngine.start(state, spec, (level, event, message, fields) => this.#log(level, event, message, fields));
     } catch (err) {
-      await state.close();
+      await state.close().catch(() => {});
       throw err;
     }
+    if (!engine || this.#stopping) {
+      await engine?.stop().catch(() => {});
+      await state.close().catch(() => {});
+      return;
+    }
+    this.#engine = { state, engine };
+    this.#log('info', 'attach', `enforcing attach policies ${spec.policies.map((p) => p.name).join(', ')} (default ${spec.default})`);
   }
 
   async #stopEngine(): Promise<void> {
@@ -468,17 +499,21 @@ export class Watcher {
     for (;;) {
       if (this.#stopping) return;
       // Jitter: many watchers restarting together must not hammer one tor in lockstep.
-      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+      await sleep(delay * (0.5 + Math.random() / 2), undefined, { signal: this.#abort.signal }).catch(() => {});
       if (this.#stopping) return;
       try {
         await this.#connect();
-        this.metrics.reconnects++;
-        this.request('reconnect', true);
-        return;
+        if (!this.#target?.client.connection.isClosed) {
+          this.metrics.reconnects++;
+          this.request('reconnect', true);
+          return;
+        }
+        // Lost again while connecting: #lost() found this loop still running and left the retry to it.
+        this.#log('warn', 'tor', `the control connection closed again while connecting; retrying in ${Math.round(delay / 1000)}s`);
       } catch (err) {
         this.#log('warn', 'tor', `reconnect failed: ${(err as Error).message}; retrying in ${Math.round(delay / 1000)}s`);
-        delay = Math.min(delay * 2, this.#reconnect.maxMs);
       }
+      delay = Math.min(delay * 2, this.#reconnect.maxMs);
     }
   }
 

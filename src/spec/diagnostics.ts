@@ -14,8 +14,10 @@ export interface SpecDiagnostic {
   /** 1-based, in UTF-16 code units; 0 with line 0. */
   col: number;
   message: string;
-  /** The source line the problem is on, secrets written literally in it masked; `''` without a line. */
+  /** The source line the problem is on, every secret written on it masked; `''` without a line. */
   excerpt: string;
+  /** Where `col` falls in `excerpt` (1-based) when a masked secret before it changed the length; absent otherwise. */
+  excerptCol?: number;
   severity: Severity;
 }
 
@@ -44,11 +46,11 @@ export function formatDiagnostic(d: SpecDiagnostic): string {
   if (d.line === 0) return `${d.file}: ${prefix}${d.message}`;
   const head = `${d.file}:${d.line}:${d.col}: ${prefix}${d.message}`;
   if (d.excerpt === '') return head;
-  const pad = d.excerpt.slice(0, Math.max(0, d.col - 1)).replace(/[^\t]/g, ' ');
+  const pad = d.excerpt.slice(0, Math.max(0, (d.excerptCol ?? d.col) - 1)).replace(/[^\t]/g, ' ');
   return `${head}\n  ${d.excerpt}\n  ${pad}^`;
 }
 
-export function formatDiagnostics(list: readonly SpecDiagnostic[]): string {
+function formatDiagnostics(list: readonly SpecDiagnostic[]): string {
   return list.map(formatDiagnostic).join('\n');
 }
 
@@ -73,24 +75,56 @@ export interface Loc {
 
 export type Path = ReadonlyArray<string | number>;
 
-/** Collects diagnostics in the order found, and which parts of the spec are broken. */
+interface Finding {
+  loc: Loc;
+  message: string;
+  severity: Severity;
+}
+
+/** Collects diagnostics in the order found, which parts of the spec are broken, and where secrets are written. */
 export class Diagnostics {
-  readonly errors: SpecDiagnostic[] = [];
-  readonly warnings: SpecDiagnostic[] = [];
+  readonly #found: Finding[] = [];
+  readonly #secrets: Loc[] = [];
   readonly #brokenPaths: string[] = [];
+  #leftOut = false;
 
   /**
    * Records an error at `loc`. `path` marks that part of the spec as broken, so later stages skip it instead
-   * of piling a second, confusing error on the first. `mask` hides the span in the excerpt (a secret that
-   * was written literally).
+   * of piling a second, confusing error on the first.
    */
-  error(loc: Loc, message: string, path?: Path, mask = false): void {
-    this.errors.push(diagnostic(loc, message, 'error', mask));
+  error(loc: Loc, message: string, path?: Path): void {
+    this.#found.push({ loc, message, severity: 'error' });
     if (path) this.markBroken(path);
   }
 
-  warn(loc: Loc, message: string, mask = false): void {
-    this.warnings.push(diagnostic(loc, message, 'warning', mask));
+  warn(loc: Loc, message: string): void {
+    this.#found.push({ loc, message, severity: 'warning' });
+  }
+
+  /**
+   * `loc` holds a secret. Excerpts are made when the diagnostics are read, so a secret is masked in every
+   * excerpt that shows its line, whichever value the message is about (flow style puts several on a line).
+   */
+  secret(loc: Loc): void {
+    this.#secrets.push(loc);
+  }
+
+  /** Leaves `path` out of the desired state without an error: the load is then incomplete (LoadResult.complete). */
+  leaveOut(path: Path): void {
+    this.markBroken(path);
+    this.#leftOut = true;
+  }
+
+  get complete(): boolean {
+    return !this.#leftOut;
+  }
+
+  get errors(): SpecDiagnostic[] {
+    return this.#found.filter((f) => f.severity === 'error').map((f) => this.#diagnostic(f));
+  }
+
+  get warnings(): SpecDiagnostic[] {
+    return this.#found.filter((f) => f.severity === 'warning').map((f) => this.#diagnostic(f));
   }
 
   markBroken(path: Path): void {
@@ -108,25 +142,43 @@ export class Diagnostics {
     const key = pathKey(path);
     return this.hasErrorAt(path) || this.#brokenPaths.some((p) => key === '' || p.startsWith(`${key}\u0000`));
   }
+
+  #diagnostic({ loc, message, severity }: Finding): SpecDiagnostic {
+    const { line, col } = loc.source.lines.linePos(loc.start);
+    return { file: loc.source.name, line, col, message, ...excerpt(loc, line, col, this.#secrets), severity };
+  }
 }
 
 function pathKey(path: Path): string {
   return path.map(String).join('\u0000');
 }
 
-function diagnostic(loc: Loc, message: string, severity: Severity, mask: boolean): SpecDiagnostic {
-  const { line, col } = loc.source.lines.linePos(loc.start);
-  return { file: loc.source.name, line, col, message, excerpt: excerpt(loc, line, col, mask), severity };
-}
+const MASK = '<redacted>';
 
-function excerpt(loc: Loc, line: number, col: number, mask: boolean): string {
+/** The line `loc` starts on, with the part of every secret on it masked, and the column moved to match. */
+function excerpt(loc: Loc, line: number, col: number, secrets: readonly Loc[]): Pick<SpecDiagnostic, 'excerpt' | 'excerptCol'> {
   const starts = loc.source.lines.lineStarts;
   const from = starts[line - 1] ?? 0;
-  const to = starts[line] ?? loc.source.text.length;
-  const text = loc.source.text.slice(from, to).replace(/\r?\n$/, '');
-  if (!mask) return text;
-  const maskEnd = Math.min(text.length, col - 1 + (loc.end - loc.start));
-  return `${text.slice(0, col - 1)}<redacted>${text.slice(maskEnd)}`;
+  const text = loc.source.text.slice(from, starts[line] ?? loc.source.text.length).replace(/\r?\n$/, '');
+  const to = from + text.length;
+  const spans = secrets
+    .filter((s) => s.source === loc.source && s.start < to && s.end > from && s.end > s.start)
+    .map((s) => [Math.max(s.start, from) - from, Math.min(s.end, to) - from] as const)
+    .sort((x, y) => x[0] - y[0]);
+  let out = '';
+  let at = 0;
+  let caret = col - 1;
+  for (const [start, end] of spans) {
+    if (end <= at) continue;
+    const begin = Math.max(start, at);
+    out += text.slice(at, begin) + MASK;
+    // A caret inside a secret points at its mask; one after it moves by the difference in length.
+    if (col - 1 >= end) caret += MASK.length - (end - begin);
+    else if (col - 1 > begin) caret -= col - 1 - begin;
+    at = end;
+  }
+  out += text.slice(at);
+  return caret === col - 1 ? { excerpt: out } : { excerpt: out, excerptCol: caret + 1 };
 }
 
 /** Sorted by the order the files were given, then by position; exact repeats dropped. */

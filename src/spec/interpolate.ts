@@ -8,6 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { SECRET_OPTIONS } from '../tor/config/secrets.js';
 import type { Diagnostics, Path } from './diagnostics.js';
 import { pathLabel, type ScalarNode, type SpecNode } from './tree.js';
 
@@ -17,21 +18,22 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 type Part = { kind: 'text'; text: string } | { kind: 'env'; name: string } | { kind: 'file'; path: string };
 
-/**
- * Where values are secrets even when written literally (a control password, a client's private key): such
- * values, and anything written in their place, are never shown.
- */
-export function isSensitivePath(path: Path): boolean {
-  const [a, b, c] = path;
-  return (a === 'tor' && b === 'password') || (a === 'clientAuth' && typeof b === 'number' && c === 'privateKey');
-}
+const SECRET_OPTION_NAMES = new Set([...SECRET_OPTIONS].map((name) => name.toLowerCase()));
 
-/** Exactly where interpolation is accepted: values the desired state can hold as Secrets. */
-function interpolable(path: Path): boolean {
-  const [a, b, c] = path;
-  if (path.length === 2 && a === 'tor' && b === 'password') return true;
-  if (path.length === 3 && a === 'clientAuth' && typeof b === 'number' && c === 'privateKey') return true;
-  return a === 'options' && typeof b === 'string' && (path.length === 2 || (path.length === 3 && typeof c === 'number'));
+/**
+ * What a place in the spec may hold. `interpolable`: exactly where `${env:}`/`${file:}` is accepted, values the
+ * desired state can hold as Secrets (tor.password, option values, clientAuth private keys). `sensitive`: a
+ * secret even when written literally (a password, a private key, a secret tor option), so never shown.
+ */
+function secrecy(path: Path): { interpolable: boolean; sensitive: boolean } {
+  const [a, b, c, d] = path;
+  if (a === 'tor' && b === 'password') return { interpolable: path.length === 2, sensitive: true };
+  if (a === 'clientAuth' && typeof b === 'number' && c === 'privateKey') return { interpolable: path.length === 3, sensitive: true };
+  if (a === 'options' && typeof b === 'string') {
+    return { interpolable: path.length === 2 || (path.length === 3 && typeof c === 'number'), sensitive: SECRET_OPTION_NAMES.has(b.toLowerCase()) };
+  }
+  if (a === 'tor' && b === 'launch' && c === 'options' && typeof d === 'string') return { interpolable: false, sensitive: SECRET_OPTION_NAMES.has(d.toLowerCase()) };
+  return { interpolable: false, sensitive: false };
 }
 
 /**
@@ -39,22 +41,24 @@ function interpolable(path: Path): boolean {
  * value is written in), turns `$${` into a literal `${`, marks secret and sensitive nodes, then refuses any
  * key or text value holding CR, LF or NUL: tor's control protocol ends a command at a line break, so such a
  * value could inject a second command (the encoder refuses them too; this reports them at their position).
+ * With `skipSecrets`, nothing is read: values that interpolate are left out of the desired state.
  */
-export async function resolveText(root: SpecNode, env: Record<string, string | undefined>, diags: Diagnostics): Promise<void> {
+export async function resolveText(root: SpecNode, env: Record<string, string | undefined>, diags: Diagnostics, skipSecrets = false): Promise<void> {
   const pending: Array<Promise<void>> = [];
   walk(root, [], (node, p) => {
-    if (isSensitivePath(p)) node.sensitive = true;
+    const place = secrecy(p);
+    node.sensitive = place.sensitive;
     if (typeof node.value !== 'string' || !node.value.includes('${')) return;
     const parts = parseTemplate(node.value);
     if (typeof parts === 'string') {
-      diags.error(node.loc, `${pathLabel(p)}: ${parts}`, p, node.sensitive);
+      diags.error(node.loc, `${pathLabel(p)}: ${parts}`, p);
       return;
     }
     if (!parts.some((x) => x.kind !== 'text')) {
       node.value = parts.map((x) => (x.kind === 'text' ? x.text : '')).join('');
       return;
     }
-    if (!interpolable(p)) {
+    if (!place.interpolable) {
       diags.error(
         node.loc,
         `${pathLabel(p)}: \${env:…} and \${file:…} are only allowed in tor.password, option values and clientAuth privateKey, whose values are kept secret (write $\${ for a literal \${)`,
@@ -62,9 +66,14 @@ export async function resolveText(root: SpecNode, env: Record<string, string | u
       );
       return;
     }
-    pending.push(substitute(node, parts, env, diags, p));
+    node.secret = true;
+    if (skipSecrets) diags.leaveOut(p);
+    else pending.push(substitute(node, parts, env, diags, p));
   });
   await Promise.all(pending);
+  walk(root, [], (node) => {
+    if (node.secret || node.sensitive) diags.secret(node.loc);
+  });
   rejectLineBreaks(root, [], diags);
 }
 
@@ -80,10 +89,10 @@ function rejectLineBreaks(node: SpecNode, p: Path, diags: Diagnostics): void {
   if (node.kind === 'scalar') {
     if (typeof node.value === 'string' && LINE_BREAK.test(node.value)) {
       const what = node.secret ? 'this interpolated value' : 'this value';
-      diags.error(node.loc, `${pathLabel(p)}: ${what} contains a line break or NUL byte; tor options are single lines`, p, node.sensitive);
+      diags.error(node.loc, `${pathLabel(p)}: ${what} contains a line break or NUL byte; tor options are single lines`, p);
     } else if (typeof node.value === 'string' && !node.value.isWellFormed()) {
       const what = node.secret ? 'this interpolated value' : 'this value';
-      diags.error(node.loc, `${pathLabel(p)}: ${what} is not well-formed Unicode (a lone surrogate); tor would receive something else`, p, node.sensitive);
+      diags.error(node.loc, `${pathLabel(p)}: ${what} is not well-formed Unicode (a lone surrogate); tor would receive something else`, p);
     }
     return;
   }
@@ -148,7 +157,6 @@ async function substitute(node: ScalarNode, parts: Part[], env: Record<string, s
       return readSecretFile(node, part.path, diags, p);
     }),
   );
-  node.secret = true;
   if (values.every((v) => v !== undefined)) node.value = values.join('');
 }
 

@@ -4,7 +4,6 @@
  */
 import type { z } from 'zod';
 import type { Diagnostics } from './diagnostics.js';
-import { isSensitivePath } from './interpolate.js';
 import { knownKeys } from './schema.js';
 import { describeNode, locate, pathLabel, type SpecNode } from './tree.js';
 
@@ -40,8 +39,7 @@ function reportIssue(issue: z.core.$ZodIssue, root: SpecNode, diags: Diagnostics
   const here = found.node;
   const label = pathLabel(path);
   const missing = found.depth < path.length;
-  const secret = isSensitivePath(path) || (here.kind === 'scalar' && here.secret);
-  const report = (message: string, at = here.loc) => diags.error(at, message, path, secret);
+  const report = (message: string, at = here.loc) => diags.error(at, message, path);
   const reportMissing = (key: string, hint = '') => report(`${pathLabel(path.slice(0, found.depth))}: missing required key "${key}"${hint}`);
 
   switch (issue.code) {

@@ -27,7 +27,7 @@ import { toTor, ValueError, type InputValue } from '../tor/config/normalize.js';
 import type { OptionInfo, OptionTable } from '../tor/config/types.js';
 import { TorError } from '../tor/errors.js';
 import { ClientAuthError, parseClientAuthPrivate, parseServiceAuthLine } from '../tor/onion/clientauth.js';
-import { OnionAddressError, parseOnionAddress } from '../tor/onion/keys.js';
+import { OnionAddressError, parseOnionAddress, type OnionAddressProblem } from '../tor/onion/keys.js';
 import { Secret } from '../tor/secret.js';
 import type { Diagnostics, Loc, Path, SourceFile } from './diagnostics.js';
 import { closest } from './issues.js';
@@ -53,8 +53,9 @@ const CONTROLLER_ONLY = new Map<string, string>([
   ['__LeaveStreamsUnattached', 'new streams hang while nobody attaches them; use attach policies, whose engine sets and resets it'],
 ]);
 
-export function normalize(root: SpecNode, sources: readonly SourceFile[], table: OptionTable, diags: Diagnostics): DesiredState {
-  return new Normalizer(root, sources, table, diags).run();
+/** `allowUnknownOptions`: options `table` does not know are left out rather than refused (LoadOptions). */
+export function normalize(root: SpecNode, sources: readonly SourceFile[], table: OptionTable, diags: Diagnostics, allowUnknownOptions = false): DesiredState {
+  return new Normalizer(root, sources, table, diags, allowUnknownOptions).run();
 }
 
 class Normalizer {
@@ -65,6 +66,7 @@ class Normalizer {
     readonly sources: readonly SourceFile[],
     readonly table: OptionTable,
     readonly diags: Diagnostics,
+    readonly allowUnknownOptions: boolean,
   ) {
     this.#firstDir = sources[0]!.dir;
   }
@@ -126,10 +128,13 @@ class Normalizer {
     if (hosts) match.hosts = hosts.map((h) => h.toLowerCase());
     const cidrs = this.strings([...m, 'cidr']);
     if (cidrs) {
+      match.cidrs = [];
       for (const c of cidrs) {
-        if (!parseCidr(c)) this.error(this.node([...m, 'cidr'])!.loc, `${pathLabel([...m, 'cidr'])}: "${c}" is not a network such as 10.0.0.0/8 or 2001:db8::/32`, [...m, 'cidr']);
+        const net = parseCidr(c);
+        if (!net) this.error(this.node([...m, 'cidr'])!.loc, `${pathLabel([...m, 'cidr'])}: "${c}" is not a network such as 10.0.0.0/8 or 2001:db8::/32`, [...m, 'cidr']);
+        // The form the matcher's BlockList takes: without the spaces parseCidr forgives.
+        else match.cidrs.push(`${net.address}/${net.bits}`);
       }
-      match.cidrs = cidrs;
     }
     const portNode = this.node([...m, 'port']);
     if (portNode) {
@@ -243,8 +248,8 @@ class Normalizer {
     return { file: loc.source.name, line, col };
   }
 
-  error(loc: Loc, message: string, p?: Path, mask = false): void {
-    this.diags.error(loc, message, p, mask);
+  error(loc: Loc, message: string, p?: Path): void {
+    this.diags.error(loc, message, p);
   }
 
   /** Absolute, against the directory of the file the value is written in; `~` is refused, not guessed. */
@@ -279,7 +284,7 @@ class Normalizer {
     const password = this.scalar(['tor', 'password']);
     if (password) {
       out.password = new Secret(String(password.value));
-      if (!password.secret) this.diags.warn(password.loc, 'tor.password is written in the spec; prefer ${env:…} or ${file:…} so it stays out of version control', true);
+      if (!password.secret) this.diags.warn(password.loc, 'tor.password is written in the spec; prefer ${env:…} or ${file:…} so it stays out of version control');
     }
     const cookie = this.scalar(['tor', 'cookieFile']);
     if (cookie) out.cookieFile = this.resolvePath(cookie, ['tor', 'cookieFile']);
@@ -336,7 +341,7 @@ class Normalizer {
       } else {
         const lines = this.optionLines(o.info, o.value, o.path);
         if (!lines) continue;
-        const secret = o.value.kind === 'scalar' ? o.value.secret : o.value.kind === 'seq' && o.value.items.some((i) => i.kind === 'scalar' && i.secret);
+        const secret = isSecret(o.value) || (o.value.kind === 'seq' && o.value.items.some(isSecret));
         out.push({ name: o.info.name, value: lines.map((l) => (secret ? new Secret(l) : l)), immutable: o.info.immutable, source: this.pos(o.keyLoc) });
       }
       if (o.info.immutable) {
@@ -361,6 +366,10 @@ class Normalizer {
       const isServiceOption = refusedOnionOption(key) !== undefined || (info !== undefined && info.name.startsWith('HiddenService') && (info.type === 'Dependent' || info.type === 'Virtual'));
       if (isServiceOption) {
         this.error(e.keyLoc, `${info?.name ?? key} is an onion service option: declare onion services under onionServices`, p);
+        continue;
+      }
+      if (!info && this.allowUnknownOptions) {
+        this.diags.leaveOut(p);
         continue;
       }
       if (!info) {
@@ -571,6 +580,10 @@ class Normalizer {
         }
         continue;
       }
+      if (!this.table.get(info.name) && this.allowUnknownOptions) {
+        this.diags.leaveOut(p);
+        continue;
+      }
       if (!this.table.get(info.name)) {
         this.error(e.keyLoc, `${info.name} is not known to this tor${this.table.torVersion ? ` (${this.table.torVersion})` : ''}`, p);
         continue;
@@ -612,13 +625,13 @@ class Normalizer {
       const p: Path = ['clientAuth', i];
       const keyNode = this.scalar([...p, 'privateKey']);
       if (this.diags.hasErrorAt(p) || !keyNode) return;
-      if (!keyNode.secret) this.diags.warn(keyNode.loc, 'a private key is written in the spec; prefer ${file:…} or ${env:…} so it stays out of version control', true);
+      if (!keyNode.secret) this.diags.warn(keyNode.loc, 'a private key is written in the spec; prefer ${file:…} or ${env:…} so it stays out of version control');
       let parsed;
       try {
         parsed = parseClientAuthPrivate(new Secret(String(keyNode.value)));
       } catch (err) {
         if (!(err instanceof ClientAuthError)) throw err;
-        this.error(keyNode.loc, `${pathLabel([...p, 'privateKey'])}: ${err.message}`, [...p, 'privateKey'], !keyNode.secret);
+        this.error(keyNode.loc, `${pathLabel([...p, 'privateKey'])}: ${clientAuthProblem(err)}`, [...p, 'privateKey']);
         return;
       }
       let address = parsed.address;
@@ -651,6 +664,28 @@ class Normalizer {
   }
 }
 
+const ADDRESS_PROBLEMS: Record<OnionAddressProblem, string> = {
+  length: 'is not 56 characters long',
+  characters: 'is not base32 (a-z, 2-7)',
+  version: 'has the wrong version byte',
+  checksum: 'fails its checksum',
+  'public-key': 'is not a valid ed25519 key',
+};
+
+/**
+ * Why a privateKey was refused, without any part of it: the address check quotes the field it was given,
+ * which may be the key itself written in the wrong place.
+ */
+function clientAuthProblem(err: ClientAuthError): string {
+  if (err.cause instanceof OnionAddressError) return `the address before the first ":" ${ADDRESS_PROBLEMS[err.cause.problem]}; expected "<address>:descriptor:x25519:<base32 private key>"`;
+  return err.message;
+}
+
+/** A value the desired state must hold as a Secret: interpolated, or a secret even when written literally. */
+function isSecret(node: SpecNode): boolean {
+  return node.kind === 'scalar' && (node.secret || node.sensitive);
+}
+
 function where(loc: Loc): string {
   const { line, col } = loc.source.lines.linePos(loc.start);
   return `${loc.source.name}:${line}:${col}`;
@@ -664,7 +699,7 @@ function inputValue(node: SpecNode, secrets: string[]): InputValue {
   const one = (n: SpecNode): string | number | boolean => {
     const s = n as ScalarNode;
     if (typeof s.value === 'number' && Number.isInteger(s.value) && !Number.isSafeInteger(s.value) && s.text !== undefined) return s.text;
-    if (s.secret && typeof s.value === 'string') secrets.push(s.value);
+    if (isSecret(s) && typeof s.value === 'string') secrets.push(s.value);
     return s.value as string | number | boolean;
   };
   if (node.kind === 'seq') return node.items.map(one);
@@ -744,7 +779,7 @@ function relayRef(text: string): string | undefined {
 }
 
 /** `ADDR/BITS` for IPv4 or IPv6; undefined when malformed. */
-export function parseCidr(text: string): { address: string; bits: number; v6: boolean } | undefined {
+function parseCidr(text: string): { address: string; bits: number; v6: boolean } | undefined {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
   if (!m) return undefined;
   const v = isIP(m[1]!);

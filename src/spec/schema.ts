@@ -221,9 +221,6 @@ export const specSchema = z
     description: 'What a tor should be: options, onion services and client authorization. See examples/specs/.',
   });
 
-/** A spec file's content as written (before merging, interpolation and normalization). */
-export type SpecInput = z.infer<typeof specSchema>;
-
 /** The spec's JSON Schema (draft-07), as committed in schema/tor-reconcile.schema.json. */
 export function specJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(specSchema, { target: 'draft-07' }) as Record<string, unknown>;

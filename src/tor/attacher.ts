@@ -3,11 +3,12 @@
  * tor hands every new application stream to us; handlers, highest priority first, decide where it goes.
  * The first handler that returns a decision wins; if none does, tor chooses.
  *
- * A stream never waits forever: a decision that takes longer than `deadlineMs` falls back to tor's choice.
+ * A stream never waits forever: a decision that takes longer than the deadline (`deadlineMs`, changed with
+ * `setDeadline`) falls back to tor's choice.
  * `__LeaveStreamsUnattached` survives the controller (tor does not reset it when we disconnect), so `stop()`
  * resets it, and `start()` takes over streams left waiting by a previous attacher that died.
  */
-import { ReplyError } from './errors.js';
+import { ReplyError, TorError, UsageError } from './errors.js';
 import type { StreamEvent } from './events.js';
 import type { Circuit, Stream, StreamCloseReason, TorState } from './state/state.js';
 
@@ -41,9 +42,12 @@ export class StreamAttacher {
   /**
    * The one attacher of `state`, for users that come and go (connectVia): `__LeaveStreamsUnattached` is
    * tor-wide, so two attachers on one tor would fight over every stream. Pair `acquire()` with `release()`.
+   * `options` configure the attacher when this call creates it; passing them for one that already exists
+   * throws (they would be ignored): change its deadline with `setDeadline`.
    */
-  static for(state: TorState, options: AttacherOptions = {}): StreamAttacher {
+  static for(state: TorState, options?: AttacherOptions): StreamAttacher {
     let a = StreamAttacher.#shared.get(state);
+    if (a && options) throw new UsageError('this TorState already has its StreamAttacher: options can only be given by the call that creates it (use setDeadline to change the deadline)');
     if (!a) StreamAttacher.#shared.set(state, (a = new StreamAttacher(state, options)));
     return a;
   }
@@ -52,6 +56,7 @@ export class StreamAttacher {
   #users = 0;
   #ready: Promise<void> | undefined;
   readonly #options: AttacherOptions;
+  #deadlineMs: number;
   #handlers: Array<{ fn: AttachHandler; priority: number; order: number }> = [];
   #order = 0;
   #off: (() => void) | undefined;
@@ -64,6 +69,17 @@ export class StreamAttacher {
   constructor(state: TorState, options: AttacherOptions = {}) {
     this.state = state;
     this.#options = options;
+    this.#deadlineMs = checkDeadline(options.deadlineMs ?? 30_000);
+  }
+
+  /** The longest a stream waits for a decision, in ms. */
+  get deadlineMs(): number {
+    return this.#deadlineMs;
+  }
+
+  /** Change the deadline for decisions started from now on (those in progress keep theirs). */
+  setDeadline(ms: number): void {
+    this.#deadlineMs = checkDeadline(ms);
   }
 
   /** Start on first use; later users wait for the same start. */
@@ -89,7 +105,15 @@ export class StreamAttacher {
     const current = (await state.client.getConf([OPTION])).get(OPTION)?.[0];
     if (current === '1') this.#options.conflict?.(`${OPTION} was already 1: another controller may be attaching streams (or a previous attacher died without resetting it)`);
     this.#off = state.on('stream', (s, e) => this.#onStream(s, e));
-    await state.client.setConf([[OPTION, '1']]);
+    try {
+      await state.client.setConf([[OPTION, '1']]);
+    } catch (err) {
+      // Tor did not hand streams to us: a listener left behind would attach streams tor is attaching itself.
+      this.#off();
+      this.#off = undefined;
+      this.#stopped = true;
+      throw err;
+    }
     for (const s of state.streams.values()) if (waiting(s)) void this.#handle(s, undefined);
   }
 
@@ -103,7 +127,10 @@ export class StreamAttacher {
     };
   }
 
-  /** Reset `__LeaveStreamsUnattached` and give every stream still waiting to tor. */
+  /**
+   * Reset `__LeaveStreamsUnattached` and give every stream still waiting to tor. Rejects if the reset
+   * failed: tor then keeps leaving new streams for a controller that is gone.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -112,11 +139,17 @@ export class StreamAttacher {
     if (client.connection.isClosed) return;
     // Reset even if it was 1 when we started: that is what a crashed attacher leaves behind, and streams
     // must not hang once nobody attaches them.
-    await client.resetConf([OPTION]).catch(() => {});
+    const resetFailed = await client.resetConf([OPTION]).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     // Streams still waiting that we never decided would otherwise hang: tor does not attach them by itself.
     const undecided = [...this.state.streams.values()].filter((s) => waiting(s) && !this.#decided.has(s.id));
     this.#decided.clear();
     await Promise.all(undecided.map((s) => s.attach('0').catch(() => {})));
+    if (resetFailed) {
+      throw new TorError(`could not reset ${OPTION} (${resetFailed.message}): new streams on this tor wait for a controller until it is reset (RESETCONF ${OPTION}, or SIGHUP)`, { cause: resetFailed });
+    }
   }
 
   #onStream(stream: Stream, event: StreamEvent): void {
@@ -130,14 +163,15 @@ export class StreamAttacher {
     if (this.#inFlight.has(stream.id)) return;
     this.#inFlight.add(stream.id);
     const started = performance.now();
+    const deadline = this.#deadlineMs;
     try {
       const e = event ?? ({ type: 'STREAM', id: stream.id, status: stream.status, circuitId: '0', target: stream.target } as StreamEvent);
-      const decision = await this.#decide(stream, e);
+      const decision = await this.#decide(stream, e, deadline);
       if (this.#stopped || !stream.isOpen) return;
       if (decision === 'tor') await stream.attach('0');
       else if ('reject' in decision) await stream.close(decision.reject);
       else {
-        if (decision.status !== 'BUILT') await decision.whenBuilt(this.#options.deadlineMs ?? 30_000);
+        if (decision.status !== 'BUILT') await decision.whenBuilt(deadline);
         await stream.attach(decision);
       }
       this.#decided.add(stream.id);
@@ -153,8 +187,7 @@ export class StreamAttacher {
     }
   }
 
-  async #decide(stream: Stream, event: StreamEvent): Promise<AttachDecision> {
-    const deadline = this.#options.deadlineMs ?? 30_000;
+  async #decide(stream: Stream, event: StreamEvent, deadline: number): Promise<AttachDecision> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'tor'>((resolve) => {
       timer = setTimeout(() => resolve('tor'), deadline);
@@ -175,3 +208,7 @@ function waiting(s: Stream): boolean {
   return WAITING.has(s.status) && s.circuitId === '0' && (s.purpose === undefined || s.purpose === 'USER');
 }
 
+function checkDeadline(ms: number): number {
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`attach deadline must be a positive number of ms, got ${ms}`);
+  return ms;
+}

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ControlConnection } from './connection.js';
-import { AuthenticationError, ReplyError } from './errors.js';
-import { commands } from './protocol/encoder.js';
+import type { ControlConnection, SendOptions } from './connection.js';
+import { AuthenticationError, ReplyError, TimeoutError } from './errors.js';
+import { commands, revealedSecrets, type Command } from './protocol/encoder.js';
 import { isOk } from './protocol/reply.js';
 import { parseAuthChallenge, parseProtocolInfo, type ProtocolInfo } from './replies.js';
 import { Secret, type MaybeSecret } from './secret.js';
@@ -18,8 +18,13 @@ export interface AuthOptions {
   passwordFile?: string;
   /** Use this cookie file instead of the one PROTOCOLINFO names (containers, chroots). */
   cookieFile?: string;
-  /** Force one method instead of choosing (SAFECOOKIE, COOKIE, HASHEDPASSWORD, NULL in that preference). */
+  /**
+   * Force one method instead of choosing (NULL, SAFECOOKIE, COOKIE, HASHEDPASSWORD in that preference). Plain
+   * COOKIE is chosen only when forced or when `cookieFile` is given: it sends the cookie itself to the peer.
+   */
   method?: AuthMethod;
+  /** How long each handshake reply (PROTOCOLINFO, AUTHCHALLENGE, AUTHENTICATE) may take, in ms (default 10 s). */
+  connectTimeout?: number;
 }
 
 const SERVER_TO_CONTROLLER = 'Tor safe cookie authentication server-to-controller hash';
@@ -30,7 +35,9 @@ const CONTROLLER_TO_SERVER = 'Tor safe cookie authentication controller-to-serve
  * so there is exactly one try; the error says which method and what to change.
  */
 export async function authenticate(conn: ControlConnection, options: AuthOptions = {}): Promise<{ info: ProtocolInfo; method: AuthMethod }> {
-  const info = parseProtocolInfo(await conn.request(commands.protocolInfo()));
+  // A listener that accepts but never answers (not tor, or a wedged tor) must not hang connect() forever.
+  const step: SendOptions = { timeout: options.connectTimeout ?? 10_000 };
+  const info = parseProtocolInfo(await conn.request(commands.protocolInfo(), step));
   const offered = new Set(info.authMethods);
   const password = await resolvePassword(options);
   const cookiePath = options.cookieFile ?? info.cookieFile;
@@ -43,8 +50,18 @@ export async function authenticate(conn: ControlConnection, options: AuthOptions
       continue;
     }
     if (method === 'NULL') {
-      await send(conn, method, commands.authenticate());
+      await send(conn, method, commands.authenticate(), step);
       return { info, method };
+    }
+    if (method === 'COOKIE' && !options.method && options.cookieFile === undefined) {
+      // Plain COOKIE sends the cookie itself, read from whatever file the peer names: an impostor offering
+      // only COOKIE could harvest any 32-byte file this user can read. Tor offers SAFECOOKIE whenever it
+      // offers COOKIE, so a COOKIE-only offer is not a tor to trust with it.
+      cookieProblem ??= new AuthenticationError(
+        'COOKIE',
+        `the peer offers COOKIE without SAFECOOKIE, which tor never does; refusing to send it the contents of ${info.cookieFile ?? 'its cookie file'} (pass method 'COOKIE' or cookieFile to allow plain COOKIE)`,
+      );
+      continue;
     }
     if (method === 'SAFECOOKIE' || method === 'COOKIE') {
       let cookie: Buffer;
@@ -55,8 +72,8 @@ export async function authenticate(conn: ControlConnection, options: AuthOptions
         if (options.method) throw err;
         continue;
       }
-      if (method === 'SAFECOOKIE') await safeCookie(conn, cookie, cookiePath!);
-      else await send(conn, method, commands.authenticate(new Secret(cookie.toString('hex'))));
+      if (method === 'SAFECOOKIE') await safeCookie(conn, cookie, cookiePath!, step);
+      else await send(conn, method, commands.authenticate(new Secret(cookie.toString('hex'))), step);
       return { info, method };
     }
     if (password === undefined) {
@@ -65,7 +82,7 @@ export async function authenticate(conn: ControlConnection, options: AuthOptions
       }
       continue;
     }
-    await send(conn, method, commands.authenticate(password, 'password'));
+    await send(conn, method, commands.authenticate(password, 'password'), step);
     return { info, method };
   }
   if (cookieProblem) throw cookieProblem;
@@ -108,12 +125,13 @@ async function readCookie(method: AuthMethod, path: string | undefined): Promise
   return cookie;
 }
 
-async function safeCookie(conn: ControlConnection, cookie: Buffer, path: string): Promise<void> {
+async function safeCookie(conn: ControlConnection, cookie: Buffer, path: string, step: SendOptions): Promise<void> {
   const clientNonce = randomBytes(32);
   let challenge;
   try {
-    challenge = parseAuthChallenge(await conn.request(commands.authChallenge(clientNonce.toString('hex'))));
+    challenge = parseAuthChallenge(await conn.request(commands.authChallenge(clientNonce.toString('hex')), step));
   } catch (err) {
+    if (err instanceof TimeoutError) throw err;
     throw new AuthenticationError('SAFECOOKIE', `AUTHCHALLENGE refused: ${(err as Error).message}`, { cause: err });
   }
   const message = Buffer.concat([cookie, clientNonce, challenge.serverNonce]);
@@ -125,18 +143,19 @@ async function safeCookie(conn: ControlConnection, cookie: Buffer, path: string)
     throw new AuthenticationError('SAFECOOKIE', `tor's server hash does not match cookie file ${path}: the cookie is stale or belongs to another tor, or this is not tor; refusing to authenticate`);
   }
   const clientHash = createHmac('sha256', CONTROLLER_TO_SERVER).update(message).digest('hex');
-  await send(conn, 'SAFECOOKIE', commands.authenticate(new Secret(clientHash)));
+  await send(conn, 'SAFECOOKIE', commands.authenticate(new Secret(clientHash)), step);
 }
 
-async function send(conn: ControlConnection, method: AuthMethod, cmd: ReturnType<typeof commands.authenticate>): Promise<void> {
+async function send(conn: ControlConnection, method: AuthMethod, cmd: Command, step: SendOptions): Promise<void> {
   let reply;
   try {
-    reply = await conn.send(cmd);
+    reply = await conn.send(cmd, step);
   } catch (err) {
+    if (err instanceof TimeoutError) throw err;
     throw new AuthenticationError(method, (err as Error).message, { cause: err });
   }
   if (!isOk(reply)) {
-    const why = new ReplyError(cmd.display, reply).torMessage;
+    const why = new ReplyError(cmd.display, reply, { secrets: revealedSecrets(cmd) }).torMessage;
     const hint = method === 'HASHEDPASSWORD' ? ' (wrong password?)' : method === 'NULL' ? '' : ' (cookie file out of date?)';
     throw new AuthenticationError(method, `tor refused: ${reply.code} ${why}${hint}`);
   }

@@ -1,9 +1,9 @@
 import { authenticate, type AuthMethod, type AuthOptions } from './auth.js';
 import type { ControlAddress } from './address.js';
 import { ControlConnection, type ConnectionOptions, type SendOptions } from './connection.js';
-import { UsageError } from './errors.js';
+import { TimeoutError, UsageError } from './errors.js';
 import { parseEvent, type EventMap, type TorEvent } from './events.js';
-import { assertWord, buildCommand, commands, type Command, type ConfValue } from './protocol/encoder.js';
+import { assertSecretWord, assertWord, buildCommand, commands, type Command, type ConfValue } from './protocol/encoder.js';
 import type { Reply } from './protocol/reply.js';
 import { parseAddOnion, parseGetConf, parseGetInfo, parseOnionClientAuthView, type AddOnionResult, type ClientAuthEntry, type ConfEntry, type ProtocolInfo } from './replies.js';
 import { Secret, type MaybeSecret } from './secret.js';
@@ -145,7 +145,7 @@ export class TorClient {
   async onionClientAuthAdd(o: ClientAuthAddOptions): Promise<void> {
     const parts = [
       assertWord(o.address, 'onion address'),
-      { secret: o.privateKey, encode: (k: string) => `x25519:${assertWord(k, 'client-auth key')}`, redacted: 'x25519:<redacted>' },
+      { secret: o.privateKey, encode: (k: string) => `x25519:${assertSecretWord(k, 'client-auth private key')}`, redacted: 'x25519:<redacted>' },
     ];
     if (o.clientName !== undefined) parts.push(`ClientName=${assertWord(o.clientName, 'client name')}`);
     if (o.permanent) parts.push('Flags=Permanent');
@@ -189,23 +189,32 @@ export class TorClient {
     return () => this.#anyListeners.delete(listener);
   }
 
-  /** Resolve with the first `name` event matching `predicate`; rejects after `timeout` ms. */
+  /**
+   * Resolve with the first `name` event matching `predicate`; rejects with TimeoutError after `timeout` ms,
+   * with the predicate's error if it throws, or when the connection closes. Unsubscribes in every case.
+   */
   async waitFor<K extends keyof EventMap & string>(name: K, predicate: (e: EventMap[K]) => boolean = () => true, timeout = 30_000): Promise<EventMap[K]> {
+    let resolve!: (e: EventMap[K]) => void;
+    let reject!: (err: Error) => void;
+    const matched = new Promise<EventMap[K]>((res, rej) => ((resolve = res), (reject = rej)));
+    const timer = setTimeout(() => reject(new TimeoutError(`no matching ${name} event within ${timeout} ms`)), timeout);
+    const offClose = this.connection.onClose(reject);
     let off: (() => Promise<void>) | undefined;
-    let offClose: (() => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    const subscribed = this.on(name, (e) => {
+      try {
+        if (predicate(e)) resolve(e);
+      } catch (err) {
+        reject(err as Error);
+      }
+    }).then((u) => (off = u));
     try {
-      return await new Promise<EventMap[K]>((resolve, reject) => {
-        timer = setTimeout(() => reject(new UsageError(`no matching ${name} event within ${timeout} ms`)), timeout);
-        offClose = this.connection.onClose(reject);
-        this.on(name, (e) => {
-          if (predicate(e)) resolve(e);
-        }).then((u) => (off = u), reject);
-      });
+      return await Promise.race([subscribed.then(() => matched), matched]);
     } finally {
       clearTimeout(timer);
-      offClose?.();
-      await off?.().catch(() => {});
+      offClose();
+      // Timed out or closed before SETEVENTS was answered: unsubscribe once it is, rather than wait for it here.
+      if (off) await off().catch(() => {});
+      else void subscribed.then((u) => u()).catch(() => {});
     }
   }
 
@@ -240,13 +249,24 @@ export class TorClient {
       event = parseEvent(reply);
     } catch (err) {
       // One malformed event must not take down a long-running controller.
-      if (this.#errorListeners.size) for (const l of this.#errorListeners) l(err as Error);
+      if (this.#errorListeners.size) for (const l of [...this.#errorListeners]) deliver(l, err as Error);
       else process.emitWarning(err as Error);
       return;
     }
-    for (const l of this.#anyListeners) l(event);
+    for (const l of [...this.#anyListeners]) deliver(l, event);
     const set = this.#listeners.get(event.type);
-    if (set) for (const l of [...set]) l(event);
+    if (set) for (const l of [...set]) deliver(l, event);
+  }
+}
+
+/** One listener's bug must not keep the event from the others; it surfaces like any uncaught error. */
+function deliver<T>(listener: (value: T) => void, value: T): void {
+  try {
+    listener(value);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
   }
 }
 
@@ -266,7 +286,7 @@ export function addOnionCommand(o: AddOnionOptions): Command {
   if (!o.ports.length) throw new UsageError('ADD_ONION needs at least one port');
   const parts: Parameters<typeof buildCommand>[1] = [];
   if (typeof o.key === 'string') parts.push(o.key);
-  else parts.push({ secret: o.key, encode: (k) => assertWord(k, 'onion key'), redacted: 'ED25519-V3:<redacted>' });
+  else parts.push({ secret: o.key, encode: (k) => assertSecretWord(k, 'onion key'), redacted: 'ED25519-V3:<redacted>' });
   const flags = new Set(o.flags ?? []);
   if (o.clientAuthV3?.length) flags.add('V3Auth');
   if (flags.size) parts.push(`Flags=${[...flags].map((f) => assertWord(f, 'flag')).join(',')}`);
@@ -288,7 +308,9 @@ function integer(n: number, what: string, min: number, max: number): number {
 export async function connect(options: ConnectOptions): Promise<TorClient> {
   const conn = await ControlConnection.connect(options.control, options);
   try {
-    const { info, method } = await authenticate(conn, options);
+    // The per-command timeout bounds the handshake too, unless a handshake timeout of its own is given.
+    const handshake = options.connectTimeout ?? (options.timeout ? options.timeout : undefined);
+    const { info, method } = await authenticate(conn, handshake === undefined ? options : { ...options, connectTimeout: handshake });
     return new TorClient(conn, info, method);
   } catch (err) {
     conn.destroy();

@@ -1,7 +1,7 @@
-import net from 'node:net';
-import { formatControlAddress, parseControlAddress, type ControlAddress } from './address.js';
+import type net from 'node:net';
+import { formatControlAddress, openSocket, parseControlAddress, type ControlAddress } from './address.js';
 import { ConnectionClosedError, ConnectionError, ProtocolError, ReplyError, TimeoutError } from './errors.js';
-import type { Command } from './protocol/encoder.js';
+import { revealedSecrets, type Command } from './protocol/encoder.js';
 import { ReplyReader, type ReaderLimits } from './protocol/reader.js';
 import { formatReply, isAsync, isOk, type Reply } from './protocol/reply.js';
 
@@ -9,7 +9,7 @@ export interface ConnectionOptions {
   /** Default per-command timeout in ms (0 = none). A timed-out command rejects; its reply, if it ever
    * comes, is discarded so later replies still match their commands. */
   timeout?: number;
-  /** How long to wait for the socket to connect, in ms. */
+  /** How long to wait for the socket to connect, and (connect()) for each handshake reply, in ms (default 10 s). */
   connectTimeout?: number;
   limits?: Partial<ReaderLimits>;
 }
@@ -70,27 +70,14 @@ export class ControlConnection {
     });
   }
 
-  static connect(address: ControlAddress | string, options: ConnectionOptions = {}): Promise<ControlConnection> {
+  static async connect(address: ControlAddress | string, options: ConnectionOptions = {}): Promise<ControlConnection> {
     const addr = typeof address === 'string' ? parseControlAddress(address) : address;
     const where = formatControlAddress(addr);
-    return new Promise((resolve, reject) => {
-      const socket = addr.type === 'unix' ? net.connect({ path: addr.path }) : net.connect({ host: addr.host, port: addr.port });
-      const timeoutMs = options.connectTimeout ?? 10_000;
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new TimeoutError(`connecting to tor's control port at ${where}: no answer after ${timeoutMs} ms`));
-      }, timeoutMs);
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new ConnectionError(`cannot connect to tor's control port at ${where}: ${hint(err)}`, { cause: err }));
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        if (addr.type === 'tcp') socket.setNoDelay(true);
-        resolve(new ControlConnection(addr, socket, options));
-      });
+    const socket = await openSocket(addr, options.connectTimeout ?? 10_000, {
+      timeout: (ms) => new TimeoutError(`connecting to tor's control port at ${where}: no answer after ${ms} ms`),
+      failed: (err) => new ConnectionError(`cannot connect to tor's control port at ${where}: ${hint(err)}`, { cause: err }),
     });
+    return new ControlConnection(addr, socket, options);
   }
 
   get authenticated(): boolean {
@@ -130,7 +117,7 @@ export class ControlConnection {
   /** Send a command; resolves with the reply when tor accepts (2xx), rejects with ReplyError otherwise. */
   async request(command: Command, options?: SendOptions): Promise<Reply> {
     const reply = await this.send(command, options);
-    if (!isOk(reply)) throw new ReplyError(command.display, reply);
+    if (!isOk(reply)) throw new ReplyError(command.display, reply, { secrets: revealedSecrets(command) });
     return reply;
   }
 
@@ -180,8 +167,6 @@ export class ControlConnection {
   #write(p: Pending): void {
     this.#stats.commands++;
     if (this.inFlight === 0) this.#stats.roundTrips++;
-    this.#pending.push(p);
-    for (const tap of this.#taps) tap(p.command);
     // Batch every command issued in the same tick into one write: real pipelining, few syscalls.
     if (!this.#corked) {
       this.#corked = true;
@@ -192,6 +177,18 @@ export class ControlConnection {
       });
     }
     this.#socket.write(p.command.wire);
+    this.#pending.push(p);
+    for (const tap of this.#taps) {
+      try {
+        tap(p.command);
+      } catch (err) {
+        // The command is on the wire and owns the next reply whatever an observer does; surface its bug
+        // like any uncaught error.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
   }
 
   #onData(chunk: Buffer): void {

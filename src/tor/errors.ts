@@ -7,6 +7,7 @@
  * - UsageError: the caller asked for something we refuse to encode (e.g. a CR in a keyword).
  */
 import type { Reply } from './protocol/reply.js';
+import { redactSecrets } from './redact.js';
 
 export class TorError extends Error {
   override name = 'TorError';
@@ -23,20 +24,33 @@ export class ProtocolError extends TorError {
   }
 }
 
+export interface ReplyErrorOptions extends ErrorOptions {
+  /**
+   * Secret values the command carried (revealedSecrets(command)). Tor quotes refused values (`513 … Nickname
+   * 'x' …`), so these are scrubbed from the message and from the reply kept on the error.
+   */
+  secrets?: readonly string[];
+}
+
 export class ReplyError extends TorError {
   override name = 'ReplyError';
   readonly code: number;
   readonly torMessage: string;
+  /** Tor's reply, with the command's secrets scrubbed. */
+  readonly reply: Reply;
   constructor(
     readonly command: string,
-    readonly reply: Reply,
-    options?: ErrorOptions,
+    reply: Reply,
+    options: ReplyErrorOptions = {},
   ) {
-    const last = reply.lines[reply.lines.length - 1];
-    const torMessage = reply.lines.map((l) => l.text).join('; ');
-    super(`${command}: tor replied ${reply.code} ${torMessage}`, options);
+    const { secrets = [], ...errorOptions } = options;
+    const scrub = (text: string) => redactSecrets(text, secrets);
+    const lines = reply.lines.map((l) => (l.data === undefined ? { ...l, text: scrub(l.text) } : { ...l, text: scrub(l.text), data: scrub(l.data) }));
+    const torMessage = lines.map((l) => l.text).join('; ');
+    super(`${command}: tor replied ${reply.code} ${torMessage}`, errorOptions);
     this.code = reply.code;
-    this.torMessage = last ? torMessage : '';
+    this.torMessage = torMessage;
+    this.reply = { code: reply.code, lines };
   }
 }
 

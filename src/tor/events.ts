@@ -8,7 +8,7 @@
  * number) are left undefined; the event's `raw` reply always has the full text.
  */
 import { ProtocolError } from './errors.js';
-import { decodeReplyValue, tokenize } from './protocol/quoting.js';
+import { decodeReplyValue, fields } from './protocol/quoting.js';
 import { isAsync, type Reply } from './protocol/reply.js';
 
 /** A string union that stays open: tor adds values over time and the spec requires tolerating them. */
@@ -495,20 +495,12 @@ const STREAM_ID = CIRC_ID;
  * decodes QuotedStrings (SUMMARY="…", SOCKS_USERNAME="…"), and throws ProtocolError on a broken one.
  */
 function split(type: string, rest: string): { positional: string[]; kv: Map<string, string> } {
-  const positional: string[] = [];
-  const kv = new Map<string, string>();
-  let tokens;
   try {
-    tokens = tokenize(rest);
+    return fields(rest);
   } catch (err) {
     if (err instanceof ProtocolError) throw new ProtocolError(`${type}: ${err.message}`, undefined, { cause: err });
     throw err;
   }
-  for (const t of tokens) {
-    if (t.key === undefined) positional.push(t.value);
-    else kv.set(t.key, t.value);
-  }
-  return { positional, kv };
 }
 
 function optional(kv: Map<string, string>, key: string): string | undefined {

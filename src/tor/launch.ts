@@ -139,7 +139,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
       await sleep(20);
     }
     if (options.takeOwnership) await client.takeOwnership();
-    await followBootstrap(client, options);
+    await followBootstrap(client, child, options, logTail);
   } catch (err) {
     child.kill('SIGKILL');
     await client?.close().catch(() => {});
@@ -167,7 +167,8 @@ export function parseBootstrapPhase(text: string): BootstrapStatus | undefined {
   return { progress: Number(kv.get('PROGRESS')), tag: kv.get('TAG') ?? '', summary: kv.get('SUMMARY') ?? '' };
 }
 
-async function followBootstrap(client: TorClient, options: LaunchOptions): Promise<void> {
+/** Report bootstrap progress and, if asked, wait for 100%; a tor that dies meanwhile fails it at once. */
+async function followBootstrap(client: TorClient, child: ChildProcess, options: LaunchOptions, logTail: () => Promise<string[]>): Promise<void> {
   if (!options.onBootstrap && !options.waitForBootstrap) return;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
@@ -176,23 +177,38 @@ async function followBootstrap(client: TorClient, options: LaunchOptions): Promi
     options.onBootstrap?.(s);
     if (s.progress >= 100) done();
   };
-  const off = await client.on('STATUS_CLIENT', (e) => {
-    if (e.action === 'BOOTSTRAP') report({ progress: Number(e.args.PROGRESS ?? 0), tag: e.args.TAG ?? '', summary: e.args.SUMMARY ?? '' });
+  const cleanups: Array<() => void> = [];
+  const failed = new Promise<never>((_, reject) => {
+    const fail = (why: string) => void logTail().then((log) => reject(new LaunchError(`tor ${why} before bootstrapping finished`, log)));
+    cleanups.push(client.connection.onClose((err) => fail(`closed the control connection (${err.message})`)));
+    const onExit = (code: number | null, signal: string | null) => fail(`exited (${signal ?? `code ${code}`})`);
+    child.once('exit', onExit);
+    cleanups.push(() => child.off('exit', onExit));
+    if (options.waitForBootstrap) {
+      const limit = typeof options.waitForBootstrap === 'number' ? options.waitForBootstrap : 120_000;
+      const timer = setTimeout(() => reject(new LaunchError(`tor did not finish bootstrapping within ${limit} ms`)), limit);
+      cleanups.push(() => clearTimeout(timer));
+    }
   });
-  report(parseBootstrapPhase(await client.getInfo('status/bootstrap-phase')));
-  if (!options.waitForBootstrap) return;
-  const limit = typeof options.waitForBootstrap === 'number' ? options.waitForBootstrap : 120_000;
-  let timer: NodeJS.Timeout | undefined;
+  failed.catch(() => {});
+  let off: (() => Promise<void>) | undefined;
   try {
-    await Promise.race([
-      finished,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new LaunchError(`tor did not finish bootstrapping within ${limit} ms`)), limit);
+    off = await Promise.race([
+      failed,
+      client.on('STATUS_CLIENT', (e) => {
+        if (e.action === 'BOOTSTRAP') report({ progress: Number(e.args.PROGRESS ?? 0), tag: e.args.TAG ?? '', summary: e.args.SUMMARY ?? '' });
       }),
     ]);
+    report(parseBootstrapPhase(await Promise.race([failed, client.getInfo('status/bootstrap-phase')])));
+    if (options.waitForBootstrap) await Promise.race([failed, finished]);
+  } catch (err) {
+    // A command can fail on the closing connection before the close is reported: report the death instead.
+    if (client.connection.isClosed && !(err instanceof LaunchError)) await failed;
+    throw err;
   } finally {
-    clearTimeout(timer);
-    if (!options.onBootstrap) await off();
+    for (const c of cleanups) c();
+    // With onBootstrap the caller keeps hearing about progress after launch resolves.
+    if (!options.onBootstrap && !client.connection.isClosed) await off?.().catch(() => {});
   }
 }
 

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
@@ -196,6 +198,14 @@ describe('typed client against a real tor', () => {
     expect(err.message).toMatch(/Transition not allowed/);
   });
 
+  it("keeps a secret value tor quotes in its refusal out of the error's message, inspect and JSON", async () => {
+    const err = await client.setConf({ Nickname: new Secret('bad nick!') }).catch((e) => e);
+    expect(err).toBeInstanceOf(ReplyError);
+    expect(err.code).toBe(513);
+    expect(err.message).toMatch(/Nickname '<redacted>'/);
+    for (const text of [err.message, err.torMessage, err.stack, inspect(err, { depth: 10 }), JSON.stringify(err)]) expect(text).not.toContain('bad nick');
+  });
+
   it('reports 552 for unknown options with tor message', async () => {
     const err = await client.setConf({ NoSuchOption: '1' }).catch((e) => e);
     expect(err).toBeInstanceOf(ReplyError);
@@ -328,6 +338,23 @@ describe('connection loss and launch', () => {
       await tor.cleanup();
     }
   });
+
+  it('fails at once with LaunchError when tor dies while bootstrapping', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-die-'));
+    const { launch } = await import('../../src/tor/launch.js');
+    const started = Date.now();
+    const err = await launch({
+      dataDirectory: dir,
+      options: { DisableNetwork: 1, SocksPort: 0 },
+      waitForBootstrap: 60_000,
+      // The first progress report comes once tor is up and connected: kill it there.
+      onBootstrap: () => process.kill(Number(readFileSync(path.join(dir, 'tor.pid'), 'utf8')), 'SIGKILL'),
+    }).catch((e) => e);
+    await rm(dir, { recursive: true, force: true });
+    expect(err.name).toBe('LaunchError');
+    expect(err.message).toMatch(/^tor (exited \(SIGKILL\)|closed the control connection .*) before bootstrapping finished/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 
   it('explains a tor that exits at startup', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-bad-'));

@@ -131,9 +131,9 @@ const TARGETS: Record<string, Target> = {
     commands: ['ADD_ONION'],
     changedKeys: null,
     async readBack(v) {
-      const state = JSON.parse(await readFile(path.join(work, 'state/state.json'), 'utf8')) as { ephemeral: Record<string, { address: string }> };
-      expect(Object.keys(state.ephemeral)).toEqual([v]);
-      expect((await tor.client.getInfo('onions/detached')).split('\n')).toContain(state.ephemeral[v]!.address);
+      const state = JSON.parse(await readFile(path.join(work, 'state/state.json'), 'utf8')) as { ephemeral: Array<{ name: string; address: string }> };
+      expect(state.ephemeral.map((r) => r.name)).toEqual([v]);
+      expect((await tor.client.getInfo('onions/detached')).split('\n')).toContain(state.ephemeral[0]!.address);
       await stat(path.join(work, 'state/keys', `${v}.key`));
     },
   },

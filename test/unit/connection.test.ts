@@ -1,6 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { authenticate } from '../../src/tor/auth.js';
+import { connect, type TorClient } from '../../src/tor/client.js';
 import { ControlConnection } from '../../src/tor/connection.js';
-import { ConnectionClosedError, ConnectionError, ProtocolError, TimeoutError } from '../../src/tor/errors.js';
+import { AuthenticationError, ConnectionClosedError, ConnectionError, ProtocolError, TimeoutError, UsageError } from '../../src/tor/errors.js';
 import { commands } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
 import { fakeTor } from '../helpers/fake-tor.js';
@@ -116,5 +121,187 @@ describe('ControlConnection against a scripted peer', () => {
     const err = await ControlConnection.connect('tcp:127.0.0.1:1').catch((e) => e);
     expect(err).toBeInstanceOf(ConnectionError);
     expect(err.message).toMatch(/connection refused.*ControlPort/);
+  });
+});
+
+/**
+ * Run `fn` with queueMicrotask collecting what the callbacks it schedules throw (where the library surfaces
+ * a caller's bug as an uncaught error), instead of failing the test run with it.
+ */
+async function surfaced(fn: () => Promise<void>): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  const spy = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((cb) => {
+    Promise.resolve().then(() => {
+      try {
+        cb();
+      } catch (err) {
+        errors.push(err);
+      }
+    });
+  });
+  try {
+    await fn();
+  } finally {
+    spy.mockRestore();
+  }
+  return errors;
+}
+
+describe('ControlConnection taps', () => {
+  it('keeps replies matched to commands when a tap throws, and surfaces the error', async () => {
+    let n = 0;
+    const { conn, server } = await authed((line, s) => s.write(`250-reply${++n}\r\n250 OK\r\n`));
+    const off = conn.onCommand(() => {
+      throw new Error('tap bug');
+    });
+    let first: unknown;
+    const errors = await surfaced(async () => {
+      first = await conn.request(commands.getInfo(['a'])).catch((e: unknown) => e);
+    });
+    off();
+    expect(first).toMatchObject({ lines: [{ text: 'reply1' }, { text: 'OK' }] });
+    expect(errors).toEqual([new Error('tap bug')]);
+    expect((await conn.request(commands.getInfo(['b']))).lines[0]!.text).toBe('reply2');
+    expect(server.lines.slice(-2)).toEqual(['GETINFO a', 'GETINFO b']);
+  });
+});
+
+describe('authentication against a scripted peer', () => {
+  const info = (methods: string, cookieFile: string) => `250-PROTOCOLINFO 1\r\n250-AUTH METHODS=${methods} COOKIEFILE="${cookieFile}"\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n`;
+
+  async function cookieFile(): Promise<string> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-cookie-'));
+    closers.push(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'some-32-byte-file');
+    await writeFile(file, Buffer.alloc(32, 7));
+    return file;
+  }
+
+  it('never sends the file a COOKIE-only peer names (tor always offers SAFECOOKIE too)', async () => {
+    const file = await cookieFile();
+    const server = await fakeTor((line, s) => {
+      if (line.startsWith('PROTOCOLINFO')) s.write(info('COOKIE', file));
+      else s.write('250 OK\r\n');
+    });
+    closers.push(server.close);
+    const err = await connect({ control: server.address }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect((err as Error).message).toMatch(/offers COOKIE without SAFECOOKIE.*refusing/);
+    expect(server.lines).toEqual(['PROTOCOLINFO 1']);
+  });
+
+  it('uses plain COOKIE when the caller names the cookie file', async () => {
+    const file = await cookieFile();
+    const server = await fakeTor((line, s) => {
+      if (line.startsWith('PROTOCOLINFO')) s.write(info('COOKIE', '/elsewhere'));
+      else s.write('250 OK\r\n');
+    });
+    closers.push(server.close);
+    const client = await connect({ control: server.address, cookieFile: file });
+    closers.push(() => client.close());
+    expect(client.authMethod).toBe('COOKIE');
+    expect(server.lines).toEqual(['PROTOCOLINFO 1', `AUTHENTICATE ${'07'.repeat(32)}`]);
+  });
+
+  it('gives up on a peer that never answers PROTOCOLINFO, naming the step', async () => {
+    const server = await fakeTor(() => {});
+    closers.push(server.close);
+    const err = await connect({ control: server.address, connectTimeout: 100 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as Error).message).toMatch(/^PROTOCOLINFO 1: no reply from tor within 100 ms/);
+  }, 5000);
+
+  it('gives up on a peer that never answers AUTHENTICATE, without showing the credential', async () => {
+    const server = await fakeTor((line, s) => {
+      if (line.startsWith('PROTOCOLINFO')) s.write('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250 OK\r\n');
+    });
+    closers.push(server.close);
+    const conn = await ControlConnection.connect(server.address);
+    closers.push(() => conn.close());
+    const err = await authenticate(conn, { password: 'hunter2', connectTimeout: 100 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as Error).message).toBe('AUTHENTICATE <redacted>: no reply from tor within 100 ms');
+  }, 5000);
+});
+
+/** A client on a scripted tor: NULL authentication; `onLine` gets everything after AUTHENTICATE. */
+async function scriptedClient(onLine: (line: string, s: import('node:net').Socket) => void): Promise<{ client: TorClient; server: Awaited<ReturnType<typeof fakeTor>> }> {
+  const server = await fakeTor((line, s) => {
+    if (line.startsWith('PROTOCOLINFO')) s.write('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n');
+    else if (line === 'AUTHENTICATE') s.write('250 OK\r\n');
+    else onLine(line, s);
+  });
+  closers.push(server.close);
+  const client = await connect({ control: server.address });
+  closers.push(() => client.close());
+  return { client, server };
+}
+
+describe('TorClient against a scripted peer', () => {
+  it('refuses a client-auth key that is not one word without putting the key in the error', async () => {
+    const { client, server } = await scriptedClient((_, s) => s.write('250 OK\r\n'));
+    const key = 'c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwYWI=';
+    for (const bad of [key + '\n', key + ' ', ' ' + key]) {
+      const err = await client.onionClientAuthAdd({ address: 'a'.repeat(56), privateKey: new Secret(bad) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).not.toContain(key.slice(0, 8));
+    }
+    expect(server.lines).toEqual(['PROTOCOLINFO 1', 'AUTHENTICATE']);
+  });
+
+  it('waitFor: a timeout before SETEVENTS is answered rejects at once, then unsubscribes', async () => {
+    const { client, server } = await scriptedClient((line, s) => {
+      if (line === 'SETEVENTS SIGNAL') setTimeout(() => s.write('250 OK\r\n'), 300);
+      else s.write('250 OK\r\n');
+    });
+    const started = Date.now();
+    const err = await client.waitFor('SIGNAL', () => true, 50).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(Date.now() - started).toBeLessThan(250);
+    await expect.poll(() => server.lines.slice(2)).toEqual(['SETEVENTS SIGNAL', 'SETEVENTS']);
+  });
+
+  it('waitFor: a throwing predicate rejects the wait and unsubscribes', async () => {
+    const { client, server } = await scriptedClient((line, s) => {
+      s.write('250 OK\r\n');
+      if (line === 'SETEVENTS SIGNAL') s.write('650 SIGNAL NEWNYM\r\n');
+    });
+    const err = await client
+      .waitFor(
+        'SIGNAL',
+        () => {
+          throw new Error('predicate bug');
+        },
+        2000,
+      )
+      .catch((e: unknown) => e);
+    expect(err).toEqual(new Error('predicate bug'));
+    expect(server.lines.slice(2)).toEqual(['SETEVENTS SIGNAL', 'SETEVENTS']);
+  });
+
+  it('waitFor: rejects when the connection closes', async () => {
+    const { client } = await scriptedClient((line, s) => {
+      s.write('250 OK\r\n');
+      if (line === 'SETEVENTS SIGNAL') s.destroy();
+    });
+    await expect(client.waitFor('SIGNAL', () => true, 2000)).rejects.toBeInstanceOf(ConnectionClosedError);
+  });
+
+  it('delivers an event to every listener even when one throws, and surfaces the error', async () => {
+    const { client } = await scriptedClient((line, s) => s.write(line.startsWith('GETINFO') ? '650 SIGNAL NEWNYM\r\n250 OK\r\n' : '250 OK\r\n'));
+    const seen: string[] = [];
+    await client.on('SIGNAL', () => {
+      throw new Error('listener bug');
+    });
+    await client.on('SIGNAL', (e) => seen.push(e.signal));
+    client.onAny(() => {
+      throw new Error('any-listener bug');
+    });
+    client.onAny((e) => seen.push(`any ${e.type}`));
+    const errors = await surfaced(async () => {
+      await client.getInfo('version');
+    });
+    expect(seen).toEqual(['any SIGNAL', 'NEWNYM']);
+    expect(errors).toEqual([new Error('any-listener bug'), new Error('listener bug')]);
   });
 });

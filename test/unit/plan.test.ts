@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalPortLine, normalizeDirectory, parseServiceBlock } from '../../src/reconcile/hsblock.js';
+import { recordKey } from '../../src/reconcile/local.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
 import { StalePlanError } from '../../src/reconcile/errors.js';
 import { checkSavedPlan, savedSalt } from '../../src/reconcile/saved.js';
@@ -177,7 +178,7 @@ describe('ephemeral service plans', () => {
     const record = (first.steps[0] as { record: string }).record;
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { spec: 'test.yaml', address: addr, keyFile: svc.keyFile, config: record }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
       ctx,
     );
     expect(isEmptyPlan(p)).toBe(true);
@@ -186,7 +187,7 @@ describe('ephemeral service plans', () => {
   it('replaces (DEL then ADD, same key) when the configuration changed', () => {
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([['api', { spec: 'test.yaml', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
       ctx,
     );
     expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
@@ -195,7 +196,7 @@ describe('ephemeral service plans', () => {
 
   it('deletes services it recorded but the spec dropped, keeping the key; never touches others without prune', () => {
     const foreign = 'b'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([['old', { spec: 'test.yaml', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey('test.yaml', 'old'), { spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual([`DEL_ONION ${addr}`, 'forget old in the state file']);
     expect(p.changes[0]!.reason).toContain('/s/keys/old.key');
     expect(p.warnings[0]!.message).toContain(foreign);
@@ -239,7 +240,7 @@ describe('saved plans', () => {
 describe('specs sharing a state directory', () => {
   it('leaves services recorded by another spec alone', () => {
     const addr = 'd'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([['api', { spec: '/other.yaml', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey('/other.yaml', 'api'), { spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
     expect(p.steps).toEqual([]);
     expect(p.warnings[0]!.message).toMatch(/another spec/);
   });
@@ -284,7 +285,7 @@ describe('an ephemeral key file replaced by another key', () => {
     const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([['api', { spec: 'test.yaml', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
       ctx,
     );
     expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, UsageError } from '../../src/tor/errors.js';
-import { buildDataCommand, commands, type Command } from '../../src/tor/protocol/encoder.js';
+import { ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
+import { redactSecrets } from '../../src/tor/redact.js';
+import { inspect } from 'node:util';
+import { addOnionCommand } from '../../src/tor/client.js';
+import { buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
 import { decodeReplyValue, fields, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
 import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
 import type { Reply } from '../../src/tor/protocol/reply.js';
@@ -512,6 +515,30 @@ describe('commands', () => {
     expect((err as Error).message).not.toContain('hunter2');
   });
 
+  it('prints neither revealed secrets nor the wire form when a command is logged or serialized', () => {
+    const cmd = commands.setConf([['HashedControlPassword', new Secret('16:9A4F1C2E')]]);
+    const shown = [inspect(cmd), inspect({ cmd }, { showHidden: true, depth: 5 }), JSON.stringify(cmd), JSON.stringify({ cmd }), String(Object.keys(cmd)), JSON.stringify({ ...cmd })];
+    for (const text of shown) expect(text).not.toContain('9A4F1C2E');
+    expect(JSON.stringify(cmd)).toBe(JSON.stringify('SETCONF HashedControlPassword=<redacted>'));
+    expect(inspect(cmd)).toBe('SETCONF HashedControlPassword=<redacted>');
+    expect(Object.keys(cmd)).not.toContain('wire');
+    expect(cmd.wire).toBe('SETCONF HashedControlPassword="16:9A4F1C2E"\r\n');
+    expect(revealedSecrets(cmd)).toEqual(['16:9A4F1C2E']);
+    expect(revealedSecrets(commands.getInfo(['version']))).toEqual([]);
+  });
+
+  it.each([
+    ['a trailing newline', '\n'],
+    ['a trailing space', ' '],
+    ['a quote', '"'],
+  ])('refuses an onion key with %s without putting the key in the error', (_, tail) => {
+    const key = 'ED25519-V3:' + 'Q'.repeat(86) + '==';
+    const err = catchError(() => addOnionCommand({ key: new Secret(key + tail), ports: [{ port: 80 }] }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).not.toContain('QQQQ');
+    expect((err as Error).message).toContain('onion key');
+  });
+
   it('refuses a password with CR, LF or NUL (tor cannot receive them in AUTHENTICATE), without echoing it', () => {
     for (const pw of ['hunter2\r\nQUIT', 'a\nb', 'a\0b']) {
       const err = catchError(() => commands.authenticate(new Secret(pw), 'password'));
@@ -547,5 +574,42 @@ describe('buildDataCommand', () => {
         expect(replies[0]!.lines[0]!.data).toBe(lines.join('\n'));
       }),
     );
+  });
+});
+
+describe('redactSecrets', () => {
+  it("hides a secret as it is and as tor's esc_for_log writes it", () => {
+    const secrets = ["it's \"café\"\tC:\\x"];
+    expect(redactSecrets(`Nickname 'it's "café"\tC:\\x' is bad`, secrets)).toBe("Nickname '<redacted>' is bad");
+    expect(redactSecrets('Malformed "it\\\'s \\"caf\\303\\251\\"\\tC:\\\\x" here', secrets)).toBe('Malformed "<redacted>" here');
+  });
+
+  it('hides the longer of two overlapping secrets whole, every occurrence, and ignores empty ones', () => {
+    expect(redactSecrets('pass, password, password1', ['', 'password', 'password1'])).toBe('pass, <redacted>, <redacted>');
+    expect(redactSecrets('nothing secret here', [])).toBe('nothing secret here');
+  });
+});
+
+describe('ReplyError', () => {
+  const reply: Reply = {
+    code: 513,
+    lines: [
+      { code: 513, sep: '+', text: "Nickname 'bad nick!' is bad", data: 'bad nick!\nand more' },
+      { code: 513, sep: ' ', text: 'Nickname "bad nick!"' },
+    ],
+  };
+
+  it('scrubs the secrets of its command from the message, torMessage, reply, inspect and JSON', () => {
+    const err = new ReplyError('SETCONF Nickname=<redacted>', reply, { secrets: ['bad nick!'] });
+    for (const text of [err.message, err.torMessage, err.stack ?? '', inspect(err, { depth: 10 }), JSON.stringify(err)]) expect(text).not.toContain('bad nick');
+    expect(err.torMessage).toBe("Nickname '<redacted>' is bad; Nickname \"<redacted>\"");
+    expect(err.reply.lines[0]!.data).toBe('<redacted>\nand more');
+    expect(err.code).toBe(513);
+  });
+
+  it('keeps the reply as tor sent it when the command had no secrets', () => {
+    const err = new ReplyError('SETCONF Nickname="bad nick!"', reply);
+    expect(err.reply).toEqual(reply);
+    expect(err.message).toBe("SETCONF Nickname=\"bad nick!\": tor replied 513 Nickname 'bad nick!' is bad; Nickname \"bad nick!\"");
   });
 });

@@ -3,9 +3,11 @@
  * what it hands back to tor, and what it does when the exit refuses its stream.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StreamAttacher } from '../../src/tor/attacher.js';
 import { connect } from '../../src/tor/client.js';
-import { connectVia, ConnectionRefusedError } from '../../src/tor/socks/index.js';
+import { ReplyError } from '../../src/tor/errors.js';
+import { connectVia, ConnectionRefusedError, SocksTimeoutError } from '../../src/tor/socks/index.js';
 import { StreamError, TorState } from '../../src/tor/state/index.js';
 import { fakeTor } from '../helpers/fake-tor.js';
 
@@ -125,6 +127,69 @@ describe('connectVia', () => {
       (port, w) => w.control(`650 STREAM 40 NEW 0 x.test:80 SOURCE_ADDR=127.0.0.1:${port} PURPOSE=USER\r\n`),
     );
     await expect(connectVia(state, state.circuits.get('7')!, 'x.test', 80, { socks: `${w.socksPort}` })).rejects.toBeInstanceOf(ConnectionRefusedError);
+  });
+
+  it('rejects when its attach failed and tor put the stream on another circuit', async () => {
+    const { w, state } = await world(
+      (line, w) => {
+        if (line === 'ATTACHSTREAM 40 7') return w.control('552 Unknown circuit "7"\r\n');
+        w.control('250 OK\r\n');
+        if (line === 'ATTACHSTREAM 40 0') {
+          w.control('650 STREAM 40 SENTCONNECT 9 x.test:80\r\n650 STREAM 40 SUCCEEDED 9 x.test:80\r\n');
+          w.answerSocks(SUCCESS);
+        }
+      },
+      (port, w) => w.control(`650 STREAM 40 NEW 0 x.test:80 SOURCE_ADDR=127.0.0.1:${port} PURPOSE=USER\r\n`),
+    );
+    const err = await connectVia(state, state.circuits.get('7')!, 'x.test', 80, { socks: `${w.socksPort}` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamError);
+    expect((err as Error).message).toBe('stream 40 to x.test:80 SUCCEEDED on circuit 9, not on circuit 7');
+    await expect.poll(() => w.commands.at(-1)).toBe('RESETCONF __LeaveStreamsUnattached');
+  });
+
+  it('stops waiting for tor to report the stream after the timeout', async () => {
+    const { w, state } = await world(
+      (line, w) => {
+        w.control('250 OK\r\n');
+        // Tor says yes on the SOCKS port but its STREAM SUCCEEDED event never comes.
+        if (line === 'ATTACHSTREAM 40 7') w.answerSocks(SUCCESS);
+      },
+      (port, w) => w.control(`650 STREAM 40 NEW 0 x.test:80 SOURCE_ADDR=127.0.0.1:${port} PURPOSE=USER\r\n`),
+    );
+    const err = await connectVia(state, state.circuits.get('7')!, 'x.test', 80, { socks: `${w.socksPort}`, timeout: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SocksTimeoutError);
+    expect((err as Error).message).toBe('x.test:80 on circuit 7: tor did not report the stream SUCCEEDED within 200 ms');
+  }, 5000);
+
+  it('leaves no handler or listener behind when the attacher cannot start', async () => {
+    const { w, state } = await world(
+      (line, w) => w.control(line.startsWith('SETCONF __LeaveStreamsUnattached') ? '553 Transition not allowed\r\n' : '250 OK\r\n'),
+      () => {},
+    );
+    // Count attacher handlers and model listeners registered and not yet removed.
+    let live = 0;
+    const counted = (original: (...args: never[]) => () => unknown) =>
+      function (this: unknown, ...args: never[]) {
+        live++;
+        const off = original.apply(this, args);
+        let removed = false;
+        return () => {
+          if (!removed) live--;
+          removed = true;
+          return off();
+        };
+      };
+    const add = counted(StreamAttacher.prototype.add);
+    const on = counted(TorState.prototype.on);
+    const spies = [vi.spyOn(StreamAttacher.prototype, 'add').mockImplementation(add as never), vi.spyOn(TorState.prototype, 'on').mockImplementation(on as never)];
+    try {
+      const err = await connectVia(state, state.circuits.get('7')!, 'x.test', 80, { socks: `${w.socksPort}` }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ReplyError);
+      expect((err as ReplyError).code).toBe(553);
+      expect(live).toBe(0);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
   });
 
   it('refuses a circuit that is not built', async () => {

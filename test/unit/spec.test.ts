@@ -540,6 +540,11 @@ describe('normalization', () => {
     });
   });
 
+  it('keeps a network in the form the matcher reads, without the spaces it forgives', async () => {
+    const { state } = await load(`${V}attach:\n  policies:\n    - { name: a, match: { cidr: [" 10.0.0.0/8 ", "2001:DB8::/32 "] }, action: reject }\n`);
+    expect(state.attach!.policies[0]!.match.cidrs).toEqual(['10.0.0.0/8', '2001:DB8::/32']);
+  });
+
   it.each([
     ['action circuit without a circuit', '{ name: a, action: circuit }', /action circuit needs a `circuit:`/],
     ['a circuit with action tor', '{ name: a, action: tor, circuit: { exitCountry: de } }', /only applies to action circuit/],
@@ -635,10 +640,108 @@ describe('interpolation and secrets', () => {
     expect(err.warnings.find((w) => w.line === 4)!.excerpt).toBe('  password: <redacted>');
   });
 
+  it('says why a privateKey line was refused without quoting any part of it, written literally or interpolated', async () => {
+    // The key where the address belongs: the address check would quote its field, i.e. the key.
+    const misplaced = `${PRIV}:descriptor:x25519:${PRIV2}`;
+    const badChar = `${PRIV.slice(0, 55)}!:descriptor:x25519:${PRIV2}`;
+    for (const [value, env] of [
+      [`"${misplaced}"`, {}],
+      ['"${env:KEY}"', { KEY: misplaced }],
+      [`"${badChar}"`, {}],
+      ['"${env:KEY}"', { KEY: badChar }],
+    ] as const) {
+      const err = await errorsOf(`${V}clientAuth:\n  - { privateKey: ${value} }\n`, { env });
+      const shown = [err.format(), JSON.stringify(err.errors), JSON.stringify(err.warnings)].join('\n');
+      for (let i = 0; i + 6 <= PRIV.length; i++) expect(shown).not.toContain(PRIV.slice(i, i + 6));
+      expect(shown).not.toContain('!');
+      expect(err.errors.map((e) => e.message)[0]).toMatch(/^clientAuth\[0\]\.privateKey: the address before the first ":" (is not 56 characters long|is not base32 \(a-z, 2-7\)); expected/);
+    }
+  });
+
+  it('masks every secret on the line an error is shown with, not only the value the error is about', async () => {
+    const err = await errorsOf(
+      `${V}tor: { control: "tcp:127.0.0.1:9051", password: "${SECRET}", cookieFile: "" }\nclientAuth:\n  - { privateKey: "${PRIV}", address: ${ADDR1}, name: "bad name!" }\noptions: { HashedControlPassword: "16:${SECRET}", NumEntryGuards: x }\n`,
+    );
+    const shown = [err.format(), JSON.stringify(err.errors), JSON.stringify(err.warnings)].join('\n');
+    expect(shown).not.toContain(SECRET);
+    expect(shown).not.toContain(PRIV);
+    expect(err.errors.map((e) => e.excerpt)).toEqual([
+      'tor: { control: "tcp:127.0.0.1:9051", password: <redacted>, cookieFile: "" }',
+      '  - { privateKey: <redacted>, address: ' + ADDR1 + ', name: "bad name!" }',
+      'options: { HashedControlPassword: <redacted>, NumEntryGuards: x }',
+    ]);
+    // The caret still points at the value at fault, though the mask before it is not as long as the secret.
+    const line = `tor: { control: "tcp:127.0.0.1:9051", password: "${SECRET}", cookieFile: "" }`;
+    expect(err.format().split('\n').slice(0, 3)).toEqual([
+      `spec.yaml:2:${line.indexOf('""') + 1}: tor.cookieFile must not be empty`,
+      `  ${err.errors[0]!.excerpt}`,
+      `  ${' '.repeat(err.errors[0]!.excerpt.indexOf('""'))}^`,
+    ]);
+  });
+
   it('replaces a whole message rather than risk showing a short secret', async () => {
     // toTor's message says "true or false"; a secret `or` must not be recognisable in it.
     const err = await errorsOf(`${V}options:\n  StrictNodes: \${env:OR}\n`, { env: { OR: 'or' } });
     expect(err.errors[0]!.message).toBe('options.StrictNodes: the interpolated value is not a valid Boolean value');
+  });
+});
+
+describe('loading only to find the tor', () => {
+  const newer = OptionTable.fromTor(
+    OptionTable.bundled()
+      .all()
+      .map((o) => `${o.name} ${o.type}`)
+      .concat('FutureOption Boolean')
+      .join('\n'),
+    '',
+    '0.5.1.0',
+  );
+  const spec = `${V}tor: { control: "tcp:127.0.0.1:9051" }\noptions:\n  futureoption: 1\n  ContactInfo: ops@example.org\n`;
+
+  it('leaves out options the bundled table does not know, so a newer tor can be found and asked', async () => {
+    expect((await errorsOf(spec)).errors.map((e) => e.message)).toEqual(['unknown tor option "futureoption" (tor 0.4.9.11)']);
+    const first = await load(spec, { allowUnknownOptions: true });
+    expect(first.complete).toBe(false);
+    expect(first.warnings).toEqual([]);
+    expect(first.state.tor.control).toBe('tcp:127.0.0.1:9051');
+    expect(first.state.options.map((o) => o.name)).toEqual(['ContactInfo']);
+    const second = await load(spec, { table: newer });
+    expect(second.complete).toBe(true);
+    expect(second.state.options.map((o) => [o.name, o.value])).toEqual([
+      ['FutureOption', ['1']],
+      ['ContactInfo', ['ops@example.org']],
+    ]);
+  });
+
+  it('is complete, and the same as a full load, when every option is known', async () => {
+    const full = await load(`${V}options:\n  ContactInfo: a\n`);
+    expect(await load(`${V}options:\n  ContactInfo: a\n`, { allowUnknownOptions: true })).toEqual(full);
+    expect(full.complete).toBe(true);
+  });
+
+  it('reads no secret with skipSecrets, and leaves out the values that need one', async () => {
+    const launched = `${V}tor:\n  launch: { dataDirectory: ./data }\noptions:\n  ContactInfo: \${env:MISSING}\n  Nickname: \${file:./missing.txt}\n  NumEntryGuards: 2\nclientAuth:\n  - { privateKey: "\${env:MISSING}", address: ${ADDR1} }\n`;
+    expect((await errorsOf(launched)).errors.map((e) => e.message)).toEqual([
+      'options.ContactInfo: environment variable MISSING is not set',
+      expect.stringContaining('options.Nickname: cannot read ${file:./missing.txt}'),
+      'clientAuth[0].privateKey: environment variable MISSING is not set',
+    ]);
+    const { state, complete } = await load(launched, { skipSecrets: true });
+    expect(complete).toBe(false);
+    expect(state.tor.launch!.dataDirectory).toBe(path.join(dir, 'data'));
+    expect(state.options.map((o) => o.name)).toEqual(['NumEntryGuards']);
+    expect(state.clientAuth).toEqual([]);
+  });
+});
+
+describe('secret tor options', () => {
+  it('hold their value as a Secret and never show it, even written literally', async () => {
+    const hash = '16:0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789';
+    const { state } = await load(`${V}options:\n  hashedcontrolpassword: "${hash}"\n`);
+    expect(state.options[0]!.value![0]).toBeInstanceOf(Secret);
+    expect((state.options[0]!.value![0] as Secret<string>).reveal()).toBe(hash);
+    const err = await errorsOf(`${V}options:\n  HashedControlPassword: [${hash}, { a: 1 }]\n`);
+    expect(err.format()).not.toContain('0123456789');
   });
 });
 

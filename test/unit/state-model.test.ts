@@ -141,7 +141,7 @@ describe('TorState following events', () => {
     const { state, client, sockets } = await started({ script: () => {} });
     const s = await socketOf(client, sockets);
     const seen: string[] = [];
-    state.on('circuit', (c, e) => seen.push(`${c.id} ${e.status} ${c.status} ${c.purpose}`));
+    state.on('circuit', (c, e) => seen.push(`${c.id} ${e.type === 'CIRC' ? e.status : e.event} ${c.status} ${c.purpose}`));
     await emit(s, client, 'CIRC 9 LAUNCHED BUILD_FLAGS=IS_INTERNAL PURPOSE=HS_VANGUARDS', `CIRC 9 EXTENDED ${path(FP.guard)} PURPOSE=HS_VANGUARDS`, `CIRC 9 BUILT ${path(FP.guard, FP.relay)} PURPOSE=HS_VANGUARDS`);
     await emit(s, client, `CIRC_MINOR 9 PURPOSE_CHANGED ${path(FP.guard, FP.relay)} PURPOSE=HS_CLIENT_REND HS_STATE=HSCR_CONNECTING REND_QUERY=abc OLD_PURPOSE=HS_VANGUARDS`);
     const c = state.circuits.get('9')!;
@@ -173,6 +173,36 @@ describe('TorState following events', () => {
     await expect.poll(() => state.routers.get(FP.exit)?.flags).toContain('BadExit');
     expect(batches).toEqual([['exit'], ['exit']]);
     expect(state.routers.get(FP.exit)!.exitPolicy).toEqual({ action: 'accept', ports: [{ min: 80, max: 80 }, { min: 443, max: 443 }] });
+  });
+});
+
+describe('TorState microdescriptors', () => {
+  it('fetches a microdescriptor again only for routers whose digest changed or that have none', async () => {
+    const asked: string[] = [];
+    const { state, client, sockets } = await started({ script: (line) => void (line.startsWith('GETINFO md/') && asked.push(line.slice('GETINFO md/id/'.length, 'GETINFO md/id/'.length + 4))) });
+    const s = await socketOf(client, sockets);
+    expect(asked.sort()).toEqual([FP.exit.slice(0, 4), FP.relay.slice(0, 4)]);
+    const ns = (digest: string) => {
+      const exit = entry('exit', FP.exit, '10.0.0.2', 'Exit Running Valid').replace(`${b64(FP.exit)} 2038`, `${digest} 2038`);
+      return `650+NS\r\n${[entry('relay', FP.relay, '10.0.0.1', 'Running Valid'), exit].join('\n').split('\n').join('\r\n')}\r\n.\r\n650 OK\r\n`;
+    };
+    const applied = () =>
+      new Promise<void>((r) => {
+        const off = state.on('routers', () => (off(), r()));
+      });
+    const before = state.routers.get(FP.exit)!.microdescriptor;
+    asked.length = 0;
+    let done = applied();
+    await emit(s, client, ns(b64(FP.exit)));
+    await done;
+    expect(asked).toEqual([FP.relay.slice(0, 4)]);
+    expect(state.routers.get(FP.exit)!.microdescriptor).toBe(before);
+    asked.length = 0;
+    done = applied();
+    await emit(s, client, ns(b64(FP.guard)));
+    await done;
+    expect(asked.sort()).toEqual([FP.exit.slice(0, 4), FP.relay.slice(0, 4)]);
+    expect(state.routers.get(FP.exit)!.microdescriptor).not.toBe(before);
   });
 });
 
@@ -214,9 +244,18 @@ describe('TorState commands', () => {
     await expect(state.buildCircuit()).rejects.toMatchObject({ circuitId: '13', reason: 'NOPATH' });
   });
 
-  it('times out waiting for BUILT with the last status in the message', async () => {
-    const { state } = await started({ script: (line, s) => line.startsWith('EXTENDCIRCUIT') && (s.write('250 EXTENDED 14\r\n650 CIRC 14 LAUNCHED PURPOSE=GENERAL\r\n'), true) });
+  it('times out waiting for BUILT with the last status in the message, and closes the circuit it gave up on', async () => {
+    const closed: string[] = [];
+    const { state } = await started({
+      script: (line, s) => {
+        if (line.startsWith('EXTENDCIRCUIT')) s.write('250 EXTENDED 14\r\n650 CIRC 14 LAUNCHED PURPOSE=GENERAL\r\n');
+        else if (line.startsWith('CLOSECIRCUIT')) s.write((closed.push(line), '250 OK\r\n'));
+        else return false;
+        return true;
+      },
+    });
     await expect(state.buildCircuit([], { timeout: 50 })).rejects.toThrow(/circuit 14 not BUILT within 50 ms \(last status LAUNCHED\)/);
+    expect(closed).toEqual(['CLOSECIRCUIT 14']);
   });
 
   it('closes circuits and streams and waits for tor to report them closed', async () => {

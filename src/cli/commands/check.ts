@@ -3,7 +3,7 @@ import { openTarget } from '../../reconcile/target.js';
 import { loadSpec } from '../../spec/index.js';
 import { parseControlAddress } from '../../tor/address.js';
 import { connect, type TorClient } from '../../tor/client.js';
-import { UsageError } from '../../tor/errors.js';
+import { CliUsageError } from '../report.js';
 import { tcpSocksListener } from '../../tor/socks/index.js';
 import { EXIT_INVALID, type CliCommand } from '../program.js';
 import { parseDuration } from '../duration.js';
@@ -43,7 +43,7 @@ export const checkCommand: CliCommand = {
               client = own;
             }
           }
-          if (!socks) throw new UsageError("the spec's tor has no TCP SocksPort: give --socks HOST:PORT");
+          if (!socks) throw new CliUsageError("the spec's tor has no TCP SocksPort: give --socks HOST:PORT");
           const results = await checkReachability(state, { socks, ...(client ? { client } : {}), timeoutMs: parseDuration(flags.timeout, '--timeout') });
           if (flags.json) io.stdout(JSON.stringify({ format_version: 1, socks, results }, null, 2) + '\n');
           else {

@@ -1,9 +1,8 @@
 import { createTwoFilesPatch } from 'diff';
 import type { Plan } from '../../reconcile/types.js';
-import { SpecErrors } from '../../spec/index.js';
-import { formatReport, type CliCommand } from '../program.js';
+import type { CliCommand } from '../program.js';
 import { changeLines } from '../views/lines.js';
-import { describeError } from './errors.js';
+import { describeError } from '../report.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { openSession } from './session.js';
 
@@ -37,7 +36,7 @@ export const diffCommand: CliCommand = {
           io.stdout(createTwoFilesPatch(`live (${session.target.address})`, `spec (${specs.join(', ')})`, before, after, '', '', { context: 3 }));
           setExitCode(1);
         } catch (err) {
-          io.stderr(err instanceof SpecErrors ? formatReport(err.errors.concat(err.warnings)) : `tor-reconcile diff: ${describeError(err)}\n`);
+          io.stderr(describeError(err).text);
           setExitCode(2);
         }
       });

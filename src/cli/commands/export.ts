@@ -4,7 +4,7 @@ import { openTarget } from '../../reconcile/target.js';
 import { loadSpec } from '../../spec/index.js';
 import { formatControlAddress, parseControlAddress } from '../../tor/address.js';
 import { connect } from '../../tor/client.js';
-import { UsageError } from '../../tor/errors.js';
+import { CliUsageError } from '../report.js';
 import { Secret } from '../../tor/secret.js';
 import type { CliCommand } from '../program.js';
 
@@ -24,14 +24,14 @@ export const exportCommand: CliCommand = {
           let password: Secret<string> | undefined;
           if (flags.passwordEnv) {
             const value = io.env[flags.passwordEnv];
-            if (value === undefined) throw new UsageError(`--password-env: environment variable ${flags.passwordEnv} is not set`);
+            if (value === undefined) throw new CliUsageError(`--password-env: environment variable ${flags.passwordEnv} is not set`);
             password = new Secret(value);
           }
           client = await connect({ control: parseControlAddress(flags.control), ...(password ? { password } : {}) });
         } else if (specs.length) {
           const { state } = await loadSpec(specs, { env: io.env });
           client = (await openTarget(state, { start: false })).client;
-        } else throw new UsageError('export needs --control ADDRESS or a spec whose tor to export');
+        } else throw new CliUsageError('export needs --control ADDRESS or a spec whose tor to export');
         try {
           const text = await exportSpec(client, { control: formatControlAddress(client.connection.address) });
           if (flags.output) {

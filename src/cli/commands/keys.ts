@@ -4,19 +4,19 @@
  */
 import { stat } from 'node:fs/promises';
 import { loadKeyFile, persistKeys } from '../../reconcile/local.js';
-import { UsageError } from '../../tor/errors.js';
+import { CliError, CliUsageError } from '../report.js';
 import { clientAuthPrivateLine, generateClientAuthKeyPair, generateServiceKey, parseOnionAddress, readTorKeyFiles, serviceAuthLine, writeSecretFileAtomic, writeTorKeyFiles, type OnionServiceKey } from '../../tor/onion/index.js';
 import type { CliCommand } from '../program.js';
 
 async function loadAny(source: string): Promise<OnionServiceKey> {
   const st = await stat(source).catch(() => undefined);
-  if (!st) throw new UsageError(`${source}: no such file or directory`);
+  if (!st) throw new CliError(`${source}: no such file or directory`);
   return st.isDirectory() ? readTorKeyFiles(source) : loadKeyFile(source);
 }
 
 async function refuseOverwrite(file: string, key: OnionServiceKey): Promise<void> {
   const existing = await loadKeyFile(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
-  if (existing && existing.address !== key.address) throw new UsageError(`${file} already holds the key of ${existing.address}.onion; refusing to replace it`);
+  if (existing && existing.address !== key.address) throw new CliError(`${file} already holds the key of ${existing.address}.onion; refusing to replace it`);
 }
 
 export const keysCommand: CliCommand = {
@@ -71,7 +71,7 @@ export const keysCommand: CliCommand = {
         "\nPrints the service's public line (for authorizedClients in the spec, or authorized_clients/NAME.auth);\nthe client's private line goes to a 0600 file (default NAME.auth_private), never to the terminal.\n\nExample:\n  $ tor-reconcile keys client-auth alice --address 2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion\n",
       )
       .action(async (name: string, flags: { address: string; privateOut: string }) => {
-        if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new UsageError('client name: 1 to 64 letters, digits, "_" or "-"');
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliUsageError('client name: 1 to 64 letters, digits, "_" or "-"');
         const address = parseOnionAddress(flags.address).address;
         const pair = generateClientAuthKeyPair();
         const out = flags.privateOut || `${name}.auth_private`;

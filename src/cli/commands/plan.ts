@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { writePlanFile } from '../../reconcile/saved.js';
 import type { Plan } from '../../reconcile/types.js';
-import { UsageError } from '../../tor/errors.js';
+import { CliUsageError } from '../report.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { githubAnnotations, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
@@ -56,7 +56,7 @@ export const planCommand: CliCommand = {
       )
       .action(async (specs: string[], flags: PlanFlags) => {
         const format: PlanFormat = flags.json ? 'json' : (flags.format ?? 'human');
-        if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new UsageError(`unknown format ${format}: use human, json, markdown or github`);
+        if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new CliUsageError(`unknown format ${format}: use human, json, markdown or github`);
         const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
         try {
           await renderPlan(session.plan, format, io);

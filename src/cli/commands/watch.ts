@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { Watcher, type WatchLogEntry } from '../../reconcile/watch.js';
 import { loadSpec, SpecErrors } from '../../spec/index.js';
-import { UsageError } from '../../tor/errors.js';
+import { CliUsageError } from '../report.js';
 import { formatReport, type CliCommand, type CliIo } from '../program.js';
 import { renderMetrics } from '../views/metrics.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
@@ -27,7 +27,7 @@ export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
 /** `/healthz` (200 when connected and the last reconcile succeeded, else 503) and `/metrics`. */
 function serve(watcher: Watcher, listen: string): Promise<http.Server> {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
-  if (!m) throw new UsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
+  if (!m) throw new CliUsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
   const server = http.createServer((req, res) => {
     if (req.url === '/healthz') {
       const h = watcher.health();
@@ -60,8 +60,8 @@ export const watchCommand: CliCommand = {
         "\nWith tor.launch (and no --control), watch runs the embedded tor as its child, restarts it if it dies, and\nstops it on exit. SIGTERM/SIGINT finish the step in flight and exit 0, leaving everything applied in place.\n\nExample:\n  $ tor-reconcile watch /etc/tor-reconcile/spec.yaml --listen 127.0.0.1:9099 --log-format json\n",
       )
       .action(async (specs: string[], flags: WatchFlags) => {
-        if (flags.mode !== 'enforce' && flags.mode !== 'warn') throw new UsageError(`--mode ${flags.mode}: use enforce or warn`);
-        if (flags.logFormat !== 'text' && flags.logFormat !== 'json') throw new UsageError(`--log-format ${flags.logFormat}: use text or json`);
+        if (flags.mode !== 'enforce' && flags.mode !== 'warn') throw new CliUsageError(`--mode ${flags.mode}: use enforce or warn`);
+        if (flags.logFormat !== 'text' && flags.logFormat !== 'json') throw new CliUsageError(`--log-format ${flags.logFormat}: use text or json`);
         const log = logger(io, flags.logFormat);
         const watcher = new Watcher({
           specFiles: specs,

@@ -40,6 +40,8 @@ export class AttachEngine {
   #offHandler: (() => void) | undefined;
   #owned = new Map<string, Owned>();
   #building = new Map<string, Promise<Circuit>>();
+  /** Policies in force: bumped by update(), so that a circuit built for older ones is never adopted. */
+  #generation = 0;
   /** This tor's own relay identity and declared family (when it is a relay): never hops of its circuits. */
   #ownFamily = new Set<string>();
 
@@ -55,7 +57,7 @@ export class AttachEngine {
     const e = new AttachEngine(state, spec, log);
     e.#ownFamily = await ownFamily(state);
     e.#attacher = StreamAttacher.for(state, {
-      deadlineMs: Math.max(...spec.policies.map((p) => p.deadlineMs), 15_000) + 5_000,
+      deadlineMs: attacherDeadline(spec),
       attached: (stream, decision, ms) => e.#record(stream, decision, ms),
       conflict: (message) => log('warn', 'attach-conflict', message),
       error: (err, stream) => log('error', 'attach', `stream ${stream.id} to ${stream.target.host}:${stream.target.port}: ${err.message}`),
@@ -65,8 +67,16 @@ export class AttachEngine {
     return e;
   }
 
+  /**
+   * New policies for the streams to come. Circuits built for the old ones may break the new ones (another
+   * exit country, a pinned path): they are no longer reused, nor are circuits still being built for them.
+   */
   update(spec: AttachSpec): void {
     this.#matcher = new PolicyMatcher(spec);
+    this.#owned.clear();
+    this.#building.clear();
+    this.#generation++;
+    this.#attacher.setDeadline(attacherDeadline(spec));
   }
 
   async stop(): Promise<void> {
@@ -123,12 +133,15 @@ export class AttachEngine {
     // Streams arriving together for one key share the circuit being built.
     const pending = this.#building.get(key);
     if (pending) return pending;
-    const build = this.#build(policy, port, key).finally(() => this.#building.delete(key));
+    const build: Promise<Circuit> = this.#build(policy, port, key).finally(() => {
+      if (this.#building.get(key) === build) this.#building.delete(key);
+    });
     this.#building.set(key, build);
     return build;
   }
 
   async #build(policy: AttachPolicy, port: number, key: string): Promise<Circuit> {
+    const generation = this.#generation;
     let path: Router[];
     try {
       path = this.#choosePath(policy, port);
@@ -139,7 +152,7 @@ export class AttachEngine {
     }
     const circuit = await this.state.buildCircuit(path, { purpose: 'general', timeout: policy.deadlineMs });
     this.stats.circuitsBuilt++;
-    this.#owned.set(circuit.id, { circuit, key });
+    if (generation === this.#generation) this.#owned.set(circuit.id, { circuit, key });
     this.log('info', 'attach', `built circuit ${circuit.id} for policy ${policy.name}: ${path.map((r) => `${r.nickname}${r.country ? `(${r.country})` : ''}`).join(' → ')}`, { policy: policy.name, circuit: circuit.id });
     return circuit;
   }
@@ -194,6 +207,11 @@ export function choosePath(c: AttachCircuit, port: number, ctx: PathContext): Ro
   return hops as Router[];
 }
 
+/** A stream waits for the slowest policy's circuit, with a margin for the attach itself. */
+function attacherDeadline(spec: AttachSpec): number {
+  return Math.max(...spec.policies.map((p) => p.deadlineMs), 15_000) + 5_000;
+}
+
 /** `GETINFO fingerprint` and MyFamily, for a tor that is also a relay; empty for a client. */
 async function ownFamily(state: TorState): Promise<Set<string>> {
   const out = new Set<string>();
@@ -208,7 +226,7 @@ function usable(r: Router): boolean {
   return r.flags.includes('Running') && r.flags.includes('Valid');
 }
 
-export function exitAllows(r: Router, port: number): boolean {
+function exitAllows(r: Router, port: number): boolean {
   return policyAllows(r.exitPolicy ?? r.microdescriptor?.exitPolicy ?? REJECT_ALL, port);
 }
 

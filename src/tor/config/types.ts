@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors.js';
-import { unquoteString } from '../protocol/quoting.js';
+import { decodeReplyValue } from '../protocol/quoting.js';
 import { IMMUTABLE_OPTIONS } from './immutable.js';
 import bundledData from './tor-options.json' with { type: 'json' };
 
@@ -108,12 +108,7 @@ export class OptionTable {
       if (line === '') continue;
       const space = line.indexOf(' ');
       const name = space < 0 ? line : line.slice(0, space);
-      const rawValue = space < 0 ? '' : line.slice(space + 1);
-      let value = rawValue;
-      if (rawValue.startsWith('"')) {
-        const q = unquoteString(rawValue);
-        if (q.end === rawValue.length) value = q.value;
-      }
+      const value = decodeReplyValue(space < 0 ? '' : line.slice(space + 1));
       const list = defaults.get(name);
       if (list) list.push(value);
       else defaults.set(name, [value]);

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { UsageError } from '../errors.js';
 import { Secret, type MaybeSecret } from '../secret.js';
 import { quoteQString, quoteString } from './quoting.js';
@@ -12,6 +13,42 @@ export interface Command {
   readonly display: string;
 }
 
+/**
+ * What the builders return. `wire` is an accessor over a private field, so spreading, JSON and inspect see
+ * only `keyword` and `display`: logging a command never prints what its secrets revealed.
+ */
+class EncodedCommand implements Command {
+  readonly #wire: string;
+
+  constructor(
+    readonly keyword: string,
+    wire: string,
+    readonly display: string,
+  ) {
+    this.#wire = wire;
+  }
+
+  get wire(): string {
+    return this.#wire;
+  }
+
+  toJSON(): string {
+    return this.display;
+  }
+
+  [inspect.custom](): string {
+    return this.display;
+  }
+}
+
+/** Revealed secret values per command, for scrubbing them from tor's refusals (tor quotes what it refuses). */
+const revealed = new WeakMap<Command, readonly string[]>();
+
+/** The secret values `command` carries on the wire, revealed; empty for a command without secrets. */
+export function revealedSecrets(command: Command): readonly string[] {
+  return revealed.get(command) ?? [];
+}
+
 /** A secret part: `encode` gives the wire text, `redacted` what logs and errors show in its place. */
 type Part = string | { secret: Secret<string>; encode: (revealed: string) => string; redacted: string };
 
@@ -19,15 +56,25 @@ const KEYWORD = /^[A-Z][A-Z0-9_]*$/;
 /** Config option names: tor's are letters, digits and `_` (`__LeaveStreamsUnattached`). */
 const OPTION = /^[A-Za-z0-9_]+$/;
 
-/** Printable ASCII without space, quote or `=`: the words tor's parser splits on can't appear. */
-export function assertWord(value: string, what: string): string {
-  if (value.length === 0) throw new UsageError(`${what} is empty`);
+/** Printable ASCII without space or quote: nothing that would end the word where tor's parser splits. */
+function isWord(value: string): boolean {
+  if (value.length === 0) return false;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f || c === 0x22) {
-      throw new UsageError(`${what} ${JSON.stringify(value)} contains a character not allowed there`);
-    }
+    if (c <= 0x20 || c >= 0x7f || c === 0x22) return false;
   }
+  return true;
+}
+
+export function assertWord(value: string, what: string): string {
+  if (value.length === 0) throw new UsageError(`${what} is empty`);
+  if (!isWord(value)) throw new UsageError(`${what} ${JSON.stringify(value)} contains a character not allowed there`);
+  return value;
+}
+
+/** assertWord for a secret: the error names what was refused but never shows the value. */
+export function assertSecretWord(value: string, what: string): string {
+  if (!isWord(value)) throw new UsageError(`${what} is empty or contains a space, quote, control or non-ASCII character (value not shown)`);
   return value;
 }
 
@@ -47,17 +94,22 @@ export function buildCommand(keyword: string, parts: Part[]): Command {
   if (!KEYWORD.test(keyword)) throw new UsageError(`not a control command keyword: ${JSON.stringify(keyword)}`);
   let wire = keyword;
   let display = keyword;
+  const secrets: string[] = [];
   for (const p of parts) {
     if (typeof p === 'string') {
       wire += ' ' + p;
       display += ' ' + p;
     } else {
-      wire += ' ' + p.encode(p.secret.reveal());
+      const value = p.secret.reveal();
+      secrets.push(value);
+      wire += ' ' + p.encode(value);
       display += ' ' + p.redacted;
     }
   }
   assertOneLine(wire, keyword);
-  return { keyword, wire: wire + '\r\n', display };
+  const command = new EncodedCommand(keyword, wire + '\r\n', display);
+  if (secrets.length) revealed.set(command, secrets);
+  return command;
 }
 
 /**
@@ -82,7 +134,7 @@ export function buildDataCommand(keyword: string, args: string[], body: string):
   for (const l of lines) if (l.includes('\r')) throw new UsageError(`${keyword}: body contains a bare CR`);
   const stuffed = lines.map((l) => (l.startsWith('.') ? '.' + l : l));
   const wire = '+' + head.wire + stuffed.map((l) => l + '\r\n').join('') + '.\r\n';
-  return { keyword, wire, display: '+' + head.display + ` <${lines.length} lines>` };
+  return new EncodedCommand(keyword, wire, '+' + head.display + ` <${lines.length} lines>`);
 }
 
 export type ConfValue = MaybeSecret | null;

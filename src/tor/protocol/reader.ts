@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors.js';
-import type { Reply, ReplyLine } from './reply.js';
+import { isAsyncCode, type Reply, type ReplyLine } from './reply.js';
 
 export interface ReaderLimits {
   /** Longest line accepted, in bytes (without CRLF). */
@@ -125,7 +125,7 @@ export class ReplyReader {
       throw new ProtocolError('malformed reply line (expected "NNN-", "NNN+" or "NNN ")', text);
     }
     const first = this.#lines[0];
-    if (first && isEventCode(first.code) !== isEventCode(code)) {
+    if (first && isAsyncCode(first.code) !== isAsyncCode(code)) {
       throw new ProtocolError('asynchronous and synchronous lines mixed within one reply', text);
     }
     this.#lines.push({ code, sep, text: text.slice(4) });
@@ -138,10 +138,6 @@ export class ReplyReader {
     }
     return null;
   }
-}
-
-function isEventCode(code: number): boolean {
-  return code >= 600 && code < 700;
 }
 
 function parseStatus(text: string): number {

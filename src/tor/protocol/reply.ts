@@ -25,7 +25,11 @@ export interface Reply {
 
 /** Asynchronous replies (events) use 6xx codes; everything else answers a command, in order. */
 export function isAsync(reply: Reply): boolean {
-  return reply.code >= 600 && reply.code < 700;
+  return isAsyncCode(reply.code);
+}
+
+export function isAsyncCode(code: number): boolean {
+  return code >= 600 && code < 700;
 }
 
 export function isOk(reply: Reply): boolean {

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { SocksClient } from 'socks';
 import { UsageError } from '../errors.js';
 import { SocksConnectionError, SocksProtocolError, SocksTimeoutError, socksReplyError, type SocksError } from './errors.js';
-import { formatSocksAddress, isolationCredentials, openSocket, parseSocksAddress, SOCKS5, type SocksAddress } from './socks5.js';
+import { formatSocksAddress, isolationCredentials, openSocksSocket, parseSocksAddress, SOCKS5, type SocksAddress } from './socks5.js';
 
 export interface TorConnectOptions {
   /**
@@ -35,7 +35,7 @@ export async function socksConnect(proxy: SocksAddress, host: string, port: numb
   const timeout = options.timeout ?? 120_000;
   const credentials = isolationCredentials(options.isolation);
   const target = `${host}:${port}`;
-  const socket = await openSocket(proxy, timeout);
+  const socket = await openSocksSocket(proxy, timeout);
   const received: Buffer[] = [];
   const tap = (d: Buffer) => received.push(d);
   socket.prependListener('data', tap);

@@ -61,7 +61,7 @@ export async function torFetch(url: string | URL, options: TorFetchOptions = {})
     if (options.socks === undefined) throw new UsageError('torFetch needs `socks` (or `circuit`)');
     socket = await torConnect(options.socks, host, port, { isolation: options.isolation, timeout });
   }
-  const conn: net.Socket = secure ? await startTls(socket, host, options.insecure ?? false) : socket;
+  const conn: net.Socket = secure ? await startTls(socket, host, options.insecure ?? false, deadline, `${method} ${u.href}`) : socket;
 
   return new Promise<TorResponse>((resolve, reject) => {
     const req = http.request({
@@ -107,11 +107,22 @@ export async function torFetch(url: string | URL, options: TorFetchOptions = {})
   });
 }
 
-function startTls(socket: net.Socket, host: string, insecure: boolean): Promise<tls.TLSSocket> {
+/** The TLS handshake, within what is left of the request's deadline (a peer may never finish it). */
+function startTls(socket: net.Socket, host: string, insecure: boolean, deadline: number, what: string): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const t = tls.connect({ socket, servername: /^[\d.]+$|:/.test(host) ? undefined : host, rejectUnauthorized: !insecure, ALPNProtocols: ['http/1.1'] });
-    t.once('secureConnect', () => resolve(t));
+    const left = Math.max(1, deadline - Date.now());
+    const timer = setTimeout(() => {
+      t.destroy();
+      socket.destroy();
+      reject(new SocksTimeoutError(`${what}: TLS handshake not complete within ${left} ms`));
+    }, left);
+    t.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve(t);
+    });
     t.once('error', (err) => {
+      clearTimeout(timer);
       socket.destroy();
       reject(err);
     });

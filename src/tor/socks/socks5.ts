@@ -14,6 +14,7 @@
  * ```
  */
 import net from 'node:net';
+import { formatHostPort, openSocket, parseEndpoint } from '../address.js';
 import { UsageError } from '../errors.js';
 import { SocksConnectionError, SocksProtocolError, SocksTimeoutError, socksReplyError } from './errors.js';
 
@@ -52,37 +53,20 @@ export function isolationCredentials(key: string | undefined): Credentials | und
 /** `host:port`, `[v6]:port`, a bare port (127.0.0.1), `unix:/path` or `/path`. */
 export function parseSocksAddress(input: string | SocksAddress): SocksAddress {
   if (typeof input !== 'string') return input;
-  const s = input.trim();
-  if (s.startsWith('unix:')) return { path: s.slice(5) };
-  if (s.startsWith('/')) return { path: s };
-  const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):)?(\d{1,5})$/.exec(s);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) throw new UsageError(`SOCKS address ${JSON.stringify(input)}: expected HOST:PORT, PORT or unix:PATH`);
-  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+  const a = parseEndpoint(input, 'SOCKS address');
+  return a.type === 'unix' ? { path: a.path } : { host: a.host, port: a.port };
 }
 
 export function formatSocksAddress(a: SocksAddress): string {
-  return 'path' in a ? `unix:${a.path}` : `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  return 'path' in a ? `unix:${a.path}` : formatHostPort(a.host, a.port);
 }
 
 /** Connect to the SOCKS port itself. */
-export function openSocket(proxy: SocksAddress, timeout: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = 'path' in proxy ? net.connect({ path: proxy.path }) : net.connect({ host: proxy.host, port: proxy.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new SocksTimeoutError(`SOCKS port ${formatSocksAddress(proxy)}: no connection within ${timeout} ms`));
-    }, timeout);
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new SocksConnectionError(`cannot connect to tor's SOCKS port ${formatSocksAddress(proxy)}: ${err.message}`, { cause: err }));
-    });
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      if (!('path' in proxy)) socket.setNoDelay(true);
-      resolve(socket);
-    });
+export function openSocksSocket(proxy: SocksAddress, timeout: number): Promise<net.Socket> {
+  const where = formatSocksAddress(proxy);
+  return openSocket(proxy, timeout, {
+    timeout: (ms) => new SocksTimeoutError(`SOCKS port ${where}: no connection within ${ms} ms`),
+    failed: (err) => new SocksConnectionError(`cannot connect to tor's SOCKS port ${where}: ${err.message}`, { cause: err }),
   });
 }
 
@@ -162,7 +146,7 @@ export async function socks5Request(proxy: SocksAddress, command: number, host: 
   const request = encodeRequest(command, host, port);
   const target = `${commandName(command)} ${host}`;
   const started = Date.now();
-  const socket = await openSocket(proxy, timeout);
+  const socket = await openSocksSocket(proxy, timeout);
   const incoming = new Incoming(socket, Math.max(1, timeout - (Date.now() - started)), `${target} via ${formatSocksAddress(proxy)}`);
   try {
     const { credentials } = options;

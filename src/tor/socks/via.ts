@@ -17,6 +17,7 @@ import type { StreamEvent } from '../events.js';
 import { StreamError } from '../state/errors.js';
 import type { Circuit, Stream, TorState } from '../state/state.js';
 import { socksConnect, type TorConnectOptions } from './connect.js';
+import { SocksTimeoutError } from './errors.js';
 import { parseSocksAddress, type SocksAddress } from './socks5.js';
 
 export interface ConnectViaOptions extends TorConnectOptions {
@@ -43,19 +44,32 @@ export async function connectVia(state: TorState, circuit: Circuit, host: string
   const proxy = parseSocksAddress(listener);
   if ('path' in proxy) throw new UsageError('connectVia needs a TCP SocksPort: streams from a Unix socket carry no source port to match');
   const attacher = StreamAttacher.for(state);
-  const claim = claimFor(state, circuit, `${host}:${port}`);
   await attacher.acquire();
+  let via: ViaConnection | undefined;
+  try {
+    via = await claimedConnection(state, circuit, proxy, host, port, options);
+    return via;
+  } finally {
+    // A failed reset leaves tor holding every new stream for a controller: that outranks this call's result.
+    await attacher.release().catch((err: unknown) => {
+      via?.socket.destroy();
+      throw err;
+    });
+  }
+}
+
+/** The SOCKS connection, and its stream claimed for `circuit` (the attacher must be running). */
+async function claimedConnection(state: TorState, circuit: Circuit, proxy: SocksAddress, host: string, port: number, options: ConnectViaOptions): Promise<ViaConnection> {
+  const claim = claimFor(state, circuit, `${host}:${port}`, options.timeout ?? 120_000);
   const connecting = socksConnect(proxy, host, port, { ...options, onOpen: (localPort) => claim.bind(localPort) });
   try {
     const [socket, stream] = await Promise.all([connecting, claim.stream]);
     return { socket, stream };
   } catch (err) {
-    claim.cancel();
     connecting.then((socket) => socket.destroy(), () => {});
     throw err;
   } finally {
     claim.dispose();
-    await attacher.release();
   }
 }
 
@@ -70,21 +84,22 @@ interface Claim {
   stream: Promise<Stream>;
   /** The SOCKS connection's local port, known once it is open. */
   bind(localPort: number): void;
-  cancel(): void;
   dispose(): void;
 }
 
 /**
  * A claim on the stream that will come from one local port: an attacher handler (highest priority) answers
- * with the circuit for that stream only, and a stream listener follows it to SUCCEEDED or a refusal.
+ * with the circuit for that stream only, and a stream listener follows it to SUCCEEDED or a refusal, for at
+ * most `timeout` ms.
  */
-function claimFor(state: TorState, circuit: Circuit, target: string): Claim {
+function claimFor(state: TorState, circuit: Circuit, target: string, timeout: number): Claim {
   let resolve!: (s: Stream) => void;
   let reject!: (err: Error) => void;
   const stream = new Promise<Stream>((res, rej) => ((resolve = res), (reject = rej)));
   stream.catch(() => {});
   let port: number | undefined;
   let id: string | undefined;
+  const timer = setTimeout(() => reject(new SocksTimeoutError(`${target} on circuit ${circuit.id}: tor did not report the stream SUCCEEDED within ${timeout} ms`)), timeout);
   const offHandler = StreamAttacher.for(state).add((s, e) => {
     if (id !== undefined || port === undefined || e.status === 'DETACHED' || e.sourceAddr?.port !== port) return undefined;
     id = s.id;
@@ -92,22 +107,24 @@ function claimFor(state: TorState, circuit: Circuit, target: string): Claim {
   }, Number.MAX_SAFE_INTEGER);
   const offStream = state.on('stream', (s: Stream, e: StreamEvent) => {
     if (e.id !== id) return;
-    if (e.status === 'SUCCEEDED') resolve(s);
-    else if (e.status === 'DETACHED' || e.status === 'FAILED' || e.status === 'CLOSED') {
+    if (e.status === 'SUCCEEDED') {
+      // The attach failed and tor put the stream where it liked (the attacher's fallback): not what was asked.
+      if (e.circuitId === circuit.id) resolve(s);
+      else reject(new StreamError(e.id, e.status, undefined, undefined, `stream ${e.id} to ${target} SUCCEEDED on circuit ${e.circuitId}, not on circuit ${circuit.id}`));
+    } else if (e.status === 'DETACHED' || e.status === 'FAILED' || e.status === 'CLOSED') {
       const why = [e.reason && `REASON=${e.reason}`, e.remoteReason && `REMOTE_REASON=${e.remoteReason}`].filter(Boolean).join(' ');
       reject(new StreamError(e.id, e.status, e.reason, e.remoteReason, `stream ${e.id} to ${target} on circuit ${circuit.id} ${e.status}${why ? ` (${why})` : ''}`));
       // Tor would retry a detached stream elsewhere: not on the circuit asked for, so close it.
       if (e.status === 'DETACHED') s.close('MISC').catch(() => {});
     }
   });
-  const dispose = () => {
-    offHandler();
-    offStream();
-  };
   return {
     stream,
     bind: (localPort) => (port = localPort),
-    cancel: dispose,
-    dispose,
+    dispose: () => {
+      clearTimeout(timer);
+      offHandler();
+      offStream();
+    },
   };
 }

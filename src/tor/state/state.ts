@@ -11,7 +11,7 @@
  */
 import type { TorClient } from '../client.js';
 import { ProtocolError, UsageError } from '../errors.js';
-import { parseEvent, type CircEvent, type HostPort, type RelaySpec, type StreamEvent } from '../events.js';
+import { parseEvent, type CircEvent, type CircMinorEvent, type HostPort, type RelaySpec, type StreamEvent } from '../events.js';
 import { assertWord, buildCommand } from '../protocol/encoder.js';
 import { CircuitError, StreamError } from './errors.js';
 import { parseMicrodescriptor, type Microdescriptor } from './microdesc.js';
@@ -59,7 +59,7 @@ export type StreamCloseReason = keyof typeof STREAM_CLOSE_REASONS;
 
 export interface TorStateEvents {
   /** A circuit appeared or changed; `event` is what changed it. Closed circuits leave `state.circuits`. */
-  circuit: (circuit: Circuit, event: CircEvent) => void;
+  circuit: (circuit: Circuit, event: CircEvent | CircMinorEvent) => void;
   stream: (stream: Stream, event: StreamEvent) => void;
   /** Routers added or changed by a consensus, an NS event or `refreshRouters()`. */
   routers: (routers: Router[]) => void;
@@ -184,14 +184,13 @@ export class Circuit {
     return { id: this.id, status: this.status, purpose: this.purpose, path: this.path, buildFlags: this.buildFlags, timeCreated: this.timeCreated, reason: this.reason };
   }
 
-  /** `minor`: a CIRC_MINOR change, whose status field names the change, not the circuit's status. */
-  [APPLY](e: CircEvent, minor = false): void {
+  [APPLY](e: CircEvent | CircMinorEvent): void {
     const prev = this.#e;
+    // CIRC_MINOR changes purpose or HS state, never the status.
+    const next: CircEvent = e.type === 'CIRC' ? e : { ...e, type: 'CIRC', status: this.status };
     // Later events omit what earlier ones said (REASON only at the end, no path while LAUNCHED).
-    this.#e = prev
-      ? { ...e, status: minor ? prev.status : e.status, path: e.path.length ? e.path : prev.path, timeCreated: e.timeCreated ?? prev.timeCreated, purpose: e.purpose ?? prev.purpose }
-      : e;
-    if (minor) return;
+    this.#e = prev ? { ...next, path: next.path.length ? next.path : prev.path, timeCreated: next.timeCreated ?? prev.timeCreated, purpose: next.purpose ?? prev.purpose } : next;
+    if (e.type !== 'CIRC') return;
     if (e.status === 'BUILT') for (const w of this.#built.splice(0)) w.resolve(this);
     if (isEnd(e.status)) {
       const err = this.#error();
@@ -410,7 +409,15 @@ export class TorState {
       circuit = new Circuit(this, id);
       this.#circuits.set(id, circuit);
     }
-    return circuit.whenBuilt(options.timeout);
+    try {
+      return await circuit.whenBuilt(options.timeout);
+    } catch (err) {
+      // Nobody will use a circuit we gave up on; left open, tor would finish building it for nothing.
+      if (err instanceof CircuitError && err.status === 'TIMEOUT' && circuit.isOpen) {
+        await this.client.request(buildCommand('CLOSECIRCUIT', [id])).catch(() => {});
+      }
+      throw err;
+    }
   }
 
   /** Re-read ns/all (and microdescriptors, countries) now, e.g. after descriptors arrived. */
@@ -434,7 +441,7 @@ export class TorState {
       this.client.on('CIRC', (e) => this.#onCirc(e, false)),
       this.client.on('STREAM', (e) => this.#onStream(e, false)),
       // Purpose and HS state change without a CIRC event (conflux linking, HS circuits reused, cannibalized).
-      this.client.on('CIRC_MINOR', (e) => this.#onCircMinor(e.raw.lines[0]!.text)),
+      this.client.on('CIRC_MINOR', (e) => this.#onCircMinor(e)),
       this.client.on('NEWCONSENSUS', (e) => {
         this.#consensusEvents++;
         this.#queueRouters(e.document, true).catch(() => {});
@@ -477,12 +484,10 @@ export class TorState {
     this.#emit('circuit', c, e);
   }
 
-  /** `CIRC_MINOR <id> PURPOSE_CHANGED|CANNIBALIZED …` has the shape of a CIRC event; its status is the change. */
-  #onCircMinor(line: string): void {
-    const c = this.#circuits.get(line.split(' ', 2)[1] ?? '');
+  #onCircMinor(e: CircMinorEvent): void {
+    const c = this.#circuits.get(e.id);
     if (!c || this.#closed) return;
-    const e = parseEvent({ code: 650, lines: [{ code: 650, sep: ' ', text: `CIRC ${line.slice('CIRC_MINOR '.length)}` }] }) as CircEvent;
-    c[APPLY](e, true);
+    c[APPLY](e);
     this.#emit('circuit', c, e);
   }
 
@@ -514,7 +519,8 @@ export class TorState {
   async #applyRouters(document: string, full: boolean): Promise<void> {
     if (this.#closed) return;
     const statuses = parseNetworkStatus(document);
-    const needMd = this.#options.microdescriptors ? statuses.filter((s) => !s.exitPolicy) : [];
+    // A router's digest changes with its microdescriptor: one already fetched for this digest is current.
+    const needMd = this.#options.microdescriptors ? statuses.filter((s) => !s.exitPolicy && !this.#hasMicrodescriptor(s)) : [];
     const [mds] = await Promise.all([this.#microdescriptors(needMd), this.#lookupCountries(statuses)]);
     const routers = statuses.map((s): Router => {
       const md = mds.get(s.fingerprint) ?? this.#routers.get(s.fingerprint)?.microdescriptor;
@@ -528,6 +534,11 @@ export class TorState {
     if (full) this.#routers = new Map(routers.map((r) => [r.fingerprint, r]));
     else for (const r of routers) this.#routers.set(r.fingerprint, r);
     this.#emit('routers', routers);
+  }
+
+  #hasMicrodescriptor(s: RouterStatus): boolean {
+    const known = this.#routers.get(s.fingerprint);
+    return known?.microdescriptor !== undefined && known.digest === s.digest;
   }
 
   /** One GETINFO per router, pipelined: a key tor cannot answer (no md yet) fails only its own command. */
