@@ -14,7 +14,8 @@ import { PlanBlockedError } from './errors.js';
 import { parsePortLine } from './hsblock.js';
 import { readLiveState } from './live.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, lockStateDirectory, readRecords, recordKey, writeRecords } from './local.js';
-import { computePlan, secretValues, specId, type PlanContext } from './plan.js';
+import { resolveDesired } from './desired.js';
+import { computePlan, secretValues, type PlanContext } from './plan.js';
 import type { ApplyResult, EphemeralRecord, Owner, Plan, Step, StepResult } from './types.js';
 
 export interface ApplyOptions {
@@ -58,7 +59,7 @@ async function runPlan(client: TorClient, plan: Plan, desired: DesiredState, ctx
   const warnings: string[] = [];
   const offWarn = plan.steps.length ? await client.on('WARN', (e) => warnings.push(e.message)) : undefined;
   const records = await readRecords(desired.stateDirectory);
-  const spec = specId(desired);
+  const spec = resolveDesired(desired).specId;
   const generated = new Map<string, OnionServiceKey>();
   let failed = false;
   let interrupted = false;

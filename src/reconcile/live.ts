@@ -3,10 +3,9 @@ import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
-import { managedOptions } from './attach/compile.js';
+import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords, recordKey } from './local.js';
-import { specId } from './plan.js';
 import type { LiveServiceFiles, LiveState } from './types.js';
 
 /**
@@ -16,7 +15,7 @@ import type { LiveServiceFiles, LiveState } from './types.js';
  */
 export async function readLiveState(client: TorClient, desired: DesiredState): Promise<LiveState> {
   // Options native attach policies compile to are managed too.
-  const names = [...new Set(managedOptions(desired).options.map((o) => o.name))];
+  const names = [...new Set(resolveDesired(desired).options.map((o) => o.name))];
   const [conf, block, info, clientAuth, local] = await Promise.all([
     names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
     client.getConfEntries(['HiddenServiceOptions']),
@@ -46,7 +45,7 @@ async function readLocal(desired: DesiredState) {
   const serviceFiles = new Map<string, LiveServiceFiles>();
   const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
   const records = await readRecords(desired.stateDirectory);
-  const spec = specId(desired);
+  const spec = resolveDesired(desired).specId;
   await Promise.all(
     desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));

@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { DesiredState, EphemeralService, FilesystemService } from '../spec/model.js';
+import type { DesiredOption, DesiredState, EphemeralService, FilesystemService } from '../spec/model.js';
 import { addOnionCommand } from '../tor/client.js';
 import { canonical, sameValue } from '../tor/config/normalize.js';
 import { SECRET_OPTIONS } from '../tor/config/secrets.js';
@@ -22,7 +22,7 @@ import type { OptionTable } from '../tor/config/types.js';
 import { buildCommand, commands } from '../tor/protocol/encoder.js';
 import { clientAuthPrivateKeyToBase64, parseServiceAuthLine, serviceAuthLine } from '../tor/onion/index.js';
 import { isSecret, reveal, Secret } from '../tor/secret.js';
-import { managedOptions } from './attach/compile.js';
+import { changeId, resolveDesired } from './desired.js';
 import { normalizeDirectory, portLine, serviceBlockEntries } from './hsblock.js';
 import { digest, recordKey } from './local.js';
 import type { Change, LiveServiceFiles, LiveState, Owner, Plan, PlanProblem, Step } from './types.js';
@@ -67,7 +67,7 @@ class Builder {
 
   change(c: Change): string {
     this.changes.push(c);
-    return `${c.kind}:${c.id}`;
+    return changeId(c.kind, c.id);
   }
 
   finish(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
@@ -124,14 +124,14 @@ export function secretValues(root: unknown): string[] {
  * The spec's options plus those its native attach policies compile to; the policies that need a live
  * controller are named so nobody believes `apply` alone enforces them.
  */
-function withAttachOptions(desired: DesiredState, b: Builder): DesiredState['options'] {
-  const { options, compiled, conflicts } = managedOptions(desired);
+function withAttachOptions(desired: DesiredState, b: Builder): readonly DesiredOption[] {
+  const { options, attach: compiled, conflicts } = resolveDesired(desired);
   for (const note of compiled.notes) b.warnings.push({ item: 'attach', message: note, ...(desired.attach ? { source: desired.attach.source } : {}) });
   if (compiled.livePolicies.length) {
     b.warnings.push({ item: 'attach', message: `attach policies ${compiled.livePolicies.join(', ')} are enforced only while \`tor-reconcile watch\` runs`, ...(desired.attach ? { source: desired.attach.source } : {}) });
   }
   for (const { spec, policy } of conflicts) {
-    b.errors.push({ item: `option:${policy.name}`, message: `attach policy at ${policy.source.file}:${policy.source.line} sets ${policy.name}, which options also sets; keep one`, source: spec.source });
+    b.errors.push({ item: changeId('option', policy.name), message: `attach policy at ${policy.source.file}:${policy.source.line} sets ${policy.name}, which options also sets; keep one`, source: spec.source });
   }
   return options;
 }
@@ -146,7 +146,7 @@ function shown(values: ReadonlyArray<string | Secret<string>> | null): unknown {
   return plain.length === 1 ? plain[0] : plain;
 }
 
-function planOptions(options: DesiredState['options'], live: LiveState, ctx: PlanContext, b: Builder): void {
+function planOptions(options: readonly DesiredOption[], live: LiveState, ctx: PlanContext, b: Builder): void {
   const sets: Array<[string, string | Secret<string> | null]> = [];
   const resets: string[] = [];
   const ids: string[] = [];
@@ -154,10 +154,10 @@ function planOptions(options: DesiredState['options'], live: LiveState, ctx: Pla
   for (const o of options) {
     const info = ctx.table.get(o.name);
     if (!info) {
-      b.errors.push({ item: `option:${o.name}`, message: `tor ${live.torVersion} does not know the option ${o.name}`, source: o.source });
+      b.errors.push({ item: changeId('option', o.name), message: `tor ${live.torVersion} does not know the option ${o.name}`, source: o.source });
       continue;
     }
-    if (held(ctx, `option:${info.name}`)) continue;
+    if (held(ctx, changeId('option', info.name))) continue;
     const current = live.options.get(info.name) ?? [];
     // Tor's current value of a password option is as secret as the spec's, whichever side is being shown.
     const secret = SECRET_OPTIONS.has(info.name) || (o.value?.some(isSecret) ?? false);
@@ -221,7 +221,7 @@ function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: Pla
 
   for (const s of want) {
     const dir = normalizeDirectory(s.directory);
-    const item = `filesystem-service:${s.name}`;
+    const item = changeId('filesystem-service', s.name);
     const found = liveByDir.get(dir);
     const files: LiveServiceFiles = live.serviceFiles.get(dir) ?? { clients: new Map(), exists: false };
     const after = { directory: dir, ports: s.ports.map(portLine), options: Object.fromEntries(s.options), authorizedClients: s.authorizedClients.map((c) => c.name) };
@@ -354,9 +354,9 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, ctx: Plan
   const want = desired.onionServices.filter((s): s is EphemeralService => s.type === 'ephemeral');
   const detached = new Set(live.detachedOnions);
   const ours = new Set<string>();
-  const spec = specId(desired);
+  const spec = resolveDesired(desired).specId;
   for (const s of want) {
-    const item = `ephemeral-service:${s.name}`;
+    const item = changeId('ephemeral-service', s.name);
     const key = live.ephemeralKeys.get(s.name) ?? { missing: true };
     const record = live.records.get(recordKey(spec, s.name));
     if (held(ctx, item)) {
@@ -409,7 +409,7 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, ctx: Plan
   }
   const wantNames = new Set(want.map((s) => s.name));
   for (const rec of live.records.values()) {
-    const item = `ephemeral-service:${rec.name}`;
+    const item = changeId('ephemeral-service', rec.name);
     if (rec.spec !== spec) {
       ours.add(rec.address);
       if (detached.has(rec.address)) b.warnings.push({ item, message: `${rec.address} belongs to another spec sharing this state directory (${rec.spec.replace(/\n/g, ', ')}); left alone` });
@@ -423,7 +423,7 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, ctx: Plan
     if (running) b.delSteps.push(delOnionStep(rec.address, item, rec.name));
     b.forgetSteps.push({ op: 'forget-record', service: rec.name, display: `forget ${rec.name} in the state file`, changes: [item] });
   }
-  const unmanaged = live.detachedOnions.filter((a) => !ours.has(a) && !held(ctx, `ephemeral-service:${a}`));
+  const unmanaged = live.detachedOnions.filter((a) => !ours.has(a) && !held(ctx, changeId('ephemeral-service', a)));
   if (!unmanaged.length) return;
   if (desired.prune) {
     for (const a of unmanaged) {
@@ -438,7 +438,7 @@ function planEphemeralServices(desired: DesiredState, live: LiveState, ctx: Plan
 function planClientAuth(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
   const byAddress = new Map(live.clientAuth.map((c) => [c.address, c]));
   for (const c of desired.clientAuth) {
-    const item = `client-auth:${c.address}`;
+    const item = changeId('client-auth', c.address);
     if (held(ctx, item)) continue;
     const have = byAddress.get(c.address);
     const wantKey = clientAuthPrivateKeyToBase64(c.privateKey);
@@ -470,7 +470,7 @@ function planClientAuth(desired: DesiredState, live: LiveState, ctx: PlanContext
     b.authSteps.push(clientAuthRemoveStep(c.address, item), add);
   }
   const wanted = new Set(desired.clientAuth.map((c) => c.address));
-  const extra = live.clientAuth.filter((c) => !wanted.has(c.address) && !held(ctx, `client-auth:${c.address}`));
+  const extra = live.clientAuth.filter((c) => !wanted.has(c.address) && !held(ctx, changeId('client-auth', c.address)));
   if (!extra.length) return;
   if (desired.prune) {
     for (const c of extra) {
@@ -480,11 +480,6 @@ function planClientAuth(desired: DesiredState, live: LiveState, ctx: PlanContext
   } else {
     b.warnings.push({ item: 'client-auth:*', message: `tor holds client credentials the spec does not declare (left alone): ${extra.map((c) => c.address).join(', ')}` });
   }
-}
-
-/** Which spec a record belongs to: several specs may share one state directory. */
-export function specId(desired: DesiredState): string {
-  return desired.files.join('\n');
 }
 
 /** A plan with nothing to do: no step, no blocking error. */

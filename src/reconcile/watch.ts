@@ -21,7 +21,7 @@ import type { ConfChangedEvent } from '../tor/events.js';
 import { reveal } from '../tor/secret.js';
 import { TorState } from '../tor/state/index.js';
 import { applyPlan } from './apply.js';
-import { managedOptions } from './attach/compile.js';
+import { changeId, resolveDesired } from './desired.js';
 import { AttachEngine } from './attach/engine.js';
 import { readLiveState } from './live.js';
 import { computePlan, type PlanContext } from './plan.js';
@@ -105,7 +105,7 @@ export class Watcher {
   readonly #conflict: { threshold: number; windowMs: number; backoffMs: number; maxBackoffMs: number };
   #desired!: DesiredState;
   /** The managed options of #desired by lower-case name, for telling our own CONF_CHANGED echoes apart. */
-  #managed = new Map<string, DesiredOption>();
+  #managed: ReadonlyMap<string, DesiredOption> = new Map();
   #specHash = '';
   #badHash = '';
   #table: OptionTable | undefined;
@@ -293,7 +293,7 @@ export class Watcher {
   #noteReverts(changes: Change[]): void {
     const now = Date.now();
     for (const c of changes) {
-      const key = `${c.kind}:${c.id}`;
+      const key = changeId(c.kind, c.id);
       const h = this.#history.get(key) ?? { reverts: [], backoffUntil: 0, backoffMs: 0 };
       h.reverts = h.reverts.filter((t) => now - t < this.#conflict.windowMs);
       h.reverts.push(now);
@@ -319,7 +319,7 @@ export class Watcher {
 
   #setDesired(desired: DesiredState): void {
     this.#desired = desired;
-    this.#managed = new Map(managedOptions(desired).options.map((o) => [o.name.toLowerCase(), o]));
+    this.#managed = resolveDesired(desired).byName;
   }
 
   /** Runs `task` after every reload and engine change before it (whatever their outcome). */
@@ -453,7 +453,7 @@ export class Watcher {
    */
   async #syncEngine(): Promise<void> {
     const spec = this.#desired.attach;
-    const live = spec !== undefined && managedOptions(this.#desired).compiled.livePolicies.length > 0;
+    const live = spec !== undefined && resolveDesired(this.#desired).attach.livePolicies.length > 0;
     if (live && this.#engine) {
       this.#engine.engine.update(spec);
       return;

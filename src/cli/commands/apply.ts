@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyPlan } from '../../reconcile/apply.js';
+import { changeId } from '../../reconcile/desired.js';
 import { PublishTimeoutError } from '../../reconcile/errors.js';
 import { loadKeyFile } from '../../reconcile/local.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
@@ -111,7 +112,7 @@ async function watchUploads(client: TorClient): Promise<Uploads> {
 /** The addresses of every created or changed service, known after apply (generated keys, hostname files). */
 async function changedAddresses(session: Session, plan: Plan): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const changed = new Set(plan.changes.filter((c) => c.action !== 'noop' && c.action !== 'delete').map((c) => `${c.kind}:${c.id}`));
+  const changed = new Set(plan.changes.filter((c) => c.action !== 'noop' && c.action !== 'delete').map((c) => changeId(c.kind, c.id)));
   for (const s of session.desired.onionServices) {
     if (!changed.has(`${s.type === 'filesystem' ? 'filesystem-service' : 'ephemeral-service'}:${s.name}`)) continue;
     if (s.type === 'filesystem') {

@@ -9,7 +9,7 @@
  * - isolate per-host → `IsolateDestAddr` on each SocksPort line the spec manages.
  * Everything else (conditions, pinned paths, per-stream isolation, rejecting) is decided stream by stream.
  */
-import type { AttachPolicy, AttachSpec, DesiredOption, DesiredState } from '../../spec/model.js';
+import type { AttachPolicy, AttachSpec, DesiredOption } from '../../spec/model.js';
 
 export interface CompiledAttach {
   /** Options to set for the native policies (empty when none). */
@@ -58,35 +58,4 @@ export function compileAttach(spec: AttachSpec | undefined, options: readonly De
   }
   out.nativePolicies = spec.policies.map((p) => p.name);
   return out;
-}
-
-export interface ManagedOptions {
-  /** The spec's options plus those its native policies compile to (a policy's SocksPort replaces the spec's lines). */
-  options: DesiredOption[];
-  compiled: CompiledAttach;
-  /** An option both the spec and a native policy set: the spec's value is kept, and the plan refuses it. */
-  conflicts: Array<{ spec: DesiredOption; policy: DesiredOption }>;
-}
-
-const managed = new WeakMap<DesiredState, ManagedOptions>();
-
-/**
- * Every option the reconciler manages for `desired`. Read, planned and compared against each CONF_CHANGED
- * event, so it is compiled once per DesiredState (which is never modified once loaded).
- */
-export function managedOptions(desired: DesiredState): ManagedOptions {
-  let m = managed.get(desired);
-  if (m) return m;
-  const compiled = compileAttach(desired.attach, desired.options);
-  const options = [...desired.options];
-  const conflicts: ManagedOptions['conflicts'] = [];
-  for (const o of compiled.options) {
-    const i = options.findIndex((x) => x.name === o.name);
-    if (i >= 0 && o.name !== 'SocksPort') conflicts.push({ spec: options[i]!, policy: o });
-    else if (i >= 0) options[i] = o;
-    else options.push(o);
-  }
-  m = { options, compiled, conflicts };
-  managed.set(desired, m);
-  return m;
 }
