@@ -124,11 +124,21 @@ describe('the command line', () => {
     [['valdate', 'x.yaml'], /unknown command 'valdate'[\s\S]*Did you mean validate\?/],
     [['validate'], /missing required argument 'spec'/],
     [['validate', '--jsn', 'x.yaml'], /unknown option '--jsn'/],
+    // Checked by the command itself, not by commander: these once exited 1, like a spec error.
+    [['plan', 'x.yaml', '--format', 'bogus'], /^tor-reconcile: unknown format bogus: use human, json, markdown or github\n$/],
+    [['apply', 'x.yaml', '--timeout', 'soon'], /^tor-reconcile: --timeout: soon is not a duration/],
+    [['watch', 'x.yaml', '--mode', 'loud'], /^tor-reconcile: --mode loud: use enforce or warn\n$/],
   ])('%j is a usage error: exit 2', async (argv, message) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).toBe('');
+  });
+
+  it('a usage error with --detailed-exitcode exits 1, since 2 means "changes" there', async () => {
+    const r = await cli('plan', 'x.yaml', '--format', 'bogus', '--detailed-exitcode');
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toMatch(/unknown format bogus/);
   });
 
   it('reports a bug with its stack trace and exit 70', async () => {
