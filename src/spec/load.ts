@@ -10,7 +10,7 @@ import { Diagnostics, SpecErrors, sortDiagnostics, type SourceFile, type SpecDia
 import { resolveText } from './interpolate.js';
 import { reportIssues } from './issues.js';
 import type { DesiredState } from './model.js';
-import { normalize } from './normalize.js';
+import { normalizeOptions, normalizeSpec, type SpecDraft } from './normalize/index.js';
 import { specSchema } from './schema.js';
 import { mergeNodes, parseSource, sourceFile, toPlain, type SpecNode } from './tree.js';
 
@@ -86,7 +86,23 @@ export async function loadSpecSources(specs: readonly SpecSource[], options: Loa
   await resolveText(root, options.env ?? process.env, diags, options.skipSecrets);
   const checked = specSchema.safeParse(toPlain(root));
   if (!checked.success) reportIssues(checked.error.issues, root, diags);
-  const state = normalize(root, files, options.table ?? OptionTable.bundled(), diags, options.allowUnknownOptions);
-  if (diags.errors.length) throw fail();
-  return { state, warnings: sortDiagnostics(diags.warnings, order), complete: diags.complete };
+  const loaded: Loaded = { draft: normalizeSpec(root, files, diags), diags, order };
+  return withOptions(loaded, options.table ?? OptionTable.bundled(), options.allowUnknownOptions);
+}
+
+/** A spec without its tor options, and what was found in it. */
+interface Loaded {
+  draft: SpecDraft;
+  /** Everything found before the tor options were checked. */
+  diags: Diagnostics;
+  /** The spec files' names in order, for sorting diagnostics. */
+  order: readonly string[];
+}
+
+function withOptions(loaded: Loaded, table: OptionTable, allowUnknownOptions = false): LoadResult {
+  const diags = loaded.diags;
+  const state = normalizeOptions(loaded.draft, table, diags, allowUnknownOptions);
+  const warnings = sortDiagnostics(diags.warnings, loaded.order);
+  if (diags.errors.length) throw new SpecErrors(sortDiagnostics(diags.errors, loaded.order), warnings);
+  return { state, warnings, complete: diags.complete };
 }

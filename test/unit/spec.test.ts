@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { formatDiagnostic, loadSpec, loadSpecSources, SpecErrors, specJsonSchema, type LoadOptions, type SpecDiagnostic } from '../../src/spec/index.js';
 import type { DesiredState } from '../../src/spec/model.js';
-import { portTarget } from '../../src/spec/normalize.js';
+import { portTarget } from '../../src/spec/normalize/services.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { Secret } from '../../src/tor/secret.js';
 
@@ -555,6 +555,18 @@ describe('normalization', () => {
   ])('refuses %s', async (_, policy, message) => {
     const err = await errorsOf(`${V}attach:\n  policies:\n    - ${policy}\n`);
     expect(err.errors.map((e) => e.message).join('\n')).toMatch(message);
+  });
+
+  it('reports every bad network and relay of a list, each at the list', async () => {
+    const err = await errorsOf(
+      `${V}attach:\n  policies:\n    - { name: a, match: { cidr: [bad1, 10.0.0.0/8, bad2] }, action: reject }\n    - { name: b, circuit: { path: [bad-1, "*", bad-2] } }\n`,
+    );
+    expect(err.errors.map((e) => [e.line, e.col, e.message])).toEqual([
+      [4, 33, 'attach.policies[0].match.cidr: "bad1" is not a network such as 10.0.0.0/8 or 2001:db8::/32'],
+      [4, 33, 'attach.policies[0].match.cidr: "bad2" is not a network such as 10.0.0.0/8 or 2001:db8::/32'],
+      [5, 35, 'attach.policies[1].circuit.path: "bad-1" is not a relay: give $FINGERPRINT (40 hex digits), a nickname, or *'],
+      [5, 35, 'attach.policies[1].circuit.path: "bad-2" is not a relay: give $FINGERPRINT (40 hex digits), a nickname, or *'],
+    ]);
   });
 
   it('canonicalizes option names through the table it is given', async () => {
