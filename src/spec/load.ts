@@ -90,19 +90,34 @@ export async function loadSpecSources(specs: readonly SpecSource[], options: Loa
   return withOptions(loaded, options.table ?? OptionTable.bundled(), options.allowUnknownOptions);
 }
 
-/** A spec without its tor options, and what was found in it. */
+/** What recheckOptions needs of a load: the spec without its tor options, and what was found in it. */
 interface Loaded {
   draft: SpecDraft;
-  /** Everything found before the tor options were checked. */
+  /** Everything found before the tor options were checked; never added to, so it can be checked again. */
   diags: Diagnostics;
   /** The spec files' names in order, for sorting diagnostics. */
   order: readonly string[];
 }
 
+const loads = new WeakMap<DesiredState, Loaded>();
+
+/**
+ * A loaded spec's tor options (top-level, tor.launch and per service) checked again against `table`, say
+ * a live tor's, without reading or checking the rest of the spec again: the LoadResult loadSpec would give
+ * with that table. `state` is one loadSpec or recheckOptions returned. Throws SpecErrors for the options
+ * `table` refuses, with the warnings of the whole spec.
+ */
+export function recheckOptions(state: DesiredState, table: OptionTable, options: Pick<LoadOptions, 'allowUnknownOptions'> = {}): LoadResult {
+  const loaded = loads.get(state);
+  if (!loaded) throw new TypeError('recheckOptions needs a desired state returned by loadSpec');
+  return withOptions(loaded, table, options.allowUnknownOptions);
+}
+
 function withOptions(loaded: Loaded, table: OptionTable, allowUnknownOptions = false): LoadResult {
-  const diags = loaded.diags;
+  const diags = loaded.diags.fork();
   const state = normalizeOptions(loaded.draft, table, diags, allowUnknownOptions);
   const warnings = sortDiagnostics(diags.warnings, loaded.order);
   if (diags.errors.length) throw new SpecErrors(sortDiagnostics(diags.errors, loaded.order), warnings);
+  loads.set(state, loaded);
   return { state, warnings, complete: diags.complete };
 }

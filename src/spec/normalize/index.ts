@@ -58,8 +58,8 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
 }
 
 /**
- * `draft`'s desired state with its tor options checked against `table`; `diags` holds what was found in
- * the spec so far, so that what is already broken stays skipped. The draft is left as it was.
+ * `draft`'s desired state with its tor options checked against `table`; `diags` should start as the
+ * spec's own (Diagnostics.fork) so that what is already broken stays skipped. The draft is left as it was.
  * `allowUnknownOptions`: options `table` does not know are left out rather than refused (LoadOptions).
  */
 export function normalizeOptions(draft: SpecDraft, table: OptionTable, diags: Diagnostics, allowUnknownOptions = false): DesiredState {
