@@ -115,6 +115,16 @@ export class Diagnostics {
     this.#leftOut = true;
   }
 
+  /** A copy to go on with separately: what is found in one is not seen in the other. */
+  fork(): Diagnostics {
+    const copy = new Diagnostics();
+    copy.#found.push(...this.#found);
+    copy.#secrets.push(...this.#secrets);
+    copy.#brokenPaths.push(...this.#brokenPaths);
+    copy.#leftOut = this.#leftOut;
+    return copy;
+  }
+
   get complete(): boolean {
     return !this.#leftOut;
   }

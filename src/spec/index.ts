@@ -1,5 +1,5 @@
 /** The spec language: YAML files → a validated, normalized DesiredState. */
-export { loadSpec, loadSpecSources } from './load.js';
+export { loadSpec, loadSpecSources, recheckOptions } from './load.js';
 export type { LoadOptions, LoadResult, SpecSource } from './load.js';
 export { SpecErrors, formatDiagnostic } from './diagnostics.js';
 export type { SpecDiagnostic } from './diagnostics.js';

@@ -10,7 +10,7 @@ import { Diagnostics, SpecErrors, sortDiagnostics, type SourceFile, type SpecDia
 import { resolveText } from './interpolate.js';
 import { reportIssues } from './issues.js';
 import type { DesiredState } from './model.js';
-import { normalize } from './normalize.js';
+import { normalizeOptions, normalizeSpec, type SpecDraft } from './normalize/index.js';
 import { specSchema } from './schema.js';
 import { mergeNodes, parseSource, sourceFile, toPlain, type SpecNode } from './tree.js';
 
@@ -86,7 +86,38 @@ export async function loadSpecSources(specs: readonly SpecSource[], options: Loa
   await resolveText(root, options.env ?? process.env, diags, options.skipSecrets);
   const checked = specSchema.safeParse(toPlain(root));
   if (!checked.success) reportIssues(checked.error.issues, root, diags);
-  const state = normalize(root, files, options.table ?? OptionTable.bundled(), diags, options.allowUnknownOptions);
-  if (diags.errors.length) throw fail();
-  return { state, warnings: sortDiagnostics(diags.warnings, order), complete: diags.complete };
+  const loaded: Loaded = { draft: normalizeSpec(root, files, diags), diags, order };
+  return withOptions(loaded, options.table ?? OptionTable.bundled(), options.allowUnknownOptions);
+}
+
+/** What recheckOptions needs of a load: the spec without its tor options, and what was found in it. */
+interface Loaded {
+  draft: SpecDraft;
+  /** Everything found before the tor options were checked; never added to, so it can be checked again. */
+  diags: Diagnostics;
+  /** The spec files' names in order, for sorting diagnostics. */
+  order: readonly string[];
+}
+
+const loads = new WeakMap<DesiredState, Loaded>();
+
+/**
+ * A loaded spec's tor options (top-level, tor.launch and per service) checked again against `table`, say
+ * a live tor's, without reading or checking the rest of the spec again: the LoadResult loadSpec would give
+ * with that table. `state` is one loadSpec or recheckOptions returned. Throws SpecErrors for the options
+ * `table` refuses, with the warnings of the whole spec.
+ */
+export function recheckOptions(state: DesiredState, table: OptionTable, options: Pick<LoadOptions, 'allowUnknownOptions'> = {}): LoadResult {
+  const loaded = loads.get(state);
+  if (!loaded) throw new TypeError('recheckOptions needs a desired state returned by loadSpec');
+  return withOptions(loaded, table, options.allowUnknownOptions);
+}
+
+function withOptions(loaded: Loaded, table: OptionTable, allowUnknownOptions = false): LoadResult {
+  const diags = loaded.diags.fork();
+  const state = normalizeOptions(loaded.draft, table, diags, allowUnknownOptions);
+  const warnings = sortDiagnostics(diags.warnings, loaded.order);
+  if (diags.errors.length) throw new SpecErrors(sortDiagnostics(diags.errors, loaded.order), warnings);
+  loads.set(state, loaded);
+  return { state, warnings, complete: diags.complete };
 }

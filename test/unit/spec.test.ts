@@ -5,9 +5,9 @@ import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { formatDiagnostic, loadSpec, loadSpecSources, SpecErrors, specJsonSchema, type LoadOptions, type SpecDiagnostic } from '../../src/spec/index.js';
+import { formatDiagnostic, loadSpec, loadSpecSources, recheckOptions, SpecErrors, specJsonSchema, type LoadOptions, type SpecDiagnostic } from '../../src/spec/index.js';
 import type { DesiredState } from '../../src/spec/model.js';
-import { portTarget } from '../../src/spec/normalize.js';
+import { portTarget } from '../../src/spec/normalize/services.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { Secret } from '../../src/tor/secret.js';
 
@@ -557,6 +557,18 @@ describe('normalization', () => {
     expect(err.errors.map((e) => e.message).join('\n')).toMatch(message);
   });
 
+  it('reports every bad network and relay of a list, each at the list', async () => {
+    const err = await errorsOf(
+      `${V}attach:\n  policies:\n    - { name: a, match: { cidr: [bad1, 10.0.0.0/8, bad2] }, action: reject }\n    - { name: b, circuit: { path: [bad-1, "*", bad-2] } }\n`,
+    );
+    expect(err.errors.map((e) => [e.line, e.col, e.message])).toEqual([
+      [4, 33, 'attach.policies[0].match.cidr: "bad1" is not a network such as 10.0.0.0/8 or 2001:db8::/32'],
+      [4, 33, 'attach.policies[0].match.cidr: "bad2" is not a network such as 10.0.0.0/8 or 2001:db8::/32'],
+      [5, 35, 'attach.policies[1].circuit.path: "bad-1" is not a relay: give $FINGERPRINT (40 hex digits), a nickname, or *'],
+      [5, 35, 'attach.policies[1].circuit.path: "bad-2" is not a relay: give $FINGERPRINT (40 hex digits), a nickname, or *'],
+    ]);
+  });
+
   it('canonicalizes option names through the table it is given', async () => {
     const table = OptionTable.fromTor('ContactInfo String\nMyNewOption Boolean\n', 'MyNewOption 0\n', '0.5.0.1');
     const { state } = await load(`${V}options:\n  mynewoption: true\n`, { table });
@@ -731,6 +743,74 @@ describe('loading only to find the tor', () => {
     expect(state.tor.launch!.dataDirectory).toBe(path.join(dir, 'data'));
     expect(state.options.map((o) => o.name)).toEqual(['NumEntryGuards']);
     expect(state.clientAuth).toEqual([]);
+  });
+});
+
+describe('checking the options of a loaded spec against another table', () => {
+  const names = (extra: string[], without: string[] = []) =>
+    OptionTable.bundled()
+      .all()
+      .filter((o) => !without.includes(o.name))
+      .map((o) => `${o.name} ${o.type}`)
+      .concat(extra)
+      .join('\n');
+  const newer = OptionTable.fromTor(names(['FutureOption Boolean']), '', '0.5.1.0');
+  const older = OptionTable.fromTor(names([], ['ConnectionPadding', 'HiddenServicePoWDefensesEnabled']), '', '0.4.7.1');
+  // Options in all three places, and warnings both from the options (restart) and from the rest (a key).
+  const spec = [
+    V,
+    'tor:\n  launch: { dataDirectory: ./data, options: { futureoption: 0, SafeLogging: 1 } }\n',
+    'options:\n  FutureOption: 1\n  ConnectionPadding: auto\n  ContactInfo: ${env:CONTACT}\n  Sandbox: 1\n',
+    'onionServices:\n  - { name: a, type: filesystem, directory: ./hs, ports: [{ port: 80 }], options: { HiddenServicePoWDefensesEnabled: true } }\n',
+    `clientAuth:\n  - { privateKey: "${PRIV}", address: ${ADDR1} }\n`,
+  ].join('');
+
+  async function errorsOfRecheck(state: DesiredState, table: OptionTable): Promise<SpecErrors> {
+    try {
+      recheckOptions(state, table);
+    } catch (err) {
+      if (err instanceof SpecErrors) return err;
+      throw err;
+    }
+    throw new Error('expected the options to be refused');
+  }
+
+  it('gives what a load with that table gives, without reading the spec again', async () => {
+    const first = await load(spec, { allowUnknownOptions: true, env: { CONTACT: 'ops@example.org' } });
+    expect(first.complete).toBe(false);
+    expect(first.state.options.map((o) => o.name)).toEqual(['ConnectionPadding', 'ContactInfo', 'Sandbox']);
+    const again = recheckOptions(first.state, newer);
+    expect(again).toEqual(await load(spec, { table: newer, env: { CONTACT: 'ops@example.org' } }));
+    expect(again.complete).toBe(true);
+    expect(again.state.tor.launch!.options).toEqual({ FutureOption: ['0'], SafeLogging: ['1'] });
+    expect(again.warnings.map((w) => w.message)).toEqual([expect.stringContaining('Sandbox needs a tor restart'), expect.stringContaining('a private key is written in the spec')]);
+    // The rest of the spec is what was read the first time.
+    expect((again.state.options[2]!.value![0] as Secret<string>).reveal()).toBe('ops@example.org');
+    expect(again.state.clientAuth).toEqual(first.state.clientAuth);
+  });
+
+  it('refuses what that table does not know, with the errors and warnings a load would give, every time', async () => {
+    const { state } = await load(spec, { table: newer, env: { CONTACT: 'x' } });
+    const before = inspect(state, { depth: null });
+    const loaded = await errorsOf(spec, { table: older, env: { CONTACT: 'x' } });
+    expect(loaded.errors.map((e) => e.message)).toEqual([
+      'unknown tor option "futureoption" (tor 0.4.7.1)',
+      'unknown tor option "FutureOption" (tor 0.4.7.1)',
+      'unknown tor option "ConnectionPadding" (tor 0.4.7.1)',
+      'HiddenServicePoWDefensesEnabled is not known to this tor (0.4.7.1)',
+    ]);
+    for (let i = 0; i < 2; i++) {
+      const rechecked = await errorsOfRecheck(state, older);
+      expect(rechecked.errors).toEqual(loaded.errors);
+      expect(rechecked.warnings).toEqual(loaded.warnings);
+    }
+    expect(inspect(state, { depth: null })).toBe(before);
+    expect(recheckOptions(state, newer).state).toEqual(state);
+  });
+
+  it('needs a desired state that loadSpec returned', async () => {
+    const { state } = await load(`${V}options:\n  ContactInfo: a\n`);
+    expect(() => recheckOptions({ ...state }, newer)).toThrow(TypeError);
   });
 });
 
