@@ -3,9 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan } from '../../src/reconcile/apply.js';
+import { resolveDesired } from '../../src/reconcile/desired.js';
 import { readLiveState } from '../../src/reconcile/live.js';
 import { loadKeyFile } from '../../src/reconcile/local.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { reconcileOnce } from '../../src/reconcile/reconcile.js';
 import type { DesiredState } from '../../src/spec/model.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
@@ -30,7 +32,7 @@ async function converge(d: DesiredState, client: TorClient = tor.client) {
     if (!READ_ONLY.has(c.keyword)) sent.push(c.display);
   });
   const p = await plan(d, client);
-  const result = await applyPlan(client, p, d, ctx);
+  const { result } = await reconcileOnce(client, resolveDesired(d), ctx, { plan: p });
   off();
   return { plan: p, result, sent };
 }
@@ -80,7 +82,7 @@ describe('options', () => {
     const before = await tor.client.getConf(['ContactInfo', 'ConnLimit']);
     const d = desiredState(work, { options: { ContactInfo: 'changed@example.org', ConnLimit: 5 } });
     const p = await plan(d);
-    const result = await applyPlan(tor.client, p, d, ctx);
+    const result = await applyPlan(tor.client, p, { hide: d });
     expect(result.ok).toBe(false);
     const failed = result.results.find((r) => r.status === 'failed')!;
     expect(failed.error).toMatch(/553|513/);
@@ -141,7 +143,7 @@ describe('filesystem onion services', () => {
     expect(p.errors).toHaveLength(1);
     expect(p.errors[0]!.message).toContain(other);
     expect(p.errors[0]!.message).toMatch(/prune: true/);
-    await expect(applyPlan(tor.client, p, d, ctx)).rejects.toThrow(/blocking/);
+    await expect(applyPlan(tor.client, p, { hide: d })).rejects.toThrow(/blocking/);
     expect((await tor.client.getConfEntries(['HiddenServiceDir'])).map(([, v]) => v)).toEqual([other]);
   });
 
@@ -247,7 +249,7 @@ describe('interrupting apply', () => {
     const p = await plan(d);
     expect(p.steps.length).toBe(2);
     const abort = new AbortController();
-    const result = await applyPlan(tor.client, p, d, ctx, { signal: abort.signal, onStep: () => abort.abort() });
+    const result = await applyPlan(tor.client, p, { signal: abort.signal, onStep: () => abort.abort() });
     expect(result.interrupted).toBe(true);
     expect(result.ok).toBe(false);
     expect(result.results.map((r) => r.status)).toEqual(['done', 'skipped']);

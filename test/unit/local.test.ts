@@ -21,7 +21,7 @@ describe('key files and the record of what tor served', () => {
     await persistKeys([{ file, key }]);
     const digest = createHash('sha256').update(await readFile(file)).digest('hex');
     expect(await keyFileDigest(file)).toBe(digest);
-    const record = { spec: 's', name: 'a', address: 'x'.repeat(56), keyFile: file, config: 'c', keyDigest: digest };
+    const record = { target: 'unix:/t', spec: 's', name: 'a', address: 'x'.repeat(56), keyFile: file, config: 'c', keyDigest: digest };
     // Same bytes: the recorded address (tor's answer) is taken as is.
     expect(await probeKeyFile(file, record)).toEqual({ address: 'x'.repeat(56) });
     // Other bytes: parsed, and a different key gives its own address.

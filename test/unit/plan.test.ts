@@ -4,7 +4,7 @@ import { recordKey } from '../../src/reconcile/local.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
 import { StalePlanError } from '../../src/reconcile/errors.js';
 import { checkSavedPlan, savedSalt } from '../../src/reconcile/saved.js';
-import type { LiveState } from '../../src/reconcile/types.js';
+import type { LiveState, StepOf } from '../../src/reconcile/types.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
@@ -169,16 +169,16 @@ describe('ephemeral service plans', () => {
 
   it('generates the key first, then adds the service, when the key file is missing', () => {
     const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { missing: true }]]) }), ctx);
-    expect(p.steps.map((s) => s.op)).toEqual(['generate-key', 'add-onion']);
+    expect(p.steps.map((s) => s.op)).toEqual(['generate-key', 'add-onion', 'record-service']);
     expect(p.steps[1]!.display).toBe('ADD_ONION ED25519-V3:<redacted> Flags=Detach Port=80,127.0.0.1:9000');
   });
 
   it('is empty when the recorded configuration matches and the service runs', () => {
     const first = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx);
-    const record = (first.steps[0] as { record: string }).record;
+    const record = (first.steps[1] as StepOf<'record-service'>).record.config;
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
       ctx,
     );
     expect(isEmptyPlan(p)).toBe(true);
@@ -187,16 +187,16 @@ describe('ephemeral service plans', () => {
   it('replaces (DEL then ADD, same key) when the configuration changed', () => {
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
       ctx,
     );
-    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion', 'record-service']);
     expect(p.changes[0]!.action).toBe('replace');
   });
 
   it('deletes services it recorded but the spec dropped, keeping the key; never touches others without prune', () => {
     const foreign = 'b'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey('test.yaml', 'old'), { spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey(ctx.target, 'test.yaml', 'old'), { target: ctx.target, spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual([`DEL_ONION ${addr}`, 'forget old in the state file']);
     expect(p.changes[0]!.reason).toContain('/s/keys/old.key');
     expect(p.warnings[0]!.message).toContain(foreign);
@@ -240,7 +240,7 @@ describe('saved plans', () => {
 describe('specs sharing a state directory', () => {
   it('leaves services recorded by another spec alone', () => {
     const addr = 'd'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey('/other.yaml', 'api'), { spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey(ctx.target, '/other.yaml', 'api'), { target: ctx.target, spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
     expect(p.steps).toEqual([]);
     expect(p.warnings[0]!.message).toMatch(/another spec/);
   });
@@ -285,10 +285,10 @@ describe('an ephemeral key file replaced by another key', () => {
     const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
       ctx,
     );
-    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion', 'record-service']);
     expect(p.steps[0]!.display).toBe(`DEL_ONION ${oldAddr}`);
     expect(p.warnings).toEqual([]);
   });
