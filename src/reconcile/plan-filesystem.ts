@@ -6,7 +6,6 @@
 import path from 'node:path';
 import type { DesiredState, FilesystemService } from '../spec/model.js';
 import { parseServiceAuthLine, serviceAuthLine } from '../tor/onion/index.js';
-import { Secret } from '../tor/secret.js';
 import { changeId } from './desired.js';
 import { normalizeDirectory, portLine, serviceBlockEntries } from './hsblock.js';
 import { ownerFor, type Builder, type PlanContext } from './plan-common.js';
@@ -69,8 +68,7 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     for (const [name, line] of wantClients) {
       const have = files.clients.get(name);
       if (have !== undefined && sameAuthLine(have, line)) continue;
-      // Secret: the plan cannot tell a key written in the spec from an `${env:}` one, and a saved plan must show neither.
-      clientSteps.push(step('write-file', { path: path.join(authDir, `${name}.auth`), content: new Secret(line + '\n'), mode: FILE_MODE, note: `${have === undefined ? 'add' : 'rotate'} client ${name}` }, [item]));
+      clientSteps.push(step('write-file', { path: path.join(authDir, `${name}.auth`), content: line + '\n', mode: FILE_MODE, note: `${have === undefined ? 'add' : 'rotate'} client ${name}` }, [item]));
     }
     for (const name of files.clients.keys()) {
       if (!wantClients.has(name)) clientSteps.push(step('remove-file', { path: path.join(authDir, `${name}.auth`), note: `client ${name} no longer authorized` }, [item]));
