@@ -304,6 +304,37 @@ describe('specs sharing a state directory', () => {
   });
 });
 
+describe('records of several tors in one state directory', () => {
+  const addr = 'd'.repeat(56);
+  const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
+  const recordOn = (target: string, config: string) => ({ target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config });
+  const config = (computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx).steps[1] as StepOf<'record-service'>).record.config;
+
+  it("never removes a service another tor's record names", () => {
+    const other = recordOn('unix:/other', 'c');
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [], records: new Map([[recordKey(other.target, other.spec, other.name), other]]) }), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.changes).toEqual([]);
+  });
+
+  it("does not take another tor's record for this tor's: the service is re-added and recorded here", () => {
+    const other = recordOn('unix:/other', config);
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(other.target, other.spec, other.name), other]]) }), ctx);
+    expect(p.changes[0]).toMatchObject({ action: 'replace', reason: expect.stringMatching(/without a record/) });
+    expect((p.steps.at(-1) as StepOf<'record-service'>).record.target).toBe(ctx.target);
+  });
+
+  it('takes a record from before records named their tor as this tor’s, and forgets it as it was keyed', () => {
+    const legacy = recordOn('', config);
+    const records = new Map([[recordKey('', legacy.spec, legacy.name), legacy]]);
+    const inSync = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records }), ctx);
+    expect(isEmptyPlan(inSync)).toBe(true);
+    const dropped = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records }), ctx);
+    expect(dropped.steps.map((st) => st.op)).toEqual(['del-onion', 'forget-record']);
+    expect(dropped.steps[1]).toMatchObject({ target: '', spec: 'test.yaml', service: 'api' });
+  });
+});
+
 describe('attach policies compiled to options', () => {
   const at = { file: 'test.yaml', line: 3, col: 3 };
   const policy = (extra: object) => ({ name: 'p', match: {}, action: 'circuit' as const, onFailure: 'tor' as const, deadlineMs: 15000, source: at, ...extra });
