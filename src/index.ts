@@ -7,7 +7,7 @@
  * console.log(await tor.getInfo('version'));
  * ```
  */
-export { connect, TorClient, addOnionCommand } from './tor/client.js';
+export { connect, TorClient, addOnionCommand, delOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand } from './tor/client.js';
 export type { ConnectOptions, ConfInput, Signal, OnionPort, AddOnionOptions, ClientAuthAddOptions } from './tor/client.js';
 export { launch, LaunchedTor, stopTor } from './tor/launch.js';
 export type { LaunchOptions, BootstrapStatus } from './tor/launch.js';

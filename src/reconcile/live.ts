@@ -5,7 +5,7 @@ import type { TorClient } from '../tor/client.js';
 import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
-import { digest, probeKeyFile, readRecords, recordKey } from './local.js';
+import { digest, probeKeyFile, readRecords } from './local.js';
 import type { LiveServiceFiles, LiveState } from './types.js';
 
 /**
@@ -45,14 +45,12 @@ async function readLocal(desired: DesiredState) {
   const serviceFiles = new Map<string, LiveServiceFiles>();
   const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
   const records = await readRecords(desired.stateDirectory);
-  const spec = resolveDesired(desired).specId;
+  // A record's key digest proves which address the file's bytes gave, on whichever tor it was made.
+  const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
   await Promise.all(
     desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
-      else {
-        const record = records.get(recordKey(spec, s.name));
-        ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile, record?.keyFile === s.keyFile ? record : undefined));
-      }
+      else ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)));
     }),
   );
   return { serviceFiles, ephemeralKeys, records };

@@ -163,19 +163,36 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Records are per spec: specs sharing a state directory may each have a service called `web`. */
-export function recordKey(spec: string, name: string): string {
-  return JSON.stringify([spec, name]);
+/**
+ * Records are per tor and per spec: one state directory may serve several tors, and specs sharing it may
+ * each have a service called `web`.
+ */
+export function recordKey(target: string, spec: string, name: string): string {
+  return JSON.stringify([target, spec, name]);
 }
 
-/** Format 1 keyed records by service name alone; it is still read, and rewritten as format 2. */
+/**
+ * The record of `spec`'s service `name` on `target`: its own, else one written before records named their
+ * tor (format ≤ 2, target ''), which the next record of the service replaces.
+ */
+export function findRecord(records: ReadonlyMap<string, EphemeralRecord>, target: string, spec: string, name: string): EphemeralRecord | undefined {
+  return records.get(recordKey(target, spec, name)) ?? records.get(recordKey('', spec, name));
+}
+
+/** Format 1 keyed records by service name alone; it is still read, and rewritten as format 3. */
 interface StateFileV1 {
   format_version: 1;
-  ephemeral: Record<string, Omit<EphemeralRecord, 'name'>>;
+  ephemeral: Record<string, Omit<EphemeralRecord, 'name' | 'target'>>;
+}
+
+/** Format 2: records per spec, without the tor they were created on; still read. */
+interface StateFileV2 {
+  format_version: 2;
+  ephemeral: Array<Omit<EphemeralRecord, 'target'>>;
 }
 
 interface StateFile {
-  format_version: 2;
+  format_version: 3;
   ephemeral: EphemeralRecord[];
 }
 
@@ -189,12 +206,13 @@ export async function readRecords(stateDirectory: string): Promise<Map<string, E
     throw new StateFileError(`${file}: cannot be read: ${(err as Error).message}`, { cause: err });
   }
   try {
-    const parsed = JSON.parse(text) as StateFile | StateFileV1;
+    const parsed = JSON.parse(text) as StateFile | StateFileV2 | StateFileV1;
     let records: EphemeralRecord[];
-    if (parsed.format_version === 1 && parsed.ephemeral && typeof parsed.ephemeral === 'object') records = Object.entries(parsed.ephemeral).map(([name, r]) => ({ ...r, name }));
-    else if (parsed.format_version === 2 && Array.isArray(parsed.ephemeral)) records = parsed.ephemeral;
-    else throw new Error(typeof parsed.format_version === 'number' && parsed.format_version > 2 ? `format ${parsed.format_version}, written by a newer tor-reconcile` : 'unknown format');
-    return new Map(records.map((r) => [recordKey(r.spec, r.name), r]));
+    if (parsed.format_version === 1 && parsed.ephemeral && typeof parsed.ephemeral === 'object') records = Object.entries(parsed.ephemeral).map(([name, r]) => ({ ...r, name, target: '' }));
+    else if (parsed.format_version === 2 && Array.isArray(parsed.ephemeral)) records = parsed.ephemeral.map((r) => ({ ...r, target: '' }));
+    else if (parsed.format_version === 3 && Array.isArray(parsed.ephemeral)) records = parsed.ephemeral;
+    else throw new Error(typeof parsed.format_version === 'number' && parsed.format_version > 3 ? `format ${parsed.format_version}, written by a newer tor-reconcile` : 'unknown format');
+    return new Map(records.map((r) => [recordKey(r.target, r.spec, r.name), r]));
   } catch (err) {
     throw new StateFileError(`${file}: not a tor-reconcile state file (${(err as Error).message}); move it aside to start over — keys are kept separately`, { cause: err });
   }
@@ -202,7 +220,7 @@ export async function readRecords(stateDirectory: string): Promise<Map<string, E
 
 export async function writeRecords(stateDirectory: string, records: Map<string, EphemeralRecord>): Promise<void> {
   await ensureSecretDir(stateDirectory);
-  const body: StateFile = { format_version: 2, ephemeral: [...records.values()].sort((a, b) => a.spec.localeCompare(b.spec) || a.name.localeCompare(b.name)) };
+  const body: StateFile = { format_version: 3, ephemeral: [...records.values()].sort((a, b) => a.target.localeCompare(b.target) || a.spec.localeCompare(b.spec) || a.name.localeCompare(b.name)) };
   await writeSecretFileAtomic(path.join(stateDirectory, STATE_FILE), JSON.stringify(body, null, 2) + '\n');
 }
 

@@ -11,6 +11,8 @@ import { secretsDigest } from './plan.js';
 import type { Plan } from './types.js';
 
 export async function writePlanFile(file: string, plan: Plan): Promise<void> {
+  // Without the digest a changed `${env:}` value would go unnoticed when the plan is applied.
+  if (plan.secretsDigest === undefined) throw new Error('a plan is saved only with its secrets digest: compute it with a salt (PlanContext.salt)');
   await writeSecretFileAtomic(file, JSON.stringify(plan, null, 2) + '\n', 0o600);
 }
 
@@ -22,7 +24,7 @@ export async function readPlanFile(file: string): Promise<Plan> {
   } catch (err) {
     throw new StalePlanError(`${file}: not a plan file (${(err as Error).message})`);
   }
-  if (plan.format_version !== 1 || !Array.isArray(plan.steps) || !Array.isArray(plan.specFiles)) {
+  if (plan.format_version !== 1 || !Array.isArray(plan.steps) || !Array.isArray(plan.specFiles) || typeof plan.secretsDigest !== 'string') {
     throw new StalePlanError(`${file}: not a tor-reconcile plan (format_version ${String(plan.format_version)})`);
   }
   return plan;
@@ -30,7 +32,7 @@ export async function readPlanFile(file: string): Promise<Plan> {
 
 /** The salt the saved plan's digest was made with, so the fresh plan can be compared with it. */
 export function savedSalt(plan: Plan): string {
-  return plan.secretsDigest.split(':')[0] ?? '';
+  return plan.secretsDigest?.split(':')[0] ?? '';
 }
 
 /** Throws StalePlanError when `fresh` (recomputed now, with the saved salt) is not the saved plan. */

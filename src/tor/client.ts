@@ -139,21 +139,15 @@ export class TorClient {
   }
 
   async delOnion(serviceId: string): Promise<void> {
-    await this.request(buildCommand('DEL_ONION', [assertWord(serviceId, 'service id')]));
+    await this.request(delOnionCommand(serviceId));
   }
 
   async onionClientAuthAdd(o: ClientAuthAddOptions): Promise<void> {
-    const parts = [
-      assertWord(o.address, 'onion address'),
-      { secret: o.privateKey, encode: (k: string) => `x25519:${assertSecretWord(k, 'client-auth private key')}`, redacted: 'x25519:<redacted>' },
-    ];
-    if (o.clientName !== undefined) parts.push(`ClientName=${assertWord(o.clientName, 'client name')}`);
-    if (o.permanent) parts.push('Flags=Permanent');
-    await this.request(buildCommand('ONION_CLIENT_AUTH_ADD', parts));
+    await this.request(clientAuthAddCommand(o));
   }
 
   async onionClientAuthRemove(address: string): Promise<void> {
-    await this.request(buildCommand('ONION_CLIENT_AUTH_REMOVE', [assertWord(address, 'onion address')]));
+    await this.request(clientAuthRemoveCommand(address));
   }
 
   async onionClientAuthView(address?: string): Promise<ClientAuthEntry[]> {
@@ -297,6 +291,24 @@ export function addOnionCommand(o: AddOnionOptions): Command {
   }
   for (const k of o.clientAuthV3 ?? []) parts.push(`ClientAuthV3=${assertWord(k, 'client public key')}`);
   return buildCommand('ADD_ONION', parts);
+}
+
+export function delOnionCommand(serviceId: string): Command {
+  return buildCommand('DEL_ONION', [assertWord(serviceId, 'service id')]);
+}
+
+export function clientAuthAddCommand(o: ClientAuthAddOptions): Command {
+  const parts: Parameters<typeof buildCommand>[1] = [
+    assertWord(o.address, 'onion address'),
+    { secret: o.privateKey, encode: (k: string) => `x25519:${assertSecretWord(k, 'client-auth private key')}`, redacted: 'x25519:<redacted>' },
+  ];
+  if (o.clientName !== undefined) parts.push(`ClientName=${assertWord(o.clientName, 'client name')}`);
+  if (o.permanent) parts.push('Flags=Permanent');
+  return buildCommand('ONION_CLIENT_AUTH_ADD', parts);
+}
+
+export function clientAuthRemoveCommand(address: string): Command {
+  return buildCommand('ONION_CLIENT_AUTH_REMOVE', [assertWord(address, 'onion address')]);
 }
 
 function integer(n: number, what: string, min: number, max: number): number {

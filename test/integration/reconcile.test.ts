@@ -3,9 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan } from '../../src/reconcile/apply.js';
+import { resolveDesired } from '../../src/reconcile/desired.js';
 import { readLiveState } from '../../src/reconcile/live.js';
 import { loadKeyFile } from '../../src/reconcile/local.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { reconcileOnce } from '../../src/reconcile/reconcile.js';
 import type { DesiredState } from '../../src/spec/model.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
@@ -30,7 +32,7 @@ async function converge(d: DesiredState, client: TorClient = tor.client) {
     if (!READ_ONLY.has(c.keyword)) sent.push(c.display);
   });
   const p = await plan(d, client);
-  const result = await applyPlan(client, p, d, ctx);
+  const { result } = await reconcileOnce(client, resolveDesired(d), ctx, { plan: p });
   off();
   return { plan: p, result, sent };
 }
@@ -80,7 +82,7 @@ describe('options', () => {
     const before = await tor.client.getConf(['ContactInfo', 'ConnLimit']);
     const d = desiredState(work, { options: { ContactInfo: 'changed@example.org', ConnLimit: 5 } });
     const p = await plan(d);
-    const result = await applyPlan(tor.client, p, d, ctx);
+    const result = await applyPlan(tor.client, p, { hide: d });
     expect(result.ok).toBe(false);
     const failed = result.results.find((r) => r.status === 'failed')!;
     expect(failed.error).toMatch(/553|513/);
@@ -141,7 +143,7 @@ describe('filesystem onion services', () => {
     expect(p.errors).toHaveLength(1);
     expect(p.errors[0]!.message).toContain(other);
     expect(p.errors[0]!.message).toMatch(/prune: true/);
-    await expect(applyPlan(tor.client, p, d, ctx)).rejects.toThrow(/blocking/);
+    await expect(applyPlan(tor.client, p, { hide: d })).rejects.toThrow(/blocking/);
     expect((await tor.client.getConfEntries(['HiddenServiceDir'])).map(([, v]) => v)).toEqual([other]);
   });
 
@@ -229,6 +231,36 @@ describe('ephemeral onion services', () => {
     expect(pruned.sent).toContain(`DEL_ONION ${foreign.serviceId}`);
   });
 
+  it('records each service tor accepted, and none it refused, in the same pipelined batch', async () => {
+    const state = await mkdtemp(path.join(work, 'state-'));
+    const good = ephService('good', state, [[80, '127.0.0.1:9000']]);
+    // Tor refuses an out-of-range target port when it parses the command.
+    const bad = ephService('bad', state, [[80, '127.0.0.1:99999']]);
+    const d = desiredState(state, { onionServices: [good, bad] });
+    const { result, plan: p } = await converge(d);
+    expect(p.steps.map((s) => s.op)).toEqual(['generate-key', 'generate-key', 'add-onion', 'record-service', 'add-onion', 'record-service']);
+    expect(result.ok).toBe(false);
+    expect(result.results.map((r) => `${r.step.op}:${r.status}`)).toEqual(['generate-key:done', 'generate-key:done', 'add-onion:done', 'record-service:done', 'add-onion:failed', 'record-service:skipped']);
+    const file = JSON.parse(await readFile(path.join(state, 'state.json'), 'utf8')) as { format_version: number; ephemeral: Array<{ name: string; target: string; address: string }> };
+    expect(file.format_version).toBe(3);
+    expect(file.ephemeral.map((r) => [r.name, r.target, r.address])).toEqual([['good', ctx.target, (await loadKeyFile(good.keyFile)).address]]);
+  });
+
+  it('replaces a record from before records named their tor (state format 2) when it re-adds the service', async () => {
+    const state = await mkdtemp(path.join(work, 'state-'));
+    const svc = ephService('old', state, [[80, '127.0.0.1:9000']]);
+    const d = desiredState(state, { onionServices: [svc] });
+    expect((await converge(d)).result.ok).toBe(true);
+    const v3 = JSON.parse(await readFile(path.join(state, 'state.json'), 'utf8')) as { ephemeral: Array<Record<string, unknown>> };
+    const { target: _, ...v2record } = v3.ephemeral[0]!;
+    await writeFile(path.join(state, 'state.json'), JSON.stringify({ format_version: 2, ephemeral: [{ ...v2record, config: 'older configuration' }] }));
+    const again = await converge(d);
+    expect(again.plan.changes[0]).toMatchObject({ action: 'replace', reason: expect.stringMatching(/configuration changed/) });
+    expect(again.result.ok).toBe(true);
+    const rewritten = JSON.parse(await readFile(path.join(state, 'state.json'), 'utf8')) as { format_version: number; ephemeral: Array<Record<string, unknown>> };
+    expect(rewritten).toEqual({ format_version: 3, ephemeral: [{ ...v3.ephemeral[0] }] });
+  });
+
   it('refuses a corrupt key file instead of replacing it', async () => {
     const state = await mkdtemp(path.join(work, 'state-'));
     const svc = ephService('bad', state, [[80, '127.0.0.1:9000']]);
@@ -247,7 +279,7 @@ describe('interrupting apply', () => {
     const p = await plan(d);
     expect(p.steps.length).toBe(2);
     const abort = new AbortController();
-    const result = await applyPlan(tor.client, p, d, ctx, { signal: abort.signal, onStep: () => abort.abort() });
+    const result = await applyPlan(tor.client, p, { signal: abort.signal, onStep: () => abort.abort() });
     expect(result.interrupted).toBe(true);
     expect(result.ok).toBe(false);
     expect(result.results.map((r) => r.status)).toEqual(['done', 'skipped']);

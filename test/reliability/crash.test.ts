@@ -102,7 +102,7 @@ afterAll(async () => {
 
 describe('crash consistency: apply SIGKILLed after every step, then run again', () => {
   it('the plan has a step of every kind the fault hook can interrupt', () => {
-    expect(new Set(steps.map((s) => s.op))).toEqual(new Set(['generate-key', 'setconf', 'mkdir', 'write-file', 'add-onion', 'client-auth-add']));
+    expect(new Set(steps.map((s) => s.op))).toEqual(new Set(['generate-key', 'setconf', 'mkdir', 'write-file', 'add-onion', 'record-service', 'client-auth-add']));
   });
 
   it('for every N: killed after step N, the next apply converges and every onion address survives', async () => {

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyFileDigest, persistKeys, probeKeyFile } from '../../src/reconcile/local.js';
+import { findRecord, keyFileDigest, persistKeys, probeKeyFile, readRecords, recordKey, writeRecords } from '../../src/reconcile/local.js';
+import { StateFileError } from '../../src/reconcile/errors.js';
 import { generateServiceKey } from '../../src/tor/onion/index.js';
 
 let dir: string;
@@ -21,7 +22,7 @@ describe('key files and the record of what tor served', () => {
     await persistKeys([{ file, key }]);
     const digest = createHash('sha256').update(await readFile(file)).digest('hex');
     expect(await keyFileDigest(file)).toBe(digest);
-    const record = { spec: 's', name: 'a', address: 'x'.repeat(56), keyFile: file, config: 'c', keyDigest: digest };
+    const record = { target: 'unix:/t', spec: 's', name: 'a', address: 'x'.repeat(56), keyFile: file, config: 'c', keyDigest: digest };
     // Same bytes: the recorded address (tor's answer) is taken as is.
     expect(await probeKeyFile(file, record)).toEqual({ address: 'x'.repeat(56) });
     // Other bytes: parsed, and a different key gives its own address.
@@ -30,5 +31,42 @@ describe('key files and the record of what tor served', () => {
     expect(await probeKeyFile(file, record)).toEqual({ address: other.address });
     await writeFile(file, 'ED25519-V3:garbage\n');
     expect((await probeKeyFile(file, record)).error).toMatch(/ED25519-V3/);
+  });
+});
+
+describe('the state file', () => {
+  const addr = 'a'.repeat(56);
+  const rec = { spec: '/spec.yaml', name: 'web', address: addr, keyFile: '/s/keys/web.key', config: 'c', keyDigest: 'd' };
+  async function stateDir(name: string, body: unknown): Promise<string> {
+    const d = path.join(dir, name);
+    await mkdir(d, { recursive: true });
+    await writeFile(path.join(d, 'state.json'), JSON.stringify(body));
+    return d;
+  }
+
+  it('keys records by tor, spec and service, and writes format 3', async () => {
+    const d = path.join(dir, 'v3');
+    const mine = { ...rec, target: 'unix:/a' };
+    const theirs = { ...rec, target: 'unix:/b', address: 'b'.repeat(56) };
+    await writeRecords(d, new Map([[recordKey(mine.target, mine.spec, mine.name), mine], [recordKey(theirs.target, theirs.spec, theirs.name), theirs]]));
+    expect(JSON.parse(await readFile(path.join(d, 'state.json'), 'utf8'))).toMatchObject({ format_version: 3 });
+    const records = await readRecords(d);
+    expect(records.size).toBe(2);
+    expect(findRecord(records, 'unix:/a', '/spec.yaml', 'web')).toEqual(mine);
+    expect(findRecord(records, 'unix:/b', '/spec.yaml', 'web')).toEqual(theirs);
+    expect(findRecord(records, 'unix:/c', '/spec.yaml', 'web')).toBeUndefined();
+  });
+
+  it.each([
+    ['format 2 (records per spec)', { format_version: 2, ephemeral: [rec] }],
+    ['format 1 (records by name)', { format_version: 1, ephemeral: { web: { spec: rec.spec, address: addr, keyFile: rec.keyFile, config: 'c', keyDigest: 'd' } } }],
+  ])('still reads %s: its records stand for any tor until rewritten', async (name, body) => {
+    const records = await readRecords(await stateDir(name.replace(/\W/g, ''), body));
+    expect([...records.values()]).toEqual([{ ...rec, target: '' }]);
+    expect(findRecord(records, 'unix:/any', '/spec.yaml', 'web')).toEqual({ ...rec, target: '' });
+  });
+
+  it('refuses a newer format rather than misread it', async () => {
+    await expect(readRecords(await stateDir('v4', { format_version: 4, ephemeral: [] }))).rejects.toThrow(StateFileError);
   });
 });

@@ -1,10 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalPortLine, normalizeDirectory, parseServiceBlock } from '../../src/reconcile/hsblock.js';
 import { recordKey } from '../../src/reconcile/local.js';
-import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { computePlan, isEmptyPlan, secretsDigest, type PlanContext } from '../../src/reconcile/plan.js';
+import { step } from '../../src/reconcile/steps.js';
 import { StalePlanError } from '../../src/reconcile/errors.js';
-import { checkSavedPlan, savedSalt } from '../../src/reconcile/saved.js';
-import type { LiveState } from '../../src/reconcile/types.js';
+import { checkSavedPlan, readPlanFile, savedSalt, writePlanFile } from '../../src/reconcile/saved.js';
+import type { LiveState, Plan, StepOf } from '../../src/reconcile/types.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
@@ -61,6 +65,9 @@ describe('HiddenService block', () => {
 describe('option plans', () => {
   it.each([
     ['in sync through the type (durations)', { MaxCircuitDirtiness: '10 minutes' }, { MaxCircuitDirtiness: ['600'] }, []],
+    // Tor reads each back in its own text: a plan comparing text would rewrite them on every run.
+    ['in sync: a float tor prints with six decimals', { CircuitPriorityHalflife: 0.5 }, { CircuitPriorityHalflife: ['0.500000'] }, []],
+    ['in sync: the unknown country tor appends to a country list', { ExcludeNodes: '{cn}' }, { ExcludeNodes: ['{cn},{??}'] }, []],
     ['changed', { MaxCircuitDirtiness: '5 minutes' }, { MaxCircuitDirtiness: ['600'] }, ['SETCONF MaxCircuitDirtiness="300"']],
     ['router lists compare without spaces', { ExitNodes: ['{de}', '{ch}'] }, { ExitNodes: ['{de},{ch}'] }, []],
     ['reset when not default', { ContactInfo: null }, { ContactInfo: ['x'] }, ['RESETCONF ContactInfo']],
@@ -169,16 +176,35 @@ describe('ephemeral service plans', () => {
 
   it('generates the key first, then adds the service, when the key file is missing', () => {
     const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { missing: true }]]) }), ctx);
-    expect(p.steps.map((s) => s.op)).toEqual(['generate-key', 'add-onion']);
+    expect(p.steps.map((s) => s.op)).toEqual(['generate-key', 'add-onion', 'record-service']);
     expect(p.steps[1]!.display).toBe('ADD_ONION ED25519-V3:<redacted> Flags=Detach Port=80,127.0.0.1:9000');
+  });
+
+  it('records each added service in the state file, as a step of its own right after its ADD_ONION', () => {
+    const other = ephService('web', '/s', [[443, 'unix:/run/web.sock']], { maxStreams: 7 });
+    const p = computePlan(desiredState('/s', { onionServices: [svc, other] }), live({ ephemeralKeys: new Map([['api', { address: addr }], ['web', { missing: true }]]) }), ctx);
+    expect(p.steps.map((s) => s.display)).toEqual([
+      `generate key ${other.keyFile} (0600)`,
+      'ADD_ONION ED25519-V3:<redacted> Flags=Detach Port=80,127.0.0.1:9000',
+      'record api in the state file',
+      'ADD_ONION ED25519-V3:<redacted> Flags=Detach MaxStreams=7 Port=443,unix:/run/web.sock',
+      'record web in the state file',
+    ]);
+    // Data, not text for apply to parse: the ports as given to ADD_ONION, the complete record but for what
+    // only the apply knows (the address of a key it generates, and the digest of the key it sends).
+    expect(p.steps[3]).toMatchObject({ op: 'add-onion', ports: [{ port: 443, target: 'unix:/run/web.sock' }], flags: ['Detach'], maxStreams: 7 });
+    const rec = (p.steps[4] as StepOf<'record-service'>).record;
+    expect(rec).toEqual({ target: ctx.target, spec: 'test.yaml', name: 'web', keyFile: other.keyFile, config: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(p.steps[4]!.changes).toEqual(['ephemeral-service:web']);
+    expect(p.summary.commands).toBe(2);
   });
 
   it('is empty when the recorded configuration matches and the service runs', () => {
     const first = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx);
-    const record = (first.steps[0] as { record: string }).record;
+    const record = (first.steps[1] as StepOf<'record-service'>).record.config;
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
       ctx,
     );
     expect(isEmptyPlan(p)).toBe(true);
@@ -187,16 +213,16 @@ describe('ephemeral service plans', () => {
   it('replaces (DEL then ADD, same key) when the configuration changed', () => {
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
       ctx,
     );
-    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion', 'record-service']);
     expect(p.changes[0]!.action).toBe('replace');
   });
 
   it('deletes services it recorded but the spec dropped, keeping the key; never touches others without prune', () => {
     const foreign = 'b'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey('test.yaml', 'old'), { spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey(ctx.target, 'test.yaml', 'old'), { target: ctx.target, spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual([`DEL_ONION ${addr}`, 'forget old in the state file']);
     expect(p.changes[0]!.reason).toContain('/s/keys/old.key');
     expect(p.warnings[0]!.message).toContain(foreign);
@@ -237,12 +263,75 @@ describe('saved plans', () => {
   });
 });
 
+describe('a saved plan with a file to write from a secret', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tr-plan-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A plan whose one step writes `value` (as an `${env:}` interpolation would give it), digested with `salt`. */
+  function planWriting(value: string, salt: string): Plan {
+    const steps = [step('write-file', { path: '/hs/a/authorized_clients/x.auth', content: new Secret(value), mode: 0o600, note: 'add client x' }, ['filesystem-service:a'])];
+    return { ...computePlan(desiredState('/s'), live(), ctx), steps, secretsDigest: `${salt}:${secretsDigest(salt, steps)}` };
+  }
+
+  it('holds the value nowhere in the file, and the digest still notices when it changes', async () => {
+    const file = path.join(dir, 'plan.json');
+    await writePlanFile(file, planWriting('descriptor:x25519:FROMENVIRONMENT', 'salt1'));
+    const text = await readFile(file, 'utf8');
+    expect(text).not.toContain('FROMENVIRONMENT');
+    expect(text).toContain('"content": "<redacted>"');
+    const saved = await readPlanFile(file);
+    expect(() => checkSavedPlan(saved, planWriting('descriptor:x25519:FROMENVIRONMENT', savedSalt(saved)))).not.toThrow();
+    expect(() => checkSavedPlan(saved, planWriting('descriptor:x25519:CHANGEDINENV', savedSalt(saved)))).toThrow(/secret value/);
+  });
+
+  it('is not saved without a digest', async () => {
+    const { secretsDigest: _, ...unsalted } = planWriting('x', 'salt');
+    await expect(writePlanFile(path.join(dir, 'no.json'), unsalted)).rejects.toThrow(/secrets digest/);
+  });
+});
+
 describe('specs sharing a state directory', () => {
   it('leaves services recorded by another spec alone', () => {
     const addr = 'd'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey('/other.yaml', 'api'), { spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey(ctx.target, '/other.yaml', 'api'), { target: ctx.target, spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
     expect(p.steps).toEqual([]);
     expect(p.warnings[0]!.message).toMatch(/another spec/);
+  });
+});
+
+describe('records of several tors in one state directory', () => {
+  const addr = 'd'.repeat(56);
+  const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
+  const recordOn = (target: string, config: string) => ({ target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config });
+  const config = (computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx).steps[1] as StepOf<'record-service'>).record.config;
+
+  it("never removes a service another tor's record names", () => {
+    const other = recordOn('unix:/other', 'c');
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [], records: new Map([[recordKey(other.target, other.spec, other.name), other]]) }), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.changes).toEqual([]);
+  });
+
+  it("does not take another tor's record for this tor's: the service is re-added and recorded here", () => {
+    const other = recordOn('unix:/other', config);
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(other.target, other.spec, other.name), other]]) }), ctx);
+    expect(p.changes[0]).toMatchObject({ action: 'replace', reason: expect.stringMatching(/without a record/) });
+    expect((p.steps.at(-1) as StepOf<'record-service'>).record.target).toBe(ctx.target);
+  });
+
+  it('takes a record from before records named their tor as this tor’s, and forgets it as it was keyed', () => {
+    const legacy = recordOn('', config);
+    const records = new Map([[recordKey('', legacy.spec, legacy.name), legacy]]);
+    const inSync = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records }), ctx);
+    expect(isEmptyPlan(inSync)).toBe(true);
+    const dropped = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records }), ctx);
+    expect(dropped.steps.map((st) => st.op)).toEqual(['del-onion', 'forget-record']);
+    expect(dropped.steps[1]).toMatchObject({ target: '', spec: 'test.yaml', service: 'api' });
   });
 });
 
@@ -285,10 +374,10 @@ describe('an ephemeral key file replaced by another key', () => {
     const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey('test.yaml', 'api'), { spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
       ctx,
     );
-    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion']);
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion', 'record-service']);
     expect(p.steps[0]!.display).toBe(`DEL_ONION ${oldAddr}`);
     expect(p.warnings).toEqual([]);
   });

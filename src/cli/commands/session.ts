@@ -1,21 +1,23 @@
 /**
- * What plan, apply, diff and watch share: load the spec, reach its tor, make sure option names and types
- * come from that tor's own table (when it is not the bundled 0.4.9 one), read the live state, plan.
+ * What plan, apply and diff share: reconcile.ts's load → connect → option table → live state → plan, with
+ * the CLI's tracing (TOR_RECONCILE_TRACE), spec warnings on stderr, and a fresh salt for the plan's digest.
  */
-import { readLiveState } from '../../reconcile/live.js';
-import { computePlan, type PlanContext } from '../../reconcile/plan.js';
-import { openTarget, type Target } from '../../reconcile/target.js';
+import { randomBytes } from 'node:crypto';
+import type { PlanContext } from '../../reconcile/plan.js';
+import { openAndPlan } from '../../reconcile/reconcile.js';
+import type { Target } from '../../reconcile/target.js';
 import type { LiveState, Plan } from '../../reconcile/types.js';
-import { loadSpec, type DesiredState } from '../../spec/index.js';
-import type { TorClient } from '../../tor/client.js';
-import { OptionTable } from '../../tor/config/types.js';
+import type { DesiredState } from '../../spec/index.js';
+import type { OptionTable } from '../../tor/config/types.js';
 import { formatReport, type CliIo } from '../program.js';
+
+export { tableFor } from '../../reconcile/reconcile.js';
 
 export interface SessionOptions {
   control?: string;
   /** Start the embedded tor if it is not running. */
   start?: boolean;
-  /** Salt for the secrets digest (re-planning a saved plan). */
+  /** Salt for the secrets digest (re-planning a saved plan); a new one otherwise. */
   salt?: string;
   /** Per-command timeout (ms). */
   timeout?: number;
@@ -31,44 +33,30 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** The live tor's option table, when its version differs from the bundled one (one extra round trip). */
-export async function tableFor(client: TorClient): Promise<OptionTable> {
-  const bundled = OptionTable.bundled();
-  if (bundled.torVersion === client.version) return bundled;
-  const info = await client.getInfo(['config/names', 'config/defaults']);
-  return OptionTable.fromTor(info['config/names'] ?? '', info['config/defaults'] ?? '', client.version);
-}
-
 export async function openSession(specs: readonly string[], io: CliIo, options: SessionOptions = {}): Promise<Session> {
-  let { state, warnings } = await loadSpec(specs, { env: io.env });
-  const target = await openTarget(state, {
+  let close = async () => {};
+  const opened = await openAndPlan(specs, {
+    env: io.env,
     ...(options.control ? { control: options.control } : {}),
     ...(options.timeout ? { timeout: options.timeout } : {}),
     start: options.start ?? true,
     log: (m) => io.stderr(`${m}\n`),
+    salt: options.salt ?? randomBytes(16).toString('hex'),
+    onConnected: (target) => {
+      const conn = target.client.connection;
+      const base = conn.stats;
+      if (io.env.TOR_RECONCILE_TRACE) conn.onCommand((c) => io.stderr(`> ${c.display}\n`));
+      close = async () => {
+        if (io.env.TOR_RECONCILE_TRACE) {
+          const s = conn.stats;
+          io.stderr(`> ${s.commands - base.commands} commands in ${s.roundTrips - base.roundTrips} round trips after authentication\n`);
+        }
+        await target.client.close();
+      };
+    },
+    onWarnings: (warnings) => io.stderr(formatReport(warnings)),
   });
-  const conn = target.client.connection;
-  const base = conn.stats;
-  if (io.env.TOR_RECONCILE_TRACE) conn.onCommand((c) => io.stderr(`> ${c.display}\n`));
-  const close = async () => {
-    if (io.env.TOR_RECONCILE_TRACE) {
-      const s = conn.stats;
-      io.stderr(`> ${s.commands - base.commands} commands in ${s.roundTrips - base.roundTrips} round trips after authentication\n`);
-    }
-    await target.client.close();
-  };
-  try {
-    const table = await tableFor(target.client);
-    if (table !== OptionTable.bundled()) ({ state, warnings } = await loadSpec(specs, { env: io.env, table }));
-    io.stderr(formatReport(warnings));
-    const ctx: PlanContext = { table, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}), ...(options.salt ? { salt: options.salt } : {}) };
-    const live = await readLiveState(target.client, state);
-    const plan = computePlan(state, live, ctx);
-    return { desired: state, target, table, live, plan, ctx, close };
-  } catch (err) {
-    await target.client.close();
-    throw err;
-  }
+  return { ...opened, close: () => close() };
 }
 
 /**

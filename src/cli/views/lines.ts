@@ -5,37 +5,37 @@
 import { diffArrays } from 'diff';
 import type { Change } from '../../reconcile/types.js';
 
-type Obj = Record<string, unknown>;
-
 export function changeLines(change: Change, side: 'before' | 'after'): string[] {
-  const v = change[side];
-  if (v === null || v === undefined) return [];
   switch (change.kind) {
     case 'option': {
+      const v = change[side];
       const values = Array.isArray(v) ? v : [v];
-      return values.length ? values.map((x) => `${change.id} ${String(x)}`) : [`${change.id}`];
+      return values.length ? values.map((x) => `${change.id} ${x}`) : [`${change.id}`];
     }
     case 'filesystem-service': {
-      const o = v as Obj;
+      const o = change[side];
+      if (!o) return [];
       return [
-        `HiddenServiceDir ${String(o.directory)}`,
-        ...((o.ports as string[] | undefined) ?? []).map((p) => `HiddenServicePort ${p}`),
-        ...Object.entries((o.options as Obj | undefined) ?? {}).map(([k, x]) => `${k} ${String(x)}`),
-        ...((o.authorizedClients as string[] | undefined) ?? []).map((c) => `# authorized client ${c}`),
+        `HiddenServiceDir ${o.directory}`,
+        ...o.ports.map((p) => `HiddenServicePort ${p}`),
+        ...Object.entries(o.options).map(([k, x]) => `${k} ${x}`),
+        ...(o.authorizedClients ?? []).map((c) => `# authorized client ${c}`),
       ];
     }
     case 'ephemeral-service': {
-      const o = v as Obj;
-      const out = [`# ephemeral ${change.id}: ${String(o.address)}`];
-      for (const p of (o.ports as string[] | undefined) ?? []) out.push(`Port ${p}`);
-      if (Array.isArray(o.flags)) out.push(`Flags ${o.flags.join(',')}`);
-      if (o.maxStreams !== undefined) out.push(`MaxStreams ${String(o.maxStreams)}`);
-      for (const k of (o.clientAuthV3 as string[] | undefined) ?? []) out.push(`ClientAuthV3 ${k}`);
+      const o = change[side];
+      if (!o) return [];
+      const out = [`# ephemeral ${change.id}: ${o.address}`];
+      for (const p of o.ports ?? []) out.push(`Port ${p}`);
+      if (o.flags) out.push(`Flags ${o.flags.join(',')}`);
+      if (o.maxStreams !== undefined) out.push(`MaxStreams ${o.maxStreams}`);
+      for (const k of o.clientAuthV3 ?? []) out.push(`ClientAuthV3 ${k}`);
       return out;
     }
     case 'client-auth': {
-      const o = v as Obj;
-      return [`# client credentials for ${String(o.address)}${o.clientName ? ` (${String(o.clientName)})` : ''}${o.permanent ? ', permanent' : ''}`];
+      const o = change[side];
+      if (!o) return [];
+      return [`# client credentials for ${o.address}${o.clientName ? ` (${o.clientName})` : ''}${o.permanent ? ', permanent' : ''}`];
     }
   }
 }

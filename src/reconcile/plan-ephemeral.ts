@@ -1,0 +1,127 @@
+/**
+ * Plan section: ephemeral (detached) onion services. Keys are generated and persisted before any command
+ * could use them: a key tor holds and we don't is an address lost at the next restart. DEL_ONION comes
+ * before ADD_ONION of the same key (tor refuses a loaded key with 550), and every DEL_ONION before any record
+ * is forgotten, so that the removals go out as one pipelined batch. Each ADD_ONION is followed by the step
+ * that records it: tor can't tell us a detached service's configuration later.
+ */
+import type { DesiredState, EphemeralService } from '../spec/model.js';
+import { serviceAuthLine } from '../tor/onion/index.js';
+import { changeId, resolveDesired } from './desired.js';
+import { digest, findRecord, recordKey } from './local.js';
+import { held, type Builder, type PlanContext } from './plan-common.js';
+import { portLine } from './hsblock.js';
+import { step } from './steps.js';
+import type { EphemeralServiceShown, LiveState, Step } from './types.js';
+
+/**
+ * Everything ADD_ONION is given except the key: if it changes, the service must be re-added. Its digest is
+ * the record's `config`; ports stay port lines in it, as in every record written so far.
+ */
+function ephemeralConfig(s: EphemeralService): { ports: string[]; flags: string[]; maxStreams?: number; clientAuthV3: string[] } {
+  const flags = ['Detach'];
+  if (s.maxStreamsCloseCircuit) flags.push('MaxStreamsCloseCircuit');
+  const clientAuthV3 = s.authorizedClients.map((c) => serviceAuthLine(c.publicKey).split(':')[2]!.toUpperCase()).sort();
+  if (clientAuthV3.length) flags.push('V3Auth');
+  return { ports: s.ports.map(portLine), flags, ...(s.maxStreams !== undefined ? { maxStreams: s.maxStreams } : {}), clientAuthV3 };
+}
+
+/** ADD_ONION, then the record of what it was given (address and key digest are filled in by apply). */
+function addOnionSteps(s: EphemeralService, item: string, ctx: PlanContext, spec: string): Step[] {
+  const cfg = ephemeralConfig(s);
+  return [
+    step('add-onion', { service: s.name, keyFile: s.keyFile, ports: s.ports.map((p) => ({ ...p })), flags: cfg.flags, ...(cfg.maxStreams !== undefined ? { maxStreams: cfg.maxStreams } : {}), clientAuthV3: cfg.clientAuthV3 }, [item]),
+    step('record-service', { record: { target: ctx.target, spec, name: s.name, keyFile: s.keyFile, config: digest(cfg) } }, [item]),
+  ];
+}
+
+function delOnionStep(address: string, item: string, service?: string): Step {
+  return step('del-onion', { serviceId: address, ...(service !== undefined ? { service } : {}) }, [item]);
+}
+
+export function planEphemeralServices(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
+  const want = desired.onionServices.filter((s): s is EphemeralService => s.type === 'ephemeral');
+  const detached = new Set(live.detachedOnions);
+  const ours = new Set<string>();
+  const spec = resolveDesired(desired).specId;
+  for (const s of want) {
+    const item = changeId('ephemeral-service', s.name);
+    const key = live.ephemeralKeys.get(s.name) ?? { missing: true };
+    const record = findRecord(live.records, ctx.target, spec, s.name);
+    if (held(ctx, item)) {
+      // Still ours: never an unmanaged service for prune to remove.
+      if (key.address) ours.add(key.address);
+      if (record) ours.add(record.address);
+      continue;
+    }
+    const cfg = ephemeralConfig(s);
+    const after: EphemeralServiceShown = { address: key.address ?? '(known after apply)', ...cfg, keyFile: s.keyFile };
+    if (key.error) {
+      b.errors.push({ item, message: `${key.error}; refusing to replace it (it may be the only copy of an address)`, source: s.source });
+      continue;
+    }
+    if (s.address !== undefined && key.missing) {
+      b.errors.push({ item, message: `address pinned to ${s.address} but the key file ${s.keyFile} does not exist; a generated key would give another address`, source: s.source });
+      continue;
+    }
+    if (s.address !== undefined && key.address !== s.address) {
+      b.errors.push({ item, message: `the key in ${s.keyFile} is for ${key.address}, not the pinned ${s.address}`, source: s.source });
+      continue;
+    }
+    if (key.address) ours.add(key.address);
+    if (record && key.address && record.address !== key.address && detached.has(record.address)) {
+      // The key file now holds another key: the service tor still runs under the old one is ours to remove.
+      ours.add(record.address);
+      b.delSteps.push(delOnionStep(record.address, item, s.name));
+    }
+    const running = key.address !== undefined && detached.has(key.address);
+    const base = { kind: 'ephemeral-service' as const, id: s.name, source: s.source };
+    const recordDigest = digest(cfg);
+    if (key.missing) {
+      b.keySteps.push(step('generate-key', { service: s.name, path: s.keyFile }, [item]));
+      b.change({ ...base, action: 'create', before: null, after, reason: 'new service; a key is generated and saved before use' });
+      b.addSteps.push(...addOnionSteps(s, item, ctx, spec));
+      continue;
+    }
+    if (!running) {
+      b.change({ ...base, action: 'create', before: null, after, reason: record ? 'not running in tor (tor restarted?); restored with its key' : 'new service' });
+      b.addSteps.push(...addOnionSteps(s, item, ctx, spec));
+      continue;
+    }
+    if (record && record.address === key.address && record.config === recordDigest) {
+      b.change({ ...base, action: 'noop', before: after, after, reason: 'in sync' });
+      continue;
+    }
+    b.change({ ...base, action: 'replace', before: { address: key.address! }, after, reason: record ? 'configuration changed (same key, same address)' : 'running without a record of its configuration: re-added to be sure (same address)' });
+    b.delSteps.push(delOnionStep(key.address!, item, s.name));
+    b.addSteps.push(...addOnionSteps(s, item, ctx, spec));
+  }
+  const wantNames = new Set(want.map((s) => s.name));
+  for (const rec of live.records.values()) {
+    // Another tor's (a spec may drive several), or an old-format record this tor's own has replaced.
+    if (rec.target !== ctx.target && (rec.target !== '' || live.records.has(recordKey(ctx.target, rec.spec, rec.name)))) continue;
+    const item = changeId('ephemeral-service', rec.name);
+    if (rec.spec !== spec) {
+      ours.add(rec.address);
+      if (detached.has(rec.address)) b.warnings.push({ item, message: `${rec.address} belongs to another spec sharing this state directory (${rec.spec.replace(/\n/g, ', ')}); left alone` });
+      continue;
+    }
+    if (wantNames.has(rec.name)) continue;
+    ours.add(rec.address);
+    if (held(ctx, item)) continue;
+    const running = detached.has(rec.address);
+    b.change({ kind: 'ephemeral-service', id: rec.name, action: 'delete', before: { address: rec.address }, after: null, reason: `removed from the spec; its key stays in ${rec.keyFile}` });
+    if (running) b.delSteps.push(delOnionStep(rec.address, item, rec.name));
+    b.forgetSteps.push(step('forget-record', { target: rec.target, spec: rec.spec, service: rec.name }, [item]));
+  }
+  const unmanaged = live.detachedOnions.filter((a) => !ours.has(a) && !held(ctx, changeId('ephemeral-service', a)));
+  if (!unmanaged.length) return;
+  if (desired.prune) {
+    for (const a of unmanaged) {
+      const item = b.change({ kind: 'ephemeral-service', id: a, action: 'delete', before: { address: a }, after: null, reason: 'detached service not in the spec (prune: true)' });
+      b.delSteps.push(delOnionStep(a, item));
+    }
+  } else {
+    b.warnings.push({ item: 'ephemeral-service:*', message: `tor runs detached onion services tor-reconcile does not hold keys for (left alone): ${unmanaged.join(', ')}` });
+  }
+}

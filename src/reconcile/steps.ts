@@ -1,0 +1,205 @@
+/**
+ * Every step type, once: how the plan displays it, whether it is a control command (summary.commands),
+ * how it runs beside its neighbours, whether it touches the state directory (apply's lock), and what it
+ * does. A new op is added here and in the Step union, nowhere else: plan sections build steps with step(),
+ * apply runs whatever this table says.
+ */
+import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
+import { addOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand, delOnionCommand, type TorClient } from '../tor/client.js';
+import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { commands } from '../tor/protocol/encoder.js';
+import { Secret } from '../tor/secret.js';
+import { createKeyFiles, keyFileDigest, loadKeyFile, recordKey } from './local.js';
+import type { EphemeralRecord, Owner, Step, StepOf, StepOp } from './types.js';
+
+/** What the steps of one apply share. */
+export interface StepRuntime {
+  client: TorClient;
+  stateDirectory: string;
+  /** Keys written or read by this run, by file: a record takes its address from the key tor was given. */
+  keys: Map<string, OnionServiceKey>;
+  records: Map<string, EphemeralRecord>;
+  /** `records` changed: the state file must be written. */
+  recordsChanged: boolean;
+}
+
+/** A step's own data: what the plan decides, before display and change ids are attached. */
+export type StepData<O extends StepOp> = Omit<StepOf<O>, 'display' | 'changes'>;
+
+interface KindBase<O extends StepOp> {
+  display(step: StepData<O>): string;
+  /** Sent over the control connection. */
+  control: boolean;
+  /** Writes keys or records in the state directory, which another applier must not interleave with. */
+  stateful: boolean;
+}
+
+/**
+ * - `alone`: waits for its own outcome before the next step starts.
+ * - `together`: consecutive steps of the op are one all-or-nothing effect (keys are written and fsynced at once).
+ * - `pipeline`: consecutive steps of one pipeline are started at once and their outcomes taken in order as
+ *   replies arrive. A local (non-control) step in a pipeline completes the command just before it: it runs
+ *   when that command was done and is skipped otherwise.
+ */
+export type StepKind<O extends StepOp> = KindBase<O> &
+  (
+    | { batch: 'alone'; run(step: StepOf<O>, rt: StepRuntime): Promise<void> }
+    | { batch: 'pipeline'; pipeline: string; run(step: StepOf<O>, rt: StepRuntime): Promise<void> }
+    | { batch: 'together'; run(steps: StepOf<O>[], rt: StepRuntime): Promise<void> }
+  );
+
+const octal = (mode: number) => `0${mode.toString(8)}`;
+
+export const STEPS: { [O in StepOp]: StepKind<O> } = {
+  'generate-key': {
+    display: (s) => `generate key ${s.path} (0600)`,
+    control: false,
+    stateful: true,
+    batch: 'together',
+    async run(steps, rt) {
+      const keys = steps.map((s) => ({ file: s.path, key: generateServiceKey() }));
+      await createKeyFiles(keys, rt.stateDirectory);
+      for (const k of keys) rt.keys.set(k.file, k.key);
+    },
+  },
+  mkdir: {
+    display: (s) => (s.tighten ? `chmod ${octal(s.mode)} ${s.path} (tor refuses a service directory others can read)` : `mkdir -m ${octal(s.mode)} ${s.path}`),
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    async run(s) {
+      await mkdir(s.path, { recursive: true, mode: s.mode });
+      // mkdir's mode is filtered by the umask, and an existing directory keeps its own.
+      await chmod(s.path, s.mode);
+      await own(s.path, s.owner);
+    },
+  },
+  'write-file': {
+    display: (s) => `write ${s.path} (${s.note})`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    async run(s) {
+      await writeSecretFileAtomic(s.path, s.content, s.mode);
+      await own(s.path, s.owner);
+    },
+  },
+  'remove-file': {
+    display: (s) => `remove ${s.path} (${s.note})`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    run: (s) =>
+      unlink(s.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      }),
+  },
+  setconf: {
+    display: (s) => commands.setConf(s.entries).display,
+    control: true,
+    stateful: false,
+    batch: 'alone',
+    run: (s, rt) => rt.client.setConf(s.entries),
+  },
+  resetconf: {
+    display: (s) => commands.resetConf(s.keys.map((k) => [k, null] as const)).display,
+    control: true,
+    stateful: false,
+    batch: 'alone',
+    run: (s, rt) => rt.client.resetConf(s.keys),
+  },
+  'del-onion': {
+    display: (s) => delOnionCommand(s.serviceId).display,
+    control: true,
+    stateful: false,
+    // Its own pipeline: an ADD_ONION must not race the DEL_ONION of the same key.
+    batch: 'pipeline',
+    pipeline: 'del-onion',
+    run: (s, rt) => rt.client.delOnion(s.serviceId),
+  },
+  'add-onion': {
+    // The key is shown as tor's redacted form whatever it will be.
+    display: (s) => addOnionCommand({ ...addOnionOptions(s), key: new Secret('x') }).display,
+    control: true,
+    stateful: true,
+    batch: 'pipeline',
+    pipeline: 'add-onion',
+    async run(s, rt) {
+      const key = rt.keys.get(s.keyFile) ?? (await loadKeyFile(s.keyFile));
+      rt.keys.set(s.keyFile, key);
+      const result = await rt.client.addOnion({ ...addOnionOptions(s), key: key.toAddOnionBlob() });
+      if (result.serviceId !== key.address) throw new Error(`tor answered ${result.serviceId} for the key of ${key.address}`);
+    },
+  },
+  'record-service': {
+    display: (s) => `record ${s.record.name} in the state file`,
+    control: false,
+    stateful: true,
+    // In the ADD_ONION pipeline, right after the command it records (see `pipeline` above).
+    batch: 'pipeline',
+    pipeline: 'add-onion',
+    async run(s, rt) {
+      const key = rt.keys.get(s.record.keyFile);
+      if (!key) throw new Error(`no key was sent for ${s.record.keyFile}`);
+      const record: EphemeralRecord = { ...s.record, address: key.address, keyDigest: await keyFileDigest(s.record.keyFile) };
+      rt.records.set(recordKey(record.target, record.spec, record.name), record);
+      // A record from before records named their tor (format 2) is this one's older self.
+      if (record.target) rt.records.delete(recordKey('', record.spec, record.name));
+      rt.recordsChanged = true;
+    },
+  },
+  'client-auth-remove': {
+    display: (s) => clientAuthRemoveCommand(s.address).display,
+    control: true,
+    stateful: false,
+    batch: 'pipeline',
+    pipeline: 'client-auth-remove',
+    run: (s, rt) => rt.client.onionClientAuthRemove(s.address),
+  },
+  'client-auth-add': {
+    display: (s) => clientAuthAddCommand(clientAuthOptions(s)).display,
+    control: true,
+    stateful: false,
+    batch: 'pipeline',
+    pipeline: 'client-auth-add',
+    run: (s, rt) => rt.client.onionClientAuthAdd(clientAuthOptions(s)),
+  },
+  'forget-record': {
+    display: (s) => `forget ${s.service} in the state file`,
+    control: false,
+    stateful: true,
+    batch: 'alone',
+    async run(s, rt) {
+      rt.records.delete(recordKey(s.target, s.spec, s.service));
+      rt.recordsChanged = true;
+    },
+  },
+};
+
+/** A step with its display made from its data (for a command: by the encoder that will send it). */
+export function step<O extends StepOp>(op: O, data: Omit<StepData<O>, 'op'>, changes: string[]): StepOf<O> {
+  const withOp = { op, ...data } as StepData<O>;
+  return { ...withOp, display: (STEPS[op] as KindBase<O>).display(withOp), changes } as StepOf<O>;
+}
+
+export function kindOf<S extends Step>(s: S): StepKind<S['op']> {
+  return STEPS[s.op] as StepKind<S['op']>;
+}
+
+/** One step by its op's entry (a `together` op as a batch of one). */
+export function runOne(s: Step, rt: StepRuntime): Promise<void> {
+  const k = kindOf(s);
+  return k.batch === 'together' ? k.run([s], rt) : k.run(s, rt);
+}
+
+function addOnionOptions(s: StepData<'add-onion'>) {
+  return { ports: s.ports, flags: s.flags, ...(s.maxStreams !== undefined ? { maxStreams: s.maxStreams } : {}), clientAuthV3: s.clientAuthV3 };
+}
+
+function clientAuthOptions(s: StepData<'client-auth-add'>) {
+  return { address: s.address, privateKey: s.privateKey, ...(s.clientName !== undefined ? { clientName: s.clientName } : {}), permanent: s.permanent };
+}
+
+async function own(path: string, owner: Owner | undefined): Promise<void> {
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
