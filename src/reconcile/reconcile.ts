@@ -1,10 +1,10 @@
 /**
  * One reconcile, the sequence plan, apply, watch and diff all run: load the spec, reach its tor, take that
- * tor's own option table (reloading the spec with it when it is not the bundled one), read the live state,
- * plan; and reconcileOnce: plan → apply → a verifying re-plan.
+ * tor's own option table (re-checking the spec's options against it when it is not the bundled one), read
+ * the live state, plan; and reconcileOnce: plan → apply → a verifying re-plan.
  */
 import type { DesiredState } from '../spec/model.js';
-import { loadSpec, type SpecDiagnostic } from '../spec/index.js';
+import { loadSpec, recheckOptions, type SpecDiagnostic } from '../spec/index.js';
 import type { TorClient } from '../tor/client.js';
 import { OptionTable } from '../tor/config/types.js';
 import { applyPlan, type ApplyOptions } from './apply.js';
@@ -50,7 +50,8 @@ export async function openAndPlan(specs: readonly string[], options: OpenOptions
   try {
     onConnected?.(target);
     const table = await tableFor(target.client);
-    if (table !== OptionTable.bundled()) ({ state, warnings } = await loadSpec(specs, { ...(env ? { env } : {}), table }));
+    // Only the options depend on the table: the rest of the spec is not read or checked again.
+    if (table !== OptionTable.bundled()) ({ state, warnings } = recheckOptions(state, table));
     onWarnings?.(warnings);
     const ctx: PlanContext = { table, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}), ...(salt !== undefined ? { salt } : {}) };
     const live = await readLiveState(target.client, state);
