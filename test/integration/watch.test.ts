@@ -109,6 +109,36 @@ describe('watch', () => {
     expect(w.metrics.reconciles.ok).toBe(reconciles + 1);
   });
 
+  // With the resync ten minutes away, only the CONF_CHANGED path can catch these within the deadline.
+  it('reverts another controller changing an option a native attach policy compiles to', async () => {
+    const spec = path.join(work, 'attach-native.yaml');
+    await writeSpec(spec, 'attach:\n  policies:\n    - { name: all, circuit: { exitCountry: CH } }\n  default: tor\n');
+    const { w } = await watcher(spec, { resyncMs: 600_000 });
+    const exitNodes = async () => (await tor.client.getConf(['ExitNodes'])).get('ExitNodes')?.[0];
+    expect(await exitNodes()).toBe('{ch}');
+    await other.setConf({ ExitNodes: '{de}' });
+    await until('the revert', async () => (await exitNodes()) === '{ch}', 5_000);
+    expect(w.metrics.driftsReverted).toBe(1);
+    await w.stop();
+    await other.resetConf(['ExitNodes', 'StrictNodes']);
+  });
+
+  it('restores a filesystem onion service another controller dropped', async () => {
+    const spec = path.join(work, 'hs-dropped.yaml');
+    const dir = path.join(work, 'hs-dropped/web');
+    await writeSpec(spec, `onionServices:\n  - { name: web, type: filesystem, directory: ${dir}, ports: [{ port: 80, target: 127.0.0.1:8080 }] }\n`);
+    const { w } = await watcher(spec, { resyncMs: 600_000 });
+    const serviceDirs = async () => (await tor.client.getConfEntries(['HiddenServiceOptions'])).filter(([k]) => k === 'HiddenServiceDir').map(([, v]) => v);
+    expect(await serviceDirs()).toEqual([dir]);
+    await other.resetConf(['HiddenServiceDir']);
+    expect(await serviceDirs()).toEqual([]);
+    await until('the block restored', async () => (await serviceDirs()).length === 1, 5_000);
+    expect(await serviceDirs()).toEqual([dir]);
+    expect(w.metrics.driftsReverted).toBe(1);
+    await w.stop();
+    await other.resetConf(['HiddenServiceDir']);
+  });
+
   it('backs off and reports a conflict against a controller that keeps flipping a key', async () => {
     const spec = path.join(work, 'fight.yaml');
     await writeSpec(spec, 'options:\n  ContactInfo: mine@example.org\n');
