@@ -158,6 +158,16 @@ describe('watch', () => {
     expect(logs.find((l) => l.event === 'conflict')!.message).toMatch(/^option:ContactInfo: another controller keeps changing it/);
   }, 20_000);
 
+  // A tor that already matches makes the first reconcile, and so start(), quick: the spec watch must be in place.
+  it('follows a spec edit made as soon as start() resolves', async () => {
+    const spec = path.join(work, 'early.yaml');
+    await writeSpec(spec, 'options:\n  ContactInfo: early-1@example.org\n');
+    await other.setConf({ ContactInfo: 'early-1@example.org' });
+    await watcher(spec);
+    await writeSpec(spec, 'options:\n  ContactInfo: early-2@example.org\n');
+    await until('the edit applied', async () => (await contact()) === 'early-2@example.org', 5_000);
+  });
+
   it('picks up a spec replaced by rename, keeps the last good spec when an edit is invalid', async () => {
     const dir = await mkdtemp(path.join(work, 'rename-'));
     const spec = path.join(dir, 'spec.yaml');
@@ -200,6 +210,17 @@ describe('watch', () => {
     const before = w.metrics.driftsReverted;
     process.kill(tor.pid, 'SIGHUP');
     await until('the repair', async () => w.metrics.driftsReverted > before && (await contact()) === 'hup@example.org');
+  });
+
+  it('runs the attach engine while the spec has policies tor cannot enforce, and stops it when an edit drops them', async () => {
+    const spec = path.join(work, 'attach-live.yaml');
+    await writeSpec(spec, 'attach:\n  policies:\n    - { name: no-blocked, match: { host: blocked.test }, action: reject }\n  default: reject\n');
+    const { w } = await watcher(spec);
+    const unattached = async () => (await tor.client.getConf(['__LeaveStreamsUnattached'])).get('__LeaveStreamsUnattached')?.[0];
+    expect(w.attachEngine).toBeDefined();
+    expect(await unattached()).toBe('1');
+    await writeSpec(spec, 'options:\n  ContactInfo: attach-live@example.org\n');
+    await until('the engine stopped', async () => w.attachEngine === undefined && (await unattached()) === '0');
   });
 
   it('serves metrics in Prometheus text format', async () => {

@@ -30,6 +30,7 @@ export class SpecFollower {
   #goodHash = '';
   #badHash = '';
   #closed = false;
+  #unready: (() => void) | undefined;
 
   constructor(options: SpecFollowerOptions) {
     this.#o = options;
@@ -40,11 +41,22 @@ export class SpecFollower {
     this.#goodHash = await this.#hash();
   }
 
-  /** Start watching the spec directories. */
-  watch(): void {
-    this.#files = watchFiles([...new Set(this.#o.files.map((f) => path.dirname(path.resolve(f))))], { ignoreInitial: true, depth: 0 });
-    this.#files.on('all', () => this.#touched());
-    this.#files.on('error', (err) => this.#o.watchError(err as Error));
+  /**
+   * Start watching the spec directories. Resolves once the watch is in place: until then an edit goes
+   * unnoticed (up to the next resync), and callers take start() to mean that edits are followed.
+   */
+  watch(): Promise<void> {
+    // Closed while the watcher was still starting: a watch opened now would never be closed.
+    if (this.#closed) return Promise.resolve();
+    const files = watchFiles([...new Set(this.#o.files.map((f) => path.dirname(path.resolve(f))))], { ignoreInitial: true, depth: 0 });
+    this.#files = files;
+    files.on('all', () => this.#touched());
+    files.on('error', (err) => this.#o.watchError(err as Error));
+    return new Promise((resolve) => {
+      // close() before the watch is in place must not leave start() waiting.
+      this.#unready = resolve;
+      files.once('ready', resolve);
+    });
   }
 
   /** Load the spec if its content changed since the last check. */
@@ -70,6 +82,7 @@ export class SpecFollower {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unready?.();
     clearTimeout(this.#timer);
     await this.#files?.close();
   }

@@ -123,7 +123,7 @@ export class Watcher {
     await this.#spec.remember();
     this.#desired = await this.#o.load(undefined);
     await this.#conn.start();
-    this.#spec.watch();
+    await this.#spec.watch();
     this.#armResync();
     this.request('start', true);
     await this.idle();
