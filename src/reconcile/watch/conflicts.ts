@@ -26,7 +26,7 @@ interface History {
   backoffMs: number;
 }
 
-export const DEFAULT_CONFLICT_POLICY: ConflictPolicy = { threshold: 3, windowMs: 60_000, backoffMs: 1_000, maxBackoffMs: 300_000 };
+const DEFAULT_CONFLICT_POLICY: ConflictPolicy = { threshold: 3, windowMs: 60_000, backoffMs: 1_000, maxBackoffMs: 300_000 };
 
 export class ConflictTracker {
   readonly policy: ConflictPolicy;
