@@ -109,6 +109,36 @@ describe('watch', () => {
     expect(w.metrics.reconciles.ok).toBe(reconciles + 1);
   });
 
+  // With the resync ten minutes away, only the CONF_CHANGED path can catch these within the deadline.
+  it('reverts another controller changing an option a native attach policy compiles to', async () => {
+    const spec = path.join(work, 'attach-native.yaml');
+    await writeSpec(spec, 'attach:\n  policies:\n    - { name: all, circuit: { exitCountry: CH } }\n  default: tor\n');
+    const { w } = await watcher(spec, { resyncMs: 600_000 });
+    const exitNodes = async () => (await tor.client.getConf(['ExitNodes'])).get('ExitNodes')?.[0];
+    expect(await exitNodes()).toBe('{ch}');
+    await other.setConf({ ExitNodes: '{de}' });
+    await until('the revert', async () => (await exitNodes()) === '{ch}', 5_000);
+    expect(w.metrics.driftsReverted).toBe(1);
+    await w.stop();
+    await other.resetConf(['ExitNodes', 'StrictNodes']);
+  });
+
+  it('restores a filesystem onion service another controller dropped', async () => {
+    const spec = path.join(work, 'hs-dropped.yaml');
+    const dir = path.join(work, 'hs-dropped/web');
+    await writeSpec(spec, `onionServices:\n  - { name: web, type: filesystem, directory: ${dir}, ports: [{ port: 80, target: 127.0.0.1:8080 }] }\n`);
+    const { w } = await watcher(spec, { resyncMs: 600_000 });
+    const serviceDirs = async () => (await tor.client.getConfEntries(['HiddenServiceOptions'])).filter(([k]) => k === 'HiddenServiceDir').map(([, v]) => v);
+    expect(await serviceDirs()).toEqual([dir]);
+    await other.resetConf(['HiddenServiceDir']);
+    expect(await serviceDirs()).toEqual([]);
+    await until('the block restored', async () => (await serviceDirs()).length === 1, 5_000);
+    expect(await serviceDirs()).toEqual([dir]);
+    expect(w.metrics.driftsReverted).toBe(1);
+    await w.stop();
+    await other.resetConf(['HiddenServiceDir']);
+  });
+
   it('backs off and reports a conflict against a controller that keeps flipping a key', async () => {
     const spec = path.join(work, 'fight.yaml');
     await writeSpec(spec, 'options:\n  ContactInfo: mine@example.org\n');
@@ -127,6 +157,16 @@ describe('watch', () => {
     expect(w.metrics.conflicts).toBeGreaterThan(0);
     expect(logs.find((l) => l.event === 'conflict')!.message).toMatch(/^option:ContactInfo: another controller keeps changing it/);
   }, 20_000);
+
+  // A tor that already matches makes the first reconcile, and so start(), quick: the spec watch must be in place.
+  it('follows a spec edit made as soon as start() resolves', async () => {
+    const spec = path.join(work, 'early.yaml');
+    await writeSpec(spec, 'options:\n  ContactInfo: early-1@example.org\n');
+    await other.setConf({ ContactInfo: 'early-1@example.org' });
+    await watcher(spec);
+    await writeSpec(spec, 'options:\n  ContactInfo: early-2@example.org\n');
+    await until('the edit applied', async () => (await contact()) === 'early-2@example.org', 5_000);
+  });
 
   it('picks up a spec replaced by rename, keeps the last good spec when an edit is invalid', async () => {
     const dir = await mkdtemp(path.join(work, 'rename-'));
@@ -170,6 +210,17 @@ describe('watch', () => {
     const before = w.metrics.driftsReverted;
     process.kill(tor.pid, 'SIGHUP');
     await until('the repair', async () => w.metrics.driftsReverted > before && (await contact()) === 'hup@example.org');
+  });
+
+  it('runs the attach engine while the spec has policies tor cannot enforce, and stops it when an edit drops them', async () => {
+    const spec = path.join(work, 'attach-live.yaml');
+    await writeSpec(spec, 'attach:\n  policies:\n    - { name: no-blocked, match: { host: blocked.test }, action: reject }\n  default: reject\n');
+    const { w } = await watcher(spec);
+    const unattached = async () => (await tor.client.getConf(['__LeaveStreamsUnattached'])).get('__LeaveStreamsUnattached')?.[0];
+    expect(w.attachEngine).toBeDefined();
+    expect(await unattached()).toBe('1');
+    await writeSpec(spec, 'options:\n  ContactInfo: attach-live@example.org\n');
+    await until('the engine stopped', async () => w.attachEngine === undefined && (await unattached()) === '0');
   });
 
   it('serves metrics in Prometheus text format', async () => {

@@ -1,0 +1,322 @@
+/**
+ * The long-running reconciler: keeps tor equal to the spec when the spec changes (SpecFollower), when
+ * something else changes tor (CONF_CHANGED), when tor restarts or the connection drops (ConnectionSupervisor:
+ * reconnect, then a full reconcile), and every `resyncMs` anyway.
+ *
+ * One reconcile runs at a time; triggers that arrive meanwhile coalesce into the next one (TriggerQueue). Our
+ * own writes come back as CONF_CHANGED: an event whose values already equal the spec is not drift (isEcho),
+ * and anything else costs one read that finds nothing to do — never a write. Another controller that keeps
+ * undoing us is a conflict: the key is reported and its reverts back off exponentially (ConflictTracker).
+ */
+import type { DesiredState } from '../../spec/model.js';
+import type { TorClient } from '../../tor/client.js';
+import type { OptionTable } from '../../tor/config/types.js';
+import type { ConfChangedEvent } from '../../tor/events.js';
+import { applyPlan } from '../apply.js';
+import type { AttachEngine } from '../attach/engine.js';
+import { changeId, resolveDesired } from '../desired.js';
+import { normalizeDirectory } from '../hsblock.js';
+import { readLiveState } from '../live.js';
+import { computePlan, type PlanContext } from '../plan.js';
+import type { Target } from '../target.js';
+import type { ApplyResult, Change, LiveState, Plan } from '../types.js';
+import { AttachRunner } from './attach-runner.js';
+import { ConflictTracker } from './conflicts.js';
+import { ConnectionSupervisor } from './connection.js';
+import { isEcho } from './echo.js';
+import { SpecFollower } from './spec-follower.js';
+import { TriggerQueue } from './trigger-queue.js';
+import type { Trigger, WatchLogEntry, WatchMetrics, WatchOptions } from './types.js';
+
+export class Watcher {
+  readonly metrics: WatchMetrics = {
+    reconciles: { ok: 0, error: 0 },
+    driftsDetected: 0,
+    driftsReverted: 0,
+    conflicts: 0,
+    errors: 0,
+    specReloads: { ok: 0, error: 0 },
+    reconnects: 0,
+    lastSuccess: undefined,
+    onionServicesUp: 0,
+    connected: false,
+  };
+  readonly #o: WatchOptions & { mode: 'enforce' | 'warn'; debounceMs: number; resyncMs: number };
+  readonly #spec: SpecFollower;
+  readonly #queue: TriggerQueue;
+  readonly #conflicts: ConflictTracker;
+  readonly #conn: ConnectionSupervisor;
+  readonly #attach = new AttachRunner((level, event, message, fields) => this.#log(level, event, message, fields));
+  #desired!: DesiredState;
+  #table: OptionTable | undefined;
+  #ctx: PlanContext | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #stopped: Promise<void> | undefined;
+  #abort = new AbortController();
+  #lastOk = false;
+  /**
+   * Spec reloads and attach-engine starts and stops, one at a time: two at once could start two engines, and
+   * stop() waits for the one in progress so that none starts after it.
+   */
+  #serial: Promise<void> = Promise.resolve();
+
+  constructor(options: WatchOptions) {
+    this.#o = { mode: 'enforce', debounceMs: 100, resyncMs: 300_000, ...options };
+    this.#queue = new TriggerQueue(this.#o.debounceMs, (trigger) => this.#reconcile(trigger));
+    this.#conflicts = new ConflictTracker(options.conflict);
+    this.#spec = new SpecFollower({
+      files: options.specFiles,
+      quietMs: Math.max(this.#o.debounceMs, 50),
+      load: () => this.#o.load(this.#table),
+      serialize: (task) => this.#exclusive(task),
+      changed: (next) => this.#specChanged(next),
+      invalid: (err) => {
+        this.metrics.specReloads.error++;
+        this.metrics.errors++;
+        this.#log('error', 'spec', `the new spec is invalid; the last good spec stays in force:\n${err.message}`, { files: options.specFiles });
+      },
+      watchError: (err) => this.#log('warn', 'spec-watch', `watching the spec directory: ${err.message}`),
+    });
+    this.#conn = new ConnectionSupervisor({
+      ...(options.control ? { control: options.control } : {}),
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      reconnect: { initialMs: 250, maxMs: 30_000, ...options.reconnect },
+      desired: () => this.#desired,
+      prepare: (target) => this.#prepare(target),
+      connected: (target) => this.#connected(target),
+      reconnected: () => {
+        this.metrics.reconnects++;
+        this.request('reconnect', true);
+      },
+      lost: () => {
+        this.metrics.connected = false;
+        this.#lastOk = false;
+      },
+      log: (level, event, message, fields) => this.#log(level, event, message, fields),
+    });
+  }
+
+  get client(): TorClient | undefined {
+    return this.#conn.target?.client;
+  }
+
+  get desired(): DesiredState {
+    return this.#desired;
+  }
+
+  /** The live attach-policy engine, while the spec has policies tor cannot enforce by itself. */
+  get attachEngine(): AttachEngine | undefined {
+    return this.#attach.engine;
+  }
+
+  /** Healthy: connected to tor and the last reconcile succeeded. */
+  health(): { ok: boolean; connected: boolean; lastReconcileOk: boolean; lastSuccess: number | undefined } {
+    return { ok: this.metrics.connected && this.#lastOk, connected: this.metrics.connected, lastReconcileOk: this.#lastOk, lastSuccess: this.metrics.lastSuccess };
+  }
+
+  /**
+   * Load the spec (an invalid spec at start is an error: there is no last good one), connect, reconcile once,
+   * and start watching. Resolves when the first reconcile is done.
+   */
+  async start(): Promise<void> {
+    await this.#spec.remember();
+    this.#desired = await this.#o.load(undefined);
+    await this.#conn.start();
+    await this.#spec.watch();
+    this.#armResync();
+    this.request('start', true);
+    await this.idle();
+  }
+
+  /** Finish the step in flight, leave everything applied in place, and disconnect. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#abort.abort();
+    const halted = this.#conn.halt();
+    const running = this.#queue.stop();
+    clearTimeout(this.#resyncTimer);
+    await this.#spec.close();
+    await running;
+    await halted;
+    await this.#serial;
+    await this.#attach.stop();
+    await this.#conn.close();
+    this.metrics.connected = false;
+  }
+
+  /** Resolves when no reconcile is running or scheduled. */
+  idle(): Promise<void> {
+    return this.#queue.idle();
+  }
+
+  /** Ask for a reconcile; `now` skips the debounce. */
+  request(trigger: Trigger, now = false): void {
+    this.#queue.request(trigger, now);
+  }
+
+  async #reconcile(trigger: Trigger): Promise<void> {
+    const target = this.#conn.target;
+    if (!target || this.#stopping) return;
+    const started = Date.now();
+    const drift = trigger === 'drift' || trigger === 'resync';
+    let changes: Change[] = [];
+    try {
+      const { plan, result } = await this.#reconcileOnce(target.client, this.#desired, (plan, live) => {
+        this.metrics.onionServicesUp = servicesUp(this.#desired, live);
+        changes = plan.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
+        if (plan.errors.length || !plan.steps.length) return false;
+        if (drift) this.metrics.driftsDetected++;
+        if (this.#o.mode === 'warn') return false;
+        if (drift) this.#noteReverts(changes);
+        return true;
+      });
+      if (plan.errors.length) {
+        this.#fail(trigger, started, `the plan is blocked: ${plan.errors.map((e) => e.message).join(' | ')}`);
+      } else if (!plan.steps.length) {
+        this.#succeed();
+        if (!drift) this.#log('info', 'reconcile', 'tor matches the spec', { trigger, changes: [], durationMs: Date.now() - started });
+      } else if (!result) {
+        this.#lastOk = false;
+        this.#log('warn', 'drift', `tor differs from the spec (warn mode: not reverted): ${describe(changes)}`, { trigger, changes: summarize(changes) });
+      } else if (!result.ok) {
+        const failed = result.results.find((r) => r.status === 'failed');
+        this.#fail(trigger, started, failed ? `${failed.step.display}: ${failed.error}${failed.torWarnings?.length ? ` (tor: ${failed.torWarnings.join('; ')})` : ''}` : (result.error ?? 'interrupted'), summarize(changes));
+      } else {
+        if (drift) this.metrics.driftsReverted++;
+        this.#succeed();
+        this.#log('info', 'reconcile', `${trigger === 'drift' ? 'reverted drift' : 'applied'}: ${describe(changes)}`, { trigger, changes: summarize(changes), commands: plan.summary.commands, durationMs: Date.now() - started });
+      }
+    } catch (err) {
+      // A dropped connection is handled by the reconnect loop; anything else is this reconcile's failure.
+      if (this.#conn.target?.client.connection.isClosed) return;
+      this.#fail(trigger, started, (err as Error).message);
+    }
+  }
+
+  /**
+   * Read tor, plan, and apply the plan when `proceed` says so (it sees the plan first): the one place watch
+   * runs the reconcile pipeline, for the shared reconcileOnce() (#13) to take over.
+   */
+  async #reconcileOnce(client: TorClient, desired: DesiredState, proceed: (plan: Plan, live: LiveState) => boolean): Promise<{ plan: Plan; result?: ApplyResult }> {
+    const live = await readLiveState(client, desired);
+    const plan = computePlan(desired, live, { ...this.#ctx!, leaveAlone: this.#conflicts.heldBack(Date.now()) });
+    if (!proceed(plan, live)) return { plan };
+    return { plan, result: await applyPlan(client, plan, desired, this.#ctx!, { signal: this.#abort.signal, skipVerify: true }) };
+  }
+
+  #succeed(): void {
+    this.#lastOk = true;
+    this.metrics.reconciles.ok++;
+    this.metrics.lastSuccess = Date.now();
+  }
+
+  #fail(trigger: Trigger, started: number, message: string, changes: unknown[] = []): void {
+    this.#lastOk = false;
+    this.metrics.reconciles.error++;
+    this.metrics.errors++;
+    this.#log('error', 'reconcile', message, { trigger, changes, durationMs: Date.now() - started });
+  }
+
+  /** Counts reverts per item; an item that turns out to be in conflict is reported, and revisited after its backoff. */
+  #noteReverts(changes: Change[]): void {
+    const windowS = Math.round(this.#conflicts.policy.windowMs / 1000);
+    for (const c of this.#conflicts.noteReverts(changes.map((ch) => changeId(ch.kind, ch.id)), Date.now())) {
+      this.metrics.conflicts++;
+      this.#log('warn', 'conflict', `${c.id}: another controller keeps changing it (${c.reverts} reverts in ${windowS}s); next revert in ${c.backoffMs / 1000}s`, { key: c.id, reverts: c.reverts, backoffMs: c.backoffMs });
+      setTimeout(() => this.request('drift'), c.backoffMs).unref();
+    }
+  }
+
+  /** Runs `task` after every reload and engine change before it (whatever their outcome). */
+  #exclusive(task: () => Promise<void>): Promise<void> {
+    const run = this.#serial.then(task);
+    this.#serial = run.catch(() => {});
+    return run;
+  }
+
+  async #specChanged(next: DesiredState): Promise<void> {
+    this.#desired = next;
+    this.#conflicts.clear();
+    this.metrics.specReloads.ok++;
+    this.#log('info', 'spec', 'spec changed: reconciling', { files: this.#o.specFiles });
+    this.request('spec', true);
+    await this.#syncAttach();
+  }
+
+  #armResync(): void {
+    clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = setTimeout(() => {
+      void this.#spec.check();
+      this.request('resync');
+      this.#armResync();
+    }, this.#o.resyncMs);
+    this.#resyncTimer.unref();
+  }
+
+  /** A new connection: the spec reloaded with this tor's option table, and CONF_CHANGED followed. */
+  async #prepare(target: Target): Promise<void> {
+    const table = await this.#o.table(target.client);
+    if (table !== this.#table) {
+      await this.#exclusive(async () => {
+        this.#desired = await this.#o.load(table);
+        this.#table = table;
+      });
+    }
+    // WARN stays subscribed so each apply's own subscription does not cost two SETEVENTS.
+    await target.client.on('WARN', () => {});
+    await target.client.on('CONF_CHANGED', (e) => this.#onConfChanged(e));
+  }
+
+  async #connected(target: Target): Promise<void> {
+    this.#ctx = { table: this.#table!, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}) };
+    this.metrics.connected = true;
+    this.#log('info', 'tor', `connected to ${target.address} (tor ${target.client.version})`);
+    // The engine of a lost connection: stopped for its listeners and timers (tor forgot it already).
+    await this.#exclusive(async () => {
+      await this.#attach.stop();
+      await this.#attach.sync(this.#desired, this.#conn.target?.client, () => this.#stopping);
+    }).catch((err: Error) => this.#log('error', 'attach', `cannot enforce attach policies: ${err.message}`));
+  }
+
+  /** Within #exclusive only. Attach policies failing to start must not cost the rest of reconciliation. */
+  #syncAttach(): Promise<void> {
+    return this.#attach
+      .sync(this.#desired, this.#conn.target?.client, () => this.#stopping)
+      .catch((err: Error) => this.#log('error', 'attach', `cannot enforce attach policies: ${err.message}`));
+  }
+
+  #onConfChanged(event: ConfChangedEvent): void {
+    if (this.#stopping) return;
+    if (isEcho(event, resolveDesired(this.#desired), this.#table)) return;
+    this.request('drift');
+  }
+
+  #log(level: WatchLogEntry['level'], event: string, message: string, fields: Record<string, unknown> = {}): void {
+    this.#o.log({ level, event, message, ...fields });
+  }
+}
+
+/** Declared services tor is running now: ephemeral ones among its detached onions, filesystem ones in its block. */
+function servicesUp(desired: DesiredState, live: LiveState): number {
+  const detached = new Set(live.detachedOnions);
+  const dirs = new Set(live.services.map((g) => normalizeDirectory(g.directory)));
+  return desired.onionServices.filter((s) => {
+    if (s.type === 'filesystem') return dirs.has(normalizeDirectory(s.directory));
+    const address = live.ephemeralKeys.get(s.name)?.address;
+    return address !== undefined && detached.has(address);
+  }).length;
+}
+
+function summarize(changes: Change[]): Array<{ kind: string; id: string; action: string; reason: string }> {
+  return changes.map((c) => ({ kind: c.kind, id: c.id, action: c.action, reason: c.reason }));
+}
+
+function describe(changes: Change[]): string {
+  return changes.map((c) => `${c.action} ${c.kind} ${c.id}`).join(', ');
+}
