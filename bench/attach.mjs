@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Watcher } from '../dist-check/src/reconcile/watch.js';
 import { loadSpec } from '../dist-check/src/spec/index.js';
-import { tableFor } from '../dist-check/src/cli/commands/session.js';
+import { tableFor } from '../dist-check/src/reconcile/reconcile.js';
 import { formatControlAddress } from '../dist-check/src/tor/address.js';
 import { torFetch } from '../dist-check/src/tor/socks/index.js';
 import { startNetwork } from '../dist-check/test/net/network.js';

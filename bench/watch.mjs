@@ -7,7 +7,7 @@ import path from 'node:path';
 import { connect, launch } from '../dist/index.js';
 import { Watcher } from '../dist/reconcile/watch.js';
 import { loadSpec } from '../dist/spec/index.js';
-import { tableFor } from '../dist/cli/commands/session.js';
+import { tableFor } from '../dist/reconcile/reconcile.js';
 
 const DRIFTS = Number(process.env.DRIFTS ?? 1000);
 const RECONCILES = Number(process.env.RECONCILES ?? 10000);

@@ -1,6 +1,6 @@
 // One tor-reconcile plan or apply done through the library, the way the CLI wires it (src/cli/commands/
-// session.ts: loadSpec → openTarget → option table → readLiveState → computePlan; apply.ts: applyPlan,
-// which re-reads and verifies), timed inside the process: module loading and node's start are excluded,
+// src/reconcile/reconcile.ts: loadSpec → openTarget → option table → readLiveState → computePlan; then
+// reconcileOnce: applyPlan and the verifying re-read), timed inside the process: module loading and node's start are excluded,
 // everything from reading the spec to the verified result is included. Nothing is rendered.
 // Usage: node bench/lib/reconcile-once.mjs apply|plan SPEC CONTROL   → one JSON line on stdout.
 // The build under test: BENCH_DIST (bench/run.mjs's frozen copy), else ../../dist.
@@ -9,12 +9,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const dist = process.env.BENCH_DIST ?? fileURLToPath(new URL('../../dist/', import.meta.url));
 const load = (p) => import(pathToFileURL(path.join(dist, p)).href);
-const { applyPlan } = await load('reconcile/apply.js');
+const { reconcileOnce, tableFor } = await load('reconcile/reconcile.js');
+const { resolveDesired } = await load('reconcile/desired.js');
 const { readLiveState } = await load('reconcile/live.js');
 const { computePlan, isEmptyPlan } = await load('reconcile/plan.js');
 const { openTarget } = await load('reconcile/target.js');
-const { loadSpec } = await load('spec/index.js');
-const { tableFor } = await load('cli/commands/session.js');
+const { loadSpec, recheckOptions } = await load('spec/index.js');
 const { OptionTable } = await load('tor/config/types.js');
 
 const [mode, spec, control] = process.argv.slice(2);
@@ -39,7 +39,7 @@ const conn = target.client.connection;
 const base = conn.stats;
 lap('connect');
 const table = await tableFor(target.client);
-if (table !== OptionTable.bundled()) ({ state } = await loadSpec([spec], { table }));
+if (table !== OptionTable.bundled()) ({ state } = recheckOptions(state, table));
 const ctx = { table, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}) };
 const live = await readLiveState(target.client, state);
 lap('readLiveState');
@@ -52,13 +52,14 @@ if (mode === 'apply' && !isEmptyPlan(plan)) {
   const applyStart = now();
   let last = applyStart;
   const batches = {};
-  result = await applyPlan(target.client, plan, state, ctx, {
+  ({ result } = await reconcileOnce(target.client, resolveDesired(state), ctx, {
+    plan,
     onStep: (r) => {
       const n = now();
       batches[r.step.op] = (batches[r.step.op] ?? 0) + (n - last);
       last = n;
     },
-  });
+  }));
   const end = now();
   lap('applyPlan');
   phases.apply = { ...batches, 'verify+records': end - last };

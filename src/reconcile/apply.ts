@@ -29,14 +29,7 @@ export interface ApplyOptions {
   hide?: unknown;
 }
 
-export function applyPlan(client: TorClient, plan: Plan, options?: ApplyOptions): Promise<ApplyResult>;
-/**
- * @deprecated The call watch.ts makes until it moves to reconcileOnce (#13): `desired` is what to hide;
- * `ctx` and `skipVerify` are unused, apply no longer verifies.
- */
-export function applyPlan(client: TorClient, plan: Plan, desired: DesiredState, ctx: PlanContext, options?: ApplyOptions & { skipVerify?: boolean }): Promise<ApplyResult>;
-export async function applyPlan(client: TorClient, plan: Plan, ...rest: [ApplyOptions?] | [DesiredState, PlanContext, ApplyOptions?]): Promise<ApplyResult> {
-  const options: ApplyOptions = rest.length >= 2 ? { ...(rest[2] as ApplyOptions | undefined), hide: rest[0] } : ((rest[0] as ApplyOptions | undefined) ?? {});
+export async function applyPlan(client: TorClient, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
   if (plan.errors.length) throw new PlanBlockedError(`the plan has ${plan.errors.length} blocking problem(s): ${plan.errors.map((e) => e.message).join(' | ')}`);
   const unlock = plan.steps.some((s) => kindOf(s).stateful) ? await lockStateDirectory(plan.stateDirectory, options.lockTimeoutMs ?? 30_000) : undefined;
   try {

@@ -65,18 +65,29 @@ export async function openAndPlan(specs: readonly string[], options: OpenOptions
 export interface ReconcileOptions extends ApplyOptions {
   /** The plan already computed (and shown, or checked against a saved one); computed now otherwise. */
   plan?: Plan;
+  /** Sees the fresh plan (and what it was computed from) first: false leaves it unapplied (watch's warn mode). */
+  proceed?: (plan: Plan, live: LiveState | undefined) => boolean;
+  /**
+   * Re-read and re-plan after applying (default true). Watch skips it: it re-plans at its next trigger anyway,
+   * and the extra round trip would double the latency of every drift revert.
+   */
+  verify?: boolean;
 }
 
 /**
  * Plan, apply, then plan again: whatever the second plan still wants to change (restart-only changes aside)
- * is `remaining`, and the result is ok only when nothing remains.
+ * is `remaining`, and the result is ok only when nothing remains. No result when `proceed` declined.
  */
-export async function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options: ReconcileOptions = {}): Promise<{ plan: Plan; result: ApplyResult }> {
+export function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options?: Omit<ReconcileOptions, 'proceed'>): Promise<{ plan: Plan; result: ApplyResult }>;
+export function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options: ReconcileOptions): Promise<{ plan: Plan; result?: ApplyResult }>;
+export async function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options: ReconcileOptions = {}): Promise<{ plan: Plan; result?: ApplyResult }> {
   const { desired } = resolved;
-  const { plan: given, ...applyOptions } = options;
-  const plan = given ?? computePlan(desired, await readLiveState(client, desired), ctx);
+  const { plan: given, proceed, verify = true, ...applyOptions } = options;
+  const live = given ? undefined : await readLiveState(client, desired);
+  const plan = given ?? computePlan(desired, live!, ctx);
+  if (proceed && !proceed(plan, live)) return { plan };
   const result = await applyPlan(client, plan, { hide: desired, ...applyOptions });
-  if (!result.ok) return { plan, result };
+  if (!result.ok || !verify) return { plan, result };
   const after = computePlan(desired, await readLiveState(client, desired), ctx);
   const remaining = after.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
   return { plan, result: { ...result, ok: remaining.length === 0, remaining } };

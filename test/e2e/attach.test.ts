@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/program.js';
-import { tableFor } from '../../src/cli/commands/session.js';
+import { tableFor } from '../../src/reconcile/reconcile.js';
 import { Watcher } from '../../src/reconcile/watch.js';
 import { loadSpec } from '../../src/spec/index.js';
 import { formatControlAddress } from '../../src/tor/address.js';

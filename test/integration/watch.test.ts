@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { tableFor } from '../../src/cli/commands/session.js';
+import { tableFor } from '../../src/reconcile/reconcile.js';
 import { renderMetrics } from '../../src/cli/views/metrics.js';
 import { loadKeyFile } from '../../src/reconcile/local.js';
 import { Watcher, type WatchLogEntry, type WatchOptions } from '../../src/reconcile/watch.js';

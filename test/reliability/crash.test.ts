@@ -1,7 +1,8 @@
 /**
- * Crash consistency: `apply` SIGKILLed right after each of its steps (TOR_RECONCILE_FAULT=after-step:N, a
- * real child process), then run again. Whatever step it died after, the re-run must converge, and no onion
- * address may be lost or changed: that is the one thing a user cannot get back.
+ * Crash consistency: `apply` SIGKILLed right after each of its steps (TOR_RECONCILE_FAULT=after-step:N, read
+ * by crash-hook.mjs preloaded into a real child process: the product has no fault path), then run again.
+ * Whatever step it died after, the re-run must converge, and no onion address may be lost or changed: that
+ * is the one thing a user cannot get back.
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';

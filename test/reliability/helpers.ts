@@ -18,6 +18,7 @@ import { clientAuthPrivateLine, generateClientAuthKeyPair, generateServiceKey } 
 
 export const ROOT = path.join(import.meta.dirname, '../..');
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
+export const CRASH_HOOK = path.join(ROOT, 'test/reliability/crash-hook.mjs');
 
 /** Commands that only read; anything else changes tor. */
 export const READ_ONLY = new Set(['GETINFO', 'GETCONF', 'ONION_CLIENT_AUTH_VIEW', 'SETEVENTS', 'PROTOCOLINFO', 'AUTHCHALLENGE', 'AUTHENTICATE']);
@@ -74,10 +75,11 @@ export function cliChild(
 ): Promise<ChildResult> {
   // The fault hook comes only from the test that asks for it, never from the environment vitest runs in.
   const env: NodeJS.ProcessEnv = { ...process.env, TOR_RECONCILE_TRACE: '1', NO_COLOR: '1', TOR_RECONCILE_FAULT: undefined, ...options.env };
+  const node = env.TOR_RECONCILE_FAULT ? ['--import', CRASH_HOOK, CLI] : [CLI];
   const [cmd, args] =
     options.umask === undefined
-      ? [process.execPath, [CLI, ...argv]]
-      : ['/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, CLI, ...argv]];
+      ? [process.execPath, [...node, ...argv]]
+      : ['/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...node, ...argv]];
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args as string[], { env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -12,7 +12,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tableFor } from '../../src/cli/commands/session.js';
+import { tableFor } from '../../src/reconcile/reconcile.js';
 import { readLiveState } from '../../src/reconcile/live.js';
 import { computePlan } from '../../src/reconcile/plan.js';
 import { Watcher } from '../../src/reconcile/watch.js';

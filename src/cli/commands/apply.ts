@@ -73,13 +73,11 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
     return 0;
   }
   const published = flags.waitPublished ? await watchUploads(session.target.client) : undefined;
-  const crashAfter = faultStep(io.env);
   const { result } = await reconcileOnce(session.target.client, resolveDesired(session.desired), session.ctx, {
     plan,
     signal,
     onStep: (r, i, total) => {
       if (!flags.json) io.stderr(`[${i + 1}/${total}] ${r.status}: ${r.step.display}\n`);
-      if (i + 1 === crashAfter) process.kill(process.pid, 'SIGKILL');
     },
   });
   if (flags.json) io.stdout(renderJson(plan, result));
@@ -92,16 +90,6 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
     }
   }
   return result.ok ? 0 : EXIT_INVALID;
-}
-
-/**
- * Crash-consistency tests kill apply right after step N (TOR_RECONCILE_FAULT=after-step:N) to prove that a
- * re-run converges from any point. Only this command reads it, through apply's ordinary onStep hook: the
- * reconciler itself has no fault path.
- */
-function faultStep(env: CliIo['env']): number | undefined {
-  const m = /^after-step:(\d+)$/.exec(env.TOR_RECONCILE_FAULT ?? '');
-  return m ? Number(m[1]) : undefined;
 }
 
 function timeoutOf(flag: boolean | string): number {

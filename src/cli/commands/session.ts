@@ -11,8 +11,6 @@ import type { DesiredState } from '../../spec/index.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import { formatReport, type CliIo } from '../program.js';
 
-export { tableFor } from '../../reconcile/reconcile.js';
-
 export interface SessionOptions {
   control?: string;
   /** Start the embedded tor if it is not running. */

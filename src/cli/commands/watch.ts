@@ -5,7 +5,7 @@ import { CliUsageError } from '../report.js';
 import { formatReport, type CliCommand, type CliIo } from '../program.js';
 import { renderMetrics } from '../views/metrics.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
-import { tableFor } from './session.js';
+import { tableFor } from '../../reconcile/reconcile.js';
 
 interface WatchFlags {
   control?: string;

@@ -12,12 +12,11 @@ import type { DesiredState } from '../../spec/model.js';
 import type { TorClient } from '../../tor/client.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import type { ConfChangedEvent } from '../../tor/events.js';
-import { applyPlan } from '../apply.js';
 import type { AttachEngine } from '../attach/engine.js';
 import { changeId, resolveDesired } from '../desired.js';
 import { normalizeDirectory } from '../hsblock.js';
-import { readLiveState } from '../live.js';
-import { computePlan, type PlanContext } from '../plan.js';
+import type { PlanContext } from '../plan.js';
+import { reconcileOnce } from '../reconcile.js';
 import type { Target } from '../target.js';
 import type { ApplyResult, Change, LiveState, Plan } from '../types.js';
 import { AttachRunner } from './attach-runner.js';
@@ -199,15 +198,10 @@ export class Watcher {
     }
   }
 
-  /**
-   * Read tor, plan, and apply the plan when `proceed` says so (it sees the plan first): the one place watch
-   * runs the reconcile pipeline, for the shared reconcileOnce() (#13) to take over.
-   */
-  async #reconcileOnce(client: TorClient, desired: DesiredState, proceed: (plan: Plan, live: LiveState) => boolean): Promise<{ plan: Plan; result?: ApplyResult }> {
-    const live = await readLiveState(client, desired);
-    const plan = computePlan(desired, live, { ...this.#ctx!, leaveAlone: this.#conflicts.heldBack(Date.now()) });
-    if (!proceed(plan, live)) return { plan };
-    return { plan, result: await applyPlan(client, plan, desired, this.#ctx!, { signal: this.#abort.signal, skipVerify: true }) };
+  /** The shared pipeline, with the items whose reverts are backing off left as they are, and no verify pass. */
+  #reconcileOnce(client: TorClient, desired: DesiredState, proceed: (plan: Plan, live: LiveState) => boolean): Promise<{ plan: Plan; result?: ApplyResult }> {
+    const ctx = { ...this.#ctx!, leaveAlone: this.#conflicts.heldBack(Date.now()) };
+    return reconcileOnce(client, resolveDesired(desired), ctx, { signal: this.#abort.signal, verify: false, proceed: (plan: Plan, live: LiveState | undefined) => proceed(plan, live!) });
   }
 
   #succeed(): void {
