@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
-import { redactSecrets } from '../../src/tor/redact.js';
+import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
 import { addOnionCommand } from '../../src/tor/client.js';
 import { buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
@@ -577,16 +577,16 @@ describe('buildDataCommand', () => {
   });
 });
 
-describe('redactSecrets', () => {
+describe('secretRedactor', () => {
   it("hides a secret as it is and as tor's esc_for_log writes it", () => {
     const secrets = ["it's \"café\"\tC:\\x"];
-    expect(redactSecrets(`Nickname 'it's "café"\tC:\\x' is bad`, secrets)).toBe("Nickname '<redacted>' is bad");
-    expect(redactSecrets('Malformed "it\\\'s \\"caf\\303\\251\\"\\tC:\\\\x" here', secrets)).toBe('Malformed "<redacted>" here');
+    expect(secretRedactor(secrets)(`Nickname 'it's "café"\tC:\\x' is bad`)).toBe("Nickname '<redacted>' is bad");
+    expect(secretRedactor(secrets)('Malformed "it\\\'s \\"caf\\303\\251\\"\\tC:\\\\x" here')).toBe('Malformed "<redacted>" here');
   });
 
   it('hides the longer of two overlapping secrets whole, every occurrence, and ignores empty ones', () => {
-    expect(redactSecrets('pass, password, password1', ['', 'password', 'password1'])).toBe('pass, <redacted>, <redacted>');
-    expect(redactSecrets('nothing secret here', [])).toBe('nothing secret here');
+    expect(secretRedactor(['', 'password', 'password1'])('pass, password, password1')).toBe('pass, <redacted>, <redacted>');
+    expect(secretRedactor([])('nothing secret here')).toBe('nothing secret here');
   });
 });
 
