@@ -588,6 +588,35 @@ describe('secretRedactor', () => {
     expect(secretRedactor(['', 'password', 'password1'])('pass, password, password1')).toBe('pass, <redacted>, <redacted>');
     expect(secretRedactor([])('nothing secret here')).toBe('nothing secret here');
   });
+
+  // Short secrets: words under 4 characters and no 8-character run for the leftover check to find, so only the
+  // forms themselves can hide them. Each form is written out as tor writes it, not computed by the code under test.
+  const short: [secret: string, forms: string[]][] = [
+    // raw, esc_for_log (log lines, most refusals), C-quoted (a QuotedString as sent and as GETCONF answers)
+    ['a"b c"d', ['a"b c"d', 'a\\"b c\\"d', 'a"b', 'a\\"b', 'c"d', 'c\\"d']],
+    ['x\\y z', ['x\\y z', 'x\\\\y z', 'x\\y', 'x\\\\y']],
+    ["i's", ["i's", "i\\'s"]],
+    ['é b', ['é b', '\\303\\251 b', 'é', '\\303\\251']],
+    ['a\x01b', ['a\x01b', 'a\\001b', 'a\\x01b']],
+    ['q\tr"', ['q\tr"', 'q\\tr\\"', 'r"', 'r\\"']],
+  ];
+  it.each(short)('hides the short secret %j whole and word by word, in every form tor echoes', (secret, forms) => {
+    const hide = secretRedactor([secret]);
+    for (const f of forms) {
+      expect(hide(`Nickname '${f}' is bad`), f).toBe("Nickname '<redacted>' is bad");
+      expect(hide(`Malformed "${f}" here`), f).toBe('Malformed "<redacted>" here');
+    }
+  });
+
+  it('hides a plain word of 4 or more characters only where it stands alone, and keeps the words of tor', () => {
+    const hide = secretRedactor(['accept 10.0.0.1:80']);
+    expect(hide('Unacceptable policy accept; bad 10.0.0.1:80')).toBe('Unacceptable policy <redacted>; bad <redacted>');
+  });
+
+  it('withholds a message that still holds 8 characters of a secret', () => {
+    expect(secretRedactor(['S3CRETvalue'])('bad value xS3CRETvaluex')).toBe('bad value x<redacted>x');
+    expect(secretRedactor(['S3CRETvalue'])('bad value S3CRETva…')).toBe("tor's message quotes a secret value of the spec; withheld (see tor's log)");
+  });
 });
 
 describe('ReplyError', () => {
@@ -605,6 +634,12 @@ describe('ReplyError', () => {
     expect(err.torMessage).toBe("Nickname '<redacted>' is bad; Nickname \"<redacted>\"");
     expect(err.reply.lines[0]!.data).toBe('<redacted>\nand more');
     expect(err.code).toBe(513);
+  });
+
+  it('scrubs a short secret tor echoes escaped, word by word', () => {
+    const echoed: Reply = { code: 552, lines: [{ code: 552, sep: ' ', text: 'Unrecognized value "a\\"b"; "c\\"d" follows' }] };
+    const err = new ReplyError('SETCONF X=<redacted>', echoed, { secrets: ['a"b c"d'] });
+    expect(err.torMessage).toBe('Unrecognized value "<redacted>"; "<redacted>" follows');
   });
 
   it('keeps the reply as tor sent it when the command had no secrets', () => {
