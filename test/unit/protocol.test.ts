@@ -4,7 +4,7 @@ import { ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
 import { addOnionCommand } from '../../src/tor/client.js';
-import { buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
+import { buildCommand, buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
 import { decodeReplyValue, fields, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
 import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
 import type { Reply } from '../../src/tor/protocol/reply.js';
@@ -537,6 +537,37 @@ describe('commands', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).not.toContain('QQQQ');
     expect((err as Error).message).toContain('onion key');
+  });
+
+  // The builders check their words first; these reach the encoder's own last check, which nothing else would catch.
+  it.each([
+    ['CR', '\r'],
+    ['LF', '\n'],
+    ['NUL', '\0'],
+  ])('buildCommand refuses a %s in any part, plain or secret, without echoing the secret', (_, c) => {
+    expect(() => buildCommand('GETINFO', [`version${c}SIGNAL HALT`])).toThrow(UsageError);
+    expect(() => buildCommand('GETINFO', ['version', `x${c}`])).toThrow(/GETINFO: refusing to send a command containing CR, LF or NUL/);
+    const err = catchError(() => buildCommand('AUTHENTICATE', [{ secret: new Secret(`hunter2${c}QUIT`), encode: (v) => v, redacted: '<redacted>' }]));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).not.toContain('hunter2');
+    expect(() => buildCommand(`GETINFO${c}`, [])).toThrow(UsageError);
+    expect(buildCommand('GETINFO', ['version']).wire).toBe('GETINFO version\r\n');
+  });
+
+  it.each([
+    ['a space', ' Flags=Detach'],
+    ['a CR', '\r'],
+    ['an LF', '\nSIGNAL HALT'],
+    ['a NUL', '\0'],
+    ['a quote', '"'],
+  ])('addOnionCommand refuses a key with %s, secret or not, without putting it in the error', (_, tail) => {
+    const key = 'ED25519-V3:' + 'Q'.repeat(86) + '==';
+    const err = catchError(() => addOnionCommand({ key: new Secret(key + tail), ports: [{ port: 80 }] }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).not.toContain('QQQQ');
+    const asked = ('NEW:BEST' + tail) as 'NEW:BEST';
+    expect(() => addOnionCommand({ key: asked, ports: [{ port: 80 }] })).toThrow(UsageError);
+    expect(addOnionCommand({ key: 'NEW:BEST', ports: [{ port: 80 }] }).wire).toBe('ADD_ONION NEW:BEST Port=80\r\n');
   });
 
   it('refuses a password with CR, LF or NUL (tor cannot receive them in AUTHENTICATE), without echoing it', () => {
