@@ -55,8 +55,7 @@ function escapeForLog(value: string): string {
  * value: a redactor must hide whatever it is given.
  */
 function cQuoted(value: string): string {
-  return value.replace(/[\\"\r\n\t]|[\x00-\x1f\x7f]/g, (c) => {
-    const named: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\r': '\\r', '\n': '\\n', '\t': '\\t' };
-    return named[c] ?? '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0');
-  });
+  return value.replace(/[\\"\x00-\x1f\x7f]/g, (c) => C_ESCAPES[c] ?? '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
+
+const C_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '"': '\\"', '\r': '\\r', '\n': '\\n', '\t': '\\t' };
