@@ -5,9 +5,9 @@ import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
 import { addOnionCommand } from '../../src/tor/client.js';
 import { buildCommand, buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
-import { decodeReplyValue, fields, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
+import { decodeReplyValue, fields, quoteQString, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
 import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
-import type { Reply } from '../../src/tor/protocol/reply.js';
+import { formatReply, isAsync, isOk, type Reply } from '../../src/tor/protocol/reply.js';
 import { Secret } from '../../src/tor/secret.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -163,7 +163,8 @@ describe('ReplyReader', () => {
     }
   });
 
-  it.each(['25 OK', 'abc OK', '250XOK', '2500 OK', '050 OK', '250', ''])(
+  // ':' and '/' are the characters either side of the digits.
+  it.each(['25 OK', 'abc OK', '250XOK', '2500 OK', '050 OK', '250', '', ':00 OK', '2/0 OK', '2:0 OK', '20/ OK', '20: OK'])(
     'rejects the malformed line %j and refuses input afterwards',
     (line) => {
       const reader = new ReplyReader();
@@ -172,6 +173,11 @@ describe('ReplyReader', () => {
       expect(() => reader.push(bytes('250 OK\r\n'))).toThrow(ProtocolError);
     },
   );
+
+  it('takes every three-digit code from 100 to 999, and an empty text', () => {
+    const { replies } = feed([bytes('100 a\r\n200 b\r\n299 c\r\n999 d\r\n250 \r\n')]);
+    expect(replies.map((r) => [r.code, r.lines[0]!.text])).toEqual([[100, 'a'], [200, 'b'], [299, 'c'], [999, 'd'], [250, '']]);
+  });
 
   it('rejects a line longer than maxLineBytes early, without buffering the rest of it', () => {
     const chunk = Buffer.alloc(64 * 1024, 0x41);
@@ -400,6 +406,54 @@ describe('decodeReplyValue', () => {
   });
 });
 
+describe('quoting edges', () => {
+  it('takes keys of A-Z a-z 0-9 _ - only, never an empty one, and ignores trailing spaces', () => {
+    expect(tokenize('AZ=1 az=2 09=3 _-=4 x  ')).toStrictEqual([
+      { key: 'AZ', value: '1' },
+      { key: 'az', value: '2' },
+      { key: '09', value: '3' },
+      { key: '_-', value: '4' },
+      { value: 'x' },
+    ]);
+    // Each the character just outside one of the ranges.
+    for (const w of ['@=1', '[=1', '`=1', '{=1', '/=1', ':=1', '=1']) expect(tokenize(w), w).toStrictEqual([{ value: w }]);
+    expect(tokenize('"a b" K="c"')).toStrictEqual([{ value: 'a b' }, { key: 'K', value: 'c' }]);
+  });
+
+  it('decodes \\X like \\x, and refuses an escape that is neither named nor octal', () => {
+    expect(unquoteString('"\\X41\\x42"')).toEqual({ value: 'AB', end: 10 });
+    expect(() => unquoteString('"\\q1"')).toThrow('bad escape in quoted string');
+    expect(() => unquoteString('"abc')).toThrow('unterminated quoted string');
+  });
+
+  it('names the value it refuses to quote', () => {
+    expect(() => quoteString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
+    expect(() => quoteQString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
+    expect(() => quoteQString('a\rb')).toThrow('value contains CR, LF or NUL, which tor cannot receive here');
+    expect(quoteQString('a"b\\c')).toBe('"a\\"b\\\\c"');
+  });
+});
+
+describe('reply classes and formatReply', () => {
+  const reply = (code: number): Reply => ({ code, lines: [{ code, sep: ' ', text: 'x' }] });
+  it('tells events (6xx) and success (2xx) by their code', () => {
+    expect([599, 600, 699, 700].map((c) => isAsync(reply(c)))).toEqual([false, true, true, false]);
+    expect([199, 200, 299, 300].map((c) => isOk(reply(c)))).toEqual([false, true, true, false]);
+  });
+
+  it('writes a reply back as on the wire, data blocks dot-stuffed and ended', () => {
+    const r: Reply = {
+      code: 250,
+      lines: [
+        { code: 250, sep: '+', text: 'config-text=', data: 'a\n.b' },
+        { code: 250, sep: '+', text: 'empty=', data: '' },
+        { code: 250, sep: ' ', text: 'OK' },
+      ],
+    };
+    expect(formatReply(r)).toBe('250+config-text=\r\na\r\n..b\r\n.\r\n250+empty=\r\n.\r\n250 OK\r\n');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // Encoder
 
@@ -411,33 +465,34 @@ function expectOneLine(cmd: Command): void {
 }
 
 describe('commands', () => {
-  const single: Record<Exclude<keyof typeof commands, 'loadConf'>, Array<[Command, string]>> = {
-    protocolInfo: [[commands.protocolInfo(), 'PROTOCOLINFO 1\r\n']],
-    authChallenge: [[commands.authChallenge('0a'.repeat(32)), `AUTHCHALLENGE SAFECOOKIE ${'0a'.repeat(32)}\r\n`]],
+  // Built inside each test, not while the file is collected, so that a mutant of a builder is in effect.
+  const single: Record<Exclude<keyof typeof commands, 'loadConf'>, Array<[() => Command, string]>> = {
+    protocolInfo: [[() => commands.protocolInfo(), 'PROTOCOLINFO 1\r\n']],
+    authChallenge: [[() => commands.authChallenge('0a'.repeat(32)), `AUTHCHALLENGE SAFECOOKIE ${'0a'.repeat(32)}\r\n`]],
     authenticate: [
-      [commands.authenticate(), 'AUTHENTICATE\r\n'],
-      [commands.authenticate(new Secret('00FFab'), 'hex'), 'AUTHENTICATE 00FFab\r\n'],
+      [() => commands.authenticate(), 'AUTHENTICATE\r\n'],
+      [() => commands.authenticate(new Secret('00FFab'), 'hex'), 'AUTHENTICATE 00FFab\r\n'],
       // AUTHENTICATE's password is a qstring: only \ and " are escaped; a tab goes as it is.
-      [commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
+      [() => commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
     ],
-    getInfo: [[commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
-    getConf: [[commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
+    getInfo: [[() => commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
+    getConf: [[() => commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
     setConf: [
-      [commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
+      [() => commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
     ],
-    resetConf: [[commands.resetConf([['SocksPort', null], ['Log', 'notice stdout']]), 'RESETCONF SocksPort Log="notice stdout"\r\n']],
+    resetConf: [[() => commands.resetConf([['SocksPort', null], ['Log', 'notice stdout']]), 'RESETCONF SocksPort Log="notice stdout"\r\n']],
     saveConf: [
-      [commands.saveConf(), 'SAVECONF\r\n'],
-      [commands.saveConf(true), 'SAVECONF FORCE\r\n'],
+      [() => commands.saveConf(), 'SAVECONF\r\n'],
+      [() => commands.saveConf(true), 'SAVECONF FORCE\r\n'],
     ],
-    signal: [[commands.signal('RELOAD'), 'SIGNAL RELOAD\r\n']],
+    signal: [[() => commands.signal('RELOAD'), 'SIGNAL RELOAD\r\n']],
     setEvents: [
-      [commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
-      [commands.setEvents([]), 'SETEVENTS\r\n'],
+      [() => commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
+      [() => commands.setEvents([]), 'SETEVENTS\r\n'],
     ],
-    takeOwnership: [[commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
-    dropOwnership: [[commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],
-    quit: [[commands.quit(), 'QUIT\r\n']],
+    takeOwnership: [[() => commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
+    dropOwnership: [[() => commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],
+    quit: [[() => commands.quit(), 'QUIT\r\n']],
   };
 
   it('has a case here for every single-line builder', () => {
@@ -446,7 +501,8 @@ describe('commands', () => {
 
   it.each(Object.entries(single).flatMap(([name, cases]) => cases.map(([cmd, wire]) => [name, cmd, wire] as const)))(
     '%s produces one CRLF-terminated line',
-    (_name, cmd, wire) => {
+    (_name, build, wire) => {
+      const cmd = build();
       expect(cmd.wire).toBe(wire);
       expectOneLine(cmd);
     },
@@ -483,6 +539,20 @@ describe('commands', () => {
       expect(() => commands.getConf([name])).toThrow(UsageError);
     },
   );
+
+  it('takes a word of printable ASCII without space or quote, and names what it refused', () => {
+    expect(commands.getInfo(['!~x']).wire).toBe('GETINFO !~x\r\n');
+    for (const w of ['café', 'a\x7f', 'a\x1f', 'a"b']) expect(() => commands.getInfo([w]), JSON.stringify(w)).toThrow(`GETINFO key ${JSON.stringify(w)} contains a character not allowed there`);
+    expect(() => commands.getInfo([''])).toThrow('GETINFO key is empty');
+    expect(() => commands.signal('')).toThrow('signal is empty');
+    expect(() => commands.setEvents(['a b'])).toThrow('event name "a b"');
+    expect(() => commands.authChallenge('')).toThrow('nonce is empty');
+    expect(() => addOnionCommand({ key: new Secret(''), ports: [{ port: 80 }] })).toThrow('onion key is empty or contains');
+    expect(() => commands.getConf(['a b'])).toThrow('not a tor option name: "a b"');
+    expect(() => commands.authenticate(new Secret('xyz'), 'hex')).toThrow('AUTHENTICATE credential is not hexadecimal');
+    expect(() => commands.authenticate(new Secret('a\nb'), 'password')).toThrow('password contains CR, LF or NUL');
+    for (const k of ['getinfo', 'GET INFO', '1GETINFO', '']) expect(() => buildCommand(k, []), k).toThrow(`not a control command keyword: ${JSON.stringify(k)}`);
+  });
 
   it('refuses words that would split or end the line', () => {
     expect(() => commands.getInfo(['version\r\nSIGNAL HALT'])).toThrow(UsageError);
@@ -589,8 +659,8 @@ describe('buildDataCommand', () => {
   });
 
   it('refuses bodies with NUL or a bare CR', () => {
-    expect(() => buildDataCommand('LOADCONF', [], 'a\0b')).toThrow(UsageError);
-    expect(() => buildDataCommand('LOADCONF', [], 'a\rb')).toThrow(UsageError);
+    expect(() => buildDataCommand('LOADCONF', [], 'a\0b')).toThrow('LOADCONF: body contains a NUL byte');
+    expect(() => buildDataCommand('LOADCONF', [], 'a\rb')).toThrow('LOADCONF: body contains a bare CR');
   });
 
   it('produces a body that a data-block reader unstuffs back to the original lines (property)', () => {
