@@ -426,6 +426,16 @@ describe('quoting edges', () => {
     expect(() => unquoteString('"abc')).toThrow('unterminated quoted string');
   });
 
+  it('takes octal escapes up to \\377 and decodes only a value that starts with a quote', () => {
+    expect(unquoteString('"\\377"').value).toBe(Buffer.from([0xff]).toString('utf8'));
+    expect(() => unquoteString('"\\400"')).toThrow('octal escape above 255');
+    expect(decodeReplyValue('x "a"')).toBe('x "a"');
+  });
+
+  it('says what a malformed reply line should look like', () => {
+    expect(() => new ReplyReader().push(bytes('250:OK\r\n'))).toThrow('malformed reply line (expected "NNN-", "NNN+" or "NNN ")');
+  });
+
   it('names the value it refuses to quote', () => {
     expect(() => quoteString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
     expect(() => quoteQString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
