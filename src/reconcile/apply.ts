@@ -4,11 +4,9 @@
  * (with tor's own reason from its WARN log) and what was skipped are all in the result. Verifying that tor
  * now matches the spec is reconcileOnce's job (reconcile.ts), not apply's.
  */
-import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError } from '../tor/errors.js';
-import { redactSecrets } from '../tor/redact.js';
-import { REDACTED } from '../tor/secret.js';
+import { secretRedactor } from '../tor/redact.js';
 import { PlanBlockedError } from './errors.js';
 import { lockStateDirectory, readRecords, writeRecords } from './local.js';
 import { secretValues, type PlanContext } from './plan.js';
@@ -42,7 +40,7 @@ export async function applyPlan(client: TorClient, plan: Plan, options: ApplyOpt
 async function runPlan(client: TorClient, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
   const results: StepResult[] = [];
   const total = plan.steps.length;
-  const hide = secretRedactor([plan.steps, options.hide]);
+  const hide = secretRedactor(secretValues([plan.steps, options.hide]));
   const report = (r: StepResult) => {
     results.push(r);
     options.onStep?.(r, results.length - 1, total);
@@ -137,31 +135,6 @@ function sameBatch(first: Step, next: Step): boolean {
 /** Tor flushes log events asynchronously: one round trip makes sure a failure's WARN lines have arrived. */
 async function syncEvents(client: TorClient): Promise<void> {
   await client.getInfo('version').catch(() => {});
-}
-
-/**
- * Tor quotes what it refuses, in its reply and its WARN lines (`Nickname 'x', nicknames must be…`, `Malformed
- * IP "x" in address pattern`), and every SETCONF re-validates the whole configuration, so the WARN lines of
- * one step can quote any option set earlier. Every secret of the spec and the plan is hidden: whole, and word by
- * word, raw and as tor's esc_for_log() writes it. A message still holding 8 characters of a secret after that
- * is withheld whole.
- */
-function secretRedactor(roots: unknown[]): (text: string) => string {
-  const secrets = secretValues(roots).filter(Boolean);
-  const words = [...new Set(secrets.flatMap((s) => s.split(/[\s,]+/)).filter((w) => w.length >= 4))];
-  // A plain word only where it stands alone: "accept" in a secret ExitPolicy must not eat "Unacceptable". A
-  // word tor would escape (quotes, bytes outside printable ASCII) is no ordinary text: hidden wherever it is.
-  const escaped = (w: string) => /[^\x20-\x7e]|["'\\]/.test(w);
-  const hiddenAnywhere = [...secrets, ...words.filter(escaped)];
-  const asRegExp = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const plain = words.filter((w) => !escaped(w)).sort((a, b) => b.length - a.length);
-  const re = plain.length ? new RegExp(plain.map((w) => `(?<![A-Za-z0-9])${asRegExp(w)}(?![A-Za-z0-9])`).join('|'), 'g') : undefined;
-  return (text) => {
-    const whole = redactSecrets(text, hiddenAnywhere);
-    const out = re ? whole.replace(re, REDACTED) : whole;
-    const leftover = secrets.some((s) => Array.from({ length: Math.max(0, s.length - 7) }, (_, i) => s.slice(i, i + 8)).some((w) => out.includes(w)));
-    return leftover ? "tor's message quotes a secret value of the spec; withheld (see tor's log)" : out;
-  };
 }
 
 function describe(err: Error): string {

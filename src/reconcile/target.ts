@@ -3,13 +3,12 @@
  * on first use, detached so that it outlives the CLI, and reused by later runs through its control socket.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import { formatControlAddress, parseControlAddress, type ControlAddress } from '../tor/address.js';
 import { connect, type TorClient } from '../tor/client.js';
 import { ConnectionError, UsageError } from '../tor/errors.js';
-import { launch, stopTor, type LaunchedTor } from '../tor/launch.js';
+import { DATA_DIRECTORY_FILES, launch, readControlPortFile, stopTor, type LaunchedTor } from '../tor/launch.js';
 
 export interface Target {
   client: TorClient;
@@ -48,7 +47,7 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
   const running = await embeddedAddress(spec.dataDirectory);
   if (running) {
     try {
-      const client = await connect({ control: running, cookieFile: path.join(spec.dataDirectory, 'control_auth_cookie'), ...auth });
+      const client = await connect({ control: running, cookieFile: path.join(spec.dataDirectory, DATA_DIRECTORY_FILES.cookie), ...auth });
       return { client, address: formatControlAddress(running) };
     } catch (err) {
       // A stale socket or port file from a tor that is gone: start a new one below.
@@ -62,11 +61,9 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
 }
 
 async function embeddedAddress(dataDirectory: string): Promise<ControlAddress | undefined> {
-  const socket = path.join(dataDirectory, 'control.sock');
+  const socket = path.join(dataDirectory, DATA_DIRECTORY_FILES.controlSocket);
   if (existsSync(socket)) return { type: 'unix', path: socket };
-  const port = await readFile(path.join(dataDirectory, 'control-port'), 'utf8').catch(() => '');
-  const m = /PORT=([\d.]+):(\d+)/.exec(port);
-  return m ? { type: 'tcp', host: m[1]!, port: Number(m[2]) } : undefined;
+  return readControlPortFile(path.join(dataDirectory, DATA_DIRECTORY_FILES.controlPortFile));
 }
 
 /** Stop the embedded tor of a spec; false when it was not running. */

@@ -279,7 +279,7 @@ function confEntries(input: ConfInput): Array<readonly [string, ConfValue]> {
 export function addOnionCommand(o: AddOnionOptions): Command {
   if (!o.ports.length) throw new UsageError('ADD_ONION needs at least one port');
   const parts: Parameters<typeof buildCommand>[1] = [];
-  if (typeof o.key === 'string') parts.push(o.key);
+  if (typeof o.key === 'string') parts.push(assertWord(o.key, 'onion key'));
   else parts.push({ secret: o.key, encode: (k) => assertSecretWord(k, 'onion key'), redacted: 'ED25519-V3:<redacted>' });
   const flags = new Set(o.flags ?? []);
   if (o.clientAuthV3?.length) flags.add('V3Auth');

@@ -7,7 +7,7 @@
  * - UsageError: the caller asked for something we refuse to encode (e.g. a CR in a keyword).
  */
 import type { Reply } from './protocol/reply.js';
-import { redactSecrets } from './redact.js';
+import { secretRedactor } from './redact.js';
 
 export class TorError extends Error {
   override name = 'TorError';
@@ -44,7 +44,7 @@ export class ReplyError extends TorError {
     options: ReplyErrorOptions = {},
   ) {
     const { secrets = [], ...errorOptions } = options;
-    const scrub = (text: string) => redactSecrets(text, secrets);
+    const scrub = secretRedactor(secrets);
     const lines = reply.lines.map((l) => (l.data === undefined ? { ...l, text: scrub(l.text) } : { ...l, text: scrub(l.text), data: scrub(l.data) }));
     const torMessage = lines.map((l) => l.text).join('; ');
     super(`${command}: tor replied ${reply.code} ${torMessage}`, errorOptions);

@@ -179,7 +179,7 @@ export type EventName = keyof EventMap;
 
 export type KnownEvent = EventMap[EventName];
 
-/** Any event this module does not type (BW, ORCONN, GUARD, CIRC_MINOR, …), passed through untouched. */
+/** Any event this module does not type (BW, ORCONN, GUARD, …), passed through untouched. */
 export interface UnknownEvent {
   readonly type: string;
   readonly raw: Reply;
@@ -522,8 +522,15 @@ const RELAY = /^\$?([0-9A-Fa-f]{40})(?:[~=]([^\s,~=$]{1,19}))?$/;
  * `fingerprint` empty.
  */
 function parseRelay(text: string, reply: Reply): RelaySpec {
+  const relay = relaySpec(text);
+  if (!relay) throw new ProtocolError('not a relay ($FINGERPRINT[~nickname])', reply.lines[0]!.text);
+  return relay;
+}
+
+/** `$FP~nick`, `$FP=nick`, `$FP` or `FP` as tor writes relays in events; undefined for anything else. */
+export function relaySpec(text: string): RelaySpec | undefined {
   const m = RELAY.exec(text);
-  if (!m) throw new ProtocolError('not a relay ($FINGERPRINT[~nickname])', reply.lines[0]!.text);
+  if (!m) return undefined;
   return m[2] === undefined ? { fingerprint: m[1]! } : { fingerprint: m[1]!, nickname: m[2] };
 }
 

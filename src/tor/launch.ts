@@ -48,7 +48,7 @@ export class LaunchedTor {
 
   /** Log file tor writes notices to. */
   get logPath(): string {
-    return path.join(this.dataDirectory, 'notice.log');
+    return path.join(this.dataDirectory, DATA_DIRECTORY_FILES.log);
   }
 
   /** Ask tor to exit at once (SIGNAL HALT), wait for it, and SIGKILL it if it lingers. */
@@ -60,6 +60,50 @@ export class LaunchedTor {
 const SOCKET_PATH_MAX = 100; // sun_path is 108 bytes on Linux; keep a margin.
 
 /**
+ * The files a launched tor's data directory holds besides tor's own state: what launch writes and what tor
+ * writes for it. Whoever looks for a launched tor (src/reconcile/target.ts) finds it by these names.
+ */
+export const DATA_DIRECTORY_FILES = Object.freeze({
+  torrc: 'torrc',
+  torrcDefaults: 'torrc-defaults',
+  /** ControlSocket, when its path fits in sun_path. */
+  controlSocket: 'control.sock',
+  /** ControlPortWriteToFile, when the socket path is too long or `control: 'port'`. */
+  controlPortFile: 'control-port',
+  /** Tor's name for it, under CookieAuthentication 1 and no CookieAuthFile. */
+  cookie: 'control_auth_cookie',
+  pid: 'tor.pid',
+  log: 'notice.log',
+});
+
+/** What the options launch sets depend on. */
+interface LaunchSetup {
+  dataDir: string;
+  socketPath?: string;
+  portFile: string;
+  detached: boolean;
+}
+
+/**
+ * The torrc options launch sets itself, each with why tor-reconcile owns it, and its values for one launch
+ * (none: not set for this one). launch writes its torrc from this table and LAUNCH_OPTIONS is made from it, so
+ * what a spec is refused is exactly what launch writes.
+ */
+const OWNED_OPTIONS: ReadonlyArray<{ name: string; why: string; values: (s: LaunchSetup) => string[] }> = [
+  { name: 'DataDirectory', why: 'give tor.launch.dataDirectory instead', values: (s) => [s.dataDir] },
+  { name: 'PidFile', why: 'tor-reconcile keeps the pid file of a tor it launches', values: (s) => [path.join(s.dataDir, DATA_DIRECTORY_FILES.pid)] },
+  { name: 'CookieAuthentication', why: 'tor-reconcile authenticates to a tor it launches with its cookie', values: () => ['1'] },
+  { name: 'RunAsDaemon', why: 'a launched tor must stay attached to tor-reconcile', values: () => ['0'] },
+  { name: 'ControlSocket', why: 'tor-reconcile opens the control port of a tor it launches', values: (s) => (s.socketPath ? [s.socketPath] : []) },
+  { name: 'ControlPort', why: 'tor-reconcile opens the control port of a tor it launches', values: (s) => (s.socketPath ? [] : ['auto']) },
+  { name: 'ControlPortWriteToFile', why: 'tor-reconcile opens the control port of a tor it launches', values: (s) => (s.socketPath ? [] : [s.portFile]) },
+  { name: '__OwningControllerProcess', why: 'tor-reconcile sets it so that a launched tor exits with it', values: (s) => (s.detached ? [] : [String(process.pid)]) },
+];
+
+/** Options a launched tor gets from tor-reconcile itself, each with why: a spec must not set them. */
+export const LAUNCH_OPTIONS: ReadonlyMap<string, string> = new Map(OWNED_OPTIONS.map((o) => [o.name, o.why]));
+
+/**
  * Start a tor with its own data directory and a generated torrc, connect to it with cookie authentication,
  * and report bootstrap progress. Without `detached`, tor is told (`__OwningControllerProcess`) to exit if
  * this process dies, so a crashed test run leaves no tor behind.
@@ -68,30 +112,23 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   const dataDir = path.resolve(options.dataDirectory);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await chmod(dataDir, 0o700);
-  const socketPath = path.join(dataDir, 'control.sock');
+  const socketPath = path.join(dataDir, DATA_DIRECTORY_FILES.controlSocket);
   const useSocket = (options.control ?? 'socket') === 'socket' && Buffer.byteLength(socketPath) <= SOCKET_PATH_MAX;
-  const portFile = path.join(dataDir, 'control-port');
-  const pidFile = path.join(dataDir, 'tor.pid');
-  const logFile = path.join(dataDir, 'notice.log');
+  const portFile = path.join(dataDir, DATA_DIRECTORY_FILES.controlPortFile);
+  const logFile = path.join(dataDir, DATA_DIRECTORY_FILES.log);
   await rm(portFile, { force: true });
   await rm(socketPath, { force: true });
 
-  const lines: Array<[string, string]> = [
-    ['DataDirectory', dataDir],
-    ['PidFile', pidFile],
-    ['Log', `notice file ${logFile}`],
-    ['CookieAuthentication', '1'],
-    ['RunAsDaemon', '0'],
-  ];
-  if (useSocket) lines.push(['ControlSocket', socketPath]);
-  else lines.push(['ControlPort', 'auto'], ['ControlPortWriteToFile', portFile]);
-  if (!options.detached) lines.push(['__OwningControllerProcess', String(process.pid)]);
+  const setup: LaunchSetup = { dataDir, portFile, detached: options.detached ?? false, ...(useSocket ? { socketPath } : {}) };
+  const lines: Array<[string, string]> = OWNED_OPTIONS.flatMap((o) => o.values(setup).map((v): [string, string] => [o.name, v]));
+  // Not owned: Log lines add up, so a spec's own Log lines go to their own places as well.
+  lines.push(['Log', `notice file ${logFile}`]);
   for (const [k, v] of Object.entries(options.options ?? {})) {
     for (const item of Array.isArray(v) ? v : [v]) lines.push([k, typeof item === 'boolean' ? (item ? '1' : '0') : String(item)]);
   }
-  const torrc = path.join(dataDir, 'torrc');
+  const torrc = path.join(dataDir, DATA_DIRECTORY_FILES.torrc);
   await writeFile(torrc, lines.map(([k, v]) => `${k} ${torrcValue(k, v)}`).join('\n') + '\n', { mode: 0o600 });
-  const defaults = path.join(dataDir, 'torrc-defaults');
+  const defaults = path.join(dataDir, DATA_DIRECTORY_FILES.torrcDefaults);
   await writeFile(defaults, '', { mode: 0o600 });
 
   const binary = options.binary ?? 'tor';
@@ -127,10 +164,10 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
         throw new LaunchError(`tor exited during startup (${ex.signal ?? `code ${ex.code}`})`, await logTail());
       }
       if (Date.now() > deadline) throw new LaunchError('tor did not open its control listener in time', await logTail());
-      address = useSocket ? (existsSync(socketPath) ? { type: 'unix', path: socketPath } : undefined) : await readPortFile(portFile);
+      address = useSocket ? (existsSync(socketPath) ? { type: 'unix', path: socketPath } : undefined) : await readControlPortFile(portFile);
       if (address) {
         try {
-          client = await connect({ ...options, control: address, cookieFile: options.cookieFile ?? path.join(dataDir, 'control_auth_cookie') });
+          client = await connect({ ...options, control: address, cookieFile: options.cookieFile ?? path.join(dataDir, DATA_DIRECTORY_FILES.cookie) });
           break;
         } catch (err) {
           if (!(err instanceof ConnectionError)) throw err;
@@ -154,7 +191,8 @@ function torrcValue(key: string, v: string): string {
   return /["#\\]|^\s|\s$/.test(v) ? quoteString(v, key) : v;
 }
 
-async function readPortFile(file: string): Promise<ControlAddress | undefined> {
+/** The address tor wrote to its ControlPortWriteToFile file; undefined until it has. */
+export async function readControlPortFile(file: string): Promise<ControlAddress | undefined> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const m = /PORT=([\d.]+):(\d+)/.exec(text);
   return m ? { type: 'tcp', host: m[1]!, port: Number(m[2]) } : undefined;

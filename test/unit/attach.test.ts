@@ -25,6 +25,10 @@ describe('policy matching (first match wins)', () => {
     [{ host: 'WWW.Bank.Example.', port: 443 }, 'bank'],
     [{ host: 'www.bank.example', port: 80 }, undefined],
     [{ host: 'bank.example', port: 443 }, undefined],
+    // The glob is anchored at both ends: a name merely containing the pattern is another site.
+    [{ host: 'www.bank.example.evil.net', port: 443 }, undefined],
+    [{ host: 'evil.net.www.bank.example', port: 443 }, 'bank'],
+    [{ host: 'www.bank.examplex', port: 443 }, undefined],
     [{ host: '10.1.2.3', port: 22 }, 'lan'],
     [{ host: '[2001:db8::1]', port: 22 }, 'lan'],
     [{ host: '11.1.2.3', port: 22 }, undefined],
@@ -43,6 +47,8 @@ describe('policy matching (first match wins)', () => {
     expect(globToRegExp('a+b.example').test('a+b.example')).toBe(true);
     expect(globToRegExp('a+b.example').test('aab.example')).toBe(false);
     expect(globToRegExp('host-?.example').test('host-1.example')).toBe(true);
+    expect(globToRegExp('*.bank.example').test('www.bank.example.evil.net')).toBe(false);
+    expect(globToRegExp('www.bank.*').test('evil.www.bank.example')).toBe(false);
   });
 });
 

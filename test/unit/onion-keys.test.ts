@@ -566,6 +566,21 @@ describe('secret files', () => {
     await expect(writeSecretFilesAtomic([{ path: path.join(dir, 'x'), data: '1' }, { path: path.join(dir, '.', 'x'), data: '2' }])).rejects.toThrow(/listed twice/);
   });
 
+  it('rejects, naming the target, when the rename fails, and leaves no temporary file', async () => {
+    const dir = path.join(root, 'rename');
+    await mkdir(path.join(dir, 'key'), { recursive: true });
+    await writeFile(path.join(dir, 'key', 'inside'), 'keep');
+    // A non-empty directory at the target: the file's write and fsync succeed, only the rename can fail.
+    for (const write of [() => writeSecretFileAtomic(path.join(dir, 'key'), new Secret('new')), () => writeSecretFilesAtomic([{ path: path.join(dir, 'other'), data: 'o' }, { path: path.join(dir, 'key'), data: 'k' }])]) {
+      const error = await write().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SecretFileError);
+      expect((error as SecretFileError).path).toBe(path.join(dir, 'key'));
+      expect((error as Error).message).toMatch(/cannot rename: E(ISDIR|NOTEMPTY|EXIST)/);
+      expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      expect(await readFile(path.join(dir, 'key', 'inside'), 'utf8')).toBe('keep');
+    }
+  });
+
   it('fsyncs all temporary files concurrently, renames only after, then fsyncs each directory once', async () => {
     const dirA = path.join(root, 'par-a');
     const dirB = path.join(root, 'par-b');

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
-import { redactSecrets } from '../../src/tor/redact.js';
+import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
 import { addOnionCommand } from '../../src/tor/client.js';
-import { buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
-import { decodeReplyValue, fields, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
+import { buildCommand, buildDataCommand, commands, revealedSecrets, type Command } from '../../src/tor/protocol/encoder.js';
+import { decodeReplyValue, fields, quoteQString, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
 import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
-import type { Reply } from '../../src/tor/protocol/reply.js';
+import { formatReply, isAsync, isOk, type Reply } from '../../src/tor/protocol/reply.js';
 import { Secret } from '../../src/tor/secret.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -163,7 +163,8 @@ describe('ReplyReader', () => {
     }
   });
 
-  it.each(['25 OK', 'abc OK', '250XOK', '2500 OK', '050 OK', '250', ''])(
+  // ':' and '/' are the characters either side of the digits.
+  it.each(['25 OK', 'abc OK', '250XOK', '2500 OK', '050 OK', '250', '', ':00 OK', '2/0 OK', '2:0 OK', '20/ OK', '20: OK'])(
     'rejects the malformed line %j and refuses input afterwards',
     (line) => {
       const reader = new ReplyReader();
@@ -172,6 +173,11 @@ describe('ReplyReader', () => {
       expect(() => reader.push(bytes('250 OK\r\n'))).toThrow(ProtocolError);
     },
   );
+
+  it('takes every three-digit code from 100 to 999, and an empty text', () => {
+    const { replies } = feed([bytes('100 a\r\n200 b\r\n299 c\r\n999 d\r\n250 \r\n')]);
+    expect(replies.map((r) => [r.code, r.lines[0]!.text])).toEqual([[100, 'a'], [200, 'b'], [299, 'c'], [999, 'd'], [250, '']]);
+  });
 
   it('rejects a line longer than maxLineBytes early, without buffering the rest of it', () => {
     const chunk = Buffer.alloc(64 * 1024, 0x41);
@@ -400,6 +406,64 @@ describe('decodeReplyValue', () => {
   });
 });
 
+describe('quoting edges', () => {
+  it('takes keys of A-Z a-z 0-9 _ - only, never an empty one, and ignores trailing spaces', () => {
+    expect(tokenize('AZ=1 az=2 09=3 _-=4 x  ')).toStrictEqual([
+      { key: 'AZ', value: '1' },
+      { key: 'az', value: '2' },
+      { key: '09', value: '3' },
+      { key: '_-', value: '4' },
+      { value: 'x' },
+    ]);
+    // Each the character just outside one of the ranges.
+    for (const w of ['@=1', '[=1', '`=1', '{=1', '/=1', ':=1', '=1']) expect(tokenize(w), w).toStrictEqual([{ value: w }]);
+    expect(tokenize('"a b" K="c"')).toStrictEqual([{ value: 'a b' }, { key: 'K', value: 'c' }]);
+  });
+
+  it('decodes \\X like \\x, and refuses an escape that is neither named nor octal', () => {
+    expect(unquoteString('"\\X41\\x42"')).toEqual({ value: 'AB', end: 10 });
+    expect(() => unquoteString('"\\q1"')).toThrow('bad escape in quoted string');
+    expect(() => unquoteString('"abc')).toThrow('unterminated quoted string');
+  });
+
+  it('takes octal escapes up to \\377 and decodes only a value that starts with a quote', () => {
+    expect(unquoteString('"\\377"').value).toBe(Buffer.from([0xff]).toString('utf8'));
+    expect(() => unquoteString('"\\400"')).toThrow('octal escape above 255');
+    expect(decodeReplyValue('x "a"')).toBe('x "a"');
+  });
+
+  it('says what a malformed reply line should look like', () => {
+    expect(() => new ReplyReader().push(bytes('250:OK\r\n'))).toThrow('malformed reply line (expected "NNN-", "NNN+" or "NNN ")');
+  });
+
+  it('names the value it refuses to quote', () => {
+    expect(() => quoteString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
+    expect(() => quoteQString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
+    expect(() => quoteQString('a\rb')).toThrow('value contains CR, LF or NUL, which tor cannot receive here');
+    expect(quoteQString('a"b\\c')).toBe('"a\\"b\\\\c"');
+  });
+});
+
+describe('reply classes and formatReply', () => {
+  const reply = (code: number): Reply => ({ code, lines: [{ code, sep: ' ', text: 'x' }] });
+  it('tells events (6xx) and success (2xx) by their code', () => {
+    expect([599, 600, 699, 700].map((c) => isAsync(reply(c)))).toEqual([false, true, true, false]);
+    expect([199, 200, 299, 300].map((c) => isOk(reply(c)))).toEqual([false, true, true, false]);
+  });
+
+  it('writes a reply back as on the wire, data blocks dot-stuffed and ended', () => {
+    const r: Reply = {
+      code: 250,
+      lines: [
+        { code: 250, sep: '+', text: 'config-text=', data: 'a\n.b' },
+        { code: 250, sep: '+', text: 'empty=', data: '' },
+        { code: 250, sep: ' ', text: 'OK' },
+      ],
+    };
+    expect(formatReply(r)).toBe('250+config-text=\r\na\r\n..b\r\n.\r\n250+empty=\r\n.\r\n250 OK\r\n');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // Encoder
 
@@ -411,33 +475,34 @@ function expectOneLine(cmd: Command): void {
 }
 
 describe('commands', () => {
-  const single: Record<Exclude<keyof typeof commands, 'loadConf'>, Array<[Command, string]>> = {
-    protocolInfo: [[commands.protocolInfo(), 'PROTOCOLINFO 1\r\n']],
-    authChallenge: [[commands.authChallenge('0a'.repeat(32)), `AUTHCHALLENGE SAFECOOKIE ${'0a'.repeat(32)}\r\n`]],
+  // Built inside each test, not while the file is collected, so that a mutant of a builder is in effect.
+  const single: Record<Exclude<keyof typeof commands, 'loadConf'>, Array<[() => Command, string]>> = {
+    protocolInfo: [[() => commands.protocolInfo(), 'PROTOCOLINFO 1\r\n']],
+    authChallenge: [[() => commands.authChallenge('0a'.repeat(32)), `AUTHCHALLENGE SAFECOOKIE ${'0a'.repeat(32)}\r\n`]],
     authenticate: [
-      [commands.authenticate(), 'AUTHENTICATE\r\n'],
-      [commands.authenticate(new Secret('00FFab'), 'hex'), 'AUTHENTICATE 00FFab\r\n'],
+      [() => commands.authenticate(), 'AUTHENTICATE\r\n'],
+      [() => commands.authenticate(new Secret('00FFab'), 'hex'), 'AUTHENTICATE 00FFab\r\n'],
       // AUTHENTICATE's password is a qstring: only \ and " are escaped; a tab goes as it is.
-      [commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
+      [() => commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
     ],
-    getInfo: [[commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
-    getConf: [[commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
+    getInfo: [[() => commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
+    getConf: [[() => commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
     setConf: [
-      [commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
+      [() => commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
     ],
-    resetConf: [[commands.resetConf([['SocksPort', null], ['Log', 'notice stdout']]), 'RESETCONF SocksPort Log="notice stdout"\r\n']],
+    resetConf: [[() => commands.resetConf([['SocksPort', null], ['Log', 'notice stdout']]), 'RESETCONF SocksPort Log="notice stdout"\r\n']],
     saveConf: [
-      [commands.saveConf(), 'SAVECONF\r\n'],
-      [commands.saveConf(true), 'SAVECONF FORCE\r\n'],
+      [() => commands.saveConf(), 'SAVECONF\r\n'],
+      [() => commands.saveConf(true), 'SAVECONF FORCE\r\n'],
     ],
-    signal: [[commands.signal('RELOAD'), 'SIGNAL RELOAD\r\n']],
+    signal: [[() => commands.signal('RELOAD'), 'SIGNAL RELOAD\r\n']],
     setEvents: [
-      [commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
-      [commands.setEvents([]), 'SETEVENTS\r\n'],
+      [() => commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
+      [() => commands.setEvents([]), 'SETEVENTS\r\n'],
     ],
-    takeOwnership: [[commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
-    dropOwnership: [[commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],
-    quit: [[commands.quit(), 'QUIT\r\n']],
+    takeOwnership: [[() => commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
+    dropOwnership: [[() => commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],
+    quit: [[() => commands.quit(), 'QUIT\r\n']],
   };
 
   it('has a case here for every single-line builder', () => {
@@ -446,7 +511,8 @@ describe('commands', () => {
 
   it.each(Object.entries(single).flatMap(([name, cases]) => cases.map(([cmd, wire]) => [name, cmd, wire] as const)))(
     '%s produces one CRLF-terminated line',
-    (_name, cmd, wire) => {
+    (_name, build, wire) => {
+      const cmd = build();
       expect(cmd.wire).toBe(wire);
       expectOneLine(cmd);
     },
@@ -483,6 +549,20 @@ describe('commands', () => {
       expect(() => commands.getConf([name])).toThrow(UsageError);
     },
   );
+
+  it('takes a word of printable ASCII without space or quote, and names what it refused', () => {
+    expect(commands.getInfo(['!~x']).wire).toBe('GETINFO !~x\r\n');
+    for (const w of ['café', 'a\x7f', 'a\x1f', 'a"b']) expect(() => commands.getInfo([w]), JSON.stringify(w)).toThrow(`GETINFO key ${JSON.stringify(w)} contains a character not allowed there`);
+    expect(() => commands.getInfo([''])).toThrow('GETINFO key is empty');
+    expect(() => commands.signal('')).toThrow('signal is empty');
+    expect(() => commands.setEvents(['a b'])).toThrow('event name "a b"');
+    expect(() => commands.authChallenge('')).toThrow('nonce is empty');
+    expect(() => addOnionCommand({ key: new Secret(''), ports: [{ port: 80 }] })).toThrow('onion key is empty or contains');
+    expect(() => commands.getConf(['a b'])).toThrow('not a tor option name: "a b"');
+    expect(() => commands.authenticate(new Secret('xyz'), 'hex')).toThrow('AUTHENTICATE credential is not hexadecimal');
+    expect(() => commands.authenticate(new Secret('a\nb'), 'password')).toThrow('password contains CR, LF or NUL');
+    for (const k of ['getinfo', 'GET INFO', '1GETINFO', '']) expect(() => buildCommand(k, []), k).toThrow(`not a control command keyword: ${JSON.stringify(k)}`);
+  });
 
   it('refuses words that would split or end the line', () => {
     expect(() => commands.getInfo(['version\r\nSIGNAL HALT'])).toThrow(UsageError);
@@ -539,6 +619,37 @@ describe('commands', () => {
     expect((err as Error).message).toContain('onion key');
   });
 
+  // The builders check their words first; these reach the encoder's own last check, which nothing else would catch.
+  it.each([
+    ['CR', '\r'],
+    ['LF', '\n'],
+    ['NUL', '\0'],
+  ])('buildCommand refuses a %s in any part, plain or secret, without echoing the secret', (_, c) => {
+    expect(() => buildCommand('GETINFO', [`version${c}SIGNAL HALT`])).toThrow(UsageError);
+    expect(() => buildCommand('GETINFO', ['version', `x${c}`])).toThrow(/GETINFO: refusing to send a command containing CR, LF or NUL/);
+    const err = catchError(() => buildCommand('AUTHENTICATE', [{ secret: new Secret(`hunter2${c}QUIT`), encode: (v) => v, redacted: '<redacted>' }]));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).not.toContain('hunter2');
+    expect(() => buildCommand(`GETINFO${c}`, [])).toThrow(UsageError);
+    expect(buildCommand('GETINFO', ['version']).wire).toBe('GETINFO version\r\n');
+  });
+
+  it.each([
+    ['a space', ' Flags=Detach'],
+    ['a CR', '\r'],
+    ['an LF', '\nSIGNAL HALT'],
+    ['a NUL', '\0'],
+    ['a quote', '"'],
+  ])('addOnionCommand refuses a key with %s, secret or not, without putting it in the error', (_, tail) => {
+    const key = 'ED25519-V3:' + 'Q'.repeat(86) + '==';
+    const err = catchError(() => addOnionCommand({ key: new Secret(key + tail), ports: [{ port: 80 }] }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).not.toContain('QQQQ');
+    const asked = ('NEW:BEST' + tail) as 'NEW:BEST';
+    expect(() => addOnionCommand({ key: asked, ports: [{ port: 80 }] })).toThrow(UsageError);
+    expect(addOnionCommand({ key: 'NEW:BEST', ports: [{ port: 80 }] }).wire).toBe('ADD_ONION NEW:BEST Port=80\r\n');
+  });
+
   it('refuses a password with CR, LF or NUL (tor cannot receive them in AUTHENTICATE), without echoing it', () => {
     for (const pw of ['hunter2\r\nQUIT', 'a\nb', 'a\0b']) {
       const err = catchError(() => commands.authenticate(new Secret(pw), 'password'));
@@ -558,8 +669,8 @@ describe('buildDataCommand', () => {
   });
 
   it('refuses bodies with NUL or a bare CR', () => {
-    expect(() => buildDataCommand('LOADCONF', [], 'a\0b')).toThrow(UsageError);
-    expect(() => buildDataCommand('LOADCONF', [], 'a\rb')).toThrow(UsageError);
+    expect(() => buildDataCommand('LOADCONF', [], 'a\0b')).toThrow('LOADCONF: body contains a NUL byte');
+    expect(() => buildDataCommand('LOADCONF', [], 'a\rb')).toThrow('LOADCONF: body contains a bare CR');
   });
 
   it('produces a body that a data-block reader unstuffs back to the original lines (property)', () => {
@@ -577,16 +688,45 @@ describe('buildDataCommand', () => {
   });
 });
 
-describe('redactSecrets', () => {
+describe('secretRedactor', () => {
   it("hides a secret as it is and as tor's esc_for_log writes it", () => {
     const secrets = ["it's \"café\"\tC:\\x"];
-    expect(redactSecrets(`Nickname 'it's "café"\tC:\\x' is bad`, secrets)).toBe("Nickname '<redacted>' is bad");
-    expect(redactSecrets('Malformed "it\\\'s \\"caf\\303\\251\\"\\tC:\\\\x" here', secrets)).toBe('Malformed "<redacted>" here');
+    expect(secretRedactor(secrets)(`Nickname 'it's "café"\tC:\\x' is bad`)).toBe("Nickname '<redacted>' is bad");
+    expect(secretRedactor(secrets)('Malformed "it\\\'s \\"caf\\303\\251\\"\\tC:\\\\x" here')).toBe('Malformed "<redacted>" here');
   });
 
   it('hides the longer of two overlapping secrets whole, every occurrence, and ignores empty ones', () => {
-    expect(redactSecrets('pass, password, password1', ['', 'password', 'password1'])).toBe('pass, <redacted>, <redacted>');
-    expect(redactSecrets('nothing secret here', [])).toBe('nothing secret here');
+    expect(secretRedactor(['', 'password', 'password1'])('pass, password, password1')).toBe('pass, <redacted>, <redacted>');
+    expect(secretRedactor([])('nothing secret here')).toBe('nothing secret here');
+  });
+
+  // Short secrets: words under 4 characters and no 8-character run for the leftover check to find, so only the
+  // forms themselves can hide them. Each form is written out as tor writes it, not computed by the code under test.
+  const short: [secret: string, forms: string[]][] = [
+    // raw, esc_for_log (log lines, most refusals), C-quoted (a QuotedString as sent and as GETCONF answers)
+    ['a"b c"d', ['a"b c"d', 'a\\"b c\\"d', 'a"b', 'a\\"b', 'c"d', 'c\\"d']],
+    ['x\\y z', ['x\\y z', 'x\\\\y z', 'x\\y', 'x\\\\y']],
+    ["i's", ["i's", "i\\'s"]],
+    ['é b', ['é b', '\\303\\251 b', 'é', '\\303\\251']],
+    ['a\x01b', ['a\x01b', 'a\\001b', 'a\\x01b']],
+    ['q\tr"', ['q\tr"', 'q\\tr\\"', 'r"', 'r\\"']],
+  ];
+  it.each(short)('hides the short secret %j whole and word by word, in every form tor echoes', (secret, forms) => {
+    const hide = secretRedactor([secret]);
+    for (const f of forms) {
+      expect(hide(`Nickname '${f}' is bad`), f).toBe("Nickname '<redacted>' is bad");
+      expect(hide(`Malformed "${f}" here`), f).toBe('Malformed "<redacted>" here');
+    }
+  });
+
+  it('hides a plain word of 4 or more characters only where it stands alone, and keeps the words of tor', () => {
+    const hide = secretRedactor(['accept 10.0.0.1:80']);
+    expect(hide('Unacceptable policy accept; bad 10.0.0.1:80')).toBe('Unacceptable policy <redacted>; bad <redacted>');
+  });
+
+  it('withholds a message that still holds 8 characters of a secret', () => {
+    expect(secretRedactor(['S3CRETvalue'])('bad value xS3CRETvaluex')).toBe('bad value x<redacted>x');
+    expect(secretRedactor(['S3CRETvalue'])('bad value S3CRETva…')).toBe("tor's message quotes a secret value of the spec; withheld (see tor's log)");
   });
 });
 
@@ -605,6 +745,12 @@ describe('ReplyError', () => {
     expect(err.torMessage).toBe("Nickname '<redacted>' is bad; Nickname \"<redacted>\"");
     expect(err.reply.lines[0]!.data).toBe('<redacted>\nand more');
     expect(err.code).toBe(513);
+  });
+
+  it('scrubs a short secret tor echoes escaped, word by word', () => {
+    const echoed: Reply = { code: 552, lines: [{ code: 552, sep: ' ', text: 'Unrecognized value "a\\"b"; "c\\"d" follows' }] };
+    const err = new ReplyError('SETCONF X=<redacted>', echoed, { secrets: ['a"b c"d'] });
+    expect(err.torMessage).toBe('Unrecognized value "<redacted>"; "<redacted>" follows');
   });
 
   it('keeps the reply as tor sent it when the command had no secrets', () => {

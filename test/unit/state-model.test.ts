@@ -107,6 +107,8 @@ describe('TorState start-up', () => {
     expect(exit.country).toBeUndefined();
     expect(exit.exitPolicy).toEqual({ action: 'accept', ports: [{ min: 80, max: 80 }, { min: 443, max: 443 }] });
     expect(state.router('exit')).toBe(exit);
+    // Relays as events name them: the fingerprint decides, whatever the nickname says.
+    for (const spec of [`$${FP.exit}~exit`, `$${FP.exit}=other`, FP.exit.toLowerCase(), `$${FP.exit}`]) expect(state.router(spec), spec).toBe(exit);
   });
 
   it('keeps an exit policy from the consensus entry without asking for the microdescriptor', async () => {

@@ -12,7 +12,7 @@ import { closest } from '../issues.js';
 import { BURST_RULES, onionOption, onionOptions, onionOptionValue, refusedOnionOption } from '../onion-options.js';
 import { pathLabel, toPlain, type MapNode, type ScalarNode, type SpecNode } from '../tree.js';
 import { pos, where, type SpecReader } from './reader.js';
-import { SET_BY_LAUNCH } from './set-by-launch.js';
+import { LAUNCH_OPTIONS } from '../../tor/launch.js';
 
 /** Options that belong to one controller connection or process: set from a spec they outlive it and hurt tor. */
 const CONTROLLER_ONLY = new Map<string, string>([
@@ -41,7 +41,7 @@ export class OptionChecker {
     const map = this.r.node(['tor', 'launch', 'options']);
     if (map?.kind !== 'map') return options;
     for (const o of this.optionEntries(map, ['tor', 'launch', 'options'])) {
-      const owned = SET_BY_LAUNCH.get(o.info.name);
+      const owned = LAUNCH_OPTIONS.get(o.info.name);
       if (owned) {
         this.r.error(o.keyLoc, `${o.info.name} cannot be set in tor.launch.options: ${owned}`, o.path);
         continue;

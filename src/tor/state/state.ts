@@ -11,7 +11,7 @@
  */
 import type { TorClient } from '../client.js';
 import { ProtocolError, UsageError } from '../errors.js';
-import { parseEvent, type CircEvent, type CircMinorEvent, type HostPort, type RelaySpec, type StreamEvent } from '../events.js';
+import { parseEvent, relaySpec, type CircEvent, type CircMinorEvent, type HostPort, type RelaySpec, type StreamEvent } from '../events.js';
 import { assertWord, buildCommand } from '../protocol/encoder.js';
 import { CircuitError, StreamError } from './errors.js';
 import { parseMicrodescriptor, type Microdescriptor } from './microdesc.js';
@@ -371,8 +371,8 @@ export class TorState {
 
   /** A router by `$FP`, `FP`, `$FP~nick` or nickname (first match; nicknames are not unique). */
   router(spec: string): Router | undefined {
-    const m = /^\$?([0-9A-Fa-f]{40})(?:[~=].*)?$/.exec(spec);
-    if (m) return this.#routers.get(m[1]!.toUpperCase());
+    const relay = relaySpec(spec);
+    if (relay) return this.#routers.get(relay.fingerprint.toUpperCase());
     for (const r of this.#routers.values()) if (r.nickname === spec) return r;
     return undefined;
   }
