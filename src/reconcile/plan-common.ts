@@ -5,8 +5,14 @@ import type { Change, LiveState, Owner, PlanProblem, Step } from './types.js';
 
 export interface PlanContext {
   table: OptionTable;
-  /** The control address: the plan's target, and the tor records of ephemeral services are kept for. */
+  /** The control address the plan is computed against (shown, and checked when a saved plan is applied). */
   target: string;
+  /**
+   * The spec's name for this tor, which records of ephemeral services are kept for: '' for a spec that
+   * drives one tor; a fleet target's name once specs name several (#17). Not the control address: the same
+   * tor is reached at another address with `--control`, over TCP instead of its socket, or by a test.
+   */
+  targetName?: string;
   /** Our uid: directories for a tor running as another user must be chowned (only root can). */
   uid?: number;
   /**
@@ -59,4 +65,9 @@ export function ownerFor(live: LiveState, ctx: PlanContext, b: Builder, item: st
     message: `tor runs as uid ${live.torUid} and tor-reconcile as uid ${ctx.uid}: the directories must belong to tor's user; run tor-reconcile as that user or as root`,
   });
   return null;
+}
+
+/** The tor records are kept for (PlanContext.targetName). */
+export function recordTarget(ctx: PlanContext): string {
+  return ctx.targetName ?? '';
 }

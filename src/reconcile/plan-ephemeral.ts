@@ -9,7 +9,7 @@ import type { DesiredState, EphemeralService } from '../spec/model.js';
 import { serviceAuthLine } from '../tor/onion/index.js';
 import { changeId, resolveDesired } from './desired.js';
 import { digest, findRecord, recordKey } from './local.js';
-import { held, type Builder, type PlanContext } from './plan-common.js';
+import { held, recordTarget, type Builder, type PlanContext } from './plan-common.js';
 import { portLine } from './hsblock.js';
 import { step } from './steps.js';
 import type { EphemeralServiceShown, LiveState, Step } from './types.js';
@@ -31,7 +31,7 @@ function addOnionSteps(s: EphemeralService, item: string, ctx: PlanContext, spec
   const cfg = ephemeralConfig(s);
   return [
     step('add-onion', { service: s.name, keyFile: s.keyFile, ports: s.ports.map((p) => ({ ...p })), flags: cfg.flags, ...(cfg.maxStreams !== undefined ? { maxStreams: cfg.maxStreams } : {}), clientAuthV3: cfg.clientAuthV3 }, [item]),
-    step('record-service', { record: { target: ctx.target, spec, name: s.name, keyFile: s.keyFile, config: digest(cfg) } }, [item]),
+    step('record-service', { record: { target: recordTarget(ctx), spec, name: s.name, keyFile: s.keyFile, config: digest(cfg) } }, [item]),
   ];
 }
 
@@ -47,7 +47,7 @@ export function planEphemeralServices(desired: DesiredState, live: LiveState, ct
   for (const s of want) {
     const item = changeId('ephemeral-service', s.name);
     const key = live.ephemeralKeys.get(s.name) ?? { missing: true };
-    const record = findRecord(live.records, ctx.target, spec, s.name);
+    const record = findRecord(live.records, recordTarget(ctx), spec, s.name);
     if (held(ctx, item)) {
       // Still ours: never an unmanaged service for prune to remove.
       if (key.address) ours.add(key.address);
@@ -99,7 +99,7 @@ export function planEphemeralServices(desired: DesiredState, live: LiveState, ct
   const wantNames = new Set(want.map((s) => s.name));
   for (const rec of live.records.values()) {
     // Another tor's (a spec may drive several), or an old-format record this tor's own has replaced.
-    if (rec.target !== ctx.target && (rec.target !== '' || live.records.has(recordKey(ctx.target, rec.spec, rec.name)))) continue;
+    if (rec.target !== recordTarget(ctx) && (rec.target !== '' || live.records.has(recordKey(recordTarget(ctx), rec.spec, rec.name)))) continue;
     const item = changeId('ephemeral-service', rec.name);
     if (rec.spec !== spec) {
       ours.add(rec.address);

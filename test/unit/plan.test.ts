@@ -194,7 +194,7 @@ describe('ephemeral service plans', () => {
     // only the apply knows (the address of a key it generates, and the digest of the key it sends).
     expect(p.steps[3]).toMatchObject({ op: 'add-onion', ports: [{ port: 443, target: 'unix:/run/web.sock' }], flags: ['Detach'], maxStreams: 7 });
     const rec = (p.steps[4] as StepOf<'record-service'>).record;
-    expect(rec).toEqual({ target: ctx.target, spec: 'test.yaml', name: 'web', keyFile: other.keyFile, config: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(rec).toEqual({ target: '', spec: 'test.yaml', name: 'web', keyFile: other.keyFile, config: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(p.steps[4]!.changes).toEqual(['ephemeral-service:web']);
     expect(p.summary.commands).toBe(2);
   });
@@ -204,7 +204,7 @@ describe('ephemeral service plans', () => {
     const record = (first.steps[1] as StepOf<'record-service'>).record.config;
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('', 'test.yaml', 'api'), { target: '', spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: record }]]) }),
       ctx,
     );
     expect(isEmptyPlan(p)).toBe(true);
@@ -213,7 +213,7 @@ describe('ephemeral service plans', () => {
   it('replaces (DEL then ADD, same key) when the configuration changed', () => {
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey('', 'test.yaml', 'api'), { target: '', spec: 'test.yaml', name: 'api', address: addr, keyFile: svc.keyFile, config: 'old' }]]) }),
       ctx,
     );
     expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion', 'record-service']);
@@ -222,7 +222,7 @@ describe('ephemeral service plans', () => {
 
   it('deletes services it recorded but the spec dropped, keeping the key; never touches others without prune', () => {
     const foreign = 'b'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey(ctx.target, 'test.yaml', 'old'), { target: ctx.target, spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr, foreign], records: new Map([[recordKey('', 'test.yaml', 'old'), { target: '', spec: 'test.yaml', name: 'old', address: addr, keyFile: '/s/keys/old.key', config: 'c' }]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual([`DEL_ONION ${addr}`, 'forget old in the state file']);
     expect(p.changes[0]!.reason).toContain('/s/keys/old.key');
     expect(p.warnings[0]!.message).toContain(foreign);
@@ -298,7 +298,7 @@ describe('a saved plan with a file to write from a secret', () => {
 describe('specs sharing a state directory', () => {
   it('leaves services recorded by another spec alone', () => {
     const addr = 'd'.repeat(56);
-    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey(ctx.target, '/other.yaml', 'api'), { target: ctx.target, spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [addr], records: new Map([[recordKey('', '/other.yaml', 'api'), { target: '', spec: '/other.yaml', name: 'api', address: addr, keyFile: '/s/keys/api.key', config: 'c' }]]) }), ctx);
     expect(p.steps).toEqual([]);
     expect(p.warnings[0]!.message).toMatch(/another spec/);
   });
@@ -311,20 +311,35 @@ describe('records of several tors in one state directory', () => {
   const config = (computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx).steps[1] as StepOf<'record-service'>).record.config;
 
   it("never removes a service another tor's record names", () => {
-    const other = recordOn('unix:/other', 'c');
+    const other = recordOn('other', 'c');
     const p = computePlan(desiredState('/s'), live({ detachedOnions: [], records: new Map([[recordKey(other.target, other.spec, other.name), other]]) }), ctx);
     expect(p.steps).toEqual([]);
     expect(p.changes).toEqual([]);
   });
 
   it("does not take another tor's record for this tor's: the service is re-added and recorded here", () => {
-    const other = recordOn('unix:/other', config);
+    const other = recordOn('other', config);
     const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: new Map([[recordKey(other.target, other.spec, other.name), other]]) }), ctx);
     expect(p.changes[0]).toMatchObject({ action: 'replace', reason: expect.stringMatching(/without a record/) });
-    expect((p.steps.at(-1) as StepOf<'record-service'>).record.target).toBe(ctx.target);
+    expect((p.steps.at(-1) as StepOf<'record-service'>).record.target).toBe('');
   });
 
-  it('takes a record from before records named their tor as this tor’s, and forgets it as it was keyed', () => {
+  it('keeps its records when the same tor is reached at another control address (--control, TCP for the socket)', () => {
+    const mine = recordOn('', config);
+    const records = new Map([[recordKey('', mine.spec, mine.name), mine]]);
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records }), { ...ctx, target: 'tcp:127.0.0.1:9051' });
+    expect(isEmptyPlan(p)).toBe(true);
+  });
+
+  it("a named target's records are its own (the fleet's targets share a state directory)", () => {
+    const theirs = recordOn('eu-1', config);
+    const records = new Map([[recordKey('eu-1', theirs.spec, theirs.name), theirs]]);
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records }), { ...ctx, targetName: 'eu-2' });
+    expect(p.changes[0]).toMatchObject({ action: 'replace', reason: expect.stringMatching(/without a record/) });
+    expect((p.steps.at(-1) as StepOf<'record-service'>).record.target).toBe('eu-2');
+  });
+
+  it('takes a record from before records named their tor as the unnamed tor’s, and forgets it as it was keyed', () => {
     const legacy = recordOn('', config);
     const records = new Map([[recordKey('', legacy.spec, legacy.name), legacy]]);
     const inSync = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records }), ctx);
@@ -374,7 +389,7 @@ describe('an ephemeral key file replaced by another key', () => {
     const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
     const p = computePlan(
       desiredState('/s', { onionServices: [svc] }),
-      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey(ctx.target, 'test.yaml', 'api'), { target: ctx.target, spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
+      live({ ephemeralKeys: new Map([['api', { address: newAddr }]]), detachedOnions: [oldAddr], records: new Map([[recordKey('', 'test.yaml', 'api'), { target: '', spec: 'test.yaml', name: 'api', address: oldAddr, keyFile: svc.keyFile, config: 'c' }]]) }),
       ctx,
     );
     expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'add-onion', 'record-service']);
