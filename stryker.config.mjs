@@ -16,9 +16,9 @@ export default {
     'src/tor/config/**/*.ts',
     'src/tor/onion/**/*.ts',
     'src/spec/**/*.ts',
-    // The plan as one file or as a src/reconcile/plan/ directory.
+    // plan.ts and its sections (plan-options.ts, plan-filesystem.ts, …), and what they plan from.
     'src/reconcile/plan*.ts',
-    'src/reconcile/plan/**/*.ts',
+    'src/reconcile/desired.ts',
     'src/reconcile/hsblock.ts',
     'src/reconcile/attach/**/*.ts',
   ],

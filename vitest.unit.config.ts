@@ -5,5 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/unit/**/*.test.ts'],
     maxWorkers: 2,
+    // As in vitest.config.ts: the property tests of the spec loader take seconds on a loaded machine.
+    testTimeout: 60_000,
   },
 });
