@@ -4,11 +4,12 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { DesiredState } from '../spec/model.js';
+import type { DesiredState, LaunchSpec } from '../spec/model.js';
 import { formatControlAddress, parseControlAddress, type ControlAddress } from '../tor/address.js';
 import { connect, type TorClient } from '../tor/client.js';
 import { ConnectionError, UsageError } from '../tor/errors.js';
 import { DATA_DIRECTORY_FILES, launch, readControlPortFile, stopTor, type LaunchedTor } from '../tor/launch.js';
+import { startupOptions } from './startup.js';
 
 export interface Target {
   client: TorClient;
@@ -16,6 +17,8 @@ export interface Target {
   address: string;
   /** Set when tor-reconcile started this tor just now. */
   launched?: LaunchedTor;
+  /** The spec's embedded tor (tor.launch), which apply may restart (restartEmbedded). */
+  embedded?: boolean;
 }
 
 export interface TargetOptions {
@@ -48,7 +51,7 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
   if (running) {
     try {
       const client = await connect({ control: running, cookieFile: path.join(spec.dataDirectory, DATA_DIRECTORY_FILES.cookie), ...auth });
-      return { client, address: formatControlAddress(running) };
+      return { client, address: formatControlAddress(running), embedded: true };
     } catch (err) {
       // A stale socket or port file from a tor that is gone: start a new one below.
       if (!(err instanceof ConnectionError)) throw err;
@@ -56,8 +59,31 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
   }
   if (options.start === false) throw new UsageError(`the embedded tor (${spec.dataDirectory}) is not running`);
   options.log?.(`starting the embedded tor (${spec.binary}, data directory ${spec.dataDirectory})`);
-  const tor = await launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, options: spec.options, ...(options.timeout ? { timeout: options.timeout } : {}) });
-  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: tor };
+  const tor = await launchEmbedded(spec, startupOptions(desired), options);
+  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: tor, embedded: true };
+}
+
+/** The first start and every restart go through here, with the torrc options of startup.ts. */
+function launchEmbedded(spec: LaunchSpec, torrc: Record<string, string[]>, options: TargetOptions): Promise<LaunchedTor> {
+  return launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, options: torrc, ...(options.timeout ? { timeout: options.timeout } : {}) });
+}
+
+/**
+ * Stop the embedded tor `target` reaches and start it again with `torrc` (a `restart-tor` step's options);
+ * `target` then reaches the new tor. Ephemeral services end with the old tor: their keys stay in their files,
+ * and the apply that follows adds them again.
+ */
+export async function restartEmbedded(target: Target, desired: DesiredState, torrc: Record<string, string[]>, options: TargetOptions = {}): Promise<TorClient> {
+  const spec = desired.tor.launch;
+  if (!target.embedded || !spec) throw new UsageError('only the embedded tor of tor.launch can be restarted by tor-reconcile');
+  const pid = Number(await target.client.getInfo('process/pid'));
+  await stopTor(pid, target.client, target.launched?.child);
+  options.log?.(`restarting the embedded tor (${spec.binary}, data directory ${spec.dataDirectory})`);
+  const tor = await launchEmbedded(spec, torrc, options);
+  target.client = tor.client;
+  target.address = formatControlAddress(tor.controlAddress);
+  target.launched = tor;
+  return tor.client;
 }
 
 async function embeddedAddress(dataDirectory: string): Promise<ControlAddress | undefined> {
