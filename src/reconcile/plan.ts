@@ -73,7 +73,7 @@ export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanCon
  * Each declared service's address before applying: its key's, when the key exists (a filesystem service's
  * verified key when its address is pinned, else the hostname file tor writes beside the key).
  */
-function serviceAddresses(desired: DesiredState, live: LiveState): ServiceAddress[] {
+export function serviceAddresses(desired: DesiredState, live: LiveState): ServiceAddress[] {
   return desired.onionServices.map((s) => {
     let address: string | undefined;
     if (s.type === 'ephemeral') address = live.ephemeralKeys.get(s.name)?.address;
