@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type CliIo } from '../../src/cli/program.js';
+import { tableFor } from '../../src/reconcile/reconcile.js';
+import { Watcher, type WatchLogEntry } from '../../src/reconcile/watch.js';
+import { loadSpec } from '../../src/spec/index.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { connect } from '../../src/tor/client.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
@@ -60,6 +63,19 @@ describe('a restart-only option on a tor tor-reconcile did not start', () => {
     expect((await cli(['plan', spec, '--control', control, '--format', 'markdown'])).stdout).toMatch(/needs a tor restart/);
     expect((await cli(['plan', spec, '--control', control, '--format', 'github'])).stdout).toMatch(/^::warning.*TokenBucketRefillInterval: needs a tor restart/m);
     expect((await cli(['diff', spec, '--control', control])).code).toBe(1);
+  });
+
+  it('watch does not log "tor matches the spec" while a restart-only option differs', async () => {
+    const logs: WatchLogEntry[] = [];
+    const w = new Watcher({ specFiles: [spec], control, debounceMs: 20, table: tableFor, log: (e) => logs.push(e), load: async (table) => (await loadSpec([spec], table ? { table } : {})).state });
+    try {
+      await w.start();
+      await w.idle();
+    } finally {
+      await w.stop();
+    }
+    expect(logs.map((l) => l.message)).not.toContain('tor matches the spec');
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', message: 'tor matches the spec except options that need a tor restart: update option TokenBucketRefillInterval' }));
   });
 
   it('apply exits 3, and 0 with --allow-pending-restart', async () => {
