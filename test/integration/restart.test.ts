@@ -164,6 +164,20 @@ describe('the embedded tor', () => {
     expect(applied.stdout).toContain(`api (ephemeral): ${address}.onion`);
     expect((await cli(['plan', spec, '--detailed-exitcode'])).code).toBe(0);
   });
+
+  it('a start-up value tor refuses: the running tor is not stopped, and tor says why', async () => {
+    await writeFile(spec, specText(50, socks));
+    expect((await cli(['apply', spec])).code).toBe(0);
+    const before = await pid();
+    await writeFile(spec, specText(5000, socks));
+    const applied = await cli(['apply', spec]);
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toMatch(/FAILED +restart the embedded tor/);
+    expect(applied.stdout).toMatch(/tor refuses the new start-up options, so the running tor was not stopped/);
+    expect(applied.stdout).toMatch(/TokenBucketRefillInterval must be between 1 and 1000/);
+    expect(await pid()).toBe(before);
+    expect(() => process.kill(before, 0)).not.toThrow();
+  });
 });
 
 function listen(port: number): Promise<net.Server | undefined> {

@@ -95,7 +95,7 @@ describe('addresses in plan, apply and status', () => {
     expect(human.stdout).toMatch(new RegExp(`web \\(filesystem\\): ${addresses.web}\\.onion\\n\\s+ports: 443 127\\.0\\.0\\.1:8443\\n\\s+in tor now: yes`));
 
     // Removed behind tor-reconcile's back: status says tor no longer runs it.
-    await tor.client.delOnion(addresses.api);
+    await tor.client.delOnion(addresses.api!);
     const gone = JSON.parse((await cli(['status', spec, '--control', control, '--json'])).stdout);
     expect(gone.services[0]).toMatchObject({ name: 'api', address: addresses.api, running: false, descriptor: null });
   });
