@@ -78,10 +78,20 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
     return 0;
   }
   const published = flags.waitPublished ? await watchUploads(session.target.client) : undefined;
+  const restart = session.restart;
   const { result } = await reconcileOnce(session.target.client, resolveDesired(session.desired), session.ctx, {
     plan,
     signal,
-    ...(session.restart ? { restart: session.restart } : {}),
+    // The restarted tor uploads the descriptors: listen to it as well.
+    ...(restart
+      ? {
+          restart: async (torrc: Record<string, string[]>) => {
+            const client = await restart(torrc);
+            await published?.follow(client);
+            return client;
+          },
+        }
+      : {}),
     onStep: (r, i, total) => {
       if (!flags.json) io.stderr(`[${i + 1}/${total}] ${r.status}: ${r.step.display}\n`);
     },
@@ -108,16 +118,25 @@ function timeoutOf(flag: boolean | string): number {
 
 interface Uploads {
   seen: Set<string>;
+  /** Listen to another tor as well (the embedded tor after a restart). */
+  follow(client: TorClient): Promise<void>;
   off(): Promise<void>;
 }
 
 /** Subscribed before applying, so an upload that happens during apply is not missed. */
 async function watchUploads(client: TorClient): Promise<Uploads> {
   const seen = new Set<string>();
-  const off = await client.on('HS_DESC', (e) => {
-    if (e.action === 'UPLOADED') seen.add(e.address);
-  });
-  return { seen, off };
+  const offs: Array<() => Promise<void>> = [];
+  const follow = async (c: TorClient) => {
+    offs.push(
+      await c.on('HS_DESC', (e) => {
+        if (e.action === 'UPLOADED') seen.add(e.address);
+      }),
+    );
+  };
+  await follow(client);
+  // A stopped tor's subscription ends with its connection.
+  return { seen, follow, off: async () => void (await Promise.all(offs.map((off) => off().catch(() => {})))) };
 }
 
 /** The addresses of every created or changed service, known after apply (generated keys, hostname files). */
