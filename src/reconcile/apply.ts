@@ -25,6 +25,8 @@ export interface ApplyOptions {
    * re-validates the whole configuration, so tor may quote an option set by an earlier apply).
    */
   hide?: unknown;
+  /** How a `restart-tor` step restarts the embedded tor (reconcile.ts); without it such a step fails. */
+  restart?: StepRuntime['restart'];
 }
 
 export async function applyPlan(client: TorClient, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
@@ -47,7 +49,7 @@ async function runPlan(client: TorClient, plan: Plan, options: ApplyOptions): Pr
   };
   const warnings: string[] = [];
   const offWarn = plan.steps.length ? await client.on('WARN', (e) => warnings.push(e.message)) : undefined;
-  const rt: StepRuntime = { client, stateDirectory: plan.stateDirectory, keys: new Map(), records: await readRecords(plan.stateDirectory), recordsChanged: false };
+  const rt: StepRuntime = { client, stateDirectory: plan.stateDirectory, keys: new Map(), records: await readRecords(plan.stateDirectory), recordsChanged: false, ...(options.restart ? { restart: options.restart } : {}) };
   let failed = false;
   let interrupted = false;
   let recordsError: string | undefined;

@@ -25,6 +25,8 @@ export interface PlanContext {
    * holds back the reverts of an item another controller keeps changing).
    */
   leaveAlone?: ReadonlySet<string>;
+  /** The tor is the spec's embedded tor (tor.launch): apply may restart it to change restart-only options. */
+  embedded?: boolean;
 }
 
 export const REDACTED = '<redacted>';
@@ -41,6 +43,7 @@ export class Builder {
   forgetSteps: Step[] = [];
   addSteps: Step[] = [];
   authSteps: Step[] = [];
+  restartSteps: Step[] = [];
 
   change(c: Change): string {
     this.changes.push(c);
@@ -48,7 +51,7 @@ export class Builder {
   }
 
   steps(): Step[] {
-    return [...this.keySteps, ...this.optionSteps, ...this.fsSteps, ...this.delSteps, ...this.forgetSteps, ...this.addSteps, ...this.authSteps];
+    return [...this.keySteps, ...this.optionSteps, ...this.fsSteps, ...this.delSteps, ...this.forgetSteps, ...this.addSteps, ...this.authSteps, ...this.restartSteps];
   }
 }
 

@@ -11,17 +11,22 @@
  * 4. Ephemeral services: DEL_ONION before ADD_ONION of the same key; every DEL_ONION before any record is
  *    forgotten; each ADD_ONION followed by its record (plan-ephemeral.ts).
  * 5. Client credentials: remove before add.
+ * 6. Restart-only options on the embedded tor: a restart, last (reconcileOnce applies the spec again to the
+ *    restarted tor, which has only its torrc).
  */
 import { createHash } from 'node:crypto';
 import type { DesiredState } from '../spec/model.js';
 import { isSecret } from '../tor/secret.js';
+import { changeId } from './desired.js';
+import { normalizeDirectory } from './hsblock.js';
 import { Builder, type PlanContext } from './plan-common.js';
 import { planClientAuth } from './plan-clientauth.js';
 import { planEphemeralServices } from './plan-ephemeral.js';
 import { planFilesystemServices } from './plan-filesystem.js';
 import { planOptions, withAttachOptions } from './plan-options.js';
-import { kindOf } from './steps.js';
-import type { Change, LiveState, Plan, Step } from './types.js';
+import { startupOptions } from './startup.js';
+import { kindOf, step } from './steps.js';
+import type { Change, LiveState, Plan, ServiceAddress, Step } from './types.js';
 
 export type { PlanContext } from './plan-common.js';
 
@@ -31,6 +36,12 @@ export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanCon
   planFilesystemServices(desired, live, ctx, b);
   planEphemeralServices(desired, live, ctx, b);
   planClientAuth(desired, live, ctx, b);
+  const restartOnly = b.changes.filter((c) => c.needsRestart);
+  const restarts = Boolean(restartOnly.length && ctx.embedded && desired.tor.launch);
+  if (restarts) {
+    const ids = restartOnly.map((c) => changeId(c.kind, c.id));
+    b.restartSteps.push(step('restart-tor', { dataDirectory: desired.tor.launch!.dataDirectory, options: startupOptions(desired), names: restartOnly.map((c) => c.id) }, ids));
+  }
   const steps = b.steps();
   const count = (a: Change['action']) => b.changes.filter((c) => c.action === a && !c.needsRestart).length;
   return {
@@ -53,7 +64,25 @@ export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanCon
       needsRestart: b.changes.filter((c) => c.needsRestart).length,
       commands: steps.filter((s) => kindOf(s).control).length,
     },
+    ...(restartOnly.length ? { restart: restarts ? ('apply' as const) : ('pending' as const) } : {}),
+    addresses: serviceAddresses(desired, live),
   };
+}
+
+/**
+ * Each declared service's address before applying: its key's, when the key exists (a filesystem service's
+ * verified key when its address is pinned, else the hostname file tor writes beside the key).
+ */
+export function serviceAddresses(desired: DesiredState, live: LiveState): ServiceAddress[] {
+  return desired.onionServices.map((s) => {
+    let address: string | undefined;
+    if (s.type === 'ephemeral') address = live.ephemeralKeys.get(s.name)?.address;
+    else {
+      const files = live.serviceFiles.get(normalizeDirectory(s.directory));
+      address = files?.keyAddress ?? files?.hostname;
+    }
+    return { name: s.name, type: s.type, address: address ?? null };
+  });
 }
 
 /** Binds a saved plan to the secret values it was made with, without revealing them (salted hash). */
@@ -75,7 +104,7 @@ export function secretValues(root: unknown): string[] {
   return out;
 }
 
-/** A plan with nothing to do: no step, no blocking error. */
+/** A plan with nothing to do: no step, no blocking error, and no restart-only option that differs. */
 export function isEmptyPlan(plan: Plan): boolean {
-  return plan.steps.length === 0 && plan.errors.length === 0;
+  return plan.steps.length === 0 && plan.errors.length === 0 && !plan.restart;
 }

@@ -11,7 +11,7 @@ import { applyPlan, type ApplyOptions } from './apply.js';
 import type { ResolvedDesired } from './desired.js';
 import { readLiveState } from './live.js';
 import { computePlan, type PlanContext } from './plan.js';
-import { openTarget, type Target, type TargetOptions } from './target.js';
+import { openTarget, restartEmbedded, type Target, type TargetOptions } from './target.js';
 import type { ApplyResult, LiveState, Plan } from './types.js';
 
 /** The live tor's option table, when its version differs from the bundled one (one extra round trip). */
@@ -40,6 +40,8 @@ export interface Opened {
   ctx: PlanContext;
   live: LiveState;
   plan: Plan;
+  /** For reconcileOnce's `restart`: restarts the embedded tor (absent for any other tor). */
+  restart?: NonNullable<ApplyOptions['restart']>;
 }
 
 /** Load, connect, plan. The target's connection is closed again if anything after connecting fails. */
@@ -53,9 +55,10 @@ export async function openAndPlan(specs: readonly string[], options: OpenOptions
     // Only the options depend on the table: the rest of the spec is not read or checked again.
     if (table !== OptionTable.bundled()) ({ state, warnings } = recheckOptions(state, table));
     onWarnings?.(warnings);
-    const ctx: PlanContext = { table, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}), ...(salt !== undefined ? { salt } : {}) };
+    const ctx: PlanContext = { table, target: target.address, ...(process.getuid ? { uid: process.getuid() } : {}), ...(salt !== undefined ? { salt } : {}), ...(target.embedded ? { embedded: true } : {}) };
     const live = await readLiveState(target.client, state);
-    return { desired: state, target, table, ctx, live, plan: computePlan(state, live, ctx) };
+    const restart = target.embedded ? (torrc: Record<string, string[]>) => restartEmbedded(target, state, torrc, targetOptions) : undefined;
+    return { desired: state, target, table, ctx, live, plan: computePlan(state, live, ctx), ...(restart ? { restart } : {}) };
   } catch (err) {
     await target.client.close();
     throw err;
@@ -75,20 +78,29 @@ export interface ReconcileOptions extends ApplyOptions {
 }
 
 /**
- * Plan, apply, then plan again: whatever the second plan still wants to change (restart-only changes aside)
- * is `remaining`, and the result is ok only when nothing remains. No result when `proceed` declined.
+ * Plan, apply, then plan again: whatever the second plan still wants to change (restart-only changes a
+ * restart is pending for aside) is `remaining`, and the result is ok only when nothing remains. A plan that
+ * restarts the embedded tor (its last step) is followed by the spec applied again to the restarted tor, which
+ * has only its torrc: a second plan, run like the first, its results appended. No result when `proceed`
+ * declined.
  */
 export function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options?: Omit<ReconcileOptions, 'proceed'>): Promise<{ plan: Plan; result: ApplyResult }>;
 export function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options: ReconcileOptions): Promise<{ plan: Plan; result?: ApplyResult }>;
 export async function reconcileOnce(client: TorClient, resolved: ResolvedDesired, ctx: PlanContext, options: ReconcileOptions = {}): Promise<{ plan: Plan; result?: ApplyResult }> {
   const { desired } = resolved;
-  const { plan: given, proceed, verify = true, ...applyOptions } = options;
+  const { plan: given, proceed, verify = true, restart, ...applyOptions } = options;
   const live = given ? undefined : await readLiveState(client, desired);
   const plan = given ?? computePlan(desired, live!, ctx);
   if (proceed && !proceed(plan, live)) return { plan };
-  const result = await applyPlan(client, plan, { hide: desired, ...applyOptions });
+  let current = client;
+  let result = await applyPlan(client, plan, { hide: desired, ...applyOptions, ...(restart ? { restart: async (torrc) => (current = await restart(torrc)) } : {}) });
+  if (result.ok && current !== client) {
+    // No restart this time: a restart that did not bring the options is a failure, not a loop.
+    const again = await applyPlan(current, computePlan(desired, await readLiveState(current, desired), ctx), { hide: desired, ...applyOptions });
+    result = { ...again, results: [...result.results, ...again.results] };
+  }
   if (!result.ok || !verify) return { plan, result };
-  const after = computePlan(desired, await readLiveState(client, desired), ctx);
-  const remaining = after.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
-  return { plan, result: { ...result, ok: remaining.length === 0, remaining } };
+  const after = computePlan(desired, await readLiveState(current, desired), ctx);
+  const remaining = after.changes.filter((c) => c.action !== 'noop' && (!c.needsRestart || after.restart === 'apply'));
+  return { plan, result: { ...result, ok: remaining.length === 0, remaining, addresses: after.addresses } };
 }

@@ -21,6 +21,8 @@ export interface StepRuntime {
   records: Map<string, EphemeralRecord>;
   /** `records` changed: the state file must be written. */
   recordsChanged: boolean;
+  /** Stops the embedded tor and starts it with these torrc options; the new tor's client. Absent for any other tor. */
+  restart?: (options: Record<string, string[]>) => Promise<TorClient>;
 }
 
 /** A step's own data: what the plan decides, before display and change ids are attached. */
@@ -172,6 +174,16 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     async run(s, rt) {
       rt.records.delete(recordKey(s.target, s.spec, s.service));
       rt.recordsChanged = true;
+    },
+  },
+  'restart-tor': {
+    display: (s) => `restart the embedded tor (${s.dataDirectory}) to change ${s.names.join(', ')}; then apply the spec to it again`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    async run(s, rt) {
+      if (!rt.restart) throw new Error(`tor-reconcile did not start this tor and cannot restart it; restart tor to change ${s.names.join(', ')}`);
+      rt.client = await rt.restart(s.options);
     },
   },
 };

@@ -2,13 +2,18 @@
  * Which tor a spec talks to: `--control` or `tor.control`, else the embedded tor of `tor.launch` — started
  * on first use, detached so that it outlives the CLI, and reused by later runs through its control socket.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import type { DesiredState } from '../spec/model.js';
+import { promisify } from 'node:util';
+import type { DesiredState, LaunchSpec } from '../spec/model.js';
 import { formatControlAddress, parseControlAddress, type ControlAddress } from '../tor/address.js';
 import { connect, type TorClient } from '../tor/client.js';
-import { ConnectionError, UsageError } from '../tor/errors.js';
-import { DATA_DIRECTORY_FILES, launch, readControlPortFile, stopTor, type LaunchedTor } from '../tor/launch.js';
+import { ConnectionError, LaunchError, UsageError } from '../tor/errors.js';
+import { DATA_DIRECTORY_FILES, launch, readControlPortFile, stopTor, torrcValue, type LaunchedTor } from '../tor/launch.js';
+import { startupOptions } from './startup.js';
 
 export interface Target {
   client: TorClient;
@@ -16,6 +21,8 @@ export interface Target {
   address: string;
   /** Set when tor-reconcile started this tor just now. */
   launched?: LaunchedTor;
+  /** The spec's embedded tor (tor.launch), which apply may restart (restartEmbedded). */
+  embedded?: boolean;
 }
 
 export interface TargetOptions {
@@ -48,7 +55,7 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
   if (running) {
     try {
       const client = await connect({ control: running, cookieFile: path.join(spec.dataDirectory, DATA_DIRECTORY_FILES.cookie), ...auth });
-      return { client, address: formatControlAddress(running) };
+      return { client, address: formatControlAddress(running), embedded: true };
     } catch (err) {
       // A stale socket or port file from a tor that is gone: start a new one below.
       if (!(err instanceof ConnectionError)) throw err;
@@ -56,8 +63,32 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
   }
   if (options.start === false) throw new UsageError(`the embedded tor (${spec.dataDirectory}) is not running`);
   options.log?.(`starting the embedded tor (${spec.binary}, data directory ${spec.dataDirectory})`);
-  const tor = await launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, options: spec.options, ...(options.timeout ? { timeout: options.timeout } : {}) });
-  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: tor };
+  const tor = await launchEmbedded(spec, startupOptions(desired), options);
+  return { client: tor.client, address: formatControlAddress(tor.controlAddress), launched: tor, embedded: true };
+}
+
+/** The first start and every restart go through here, with the torrc options of startup.ts. */
+function launchEmbedded(spec: LaunchSpec, torrc: Record<string, string[]>, options: TargetOptions): Promise<LaunchedTor> {
+  return launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, options: torrc, ...(options.timeout ? { timeout: options.timeout } : {}) });
+}
+
+/**
+ * Stop the embedded tor `target` reaches and start it again with `torrc` (a `restart-tor` step's options);
+ * `target` then reaches the new tor. Ephemeral services end with the old tor: their keys stay in their files,
+ * and the apply that follows adds them again.
+ */
+export async function restartEmbedded(target: Target, desired: DesiredState, torrc: Record<string, string[]>, options: TargetOptions = {}): Promise<TorClient> {
+  const spec = desired.tor.launch;
+  if (!target.embedded || !spec) throw new UsageError('only the embedded tor of tor.launch can be restarted by tor-reconcile');
+  await verifyTorrc(spec, torrc);
+  const pid = Number(await target.client.getInfo('process/pid'));
+  await stopTor(pid, target.client, target.launched?.child);
+  options.log?.(`restarting the embedded tor (${spec.binary}, data directory ${spec.dataDirectory})`);
+  const tor = await launchEmbedded(spec, torrc, options);
+  target.client = tor.client;
+  target.address = formatControlAddress(tor.controlAddress);
+  target.launched = tor;
+  return tor.client;
 }
 
 async function embeddedAddress(dataDirectory: string): Promise<ControlAddress | undefined> {
@@ -80,4 +111,27 @@ export async function stopEmbedded(desired: DesiredState): Promise<boolean> {
   const pid = Number(await target.client.getInfo('process/pid'));
   await stopTor(pid, target.client, undefined);
   return true;
+}
+
+/**
+ * Tor's own check (`tor --verify-config`) of the new start-up options, before the running tor is stopped for
+ * them: a value tor accepts in a spec but refuses at start-up must not leave the spec without a tor.
+ */
+async function verifyTorrc(spec: LaunchSpec, torrc: Record<string, string[]>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-verify-'));
+  try {
+    const lines = [['DataDirectory', spec.dataDirectory], ...Object.entries(torrc).flatMap(([k, values]) => values.map((v) => [k, v]))];
+    const file = path.join(dir, 'torrc');
+    const defaults = path.join(dir, 'torrc-defaults');
+    await writeFile(file, lines.map(([k, v]) => `${k} ${torrcValue(k!, v!)}`).join('\n') + '\n', { mode: 0o600 });
+    await writeFile(defaults, '', { mode: 0o600 });
+    try {
+      await promisify(execFile)(spec.binary, ['--verify-config', '-f', file, '--defaults-torrc', defaults]);
+    } catch (err) {
+      const out = `${(err as { stdout?: string }).stdout ?? ''}`.split('\n').filter((l) => /\[(warn|err)\]/.test(l));
+      throw new LaunchError('tor refuses the new start-up options, so the running tor was not stopped', out.length ? out : [(err as Error).message]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -152,6 +152,7 @@ export type Step = StepBase &
     | { op: 'client-auth-add'; address: string; privateKey: Secret<string>; clientName?: string; permanent: boolean }
     | { op: 'client-auth-remove'; address: string }
     | { op: 'forget-record'; target: string; spec: string; service: string }
+    | { op: 'restart-tor'; dataDirectory: string; /** The start-up torrc options of the new tor (startup.ts). */ options: Record<string, string[]>; /** The restart-only options that differ. */ names: string[] }
   );
 
 export type StepOp = Step['op'];
@@ -186,6 +187,21 @@ export interface Plan {
   errors: PlanProblem[];
   warnings: PlanProblem[];
   summary: PlanSummary;
+  /**
+   * Restart-only options differ: `apply` restarts the embedded tor itself (a `restart-tor` step), or, on a
+   * tor it did not start, applies the rest and leaves the restart `pending`. Absent when none differ.
+   */
+  restart?: 'apply' | 'pending';
+  /** Every declared onion service's address, as far as it is known before applying. */
+  addresses: ServiceAddress[];
+}
+
+export interface ServiceAddress {
+  /** The service's name in the spec. */
+  name: string;
+  type: 'filesystem' | 'ephemeral';
+  /** 56 characters, no `.onion`; null while tor (or the apply) has yet to make its key. */
+  address: string | null;
 }
 
 export interface PlanSummary {
@@ -216,4 +232,6 @@ export interface ApplyResult {
   interrupted?: boolean;
   /** What failed outside any step: the state file could not be written after tor accepted the steps. */
   error?: string;
+  /** The services' addresses read back after applying (reconcileOnce's verifying plan). */
+  addresses?: ServiceAddress[];
 }

@@ -186,7 +186,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
 }
 
 /** torrc values are raw to end of line; quote only what needs it (tor parses quoted values as C strings). */
-function torrcValue(key: string, v: string): string {
+export function torrcValue(key: string, v: string): string {
   if (/[\r\n\0]/.test(v)) throw new LaunchError(`option ${key}: value contains CR, LF or NUL`);
   return /["#\\]|^\s|\s$/.test(v) ? quoteString(v, key) : v;
 }

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('secrets never leak', () => {
-  it('through validate, plan (every format), saved plans, apply, diff and export', async () => {
+  it('through validate, plan (every format), saved plans, apply, diff, status and export', async () => {
     const service = await tor.client.addOnion({ key: 'NEW:ED25519-V3', ports: [{ port: 80 }], flags: ['Detach', 'DiscardPK'] });
     const client = generateClientAuthKeyPair();
     await writeFile(path.join(dir, 'alice.auth_private'), clientAuthPrivateLine(service.serviceId, client.privateKey).reveal() + '\n', { mode: 0o600 });
@@ -83,6 +83,9 @@ describe('secrets never leak', () => {
     await tor.client.setConf({ ContactInfo: 'drifted' });
     await cli(['diff', spec]);
     await cli(['plan', spec, '--format', 'json']);
+    // status prints the services' addresses from their keys, never the keys.
+    expect((await cli(['status', spec])).code).toBe(0);
+    expect(JSON.parse((await cli(['status', spec, '--json'])).stdout).services.map((s: { address: string }) => s.address)).toContain(pinnedKey.address);
     const exported = await cli(['export', '--control', formatControlAddress(tor.controlAddress), '--password-env', 'TR_PW']);
     expect(exported.stdout, exported.stderr).toContain('HashedControlPassword: ${env:TOR_HASHED_CONTROL_PASSWORD}');
     expect(exported.stdout).not.toMatch(/16:[0-9A-F]{20}/);

@@ -98,8 +98,8 @@ const TRAPS: Record<string, Trap> = {
   'immutable options (DataDirectory, Sandbox, User, RunAsDaemon, PidFile, DisableAllSwap)': {
     setup: async () => 'options:\n  DataDirectory: /tmp/elsewhere\n  Sandbox: 1\n  User: nobody\n  RunAsDaemon: 1\n  PidFile: /tmp/x.pid\n  DisableAllSwap: 1\n',
     async expect(r) {
-      // Reported as needing a restart, never sent.
-      expect(r.code).toBe(0);
+      // Reported as needing a restart, never sent: applied, and the restart is pending (exit 3).
+      expect(r.code).toBe(3);
       expect(r.mutating).toEqual([]);
       expect(r.stdout).toMatch(/restart/);
       totals.refusedBeforeSending++;

@@ -72,6 +72,7 @@ describe('secrets: the control password on a tor that takes nothing else', () =>
     await run(['plan', envSpec], { TR_PW: PASSWORD }, 0);
     await run(['apply', envSpec, '--json'], { TR_PW: PASSWORD }, 0);
     await run(['plan', fileSpec, '--format', 'markdown'], {}, 0);
+    await run(['status', envSpec, '--json'], { TR_PW: PASSWORD }, 0);
     await run(['export', '--control', control, '--password-env', 'TR_PW'], { TR_PW: PASSWORD }, 0);
     // Wrong ones fail, saying which method and what to check.
     for (const r of [
@@ -80,6 +81,7 @@ describe('secrets: the control password on a tor that takes nothing else', () =>
       await run(['plan', wrongFileSpec], {}, 1),
       await run(['plan', literalSpec], {}, 1),
       await run(['diff', envSpec], { TR_PW: WRONG }, 2),
+      await run(['status', envSpec], { TR_PW: WRONG }, 1),
       await run(['export', '--control', control, '--password-env', 'TR_PW'], { TR_PW: WRONG }, 1),
     ]) {
       expect(r.stderr).toMatch(/authentication \(HASHEDPASSWORD\) failed: tor refused: 515 .*wrong password/);
@@ -141,6 +143,7 @@ describe('secrets: client-auth private keys, in the base64 form tor uses on the 
       expect(applied.code, applied.stderr).toBe(0);
       await run(['plan', goodSpec, '--control', control, '--format', 'github']);
       await run(['diff', goodSpec, '--control', control]);
+      await run(['status', goodSpec, '--control', control, '--json']);
       expect(proxy.sent.join('')).toContain(`ONION_CLIENT_AUTH_ADD ${service.address} x25519:${good.privateKeyBase64.reveal()}`);
       expect((await tor.client.onionClientAuthView())[0]!.privateKey.reveal()).toBe(good.privateKeyBase64.reveal());
 

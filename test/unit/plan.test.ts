@@ -90,7 +90,36 @@ describe('option plans', () => {
     expect(p.steps).toEqual([]);
     expect(p.changes[0]).toMatchObject({ id: 'User', needsRestart: true });
     expect(p.summary.needsRestart).toBe(1);
-    expect(isEmptyPlan(p)).toBe(true);
+    // Not "in sync": the restart is pending (plan --detailed-exitcode exits 2, apply 3).
+    expect(p.restart).toBe('pending');
+    expect(isEmptyPlan(p)).toBe(false);
+  });
+
+  it('on the embedded tor, a restart step comes last, with the start-up options of the spec', () => {
+    const d = desiredState('/s', { options: { TokenBucketRefillInterval: 50, SocksPort: '127.0.0.1:9999', ContactInfo: 'x@example.org' } });
+    d.tor = { launch: { dataDirectory: '/d', binary: 'tor', options: { DisableNetwork: ['1'], SocksPort: ['9050'] } } };
+    const p = computePlan(d, live({ options: new Map([['TokenBucketRefillInterval', ['100']], ['SocksPort', ['127.0.0.1:9999']], ['ContactInfo', []]]) }), { ...ctx, embedded: true });
+    expect(p.restart).toBe('apply');
+    expect(p.steps.map((s) => s.op)).toEqual(['setconf', 'restart-tor']);
+    expect(p.steps[1]).toMatchObject({ op: 'restart-tor', names: ['TokenBucketRefillInterval'], changes: ['option:TokenBucketRefillInterval'] });
+    // The spec's listener replaces launch's; restart-only options are in; the rest is set over the control port.
+    expect((p.steps[1] as StepOf<'restart-tor'>).options).toEqual({ DisableNetwork: ['1'], SocksPort: ['127.0.0.1:9999'], TokenBucketRefillInterval: ['50'] });
+    expect(p.steps[1]!.display).toBe('restart the embedded tor (/d) to change TokenBucketRefillInterval; then apply the spec to it again');
+    // Not the embedded tor (or no tor.launch): pending, no restart step.
+    expect(computePlan(d, live({ options: new Map([['TokenBucketRefillInterval', ['100']]]) }), ctx).steps.map((s) => s.op)).toEqual(['setconf']);
+  });
+
+  it('knows each service address ahead when its key exists, null otherwise', () => {
+    const d = desiredState('/s', { onionServices: [ephService('e', '/s', [[80, '127.0.0.1:80']]), ephService('n', '/s', [[80, '127.0.0.1:80']]), fsService('f', '/hs/f', [[80, '127.0.0.1:80']]), fsService('g', '/hs/g', [[80, '127.0.0.1:80']])] });
+    const addr = 'a'.repeat(56);
+    const fsAddr = 'b'.repeat(56);
+    const p = computePlan(d, live({ ephemeralKeys: new Map([['e', { address: addr }], ['n', { missing: true }]]), serviceFiles: new Map([['/hs/f', { clients: new Map(), exists: true, hostname: fsAddr }]]) }), ctx);
+    expect(p.addresses).toEqual([
+      { name: 'e', type: 'ephemeral', address: addr },
+      { name: 'n', type: 'ephemeral', address: null },
+      { name: 'f', type: 'filesystem', address: fsAddr },
+      { name: 'g', type: 'filesystem', address: null },
+    ]);
   });
 
   it('redacts secret values in before, after and the command', () => {

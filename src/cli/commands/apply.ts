@@ -18,8 +18,12 @@ interface ApplyFlags {
   control?: string;
   json?: boolean;
   waitPublished?: boolean | string;
+  allowPendingRestart?: boolean;
   timeout: string;
 }
+
+/** Applied, but restart-only options still differ on a tor tor-reconcile did not start. */
+export const EXIT_PENDING_RESTART = 3;
 
 export const applyCommand: CliCommand = {
   register(program, { io, setExitCode }) {
@@ -30,10 +34,11 @@ export const applyCommand: CliCommand = {
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'print the plan and the result as JSON on stdout')
       .option('--wait-published [timeout]', 'wait (default 120s) until every created or changed onion service has uploaded its descriptor')
+      .option('--allow-pending-restart', 'exit 0 rather than 3 when only a tor restart is left to do')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
-        '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards; `tor-reconcile stop SPEC` stops it.\n\nExit status: 0 applied (or nothing to do), 1 failed or refused, 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
+        '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards, restarting it when an option that needs a restart differs; `tor-reconcile stop SPEC`\nstops it.\n\nExit status: 0 applied (or nothing to do), 1 failed or refused, 3 applied but a tor restart is pending\n(an option tor only takes at start-up differs on a tor tor-reconcile did not start; 0 with\n--allow-pending-restart), 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
       )
       .action(async (args: string[], flags: ApplyFlags) => {
         const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
@@ -69,13 +74,24 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
     return EXIT_INVALID;
   }
   if (isEmptyPlan(plan)) {
-    if (flags.json) io.stdout(renderJson(plan, { ok: true, results: [], remaining: [] }));
+    if (flags.json) io.stdout(renderJson(plan, { ok: true, results: [], remaining: [], addresses: plan.addresses }));
     return 0;
   }
   const published = flags.waitPublished ? await watchUploads(session.target.client) : undefined;
+  const restart = session.restart;
   const { result } = await reconcileOnce(session.target.client, resolveDesired(session.desired), session.ctx, {
     plan,
     signal,
+    // The restarted tor uploads the descriptors: listen to it as well.
+    ...(restart
+      ? {
+          restart: async (torrc: Record<string, string[]>) => {
+            const client = await restart(torrc);
+            await published?.follow(client);
+            return client;
+          },
+        }
+      : {}),
     onStep: (r, i, total) => {
       if (!flags.json) io.stderr(`[${i + 1}/${total}] ${r.status}: ${r.step.display}\n`);
     },
@@ -89,7 +105,11 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
       await published.off();
     }
   }
-  return result.ok ? 0 : EXIT_INVALID;
+  if (!result.ok) return EXIT_INVALID;
+  if (plan.restart !== 'pending') return 0;
+  const names = plan.changes.filter((c) => c.needsRestart).map((c) => c.id);
+  io.stderr(`tor-reconcile: applied; a tor restart is pending for ${names.join(', ')} (tor takes ${names.length === 1 ? 'it' : 'them'} only at start-up)\n`);
+  return flags.allowPendingRestart ? 0 : EXIT_PENDING_RESTART;
 }
 
 function timeoutOf(flag: boolean | string): number {
@@ -98,16 +118,25 @@ function timeoutOf(flag: boolean | string): number {
 
 interface Uploads {
   seen: Set<string>;
+  /** Listen to another tor as well (the embedded tor after a restart). */
+  follow(client: TorClient): Promise<void>;
   off(): Promise<void>;
 }
 
 /** Subscribed before applying, so an upload that happens during apply is not missed. */
 async function watchUploads(client: TorClient): Promise<Uploads> {
   const seen = new Set<string>();
-  const off = await client.on('HS_DESC', (e) => {
-    if (e.action === 'UPLOADED') seen.add(e.address);
-  });
-  return { seen, off };
+  const offs: Array<() => Promise<void>> = [];
+  const follow = async (c: TorClient) => {
+    offs.push(
+      await c.on('HS_DESC', (e) => {
+        if (e.action === 'UPLOADED') seen.add(e.address);
+      }),
+    );
+  };
+  await follow(client);
+  // A stopped tor's subscription ends with its connection.
+  return { seen, follow, off: async () => void (await Promise.all(offs.map((off) => off().catch(() => {})))) };
 }
 
 /** The addresses of every created or changed service, known after apply (generated keys, hostname files). */

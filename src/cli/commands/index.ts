@@ -7,8 +7,9 @@ import { exportCommand } from './export.js';
 import { keysCommand } from './keys.js';
 import { planCommand } from './plan.js';
 import { schemaCommand } from './schema.js';
+import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
 import { validateCommand } from './validate.js';
 import { watchCommand } from './watch.js';
 
-export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, exportCommand, stopCommand, watchCommand, checkCommand, keysCommand, schemaCommand];
+export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, statusCommand, exportCommand, stopCommand, watchCommand, checkCommand, keysCommand, schemaCommand];

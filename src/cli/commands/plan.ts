@@ -48,7 +48,7 @@ export const planCommand: CliCommand = {
       .option('--json', 'same as --format json')
       .option('--format <format>', 'human | json | markdown | github', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
-      .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes, 1 on error')
+      .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PlanContext } from '../../reconcile/plan.js';
-import { openAndPlan } from '../../reconcile/reconcile.js';
+import { openAndPlan, type Opened } from '../../reconcile/reconcile.js';
 import type { Target } from '../../reconcile/target.js';
 import type { LiveState, Plan } from '../../reconcile/types.js';
 import type { DesiredState } from '../../spec/index.js';
@@ -28,6 +28,8 @@ export interface Session {
   live: LiveState;
   plan: Plan;
   ctx: PlanContext;
+  /** Restarts the embedded tor (a plan's `restart-tor` step); absent for any other tor. */
+  restart?: Opened['restart'];
   close(): Promise<void>;
 }
 

@@ -2,7 +2,7 @@
  * Views of a Plan: human (terminal), JSON (versioned, for scripts), markdown (a pull-request comment) and
  * github (markdown plus workflow annotations). They render; they decide nothing.
  */
-import type { ApplyResult, Change, Plan, PlanProblem } from '../../reconcile/types.js';
+import type { ApplyResult, Change, Plan, PlanProblem, ServiceAddress } from '../../reconcile/types.js';
 import { changeLines, diffLines } from './lines.js';
 import { style, type Style } from './style.js';
 
@@ -23,9 +23,21 @@ function where(p: PlanProblem | Change): string {
   return p.source ? `${p.source.file}:${p.source.line}:${p.source.col}: ` : '';
 }
 
-function changeBlock(c: Change, st: Style): string[] {
+/** How a restart-only change is marked: apply restarts the embedded tor itself, or leaves the restart pending. */
+export function restartNote(plan: Plan): string {
+  return plan.restart === 'apply' ? 'needs a tor restart: apply restarts the embedded tor' : 'needs a tor restart, not sent: apply exits 3 until tor is restarted';
+}
+
+const ADDRESS_PENDING = '(assigned by tor on apply)';
+
+/** `name (type): address.onion` for each declared service. */
+export function addressLines(addresses: readonly ServiceAddress[] | undefined): string[] {
+  return (addresses ?? []).map((a) => `${a.name} (${a.type}): ${a.address ? `${a.address}.onion` : ADDRESS_PENDING}`);
+}
+
+function changeBlock(c: Change, st: Style, plan: Plan): string[] {
   const color = c.action === 'create' ? st.green : c.action === 'delete' ? st.red : st.yellow;
-  const head = `${color(SYMBOL[c.action].padStart(3))} ${c.kind} ${st.bold(c.id)}${c.needsRestart ? st.yellow(' (needs tor restart, not sent)') : ''}  ${st.dim(c.reason)}`;
+  const head = `${color(SYMBOL[c.action].padStart(3))} ${c.kind} ${st.bold(c.id)}${c.needsRestart ? st.yellow(` (${restartNote(plan)})`) : ''}  ${st.dim(c.reason)}`;
   const out = [head];
   for (const [mark, line] of diffLines(changeLines(c, 'before'), changeLines(c, 'after'))) {
     if (mark === ' ' && c.kind !== 'filesystem-service') continue;
@@ -40,11 +52,13 @@ export function renderHuman(plan: Plan, color: boolean): string {
   const out: string[] = [`Plan for ${plan.target} (tor ${plan.torVersion})`, ''];
   const changes = plan.changes.filter((c) => c.action !== 'noop');
   if (!changes.length) out.push('  No changes: tor matches the spec.');
-  for (const c of changes) out.push(...changeBlock(c, st));
+  for (const c of changes) out.push(...changeBlock(c, st, plan));
   if (plan.steps.length) {
     out.push('', 'Steps, in order:');
     plan.steps.forEach((s, i) => out.push(`  ${String(i + 1).padStart(3)}. ${s.display}`));
   }
+  const addresses = addressLines(plan.addresses);
+  if (addresses.length) out.push('', 'Onion services:', ...addresses.map((l) => `  ${l}`));
   if (plan.warnings.length) {
     out.push('', st.yellow('Warnings:'));
     for (const w of plan.warnings) out.push(`  ${where(w)}${w.message}`);
@@ -80,13 +94,15 @@ export function renderMarkdown(plan: Plan): string {
   if (!changes.length) out.push('No changes: tor matches the spec.');
   else {
     out.push('| | kind | item | why |', '|---|---|---|---|');
-    for (const c of changes) out.push(`| \`${SYMBOL[c.action]}\` | ${c.kind} | \`${c.id}\` | ${c.reason.replace(/\|/g, '\\|')}${c.needsRestart ? ' (needs tor restart)' : ''} |`);
+    for (const c of changes) out.push(`| \`${SYMBOL[c.action]}\` | ${c.kind} | \`${c.id}\` | ${c.reason.replace(/\|/g, '\\|')}${c.needsRestart ? ` (${restartNote(plan)})` : ''} |`);
     out.push('', '```diff');
     for (const c of changes) {
       for (const [mark, line] of diffLines(changeLines(c, 'before'), changeLines(c, 'after'))) out.push(`${mark} ${line}`);
     }
     out.push('```');
   }
+  const addresses = addressLines(plan.addresses);
+  if (addresses.length) out.push('', '**Onion services:**', '', ...addresses.map((l) => `- ${l}`));
   if (plan.steps.length) {
     out.push('', '<details><summary>Commands</summary>', '', '```');
     for (const s of plan.steps) out.push(s.display);
@@ -108,7 +124,7 @@ export function githubAnnotations(plan: Plan): string[] {
   const out: string[] = [];
   for (const e of plan.errors) out.push(`::error${prop(e)}::${esc(e.message)}`);
   for (const w of plan.warnings) out.push(`::warning${prop(w)}::${esc(w.message)}`);
-  for (const c of plan.changes) if (c.needsRestart) out.push(`::warning${prop(c)}::${esc(`${c.id}: ${c.reason}`)}`);
+  for (const c of plan.changes) if (c.needsRestart) out.push(`::warning${prop(c)}::${esc(`${c.id}: ${restartNote(plan)} (${c.reason})`)}`);
   return out;
 }
 
@@ -128,6 +144,8 @@ export function renderApplyHuman(result: ApplyResult, color: boolean): string {
     out.push('', st.yellow('Tor still differs from the spec after applying:'));
     for (const c of result.remaining) out.push(`  ${c.kind} ${c.id}: ${c.reason}`);
   }
+  const addresses = addressLines(result.addresses);
+  if (addresses.length) out.push('', 'Onion services:', ...addresses.map((l) => `  ${l}`));
   out.push('', st.bold(`Apply ${result.ok ? 'complete' : result.interrupted ? 'interrupted' : 'FAILED'}: ${done} done, ${failed} failed, ${skipped} skipped.`));
   return out.join('\n') + '\n';
 }

@@ -179,7 +179,10 @@ export class Watcher {
         this.#fail(trigger, started, `the plan is blocked: ${plan.errors.map((e) => e.message).join(' | ')}`);
       } else if (!plan.steps.length) {
         this.#succeed();
-        if (!drift) this.#log('info', 'reconcile', 'tor matches the spec', { trigger, changes: [], durationMs: Date.now() - started });
+        const restartOnly = plan.changes.filter((c) => c.needsRestart);
+        // Never "matches" while an option tor only takes at start-up differs: that needs a tor restart.
+        if (restartOnly.length) this.#log('warn', 'reconcile', `tor matches the spec except options that need a tor restart: ${describe(restartOnly)}`, { trigger, changes: summarize(restartOnly) });
+        else if (!drift) this.#log('info', 'reconcile', 'tor matches the spec', { trigger, changes: [], durationMs: Date.now() - started });
       } else if (!result) {
         this.#lastOk = false;
         this.#log('warn', 'drift', `tor differs from the spec (warn mode: not reverted): ${describe(changes)}`, { trigger, changes: summarize(changes) });
