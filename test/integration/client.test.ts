@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
+import { formatControlAddress } from '../../src/tor/address.js';
 import { ControlConnection } from '../../src/tor/connection.js';
 import { AuthenticationError, ConnectionClosedError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { commands, type Command } from '../../src/tor/protocol/encoder.js';
@@ -57,6 +58,18 @@ describe('typed client against a real tor', () => {
     const c = await connect({ control: tor.controlAddress, passwordFile: file, method: 'HASHEDPASSWORD' });
     expect(await c.getInfo('version')).toBeTruthy();
     await c.close();
+  });
+
+  it('connects from a unix: address string, options in the second argument', async () => {
+    const address = formatControlAddress(tor.controlAddress);
+    expect(address).toMatch(/^unix:\//);
+    const c = await connect(address, { password: PASSWORD, method: 'HASHEDPASSWORD' });
+    expect(c.authMethod).toBe('HASHEDPASSWORD');
+    expect(await c.getInfo('version')).toBe(client.version);
+    await c.close();
+    const byAddress = await connect(tor.controlAddress);
+    expect(byAddress.authMethod).toBe('SAFECOOKIE');
+    await byAddress.close();
   });
 
   it('reports a wrong password as an AuthenticationError naming the method, without the password', async () => {
@@ -212,6 +225,24 @@ describe('typed client against a real tor', () => {
     expect(err.code).toBe(552);
   });
 
+  it('takes one key as a string or several as a list in getConf, getConfEntries, getInfo and resetConf', async () => {
+    await client.setConf({ NumEntryGuards: '3', ContactInfo: 'one key' });
+    // Tor answers under its canonical name whatever case was asked.
+    expect(await client.getConf('numentryguards')).toEqual(new Map([['NumEntryGuards', ['3']]]));
+    expect(await client.getConf(['NumEntryGuards', 'ContactInfo'])).toEqual(
+      new Map([
+        ['NumEntryGuards', ['3']],
+        ['ContactInfo', ['one key']],
+      ]),
+    );
+    expect(await client.getConfEntries('ContactInfo')).toEqual([['ContactInfo', 'one key']]);
+    expect(await client.getInfo(['version'])).toEqual({ version: client.version });
+    await client.resetConf('NumEntryGuards');
+    expect(await client.getConfEntries('NumEntryGuards')).toEqual([['NumEntryGuards', '0']]);
+    await client.resetConf(['ContactInfo']);
+    expect(await client.getConfEntries('ContactInfo')).toEqual([['ContactInfo', null]]);
+  });
+
   it('resets to defaults with RESETCONF', async () => {
     await client.setConf({ NumEntryGuards: '3' });
     await client.resetConf(['NumEntryGuards']);
@@ -305,6 +336,11 @@ describe('connection loss and launch', () => {
       expect(phases.length).toBeGreaterThan(0);
       expect(phases[0]).toBeGreaterThanOrEqual(0);
       expect(Number(await tor.client.getInfo('process/pid'))).toBe(tor.pid);
+      const address = formatControlAddress(tor.controlAddress);
+      expect(address).toMatch(/^tcp:127\.0\.0\.1:\d+$/);
+      const byString = await connect(address, { cookieFile: path.join(tor.dataDirectory, 'control_auth_cookie') });
+      expect(Number(await byString.getInfo('process/pid'))).toBe(tor.pid);
+      await byString.close();
     } finally {
       await tor.cleanup();
     }

@@ -159,8 +159,8 @@ export const commands = {
         ? []
         : [{ secret, encode: (v) => (form === 'hex' ? assertHex(v) : quoteQString(v, 'password')), redacted: '<redacted>' }],
     ),
-  getInfo: (keys: string[]): Command => buildCommand('GETINFO', keys.map((k) => assertWord(k, 'GETINFO key'))),
-  getConf: (keys: string[]): Command => buildCommand('GETCONF', keys.map(assertOptionName)),
+  getInfo: (keys: readonly string[]): Command => buildCommand('GETINFO', keys.map((k) => assertWord(k, 'GETINFO key'))),
+  getConf: (keys: readonly string[]): Command => buildCommand('GETCONF', keys.map(assertOptionName)),
   setConf: (entries: Array<readonly [string, ConfValue]>): Command => buildCommand('SETCONF', entries.map(([k, v]) => confPart(k, v))),
   resetConf: (entries: Array<readonly [string, ConfValue]>): Command =>
     buildCommand('RESETCONF', entries.map(([k, v]) => confPart(k, v))),
