@@ -10,7 +10,7 @@ import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { ControlConnection } from '../../src/tor/connection.js';
-import { AuthenticationError, ConnectionClosedError, ReplyError, UsageError } from '../../src/tor/errors.js';
+import { AuthenticationError, ConnectionClosedError, OptionValueError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { commands, type Command } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
@@ -189,19 +189,25 @@ describe('typed client against a real tor', () => {
     expect((await client.getConf(['ContactInfo'])).get('ContactInfo')).toEqual([value]);
   });
 
-  it('cannot be made to send a second command by CR/LF in a value; NUL is refused before sending', async () => {
-    const before = await client.getInfo('config-text');
-    const hostile = 'x\r\nSETCONF Nickname=pwned\r\nGETINFO version';
+  it('refuses CR/LF (typed, naming the option) and NUL in a value before sending anything', async () => {
+    await client.setConf({ ContactInfo: 'before' });
     const sent: string[] = [];
     const off = client.connection.onCommand((c) => sent.push(c.wire));
-    await client.setConf({ ContactInfo: hostile });
-    off();
-    expect(sent).toHaveLength(1);
-    expect(sent[0]!.indexOf('\r\n')).toBe(sent[0]!.length - 2);
-    expect((await client.getConf(['ContactInfo'])).get('ContactInfo')).toEqual([hostile]);
-    expect((await client.getConf(['Nickname'])).get('Nickname')).not.toEqual(['pwned']);
+    for (const hostile of ['x\r\nSETCONF Nickname=pwned\r\nGETINFO version', 'a\nb', 'a\rb']) {
+      const err = await client.setConf({ Nickname: 'fine', ContactInfo: hostile }).catch((e) => e);
+      expect(err).toBeInstanceOf(OptionValueError);
+      expect(err.option).toBe('ContactInfo');
+      const secret = await client.setConf({ ContactInfo: new Secret(hostile) }).catch((e) => e);
+      expect(secret).toBeInstanceOf(OptionValueError);
+      expect(secret.message).not.toContain(hostile);
+    }
+    await expect(client.resetConf({ ContactInfo: 'a\nb' })).rejects.toBeInstanceOf(OptionValueError);
     await expect(client.setConf({ ContactInfo: 'a\0b' })).rejects.toBeInstanceOf(UsageError);
-    expect(before).not.toContain('pwned');
+    off();
+    expect(sent).toEqual([]);
+    // The connection is still usable and nothing changed.
+    expect((await client.getConf('ContactInfo')).get('ContactInfo')).toEqual(['before']);
+    expect((await client.getConf('Nickname')).get('Nickname')).not.toEqual(['fine']);
   });
 
   it('reports 553 for options that cannot change while tor runs', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
+import { OptionValueError, ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
 import { addOnionCommand } from '../../src/tor/client.js';
@@ -527,10 +527,10 @@ describe('commands', () => {
           cmd = commands.setConf([['ContactInfo', v]]);
         } catch (err) {
           expect(err).toBeInstanceOf(UsageError);
-          expect(v).toContain('\0');
+          expect(v).toMatch(/[\r\n\0]/);
           return;
         }
-        expect(v).not.toContain('\0');
+        expect(v).not.toMatch(/[\r\n\0]/);
         expectOneLine(cmd);
         expect(cmd.wire.match(/\r\n/g)).toHaveLength(1);
         // And tor reads back exactly the value we meant.
@@ -539,6 +539,25 @@ describe('commands', () => {
       { numRuns: 500 },
     );
     expect(() => commands.setConf([['ContactInfo', 'a\0b']])).toThrow(UsageError);
+  });
+
+  it.each(['a\nb', 'a\rb', 'a\r\nSIGNAL HALT', '\n'])('refuses the line break in %j before encoding, naming the option and not the value', (v) => {
+    for (const build of [
+      () => commands.setConf([['Nickname', 'ok'], ['ContactInfo', v]]),
+      () => commands.resetConf([['ContactInfo', v]]),
+      () => commands.setConf([['ContactInfo', new Secret(v)]]),
+    ]) {
+      let err: unknown;
+      try {
+        build();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(OptionValueError);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as OptionValueError).option).toBe('ContactInfo');
+      expect((err as Error).message).toBe('ContactInfo: the value contains a line break (CR or LF), which no tor option takes; not sent');
+    }
   });
 
   it.each(['Contact Info', 'ContactInfo=x', 'Contact\r\nInfo', 'Socks-Port', 'ContactInfo"', ''])(

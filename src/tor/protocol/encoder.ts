@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { UsageError } from '../errors.js';
+import { OptionValueError, UsageError } from '../errors.js';
 import { Secret, type MaybeSecret } from '../secret.js';
 import { quoteQString, quoteString } from './quoting.js';
 
@@ -139,12 +139,20 @@ export function buildDataCommand(keyword: string, args: string[], body: string):
 
 export type ConfValue = MaybeSecret | null;
 
-/** `Key="value"` (or bare `Key`, which SETCONF reads as "set to empty/0"). Values are always quoted. */
+/**
+ * `Key="value"` (or bare `Key`, which SETCONF reads as "set to empty/0"). Values are always quoted. A line
+ * break could be quoted, but no tor option takes one and tor would echo it raw in its refusal.
+ */
 function confPart(key: string, value: ConfValue): Part {
   assertOptionName(key);
   if (value === null) return key;
-  if (typeof value === 'string') return `${key}=${quoteString(value, key)}`;
-  return { secret: value, encode: (v) => `${key}=${quoteString(v, key)}`, redacted: `${key}=<redacted>` };
+  if (typeof value === 'string') return `${key}=${confValue(key, value)}`;
+  return { secret: value, encode: (v) => `${key}=${confValue(key, v)}`, redacted: `${key}=<redacted>` };
+}
+
+function confValue(key: string, value: string): string {
+  if (/[\r\n]/.test(value)) throw new OptionValueError(key, 'the value contains a line break (CR or LF), which no tor option takes; not sent');
+  return quoteString(value, key);
 }
 
 export const commands = {
