@@ -11,7 +11,7 @@ import { connect, type TorClient } from '../../src/tor/client.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { ControlConnection } from '../../src/tor/connection.js';
 import { AuthenticationError, ConnectionClosedError, OptionValueError, ReplyError, UsageError } from '../../src/tor/errors.js';
-import { commands, type Command } from '../../src/tor/protocol/encoder.js';
+import { buildCommand, commands, type Command } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
@@ -208,6 +208,16 @@ describe('typed client against a real tor', () => {
     // The connection is still usable and nothing changed.
     expect((await client.getConf('ContactInfo')).get('ContactInfo')).toEqual(['before']);
     expect((await client.getConf('Nickname')).get('Nickname')).not.toEqual(['fine']);
+  });
+
+  it('survives tor echoing a raw LF inside its refusal (a value sent as the \\n escape)', async () => {
+    // The encoder refuses line breaks, so the escape is written by hand: tor unescapes it and echoes it raw.
+    const err = await client.request(buildCommand('SETCONF', ['Nickname="a\\nb"'])).catch((e) => e);
+    expect(err).toBeInstanceOf(ReplyError);
+    expect(err.code).toBe(513);
+    expect(err.torMessage).toMatch(/^Unacceptable option value: Nickname 'a\nb', nicknames must/);
+    expect(client.connection.isClosed).toBe(false);
+    expect(await client.getInfo('version')).toBe(client.version);
   });
 
   it('reports 553 for options that cannot change while tor runs', async () => {

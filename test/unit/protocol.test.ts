@@ -154,6 +154,44 @@ describe('ReplyReader', () => {
     expect(feed([bytes(mixed)]).replies).toEqual(EXPECTED);
   });
 
+  // Recorded from tor 0.4.9.11: `SETCONF Nickname="a\nb"` (the escape, not a raw LF) is refused with the value
+  // unescaped, so a raw LF splits tor's own line. A raw CR stays inside the line.
+  const ECHOED = "513 Unacceptable option value: Nickname 'a\nb', nicknames must be between 1 and 19 characters inclusive, and must contain only the characters [a-zA-Z0-9].";
+  const ECHO_TRANSCRIPT = `${ECHOED}\r\n513 Unacceptable option value: Nickname 'a\rb', x\r\n250-version=0.4.9.11\r\n250 OK\r\n`;
+
+  it("keeps a raw LF tor echoes inside its error line as text, and stays in sync", () => {
+    const { replies, reader } = feed([bytes(ECHO_TRANSCRIPT)]);
+    expect(replies.map((r) => [r.code, r.lines.map((l) => l.text)])).toEqual([
+      [513, [ECHOED.slice(4)]],
+      [513, ["Unacceptable option value: Nickname 'a\rb', x"]],
+      [250, ['version=0.4.9.11', 'OK']],
+    ]);
+    expect(reader.midReply).toBe(false);
+  });
+
+  it('frames the echoed LF the same way for every split that leaves the next four bytes with it', () => {
+    const buf = bytes(ECHO_TRANSCRIPT);
+    const lf = buf.indexOf(0x0a);
+    const whole = feed([buf]).replies;
+    for (let i = 0; i <= buf.length; i++) {
+      if (i > lf && i < lf + 5) continue;
+      expect(feed([buf.subarray(0, i), buf.subarray(i)]).replies, `split at byte ${i}`).toEqual(whole);
+    }
+  });
+
+  it('takes a bare LF as a line end when a reply line follows, or a data block is open', () => {
+    // What a peer ending lines with a bare LF sends: nothing is joined.
+    expect(feed([bytes('552 Unrecognized\n250 OK\n')]).replies.map((r) => r.code)).toEqual([552, 250]);
+    expect(feed([bytes('250+x=\nnot a status\n.\n250 OK\n')]).replies[0]!.lines[0]!.data).toBe('not a status');
+    expect(feed([bytes('250-a=1\n250+x=\r\nline\nmore\r\n.\r\n250 OK\r\n')]).replies[0]!.lines.map((l) => [l.text, l.data])).toEqual([
+      ['a=1', undefined],
+      ['x=', 'line\nmore'],
+      ['OK', undefined],
+    ]);
+    // A raw CRLF in an echoed value cannot be told from tor's line end: still a ProtocolError.
+    expect(() => feed([bytes("513 Nickname 'a\r\nb', nicknames\r\n")])).toThrow(/malformed reply line/);
+  });
+
   it('decodes multi-byte UTF-8 split across chunks', () => {
     const text = 'ContactInfo=café ☕ Ωmega 😀 終';
     const buf = bytes(`250-${text}\r\n250 OK\r\n`);

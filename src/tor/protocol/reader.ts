@@ -17,6 +17,7 @@ export const DEFAULT_LIMITS: ReaderLimits = {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const LF_BYTE = Buffer.from([LF]);
 
 /**
  * Turns bytes, split anywhere, into whole replies. No I/O: `push` returns what completed.
@@ -74,7 +75,13 @@ export class ReplyReader {
           line = piece;
         }
         start = lf + 1;
-        const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+        const bareLf = line.length === 0 || line[line.length - 1] !== CR;
+        if (bareLf && this.#continues(line, chunk, start)) {
+          // Keep the LF as text and go on reading the same line.
+          this.#keepPartial(Buffer.concat([line, LF_BYTE]));
+          continue;
+        }
+        const end = bareLf ? line.length : line.length - 1;
         this.#checkLineLength(end);
         const reply = this.#line(line.toString('utf8', 0, end), end + 2);
         if (reply) out.push(reply);
@@ -84,6 +91,21 @@ export class ReplyReader {
       throw err;
     }
     return out;
+  }
+
+  /**
+   * Whether a bare LF is a raw line break inside a status line rather than its end. Tor ends every line with
+   * CRLF, but echoes a refused value raw: `SETCONF Nickname="a\nb"` is answered with
+   * `513 Unacceptable option value: Nickname 'a<LF>b', nicknames must…<CR><LF>`. Only when the next line,
+   * already in this chunk, cannot start a reply line is the LF taken as text: a stream framed today is
+   * framed the same way (peers that end lines with a bare LF included), and what was a ProtocolError that
+   * closed the connection becomes one line. Never inside a data block (its lines may start with anything),
+   * nor after a `+` line, whose data follows. A raw CRLF inside a value cannot be told from a line end.
+   */
+  #continues(line: Buffer, chunk: Uint8Array, next: number): boolean {
+    if (this.#data !== null || line.length < 4 || line[3] === 0x2b) return false;
+    if (chunk.length - next < 4) return false;
+    return !isStatusPrefix(chunk, next);
   }
 
   #keepPartial(rest: Uint8Array): void {
@@ -138,6 +160,15 @@ export class ReplyReader {
     }
     return null;
   }
+}
+
+/** `NNN-`, `NNN+` or `NNN ` at `at`: the start of a reply line. */
+function isStatusPrefix(bytes: Uint8Array, at: number): boolean {
+  const a = bytes[at]!;
+  const b = bytes[at + 1]!;
+  const c = bytes[at + 2]!;
+  const sep = bytes[at + 3]!;
+  return a >= 0x31 && a <= 0x39 && b >= 0x30 && b <= 0x39 && c >= 0x30 && c <= 0x39 && (sep === 0x20 || sep === 0x2d || sep === 0x2b);
 }
 
 function parseStatus(text: string): number {
