@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { OptionValueError, ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
@@ -8,9 +8,17 @@ import { buildCommand, buildDataCommand, commands, revealedSecrets, type Command
 import { decodeReplyValue, fields, quoteQString, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
 import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
 import { formatReply, isAsync, isOk, type Reply } from '../../src/tor/protocol/reply.js';
+import { parseGetInfo, parseProtocolInfo } from '../../src/tor/replies.js';
 import { Secret } from '../../src/tor/secret.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** One reply framed by the real reader from wire lines. */
+function framed(lines: string[]): Reply {
+  const replies = new ReplyReader().push(bytes(lines.join('\r\n') + '\r\n'));
+  expect(replies).toHaveLength(1);
+  return replies[0]!;
+}
 
 function feed(chunks: Uint8Array[], limits?: Partial<ReaderLimits>): { replies: Reply[]; reader: ReplyReader } {
   const reader = new ReplyReader(limits);
@@ -465,7 +473,7 @@ describe('quoting edges', () => {
   });
 
   it('takes octal escapes up to \\377 and decodes only a value that starts with a quote', () => {
-    expect(unquoteString('"\\377"').value).toBe(Buffer.from([0xff]).toString('utf8'));
+    expect(unquoteString('"\\377"')).toEqual({ value: '\xff', end: 6, bytes: Buffer.from([0xff]) });
     expect(() => unquoteString('"\\400"')).toThrow('octal escape above 255');
     expect(decodeReplyValue('x "a"')).toBe('x "a"');
   });
@@ -479,6 +487,65 @@ describe('quoting edges', () => {
     expect(() => quoteQString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
     expect(() => quoteQString('a\rb')).toThrow('value contains CR, LF or NUL, which tor cannot receive here');
     expect(quoteQString('a"b\\c')).toBe('"a\\"b\\\\c"');
+  });
+});
+
+describe('bytes that are not UTF-8 (tor writes paths as raw bytes)', () => {
+  // The latin-1 path from the issue: "c:\x \341rv\355zt" is `c:\x árvízt` in latin-1.
+  const LATIN1 = Buffer.from([0x63, 0x3a, 0x5c, 0x78, 0x20, 0xe1, 0x72, 0x76, 0xed, 0x7a, 0x74]);
+
+  it('keeps the bytes of an octal-escaped value that is not UTF-8, with its latin-1 reading as the value', () => {
+    expect(unquoteString('"c:\\\\x \\341rv\\355zt"')).toEqual({ value: 'c:\\x árvízt', end: 20, bytes: LATIN1 });
+    expect(tokenize('COOKIEFILE="c:\\\\x \\341rv\\355zt" X=1')).toEqual([
+      { key: 'COOKIEFILE', value: 'c:\\x árvízt', bytes: LATIN1 },
+      { key: 'X', value: '1' },
+    ]);
+    // UTF-8 stays a plain string, whether escaped or raw.
+    expect(unquoteString('"caf\\303\\251"')).toEqual({ value: 'café', end: 13 });
+    expect(tokenize('A="caf\\303\\251" B="café"')).toEqual([
+      { key: 'A', value: 'café' },
+      { key: 'B', value: 'café' },
+    ]);
+  });
+
+  it('gives PROTOCOLINFO the cookie path as bytes when it is not UTF-8', () => {
+    const info = parseProtocolInfo(
+      framed(['250-PROTOCOLINFO 1', '250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="c:\\\\x \\341rv\\355zt"', '250-VERSION Tor="0.4.9.11"', '250 OK']),
+    );
+    expect(info).toEqual({ protocolVersion: 1, authMethods: ['COOKIE', 'SAFECOOKIE'], cookieFile: 'c:\\x árvízt', cookieFileBytes: LATIN1, torVersion: '0.4.9.11' });
+    // stem's UNICODE_COOKIE_PATH: UTF-8 escaped as octal is a plain string.
+    const utf8 = parseProtocolInfo(
+      framed(['250-PROTOCOLINFO 1', '250-AUTH METHODS=COOKIE COOKIEFILE="/home/user/\\346\\226\\207\\346\\241\\243/control_auth_cookie"', '250 OK']),
+    );
+    expect(utf8.cookieFile).toBe('/home/user/文档/control_auth_cookie');
+    expect(utf8).not.toHaveProperty('cookieFileBytes');
+  });
+});
+
+describe('reply parsers: what tor may leave out', () => {
+  it('keeps a PROTOCOLINFO reply without an AUTH line (stem\'s minimal response), marked, warning once', () => {
+    const seen: string[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => void seen.push(String(w)));
+    try {
+      expect(parseProtocolInfo(framed(['250-PROTOCOLINFO 5', '250 OK']))).toEqual({ protocolVersion: 5, authMethods: [], torVersion: '', unrecognized: ['AUTH'] });
+      expect(parseProtocolInfo(framed(['250-PROTOCOLINFO 1', '250-VERSION Tor="0.4.9.11"', '250 OK']))).toMatchObject({ torVersion: '0.4.9.11', unrecognized: ['AUTH'] });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(seen).toEqual([`tor's PROTOCOLINFO reply names no authentication methods: "250-PROTOCOLINFO 5\\r\\n250 OK\\r\\n"`]);
+    expect(parseProtocolInfo(framed(['250-PROTOCOLINFO 1', '250-AUTH METHODS=NULL', '250 OK']))).not.toHaveProperty('unrecognized');
+  });
+
+  it('refuses a GETINFO data line with text after "=" instead of dropping the text', () => {
+    expect(() => parseGetInfo(framed(['250+config-text=ControlPort 9051', 'SocksPort 0', '.', '250 OK']))).toThrow(
+      'GETINFO data line with text after "=": "config-text=ControlPort 9051"',
+    );
+    expect(parseGetInfo(framed(['250+config-text=', 'SocksPort 0', '.', '250-version=0.4.9.11', '250 OK']))).toEqual(
+      new Map([
+        ['config-text', 'SocksPort 0'],
+        ['version', '0.4.9.11'],
+      ]),
+    );
   });
 });
 
