@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -314,6 +314,46 @@ describe('typed client against a real tor', () => {
     expect((await readFile(path.join(dirA, 'hostname'), 'utf8')).trim()).toMatch(/^[a-z2-7]{56}\.onion$/);
     await client.resetConf(['HiddenServiceDir']);
     expect(await client.getConfEntries(['HiddenServiceOptions'])).toEqual([['HiddenServiceOptions', null]]);
+  });
+});
+
+describe('a DataDirectory whose name is not UTF-8', () => {
+  it('authenticates with the cookie at the path tor names in raw bytes (latin-1 á)', async () => {
+    // launch() takes paths as strings, which Node writes as UTF-8: the torrc is written as bytes instead.
+    // The tor is as private as startTestTor's: DisableNetwork 1 from its first second, no SOCKS port, and it
+    // exits with this process.
+    const base = await mkdtemp(path.join(os.tmpdir(), 'tr-latin1-'));
+    const dataDir = Buffer.concat([Buffer.from(`${base}/d`), Buffer.from([0xe1]), Buffer.from('ta')]);
+    await mkdir(dataDir, { mode: 0o700 });
+    const portFile = path.join(base, 'control-port');
+    const torrc = Buffer.concat([
+      Buffer.from('DataDirectory '),
+      dataDir,
+      Buffer.from(`\nDisableNetwork 1\nSocksPort 0\nControlPort auto\nControlPortWriteToFile ${portFile}\nCookieAuthentication 1\nAvoidDiskWrites 1\n__OwningControllerProcess ${process.pid}\n`),
+    ]);
+    await writeFile(path.join(base, 'torrc'), torrc);
+    const child = spawn('tor', ['-f', path.join(base, 'torrc')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let port = '';
+      for (let i = 0; i < 300 && !port; i++) {
+        port = await readFile(portFile, 'utf8').catch(() => '');
+        if (!port) await new Promise((r) => setTimeout(r, 50));
+      }
+      const client = await connect(port.trim().replace(/^PORT=/, 'tcp:'));
+      try {
+        expect(client.authMethod).toBe('SAFECOOKIE');
+        expect(client.protocolInfo.cookieFileBytes).toEqual(Buffer.concat([dataDir, Buffer.from('/control_auth_cookie')]));
+        expect(client.protocolInfo.cookieFile).toBe(`${base}/dáta/control_auth_cookie`);
+        expect(await client.getInfo('version')).toBe(client.version);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      child.kill();
+      await exited;
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });
 
