@@ -51,7 +51,8 @@ export interface Unquoted {
   bytes?: Buffer;
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: it is part of the value (TextDecoder would drop it otherwise).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Decode a QuotedString starting at `text[start] === '"'`. Escapes decode to bytes (tor writes non-ASCII as
