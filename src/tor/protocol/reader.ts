@@ -17,7 +17,6 @@ export const DEFAULT_LIMITS: ReaderLimits = {
 
 const LF = 0x0a;
 const CR = 0x0d;
-const LF_BYTE = Buffer.from([LF]);
 
 /**
  * Turns bytes, split anywhere, into whole replies. No I/O: `push` returns what completed.
@@ -41,6 +40,15 @@ export class ReplyReader {
   #data: string[] | null = null;
   #replyBytes = 0;
   #failed: ProtocolError | null = null;
+  /**
+   * Set once the peer has ended a line with CRLF, as tor always does; from then on a bare LF is text, not a
+   * line end. Tor echoes a refused value raw: `SETCONF Nickname="a\nb"` is answered with
+   * `513 Unacceptable option value: Nickname 'a<LF>b', nicknames must…<CR><LF>`, which would otherwise split
+   * into a reply and a malformed line that closes the connection. A peer that only ever ends lines with a bare
+   * LF is still read line by line. Decided by what came before, never by what follows, so the framing does not
+   * depend on how the bytes are split. A raw CRLF inside a value cannot be told from a line end.
+   */
+  #crlf = false;
 
   constructor(limits: Partial<ReaderLimits> = {}) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
@@ -56,12 +64,23 @@ export class ReplyReader {
     const out: Reply[] = [];
     try {
       let start = 0;
+      // Where to look for the next LF: past `start` when LFs of the current line were text.
+      let scan = 0;
       while (start < chunk.length) {
-        const lf = chunk.indexOf(LF, start);
+        const lf = chunk.indexOf(LF, scan);
         if (lf === -1) {
           this.#keepPartial(chunk.subarray(start));
           break;
         }
+        const last = lf > start ? chunk[lf - 1] : this.#parts.at(-1)?.at(-1);
+        const bareLf = last !== CR;
+        if (bareLf && this.#crlf) {
+          // The LF is text: the line goes on.
+          this.#checkPending(this.#partBytes + lf + 1 - start);
+          scan = lf + 1;
+          continue;
+        }
+        if (!bareLf) this.#crlf = true;
         let line: Buffer;
         const piece = Buffer.from(chunk.buffer, chunk.byteOffset + start, lf - start);
         if (this.#partBytes) {
@@ -74,13 +93,7 @@ export class ReplyReader {
         } else {
           line = piece;
         }
-        start = lf + 1;
-        const bareLf = line.length === 0 || line[line.length - 1] !== CR;
-        if (bareLf && this.#continues(line, chunk, start)) {
-          // Keep the LF as text and go on reading the same line.
-          this.#keepPartial(Buffer.concat([line, LF_BYTE]));
-          continue;
-        }
+        start = scan = lf + 1;
         const end = bareLf ? line.length : line.length - 1;
         this.#checkLineLength(end);
         const reply = this.#line(line.toString('utf8', 0, end), end + 2);
@@ -91,21 +104,6 @@ export class ReplyReader {
       throw err;
     }
     return out;
-  }
-
-  /**
-   * Whether a bare LF is a raw line break inside a status line rather than its end. Tor ends every line with
-   * CRLF, but echoes a refused value raw: `SETCONF Nickname="a\nb"` is answered with
-   * `513 Unacceptable option value: Nickname 'a<LF>b', nicknames must…<CR><LF>`. Only when the next line,
-   * already in this chunk, cannot start a reply line is the LF taken as text: a stream framed today is
-   * framed the same way (peers that end lines with a bare LF included), and what was a ProtocolError that
-   * closed the connection becomes one line. Never inside a data block (its lines may start with anything),
-   * nor after a `+` line, whose data follows. A raw CRLF inside a value cannot be told from a line end.
-   */
-  #continues(line: Buffer, chunk: Uint8Array, next: number): boolean {
-    if (this.#data !== null || line.length < 4 || line[3] === 0x2b) return false;
-    if (chunk.length - next < 4) return false;
-    return !isStatusPrefix(chunk, next);
   }
 
   #keepPartial(rest: Uint8Array): void {
@@ -160,15 +158,6 @@ export class ReplyReader {
     }
     return null;
   }
-}
-
-/** `NNN-`, `NNN+` or `NNN ` at `at`: the start of a reply line. */
-function isStatusPrefix(bytes: Uint8Array, at: number): boolean {
-  const a = bytes[at]!;
-  const b = bytes[at + 1]!;
-  const c = bytes[at + 2]!;
-  const sep = bytes[at + 3]!;
-  return a >= 0x31 && a <= 0x39 && b >= 0x30 && b <= 0x39 && c >= 0x30 && c <= 0x39 && (sep === 0x20 || sep === 0x2d || sep === 0x2b);
 }
 
 function parseStatus(text: string): number {
