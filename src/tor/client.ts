@@ -3,7 +3,7 @@ import type { ControlAddress } from './address.js';
 import { ControlConnection, type ConnectionOptions, type SendOptions } from './connection.js';
 import { TimeoutError, UsageError } from './errors.js';
 import { parseEvent, type EventMap, type TorEvent } from './events.js';
-import { assertSecretWord, assertWord, buildCommand, commands, type Command, type ConfValue } from './protocol/encoder.js';
+import { assertSecretWord, assertWord, buildCommand, commands, keyList, type Command, type ConfValue, type Keys } from './protocol/encoder.js';
 import type { Reply } from './protocol/reply.js';
 import { parseAddOnion, parseGetConf, parseGetInfo, parseOnionClientAuthView, type AddOnionResult, type ClientAuthEntry, type ConfEntry, type ProtocolInfo } from './replies.js';
 import { Secret, type MaybeSecret } from './secret.js';
@@ -14,9 +14,6 @@ export interface ConnectOptions extends ConnectionOptions, AuthOptions {
 }
 
 export type ConfInput = Array<readonly [string, ConfValue]> | Record<string, ConfValue | ConfValue[]>;
-
-/** One key or several: every method that takes keys takes either form. */
-export type Keys = string | readonly string[];
 
 export type Signal = 'RELOAD' | 'HUP' | 'SHUTDOWN' | 'INT' | 'DUMP' | 'USR1' | 'DEBUG' | 'USR2' | 'HALT' | 'TERM' | 'NEWNYM' | 'CLEARDNSCACHE' | 'HEARTBEAT' | 'ACTIVE' | 'DORMANT';
 
@@ -269,10 +266,6 @@ function deliver<T>(listener: (value: T) => void, value: T): void {
   }
 }
 
-function keyList(keys: Keys): readonly string[] {
-  return typeof keys === 'string' ? [keys] : keys;
-}
-
 // An empty array is keys too: RESETCONF with nothing to reset, as before.
 function isKeys(input: Keys | ConfInput): input is Keys {
   return typeof input === 'string' || (Array.isArray(input) && input.every((x) => typeof x === 'string'));
@@ -355,4 +348,4 @@ function isControlAddress(x: ConnectOptions | ControlAddress): x is ControlAddre
   return !('control' in x);
 }
 
-export type { MaybeSecret };
+export type { Keys, MaybeSecret };

@@ -603,8 +603,14 @@ describe('commands', () => {
       // AUTHENTICATE's password is a qstring: only \ and " are escaped; a tab goes as it is.
       [() => commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
     ],
-    getInfo: [[() => commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
-    getConf: [[() => commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
+    getInfo: [
+      [() => commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n'],
+      [() => commands.getInfo('version'), 'GETINFO version\r\n'],
+    ],
+    getConf: [
+      [() => commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n'],
+      [() => commands.getConf('SocksPort'), 'GETCONF SocksPort\r\n'],
+    ],
     setConf: [
       [() => commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
     ],
@@ -617,6 +623,7 @@ describe('commands', () => {
     setEvents: [
       [() => commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
       [() => commands.setEvents([]), 'SETEVENTS\r\n'],
+      [() => commands.setEvents('CIRC'), 'SETEVENTS CIRC\r\n'],
     ],
     takeOwnership: [[() => commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
     dropOwnership: [[() => commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],

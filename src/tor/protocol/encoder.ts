@@ -155,6 +155,13 @@ function confValue(key: string, value: string): string {
   return quoteString(value, key);
 }
 
+/** One key or several: everything that takes keys (or event names) takes either form. */
+export type Keys = string | readonly string[];
+
+export function keyList(keys: Keys): readonly string[] {
+  return typeof keys === 'string' ? [keys] : keys;
+}
+
 export const commands = {
   protocolInfo: (): Command => buildCommand('PROTOCOLINFO', ['1']),
   authChallenge: (clientNonceHex: string): Command =>
@@ -167,14 +174,14 @@ export const commands = {
         ? []
         : [{ secret, encode: (v) => (form === 'hex' ? assertHex(v) : quoteQString(v, 'password')), redacted: '<redacted>' }],
     ),
-  getInfo: (keys: readonly string[]): Command => buildCommand('GETINFO', keys.map((k) => assertWord(k, 'GETINFO key'))),
-  getConf: (keys: readonly string[]): Command => buildCommand('GETCONF', keys.map(assertOptionName)),
+  getInfo: (keys: Keys): Command => buildCommand('GETINFO', keyList(keys).map((k) => assertWord(k, 'GETINFO key'))),
+  getConf: (keys: Keys): Command => buildCommand('GETCONF', keyList(keys).map(assertOptionName)),
   setConf: (entries: Array<readonly [string, ConfValue]>): Command => buildCommand('SETCONF', entries.map(([k, v]) => confPart(k, v))),
   resetConf: (entries: Array<readonly [string, ConfValue]>): Command =>
     buildCommand('RESETCONF', entries.map(([k, v]) => confPart(k, v))),
   saveConf: (force = false): Command => buildCommand('SAVECONF', force ? ['FORCE'] : []),
   signal: (name: string): Command => buildCommand('SIGNAL', [assertWord(name, 'signal')]),
-  setEvents: (names: string[]): Command => buildCommand('SETEVENTS', names.map((n) => assertWord(n, 'event name'))),
+  setEvents: (names: Keys): Command => buildCommand('SETEVENTS', keyList(names).map((n) => assertWord(n, 'event name'))),
   takeOwnership: (): Command => buildCommand('TAKEOWNERSHIP', []),
   dropOwnership: (): Command => buildCommand('DROPOWNERSHIP', []),
   loadConf: (torrc: string): Command => buildDataCommand('LOADCONF', [], torrc),
