@@ -33,14 +33,12 @@ export interface ProtocolInfo {
  */
 export function parseProtocolInfo(reply: Reply): ProtocolInfo {
   const info: ProtocolInfo = { protocolVersion: 0, authMethods: [], torVersion: '' };
-  let auth = false;
   for (const line of reply.lines) {
     const space = line.text.indexOf(' ');
     const word = space < 0 ? line.text : line.text.slice(0, space);
     const rest = space < 0 ? '' : line.text.slice(space + 1);
     if (word === 'PROTOCOLINFO') info.protocolVersion = Number(rest.trim());
     else if (word === 'AUTH') {
-      auth = true;
       for (const t of tokenize(rest)) {
         if (t.key === 'METHODS') info.authMethods = t.value.split(',').filter(Boolean);
         else if (t.key === 'COOKIEFILE') {
@@ -51,7 +49,7 @@ export function parseProtocolInfo(reply: Reply): ProtocolInfo {
       }
     } else if (word === 'VERSION') info.torVersion = fields(rest).kv.get('Tor') ?? '';
   }
-  if (!auth || !info.authMethods.length) {
+  if (!info.authMethods.length) {
     info.unrecognized = ['AUTH'];
     warnOnce('PROTOCOLINFO:AUTH', `tor's PROTOCOLINFO reply names no authentication methods: ${JSON.stringify(formatReply(reply))}`);
   }
