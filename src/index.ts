@@ -8,7 +8,7 @@
  * ```
  */
 export { connect, TorClient, addOnionCommand, delOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand } from './tor/client.js';
-export type { ConnectOptions, ConfInput, Signal, OnionPort, AddOnionOptions, ClientAuthAddOptions } from './tor/client.js';
+export type { ConnectOptions, ConfInput, Keys, Signal, OnionPort, AddOnionOptions, ClientAuthAddOptions } from './tor/client.js';
 export { launch, LaunchedTor, stopTor } from './tor/launch.js';
 export type { LaunchOptions, BootstrapStatus } from './tor/launch.js';
 export { authenticate } from './tor/auth.js';
@@ -18,6 +18,7 @@ export type { ConnectionOptions, SendOptions } from './tor/connection.js';
 export { parseControlAddress, formatControlAddress } from './tor/address.js';
 export type { ControlAddress } from './tor/address.js';
 export * from './tor/errors.js';
+export { UNRECOGNIZED_WARNING } from './tor/warn.js';
 export { Secret, isSecret } from './tor/secret.js';
 export { buildCommand, buildDataCommand, commands } from './tor/protocol/encoder.js';
 export type { Command, ConfValue } from './tor/protocol/encoder.js';

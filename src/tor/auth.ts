@@ -41,6 +41,8 @@ export async function authenticate(conn: ControlConnection, options: AuthOptions
   const offered = new Set(info.authMethods);
   const password = await resolvePassword(options);
   const cookiePath = options.cookieFile ?? info.cookieFile;
+  // The path to open: tor's own bytes when its path is not UTF-8 (a string would be re-encoded as UTF-8).
+  const cookieOpen = options.cookieFile ?? info.cookieFileBytes ?? info.cookieFile;
 
   const candidates: AuthMethod[] = options.method ? [options.method] : ['NULL', 'SAFECOOKIE', 'COOKIE', 'HASHEDPASSWORD'];
   let cookieProblem: AuthenticationError | undefined;
@@ -66,7 +68,7 @@ export async function authenticate(conn: ControlConnection, options: AuthOptions
     if (method === 'SAFECOOKIE' || method === 'COOKIE') {
       let cookie: Buffer;
       try {
-        cookie = await readCookie(method, cookiePath);
+        cookie = await readCookie(method, cookieOpen, cookiePath);
       } catch (err) {
         cookieProblem ??= err as AuthenticationError;
         if (options.method) throw err;
@@ -86,6 +88,7 @@ export async function authenticate(conn: ControlConnection, options: AuthOptions
     return { info, method };
   }
   if (cookieProblem) throw cookieProblem;
+  if (!info.authMethods.length) throw new AuthenticationError(undefined, 'tor named no authentication methods in its PROTOCOLINFO reply (no AUTH line)');
   throw new AuthenticationError(undefined, `no usable method: tor offers ${info.authMethods.join(', ')}`);
 }
 
@@ -106,11 +109,12 @@ async function resolvePassword(o: AuthOptions): Promise<Secret<string> | undefin
   return undefined;
 }
 
-async function readCookie(method: AuthMethod, path: string | undefined): Promise<Buffer> {
-  if (!path) throw new AuthenticationError(method, 'tor did not name a cookie file; pass cookieFile');
+/** `open` is what is read, `path` what messages show (they differ only for a path that is not UTF-8). */
+async function readCookie(method: AuthMethod, open: string | Buffer | undefined, path: string | undefined): Promise<Buffer> {
+  if (!open || !path) throw new AuthenticationError(method, 'tor did not name a cookie file; pass cookieFile');
   let cookie: Buffer;
   try {
-    cookie = await readFile(path);
+    cookie = await readFile(open);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =

@@ -3,7 +3,7 @@ import type { ControlAddress } from './address.js';
 import { ControlConnection, type ConnectionOptions, type SendOptions } from './connection.js';
 import { TimeoutError, UsageError } from './errors.js';
 import { parseEvent, type EventMap, type TorEvent } from './events.js';
-import { assertSecretWord, assertWord, buildCommand, commands, type Command, type ConfValue } from './protocol/encoder.js';
+import { assertSecretWord, assertWord, buildCommand, commands, keyList, type Command, type ConfValue, type Keys } from './protocol/encoder.js';
 import type { Reply } from './protocol/reply.js';
 import { parseAddOnion, parseGetConf, parseGetInfo, parseOnionClientAuthView, type AddOnionResult, type ClientAuthEntry, type ConfEntry, type ProtocolInfo } from './replies.js';
 import { Secret, type MaybeSecret } from './secret.js';
@@ -79,21 +79,23 @@ export class TorClient {
 
   /** GETINFO for one key → its value; for many keys → a record. */
   getInfo(key: string): Promise<string>;
-  getInfo(keys: string[]): Promise<Record<string, string>>;
-  async getInfo(keys: string | string[]): Promise<string | Record<string, string>> {
-    const list = typeof keys === 'string' ? [keys] : keys;
-    const values = parseGetInfo(await this.request(commands.getInfo(list)));
+  getInfo(keys: readonly string[]): Promise<Record<string, string>>;
+  async getInfo(keys: Keys): Promise<string | Record<string, string>> {
+    const values = parseGetInfo(await this.request(commands.getInfo(keyList(keys))));
     if (typeof keys === 'string') return values.get(keys) ?? '';
     return Object.fromEntries(values);
   }
 
   /** GETCONF as tor answers it: one entry per line, in order, tor's canonical key case, null when unset. */
-  async getConfEntries(keys: string[]): Promise<ConfEntry[]> {
-    return parseGetConf(await this.request(commands.getConf(keys)));
+  async getConfEntries(keys: Keys): Promise<ConfEntry[]> {
+    return parseGetConf(await this.request(commands.getConf(keyList(keys))));
   }
 
-  /** GETCONF grouped by tor's canonical option name; an unset option maps to []. */
-  async getConf(keys: string[]): Promise<Map<string, string[]>> {
+  /**
+   * GETCONF grouped by tor's canonical option name (`getConf('socksport')` answers under `SocksPort`), one
+   * key or several; an unset option maps to [].
+   */
+  async getConf(keys: Keys): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     for (const [k, v] of await this.getConfEntries(keys)) {
       let list = out.get(k);
@@ -111,9 +113,9 @@ export class TorClient {
     await this.request(commands.setConf(confEntries(input)));
   }
 
-  /** RESETCONF: back to tor's defaults (names), or reset-then-set (entries). */
-  async resetConf(input: string[] | ConfInput): Promise<void> {
-    const entries = Array.isArray(input) && input.every((x) => typeof x === 'string') ? input.map((k) => [k, null] as const) : confEntries(input as ConfInput);
+  /** RESETCONF: back to tor's defaults (a name or names), or reset-then-set (entries). */
+  async resetConf(input: Keys | ConfInput): Promise<void> {
+    const entries = isKeys(input) ? keyList(input).map((k) => [k, null] as const) : confEntries(input);
     await this.request(commands.resetConf(entries));
   }
 
@@ -264,6 +266,11 @@ function deliver<T>(listener: (value: T) => void, value: T): void {
   }
 }
 
+// An empty array is keys too: RESETCONF with nothing to reset, as before.
+function isKeys(input: Keys | ConfInput): input is Keys {
+  return typeof input === 'string' || (Array.isArray(input) && input.every((x) => typeof x === 'string'));
+}
+
 function confEntries(input: ConfInput): Array<readonly [string, ConfValue]> {
   if (Array.isArray(input)) return input;
   const out: Array<readonly [string, ConfValue]> = [];
@@ -316,8 +323,15 @@ function integer(n: number, what: string, min: number, max: number): number {
   return n;
 }
 
-/** Connect and authenticate. The connection is closed again if authentication fails. */
-export async function connect(options: ConnectOptions): Promise<TorClient> {
+/**
+ * Connect and authenticate. The connection is closed again if authentication fails.
+ * `connect('unix:/run/tor/control')` is `connect({ control: 'unix:/run/tor/control' })`; further options
+ * go in the second argument.
+ */
+export async function connect(control: string | ControlAddress, options?: Omit<ConnectOptions, 'control'>): Promise<TorClient>;
+export async function connect(options: ConnectOptions): Promise<TorClient>;
+export async function connect(target: ConnectOptions | string | ControlAddress, more: Omit<ConnectOptions, 'control'> = {}): Promise<TorClient> {
+  const options: ConnectOptions = typeof target === 'string' || isControlAddress(target) ? { ...more, control: target } : target;
   const conn = await ControlConnection.connect(options.control, options);
   try {
     // The per-command timeout bounds the handshake too, unless a handshake timeout of its own is given.
@@ -330,4 +344,8 @@ export async function connect(options: ConnectOptions): Promise<TorClient> {
   }
 }
 
-export type { MaybeSecret };
+function isControlAddress(x: ConnectOptions | ControlAddress): x is ControlAddress {
+  return !('control' in x);
+}
+
+export type { Keys, MaybeSecret };

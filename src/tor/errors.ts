@@ -81,6 +81,21 @@ export class UsageError extends TorError {
   override name = 'UsageError';
 }
 
+/**
+ * A value refused before sending because no tor option can hold it: a CR or LF (tor options are single
+ * lines, and tor echoes a refused value raw in its error, splitting its own reply line). Names the option,
+ * never the value, which may be a secret.
+ */
+export class OptionValueError extends UsageError {
+  override name = 'OptionValueError';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+  }
+}
+
 export class LaunchError extends TorError {
   override name = 'LaunchError';
   constructor(

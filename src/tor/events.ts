@@ -10,6 +10,7 @@
 import { ProtocolError } from './errors.js';
 import { decodeReplyValue, fields } from './protocol/quoting.js';
 import { isAsync, type Reply } from './protocol/reply.js';
+import { warnOnce } from './warn.js';
 
 /** A string union that stays open: tor adds values over time and the spec requires tolerating them. */
 export type Open<T extends string> = T | (string & {});
@@ -30,6 +31,12 @@ export interface HostPort {
 interface EventBase<T extends string> {
   readonly type: T;
   readonly raw: Reply;
+  /**
+   * Fields tor sent in a form this parser does not know yet, or left out, e.g. `['severity']` for a status
+   * severity newer than the spec it follows. The event is still delivered (with the field as sent, or
+   * empty), and a warning is emitted once per kind.
+   */
+  unrecognized?: string[];
 }
 
 export interface ConfChangedEvent extends EventBase<'CONF_CHANGED'> {
@@ -41,7 +48,8 @@ export type StatusEventName = 'STATUS_GENERAL' | 'STATUS_CLIENT' | 'STATUS_SERVE
 export type StatusSeverity = 'NOTICE' | 'WARN' | 'ERR';
 
 export interface StatusEvent<T extends StatusEventName = StatusEventName> extends EventBase<T> {
-  severity: StatusSeverity;
+  /** As sent; a severity the spec does not list yet is kept and marked in `unrecognized`. */
+  severity: Open<StatusSeverity>;
   /** BOOTSTRAP, CIRCUIT_ESTABLISHED, DANGEROUS_VERSION, EXTERNAL_ADDRESS, … */
   action: string;
   /** Keyword arguments with QuotedStrings decoded, e.g. PROGRESS, TAG, SUMMARY for BOOTSTRAP. */
@@ -267,11 +275,13 @@ const parseConfChanged: Parser<'CONF_CHANGED'> = ({ type, reply }) => {
 function parseStatus<K extends StatusEventName>({ type, reply, rest }: RawEvent<K>): StatusEvent<K> {
   const { positional, kv } = split(type, rest);
   const [severity, action] = positional;
+  if (!severity || !action) throw new ProtocolError(`${type} without a severity and an action`, reply.lines[0]!.text);
+  const event: StatusEvent<K> = { type, raw: reply, severity, action, args: Object.fromEntries(kv) };
   if (severity !== 'NOTICE' && severity !== 'WARN' && severity !== 'ERR') {
-    throw new ProtocolError(`${type} severity is not NOTICE, WARN or ERR`, reply.lines[0]!.text);
+    event.unrecognized = ['severity'];
+    warnOnce(`${type}:severity:${severity}`, `${type} event with a severity not known here (${JSON.stringify(severity)}); delivered as sent`);
   }
-  if (!action) throw new ProtocolError(`${type} without an action`, reply.lines[0]!.text);
-  return { type, raw: reply, severity, action, args: Object.fromEntries(kv) };
+  return event;
 }
 
 /*
@@ -424,8 +434,9 @@ const parseStream: Parser<'STREAM'> = ({ type, reply, rest }) => {
  */
 function parseNetworkStatus<K extends 'NS' | 'NEWCONSENSUS'>({ type, reply }: RawEvent<K>): NetworkStatusEvent<K> {
   const document = reply.lines[0]!.data;
-  if (document === undefined) throw new ProtocolError(`${type} without a data block`, reply.lines[0]!.text);
-  return { type, raw: reply, document };
+  if (document !== undefined) return { type, raw: reply, document };
+  warnOnce(`${type}:document`, `${type} event without a data block; delivered with an empty document`);
+  return { type, raw: reply, document: '', unrecognized: ['document'] };
 }
 
 /*
@@ -447,13 +458,18 @@ const parseAddrMap: Parser<'ADDRMAP'> = ({ type, reply, rest }) => {
   const { positional, kv } = split(type, rest);
   const [hostname, destination, expiry] = positional;
   if (!hostname || !destination) throw new ProtocolError('ADDRMAP needs an address and its mapping', reply.lines[0]!.text);
+  // Mandatory: a quoted local time or NEVER. stem's malformed case `"2012-11-19 00:50:13 EXPIRES=` would
+  // otherwise be taken as a time.
+  if (expiry === undefined || (expiry !== 'NEVER' && !LOCAL_TIME.test(expiry))) {
+    throw new ProtocolError('ADDRMAP expiry is not "YYYY-MM-DD HH:MM:SS" or NEVER', reply.lines[0]!.text);
+  }
   const cached = kv.get('CACHED');
   return {
     type,
     raw: reply,
     hostname,
     destination: destination === '<error>' ? null : destination,
-    expiry: expiry === undefined || expiry === 'NEVER' ? null : expiry,
+    expiry: expiry === 'NEVER' ? null : expiry,
     utcExpiry: isoTime(kv.get('EXPIRES')),
     error: optional(kv, 'error'),
     cached: cached === 'YES' ? true : cached === 'NO' ? false : undefined,
@@ -489,6 +505,7 @@ export const EVENT_NAMES: readonly EventName[] = Object.freeze(Object.keys(PARSE
 // tor's ids are decimal counters; the spec allows 1–16 alphanumerics (stem checks the same).
 const CIRC_ID = /^[A-Za-z0-9]{1,16}$/;
 const STREAM_ID = CIRC_ID;
+const LOCAL_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 
 /**
  * Only the first line is read: extra lines are allowed by §4.1 and carry nothing we type. The tokenizer

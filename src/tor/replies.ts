@@ -3,15 +3,22 @@
  * into a ReplyError) and returns plain typed data; anything unexpected is a ProtocolError naming the line.
  */
 import { ProtocolError } from './errors.js';
-import { decodeReplyValue, fields } from './protocol/quoting.js';
+import { decodeReplyValue, fields, tokenize } from './protocol/quoting.js';
 import { formatReply, type Reply } from './protocol/reply.js';
 import { Secret } from './secret.js';
+import { warnOnce } from './warn.js';
 
 export interface ProtocolInfo {
   protocolVersion: number;
+  /** Empty when tor sent no AUTH line (see `unrecognized`). */
   authMethods: string[];
+  /** The cookie path for messages; its latin-1 reading when tor's path is not UTF-8. */
   cookieFile?: string;
+  /** Only when the cookie path is not UTF-8: its bytes as tor wrote them, which is what opens the file. */
+  cookieFileBytes?: Buffer;
   torVersion: string;
+  /** Parts tor left out or sent in a form not known here (`'AUTH'`); the rest of the reply is still used. */
+  unrecognized?: string[];
 }
 
 /**
@@ -21,6 +28,8 @@ export interface ProtocolInfo {
  * 250-VERSION Tor="0.4.9.11"
  * 250 OK
  * ```
+ * A reply without an AUTH line (stem's minimal PROTOCOLINFO test case) is kept with no methods: authenticate
+ * then says that tor named none, rather than failing to parse.
  */
 export function parseProtocolInfo(reply: Reply): ProtocolInfo {
   const info: ProtocolInfo = { protocolVersion: 0, authMethods: [], torVersion: '' };
@@ -30,13 +39,20 @@ export function parseProtocolInfo(reply: Reply): ProtocolInfo {
     const rest = space < 0 ? '' : line.text.slice(space + 1);
     if (word === 'PROTOCOLINFO') info.protocolVersion = Number(rest.trim());
     else if (word === 'AUTH') {
-      const { kv } = fields(rest);
-      info.authMethods = (kv.get('METHODS') ?? '').split(',').filter(Boolean);
-      const cookie = kv.get('COOKIEFILE');
-      if (cookie !== undefined) info.cookieFile = cookie;
+      for (const t of tokenize(rest)) {
+        if (t.key === 'METHODS') info.authMethods = t.value.split(',').filter(Boolean);
+        else if (t.key === 'COOKIEFILE') {
+          info.cookieFile = t.value;
+          if (t.bytes) info.cookieFileBytes = t.bytes;
+          else delete info.cookieFileBytes;
+        }
+      }
     } else if (word === 'VERSION') info.torVersion = fields(rest).kv.get('Tor') ?? '';
   }
-  if (!info.authMethods.length) throw new ProtocolError('PROTOCOLINFO reply without AUTH METHODS', formatReply(reply));
+  if (!info.authMethods.length) {
+    info.unrecognized = ['AUTH'];
+    warnOnce('PROTOCOLINFO:AUTH', `tor's PROTOCOLINFO reply names no authentication methods: ${JSON.stringify(formatReply(reply))}`);
+  }
   return info;
 }
 
@@ -66,7 +82,8 @@ export function parseAuthChallenge(reply: Reply): AuthChallenge {
  * .
  * 250 OK
  * ```
- * GETINFO values are raw to the end of the line (tor does not quote them).
+ * GETINFO values are raw to the end of the line (tor does not quote them). A `+` line carries nothing after
+ * its `=` (stem refuses the same).
  */
 export function parseGetInfo(reply: Reply): Map<string, string> {
   const out = new Map<string, string>();
@@ -75,6 +92,10 @@ export function parseGetInfo(reply: Reply): Map<string, string> {
     const eq = line.text.indexOf('=');
     if (eq < 0) throw new ProtocolError('GETINFO reply line without "="', line.text);
     const key = line.text.slice(0, eq);
+    if (line.data !== undefined && eq !== line.text.length - 1) {
+      // `250+key=text` then a block: tor never sends it, and keeping either part alone would lose the other.
+      throw new ProtocolError('GETINFO data line with text after "="', line.text);
+    }
     out.set(key, line.data ?? line.text.slice(eq + 1));
   }
   return out;

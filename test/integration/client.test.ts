@@ -1,16 +1,17 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
+import { formatControlAddress } from '../../src/tor/address.js';
 import { ControlConnection } from '../../src/tor/connection.js';
-import { AuthenticationError, ConnectionClosedError, ReplyError, UsageError } from '../../src/tor/errors.js';
-import { commands, type Command } from '../../src/tor/protocol/encoder.js';
+import { AuthenticationError, ConnectionClosedError, OptionValueError, ReplyError, UsageError } from '../../src/tor/errors.js';
+import { buildCommand, commands, type Command } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
@@ -57,6 +58,18 @@ describe('typed client against a real tor', () => {
     const c = await connect({ control: tor.controlAddress, passwordFile: file, method: 'HASHEDPASSWORD' });
     expect(await c.getInfo('version')).toBeTruthy();
     await c.close();
+  });
+
+  it('connects from a unix: address string, options in the second argument', async () => {
+    const address = formatControlAddress(tor.controlAddress);
+    expect(address).toMatch(/^unix:\//);
+    const c = await connect(address, { password: PASSWORD, method: 'HASHEDPASSWORD' });
+    expect(c.authMethod).toBe('HASHEDPASSWORD');
+    expect(await c.getInfo('version')).toBe(client.version);
+    await c.close();
+    const byAddress = await connect(tor.controlAddress);
+    expect(byAddress.authMethod).toBe('SAFECOOKIE');
+    await byAddress.close();
   });
 
   it('reports a wrong password as an AuthenticationError naming the method, without the password', async () => {
@@ -176,19 +189,35 @@ describe('typed client against a real tor', () => {
     expect((await client.getConf(['ContactInfo'])).get('ContactInfo')).toEqual([value]);
   });
 
-  it('cannot be made to send a second command by CR/LF in a value; NUL is refused before sending', async () => {
-    const before = await client.getInfo('config-text');
-    const hostile = 'x\r\nSETCONF Nickname=pwned\r\nGETINFO version';
+  it('refuses CR/LF (typed, naming the option) and NUL in a value before sending anything', async () => {
+    await client.setConf({ ContactInfo: 'before' });
     const sent: string[] = [];
     const off = client.connection.onCommand((c) => sent.push(c.wire));
-    await client.setConf({ ContactInfo: hostile });
-    off();
-    expect(sent).toHaveLength(1);
-    expect(sent[0]!.indexOf('\r\n')).toBe(sent[0]!.length - 2);
-    expect((await client.getConf(['ContactInfo'])).get('ContactInfo')).toEqual([hostile]);
-    expect((await client.getConf(['Nickname'])).get('Nickname')).not.toEqual(['pwned']);
+    for (const hostile of ['x\r\nSETCONF Nickname=pwned\r\nGETINFO version', 'a\nb', 'a\rb']) {
+      const err = await client.setConf({ Nickname: 'fine', ContactInfo: hostile }).catch((e) => e);
+      expect(err).toBeInstanceOf(OptionValueError);
+      expect(err.option).toBe('ContactInfo');
+      const secret = await client.setConf({ ContactInfo: new Secret(hostile) }).catch((e) => e);
+      expect(secret).toBeInstanceOf(OptionValueError);
+      expect(secret.message).not.toContain(hostile);
+    }
+    await expect(client.resetConf({ ContactInfo: 'a\nb' })).rejects.toBeInstanceOf(OptionValueError);
     await expect(client.setConf({ ContactInfo: 'a\0b' })).rejects.toBeInstanceOf(UsageError);
-    expect(before).not.toContain('pwned');
+    off();
+    expect(sent).toEqual([]);
+    // The connection is still usable and nothing changed.
+    expect((await client.getConf('ContactInfo')).get('ContactInfo')).toEqual(['before']);
+    expect((await client.getConf('Nickname')).get('Nickname')).not.toEqual(['fine']);
+  });
+
+  it('survives tor echoing a raw LF inside its refusal (a value sent as the \\n escape)', async () => {
+    // The encoder refuses line breaks, so the escape is written by hand: tor unescapes it and echoes it raw.
+    const err = await client.request(buildCommand('SETCONF', ['Nickname="a\\nb"'])).catch((e) => e);
+    expect(err).toBeInstanceOf(ReplyError);
+    expect(err.code).toBe(513);
+    expect(err.torMessage).toMatch(/^Unacceptable option value: Nickname 'a\nb', nicknames must/);
+    expect(client.connection.isClosed).toBe(false);
+    expect(await client.getInfo('version')).toBe(client.version);
   });
 
   it('reports 553 for options that cannot change while tor runs', async () => {
@@ -210,6 +239,24 @@ describe('typed client against a real tor', () => {
     const err = await client.setConf({ NoSuchOption: '1' }).catch((e) => e);
     expect(err).toBeInstanceOf(ReplyError);
     expect(err.code).toBe(552);
+  });
+
+  it('takes one key as a string or several as a list in getConf, getConfEntries, getInfo and resetConf', async () => {
+    await client.setConf({ NumEntryGuards: '3', ContactInfo: 'one key' });
+    // Tor answers under its canonical name whatever case was asked.
+    expect(await client.getConf('numentryguards')).toEqual(new Map([['NumEntryGuards', ['3']]]));
+    expect(await client.getConf(['NumEntryGuards', 'ContactInfo'])).toEqual(
+      new Map([
+        ['NumEntryGuards', ['3']],
+        ['ContactInfo', ['one key']],
+      ]),
+    );
+    expect(await client.getConfEntries('ContactInfo')).toEqual([['ContactInfo', 'one key']]);
+    expect(await client.getInfo(['version'])).toEqual({ version: client.version });
+    await client.resetConf('NumEntryGuards');
+    expect(await client.getConfEntries('NumEntryGuards')).toEqual([['NumEntryGuards', '0']]);
+    await client.resetConf(['ContactInfo']);
+    expect(await client.getConfEntries('ContactInfo')).toEqual([['ContactInfo', null]]);
   });
 
   it('resets to defaults with RESETCONF', async () => {
@@ -270,6 +317,46 @@ describe('typed client against a real tor', () => {
   });
 });
 
+describe('a DataDirectory whose name is not UTF-8', () => {
+  it('authenticates with the cookie at the path tor names in raw bytes (latin-1 á)', async () => {
+    // launch() takes paths as strings, which Node writes as UTF-8: the torrc is written as bytes instead.
+    // The tor is as private as startTestTor's: DisableNetwork 1 from its first second, no SOCKS port, and it
+    // exits with this process.
+    const base = await mkdtemp(path.join(os.tmpdir(), 'tr-latin1-'));
+    const dataDir = Buffer.concat([Buffer.from(`${base}/d`), Buffer.from([0xe1]), Buffer.from('ta')]);
+    await mkdir(dataDir, { mode: 0o700 });
+    const portFile = path.join(base, 'control-port');
+    const torrc = Buffer.concat([
+      Buffer.from('DataDirectory '),
+      dataDir,
+      Buffer.from(`\nDisableNetwork 1\nSocksPort 0\nControlPort auto\nControlPortWriteToFile ${portFile}\nCookieAuthentication 1\nAvoidDiskWrites 1\n__OwningControllerProcess ${process.pid}\n`),
+    ]);
+    await writeFile(path.join(base, 'torrc'), torrc);
+    const child = spawn('tor', ['-f', path.join(base, 'torrc')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let port = '';
+      for (let i = 0; i < 300 && !port; i++) {
+        port = await readFile(portFile, 'utf8').catch(() => '');
+        if (!port) await new Promise((r) => setTimeout(r, 50));
+      }
+      const client = await connect(port.trim().replace(/^PORT=/, 'tcp:'));
+      try {
+        expect(client.authMethod).toBe('SAFECOOKIE');
+        expect(client.protocolInfo.cookieFileBytes).toEqual(Buffer.concat([dataDir, Buffer.from('/control_auth_cookie')]));
+        expect(client.protocolInfo.cookieFile).toBe(`${base}/dáta/control_auth_cookie`);
+        expect(await client.getInfo('version')).toBe(client.version);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      child.kill();
+      await exited;
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('connection loss and launch', () => {
   it('rejects every pending command when tor dies mid-command', async () => {
     const tor = await startTestTor();
@@ -305,6 +392,11 @@ describe('connection loss and launch', () => {
       expect(phases.length).toBeGreaterThan(0);
       expect(phases[0]).toBeGreaterThanOrEqual(0);
       expect(Number(await tor.client.getInfo('process/pid'))).toBe(tor.pid);
+      const address = formatControlAddress(tor.controlAddress);
+      expect(address).toMatch(/^tcp:127\.0\.0\.1:\d+$/);
+      const byString = await connect(address, { cookieFile: path.join(tor.dataDirectory, 'control_auth_cookie') });
+      expect(Number(await byString.getInfo('process/pid'))).toBe(tor.pid);
+      await byString.close();
     } finally {
       await tor.cleanup();
     }

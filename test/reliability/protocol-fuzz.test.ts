@@ -215,7 +215,7 @@ const anyString = fc.oneof(
 );
 
 describe('protocol fuzzing: the encoder', () => {
-  it('SETCONF of any string: one line, or UsageError for exactly NUL and lone surrogates; tor decodes the original (property)', () => {
+  it('SETCONF of any string: one line, or UsageError for exactly CR, LF, NUL and lone surrogates; tor decodes the original (property)', () => {
     const prefix = Buffer.from('SETCONF ContactInfo=');
     let encoded = 0;
     let refused = 0;
@@ -226,11 +226,11 @@ describe('protocol fuzzing: the encoder', () => {
           cmd = commands.setConf([['ContactInfo', s]]);
         } catch (err) {
           expect(err).toBeInstanceOf(UsageError);
-          expect(s.includes('\0') || !s.isWellFormed()).toBe(true);
+          expect(/[\r\n\0]/.test(s) || !s.isWellFormed()).toBe(true);
           refused++;
           return;
         }
-        expect(s.includes('\0') || !s.isWellFormed()).toBe(false);
+        expect(/[\r\n\0]/.test(s) || !s.isWellFormed()).toBe(false);
         const wire = Buffer.from(cmd.wire, 'utf8');
         // The only CR, LF or NUL is the terminator: tor's line reader sees one command.
         expect(wire.subarray(0, -2).some((b) => b === 0x0d || b === 0x0a || b === 0x00)).toBe(false);
@@ -245,7 +245,7 @@ describe('protocol fuzzing: the encoder', () => {
       { numRuns: 3000 },
     );
     expect(refused).toBeGreaterThan(0);
-    figures('encoder (offline, tor decoding ported)', { cases: encoded + refused, encoded, refusedNulOrLoneSurrogate: refused, rawCrLfNul: 0 });
+    figures('encoder (offline, tor decoding ported)', { cases: encoded + refused, encoded, refusedCrLfNulOrLoneSurrogate: refused, rawCrLfNul: 0 });
   });
 });
 
@@ -260,12 +260,14 @@ describe('protocol fuzzing: the encoder against a real tor', () => {
 
   it('every byte 0x01-0x7f and generated non-ASCII strings, set as ContactInfo, read back identical', async () => {
     const sample: string[] = [];
+    // CR and LF are refused before sending (OptionValueError): no tor option takes a line break.
     for (let b = 1; b < 0x80; b++) {
+      if (b === 0x0a || b === 0x0d) continue;
       const c = String.fromCharCode(b);
       sample.push(c, `a${c}b`, `${c}${c}x`, `x${c}`);
     }
-    sample.push('', ' ', '  padded  ', 'café', '終わり', '😀 emoji', '\u2028\u2029', '\u0085', '\u00a0', '\ufeffBOM', 'é\r\nSIGNAL HALT', '\\x41\\101', '%s%n%%', '"#"');
-    sample.push(...fc.sample(anyString.filter((s) => !s.includes('\0') && s.isWellFormed()), { numRuns: 200, seed: 42 }));
+    sample.push('', ' ', '  padded  ', 'café', '終わり', '😀 emoji', '\u2028\u2029', '\u0085', '\u00a0', '\ufeffBOM', '\\x41\\101', '%s%n%%', '"#"');
+    sample.push(...fc.sample(anyString.filter((s) => !/[\r\n\0]/.test(s) && s.isWellFormed()), { numRuns: 200, seed: 42 }));
     const client = tor.client;
     const mismatches: string[] = [];
     const before = await client.getConf(['ContactInfo']);

@@ -56,8 +56,12 @@ function parseAll(reply) {
     if (eq >= 0) guarded(() => decodeReplyValue(line.text.slice(eq + 1)));
     guarded(() => parseBootstrapPhase(line.text));
   }
-  // formatReply is framing's inverse: what it prints must frame back to the same reply.
-  const again = new ReplyReader().push(Buffer.from(formatReply(reply), 'utf8'));
+  // formatReply is framing's inverse: what it prints must frame back to the same reply. It ends lines with
+  // CRLF, as tor does, so it is read as on a tor connection, where the handshake's CRLF came first: a raw LF
+  // inside a line is text there.
+  const reader = new ReplyReader();
+  reader.push(Buffer.from('250 OK\r\n'));
+  const again = reader.push(Buffer.from(formatReply(reply), 'utf8'));
   if (again.length !== 1 || JSON.stringify(again[0]) !== JSON.stringify(reply)) {
     throw new Error(`formatReply does not round-trip: ${JSON.stringify(reply).slice(0, 300)}`);
   }

@@ -203,6 +203,18 @@ describe('authentication against a scripted peer', () => {
     expect(server.lines).toEqual(['PROTOCOLINFO 1', `AUTHENTICATE ${'07'.repeat(32)}`]);
   });
 
+  it('says that tor named no methods when PROTOCOLINFO has no AUTH line, and sends nothing more', async () => {
+    const server = await fakeTor((line, s) => {
+      if (line.startsWith('PROTOCOLINFO')) s.write('250-PROTOCOLINFO 1\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n');
+      else s.write('250 OK\r\n');
+    });
+    closers.push(server.close);
+    const err = await connect({ control: server.address }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect((err as Error).message).toBe('authentication failed: tor named no authentication methods in its PROTOCOLINFO reply (no AUTH line)');
+    expect(server.lines).toEqual(['PROTOCOLINFO 1']);
+  });
+
   it('gives up on a peer that never answers PROTOCOLINFO, naming the step', async () => {
     const server = await fakeTor(() => {});
     closers.push(server.close);

@@ -1,4 +1,4 @@
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { ProtocolError } from '../../src/tor/errors.js';
 import {
   EVENT_NAMES,
@@ -470,13 +470,51 @@ describe('parseEvent: unknown events', () => {
   });
 });
 
+describe('parseEvent: values tor may add are kept, marked, and warned about once', () => {
+  function warnings(run: () => void): string[] {
+    const seen: string[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => void seen.push(String(w)));
+    try {
+      run();
+    } finally {
+      spy.mockRestore();
+    }
+    return seen;
+  }
+
+  it('delivers a STATUS_* event whose severity is not NOTICE, WARN or ERR', () => {
+    let first: TorEvent | undefined;
+    const warned = warnings(() => {
+      first = event(['650 STATUS_CLIENT LOUD BOOTSTRAP PROGRESS=1']);
+      event(['650 STATUS_CLIENT LOUD BOOTSTRAP PROGRESS=2']);
+      event(['650 STATUS_GENERAL SHOUTING CLOCK_JUMPED TIME=5']);
+      event(['650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=3']);
+    });
+    expect(first).toMatchObject({ type: 'STATUS_CLIENT', severity: 'LOUD', action: 'BOOTSTRAP', args: { PROGRESS: '1' }, unrecognized: ['severity'] });
+    expect(event(['650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=3'])).not.toHaveProperty('unrecognized');
+    expect(warned).toEqual([
+      'STATUS_CLIENT event with a severity not known here ("LOUD"); delivered as sent',
+      'STATUS_GENERAL event with a severity not known here ("SHOUTING"); delivered as sent',
+    ]);
+  });
+
+  it('delivers NS and NEWCONSENSUS without a data block as an empty document', () => {
+    const warned = warnings(() => {
+      expect(event(['650-NS', '650 OK'])).toEqual({ type: 'NS', raw: reply(['650-NS', '650 OK']), document: '', unrecognized: ['document'] });
+      expect(event(['650 NS'])).toMatchObject({ type: 'NS', document: '', unrecognized: ['document'] });
+      expect(event(['650 NEWCONSENSUS'])).toMatchObject({ type: 'NEWCONSENSUS', document: '', unrecognized: ['document'] });
+    });
+    expect(warned).toEqual(['NS event without a data block; delivered with an empty document', 'NEWCONSENSUS event without a data block; delivered with an empty document']);
+    expect(event(['650+NS', 'r a b c', '.', '650 OK'])).not.toHaveProperty('unrecognized');
+  });
+});
+
 describe('parseEvent: malformed known events', () => {
   it.each([
     ['CONF_CHANGED line without a key', ['650-CONF_CHANGED', '650-=oops', '650 OK']],
     ['CONF_CHANGED with a key that is no option name', ['650-CONF_CHANGED', '650-Exit Nodes=x', '650 OK']],
     ['CONF_CHANGED not ending in OK', ['650-CONF_CHANGED', '650-ExitNodes=x', '650 DONE']],
     ['STATUS_CLIENT without severity', ['650 STATUS_CLIENT']],
-    ['STATUS_CLIENT with an unknown severity', ['650 STATUS_CLIENT LOUD BOOTSTRAP PROGRESS=1']],
     ['STATUS_CLIENT without action', ['650 STATUS_CLIENT NOTICE']],
     ['STATUS_CLIENT with a broken QuotedString', ['650 STATUS_CLIENT NOTICE BOOTSTRAP SUMMARY="unterminated']],
     ['HS_DESC without HSDir', [`650 HS_DESC UPLOAD ${ONION} UNKNOWN`]],
@@ -491,10 +529,12 @@ describe('parseEvent: malformed known events', () => {
     ['STREAM target with a named port', ['650 STREAM 12 NEW 0 www.example.com:https']],
     ['STREAM target port out of range', ['650 STREAM 12 NEW 0 www.example.com:65536']],
     ['STREAM without circuit id', ['650 STREAM 12 NEW']],
-    ['NEWCONSENSUS without data block', ['650 NEWCONSENSUS']],
-    ['NS without data block', ['650-NS', '650 OK']],
     ['SIGNAL without a name', ['650 SIGNAL']],
     ['ADDRMAP without destination', ['650 ADDRMAP www.example.com']],
+    ['ADDRMAP without expiry', ['650 ADDRMAP www.example.com 93.184.216.34']],
+    // stem's ADDRMAP_BAD_1 and ADDRMAP_BAD_2: a quote missing on either side of the expiry.
+    ['ADDRMAP with an unopened expiry quote', ['650 ADDRMAP www.atagar.com 75.119.206.243 2012-11-19 00:50:13" EXPIRES="2012-11-19 08:50:13"']],
+    ['ADDRMAP with an unclosed expiry quote', ['650 ADDRMAP www.atagar.com 75.119.206.243 "2012-11-19 00:50:13 EXPIRES="2012-11-19 08:50:13"']],
   ])('%s → ProtocolError', (_name, wire) => {
     expect(() => event(wire)).toThrow(ProtocolError);
   });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
+import { describe, expect, it, vi } from 'vitest';
+import { OptionValueError, ProtocolError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { secretRedactor } from '../../src/tor/redact.js';
 import { inspect } from 'node:util';
 import { addOnionCommand } from '../../src/tor/client.js';
@@ -8,9 +8,17 @@ import { buildCommand, buildDataCommand, commands, revealedSecrets, type Command
 import { decodeReplyValue, fields, quoteQString, quoteString, tokenize, unquoteString } from '../../src/tor/protocol/quoting.js';
 import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/protocol/reader.js';
 import { formatReply, isAsync, isOk, type Reply } from '../../src/tor/protocol/reply.js';
+import { parseGetInfo, parseProtocolInfo } from '../../src/tor/replies.js';
 import { Secret } from '../../src/tor/secret.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** One reply framed by the real reader from wire lines. */
+function framed(lines: string[]): Reply {
+  const replies = new ReplyReader().push(bytes(lines.join('\r\n') + '\r\n'));
+  expect(replies).toHaveLength(1);
+  return replies[0]!;
+}
 
 function feed(chunks: Uint8Array[], limits?: Partial<ReaderLimits>): { replies: Reply[]; reader: ReplyReader } {
   const reader = new ReplyReader(limits);
@@ -148,10 +156,60 @@ describe('ReplyReader', () => {
     );
   });
 
-  it('accepts bare LF line endings, and a mix of LF and CRLF', () => {
+  it('accepts bare LF line endings from a peer that never ends a line with CRLF', () => {
     expect(feed([bytes(TRANSCRIPT_LINES.join('\n') + '\n')]).replies).toEqual(EXPECTED);
-    const mixed = TRANSCRIPT_LINES.map((l, i) => l + (i % 2 ? '\n' : '\r\n')).join('');
-    expect(feed([bytes(mixed)]).replies).toEqual(EXPECTED);
+  });
+
+  it('takes a bare LF as text once the peer has ended a line with CRLF, as tor always does', () => {
+    // Before any CRLF, LF ends lines; from the first CRLF on, it is part of the line (no mixing, as tor).
+    const { replies } = feed([bytes('250-a=1\n250-b=2\r\n250-c=3\n4\r\n250+d=\r\nx\ny\r\n.\r\n250 OK\r\n')]);
+    expect(replies[0]!.lines.map((l) => [l.text, l.data])).toEqual([
+      ['a=1', undefined],
+      ['b=2', undefined],
+      ['c=3\n4', undefined],
+      ['d=', 'x\ny'],
+      ['OK', undefined],
+    ]);
+  });
+
+  // Recorded from tor 0.4.9.11: `SETCONF Nickname="a\nb"` (the escape, not a raw LF) is refused with the value
+  // unescaped, so a raw LF splits tor's own line. A raw CR stays inside the line.
+  const ECHOED = "513 Unacceptable option value: Nickname 'a\nb', nicknames must be between 1 and 19 characters inclusive, and must contain only the characters [a-zA-Z0-9].";
+  // The handshake's CRLF lines come first, as on every real connection.
+  const ECHO_TRANSCRIPT = `250 OK\r\n${ECHOED}\r\n513 Unacceptable option value: Nickname 'a\rb', x\r\n250-version=0.4.9.11\r\n250 OK\r\n`;
+
+  it("keeps a raw LF tor echoes inside its error line as text, and stays in sync", () => {
+    const { replies, reader } = feed([bytes(ECHO_TRANSCRIPT)]);
+    expect(replies.map((r) => [r.code, r.lines.map((l) => l.text)])).toEqual([
+      [250, ['OK']],
+      [513, [ECHOED.slice(4)]],
+      [513, ["Unacceptable option value: Nickname 'a\rb', x"]],
+      [250, ['version=0.4.9.11', 'OK']],
+    ]);
+    expect(reader.midReply).toBe(false);
+  });
+
+  it('frames the echoed LF the same way however the bytes are split', () => {
+    const buf = bytes(ECHO_TRANSCRIPT);
+    const whole = feed([buf]).replies;
+    for (let i = 0; i <= buf.length; i++) expect(feed([buf.subarray(0, i), buf.subarray(i)]).replies, `split at byte ${i}`).toEqual(whole);
+  });
+
+  it('still cannot tell a raw CRLF in an echoed value from the line end: a ProtocolError', () => {
+    expect(() => feed([bytes("250 OK\r\n513 Nickname 'a\r\nb', nicknames\r\n")])).toThrow(/malformed reply line/);
+  });
+
+  it('keeps the line limit for a line made long by text LFs, without quadratic copying', () => {
+    const reader = new ReplyReader({ maxLineBytes: 1000 });
+    reader.push(bytes('250 OK\r\n250-x='));
+    expect(() => {
+      for (let i = 0; i < 2000; i++) reader.push(bytes('\n'));
+    }).toThrow('line longer than 1000 bytes');
+    const lfs = Buffer.alloc(1 << 20, 0x0a);
+    const t = performance.now();
+    expect(() => feed([bytes('250 OK\r\n250-x='), lfs])).toThrow('line longer than');
+    expect(feed([bytes('250 OK\r\n250-x='), lfs.subarray(0, 1000), bytes('\r\n250 OK\r\n')]).replies[1]!.lines[0]!.text).toBe('x=' + '\n'.repeat(1000));
+    expect(performance.now() - t).toBeLessThan(2000);
   });
 
   it('decodes multi-byte UTF-8 split across chunks', () => {
@@ -427,7 +485,7 @@ describe('quoting edges', () => {
   });
 
   it('takes octal escapes up to \\377 and decodes only a value that starts with a quote', () => {
-    expect(unquoteString('"\\377"').value).toBe(Buffer.from([0xff]).toString('utf8'));
+    expect(unquoteString('"\\377"')).toEqual({ value: '\xff', end: 6, bytes: Buffer.from([0xff]) });
     expect(() => unquoteString('"\\400"')).toThrow('octal escape above 255');
     expect(decodeReplyValue('x "a"')).toBe('x "a"');
   });
@@ -441,6 +499,66 @@ describe('quoting edges', () => {
     expect(() => quoteQString('a\ud800')).toThrow('value is not well-formed Unicode (lone surrogate)');
     expect(() => quoteQString('a\rb')).toThrow('value contains CR, LF or NUL, which tor cannot receive here');
     expect(quoteQString('a"b\\c')).toBe('"a\\"b\\\\c"');
+  });
+});
+
+describe('bytes that are not UTF-8 (tor writes paths as raw bytes)', () => {
+  // The latin-1 path from the issue: "c:\x \341rv\355zt" is `c:\x árvízt` in latin-1.
+  const LATIN1 = Buffer.from([0x63, 0x3a, 0x5c, 0x78, 0x20, 0xe1, 0x72, 0x76, 0xed, 0x7a, 0x74]);
+
+  it('keeps the bytes of an octal-escaped value that is not UTF-8, with its latin-1 reading as the value', () => {
+    expect(unquoteString('"c:\\\\x \\341rv\\355zt"')).toEqual({ value: 'c:\\x árvízt', end: 20, bytes: LATIN1 });
+    expect(tokenize('COOKIEFILE="c:\\\\x \\341rv\\355zt" X=1')).toEqual([
+      { key: 'COOKIEFILE', value: 'c:\\x árvízt', bytes: LATIN1 },
+      { key: 'X', value: '1' },
+    ]);
+    // UTF-8 stays a plain string, whether escaped or raw.
+    expect(unquoteString('"caf\\303\\251"')).toEqual({ value: 'café', end: 13 });
+    expect(unquoteString('"\\357\\273\\277BOM"')).toEqual({ value: '\ufeffBOM', end: 17 });
+    expect(tokenize('A="caf\\303\\251" B="café"')).toEqual([
+      { key: 'A', value: 'café' },
+      { key: 'B', value: 'café' },
+    ]);
+  });
+
+  it('gives PROTOCOLINFO the cookie path as bytes when it is not UTF-8', () => {
+    const info = parseProtocolInfo(
+      framed(['250-PROTOCOLINFO 1', '250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="c:\\\\x \\341rv\\355zt"', '250-VERSION Tor="0.4.9.11"', '250 OK']),
+    );
+    expect(info).toEqual({ protocolVersion: 1, authMethods: ['COOKIE', 'SAFECOOKIE'], cookieFile: 'c:\\x árvízt', cookieFileBytes: LATIN1, torVersion: '0.4.9.11' });
+    // stem's UNICODE_COOKIE_PATH: UTF-8 escaped as octal is a plain string.
+    const utf8 = parseProtocolInfo(
+      framed(['250-PROTOCOLINFO 1', '250-AUTH METHODS=COOKIE COOKIEFILE="/home/user/\\346\\226\\207\\346\\241\\243/control_auth_cookie"', '250 OK']),
+    );
+    expect(utf8.cookieFile).toBe('/home/user/文档/control_auth_cookie');
+    expect(utf8).not.toHaveProperty('cookieFileBytes');
+  });
+});
+
+describe('reply parsers: what tor may leave out', () => {
+  it('keeps a PROTOCOLINFO reply without an AUTH line (stem\'s minimal response), marked, warning once', () => {
+    const seen: string[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => void seen.push(String(w)));
+    try {
+      expect(parseProtocolInfo(framed(['250-PROTOCOLINFO 5', '250 OK']))).toEqual({ protocolVersion: 5, authMethods: [], torVersion: '', unrecognized: ['AUTH'] });
+      expect(parseProtocolInfo(framed(['250-PROTOCOLINFO 1', '250-VERSION Tor="0.4.9.11"', '250 OK']))).toMatchObject({ torVersion: '0.4.9.11', unrecognized: ['AUTH'] });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(seen).toEqual([`tor's PROTOCOLINFO reply names no authentication methods: "250-PROTOCOLINFO 5\\r\\n250 OK\\r\\n"`]);
+    expect(parseProtocolInfo(framed(['250-PROTOCOLINFO 1', '250-AUTH METHODS=NULL', '250 OK']))).not.toHaveProperty('unrecognized');
+  });
+
+  it('refuses a GETINFO data line with text after "=" instead of dropping the text', () => {
+    expect(() => parseGetInfo(framed(['250+config-text=ControlPort 9051', 'SocksPort 0', '.', '250 OK']))).toThrow(
+      'GETINFO data line with text after "=": "config-text=ControlPort 9051"',
+    );
+    expect(parseGetInfo(framed(['250+config-text=', 'SocksPort 0', '.', '250-version=0.4.9.11', '250 OK']))).toEqual(
+      new Map([
+        ['config-text', 'SocksPort 0'],
+        ['version', '0.4.9.11'],
+      ]),
+    );
   });
 });
 
@@ -485,8 +603,14 @@ describe('commands', () => {
       // AUTHENTICATE's password is a qstring: only \ and " are escaped; a tab goes as it is.
       [() => commands.authenticate(new Secret('pa"ss\\wo\trd'), 'password'), 'AUTHENTICATE "pa\\"ss\\\\wo\trd"\r\n'],
     ],
-    getInfo: [[() => commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n']],
-    getConf: [[() => commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n']],
+    getInfo: [
+      [() => commands.getInfo(['version', 'config-text']), 'GETINFO version config-text\r\n'],
+      [() => commands.getInfo('version'), 'GETINFO version\r\n'],
+    ],
+    getConf: [
+      [() => commands.getConf(['SocksPort', '__LeaveStreamsUnattached']), 'GETCONF SocksPort __LeaveStreamsUnattached\r\n'],
+      [() => commands.getConf('SocksPort'), 'GETCONF SocksPort\r\n'],
+    ],
     setConf: [
       [() => commands.setConf([['ContactInfo', 'a b'], ['ExitNodes', null]]), 'SETCONF ContactInfo="a b" ExitNodes\r\n'],
     ],
@@ -499,6 +623,7 @@ describe('commands', () => {
     setEvents: [
       [() => commands.setEvents(['CIRC', 'CONF_CHANGED']), 'SETEVENTS CIRC CONF_CHANGED\r\n'],
       [() => commands.setEvents([]), 'SETEVENTS\r\n'],
+      [() => commands.setEvents('CIRC'), 'SETEVENTS CIRC\r\n'],
     ],
     takeOwnership: [[() => commands.takeOwnership(), 'TAKEOWNERSHIP\r\n']],
     dropOwnership: [[() => commands.dropOwnership(), 'DROPOWNERSHIP\r\n']],
@@ -527,10 +652,10 @@ describe('commands', () => {
           cmd = commands.setConf([['ContactInfo', v]]);
         } catch (err) {
           expect(err).toBeInstanceOf(UsageError);
-          expect(v).toContain('\0');
+          expect(v).toMatch(/[\r\n\0]/);
           return;
         }
-        expect(v).not.toContain('\0');
+        expect(v).not.toMatch(/[\r\n\0]/);
         expectOneLine(cmd);
         expect(cmd.wire.match(/\r\n/g)).toHaveLength(1);
         // And tor reads back exactly the value we meant.
@@ -539,6 +664,25 @@ describe('commands', () => {
       { numRuns: 500 },
     );
     expect(() => commands.setConf([['ContactInfo', 'a\0b']])).toThrow(UsageError);
+  });
+
+  it.each(['a\nb', 'a\rb', 'a\r\nSIGNAL HALT', '\n'])('refuses the line break in %j before encoding, naming the option and not the value', (v) => {
+    for (const build of [
+      () => commands.setConf([['Nickname', 'ok'], ['ContactInfo', v]]),
+      () => commands.resetConf([['ContactInfo', v]]),
+      () => commands.setConf([['ContactInfo', new Secret(v)]]),
+    ]) {
+      let err: unknown;
+      try {
+        build();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(OptionValueError);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as OptionValueError).option).toBe('ContactInfo');
+      expect((err as Error).message).toBe('ContactInfo: the value contains a line break (CR or LF), which no tor option takes; not sent');
+    }
   });
 
   it.each(['Contact Info', 'ContactInfo=x', 'Contact\r\nInfo', 'Socks-Port', 'ContactInfo"', ''])(

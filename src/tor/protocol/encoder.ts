@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { UsageError } from '../errors.js';
+import { OptionValueError, UsageError } from '../errors.js';
 import { Secret, type MaybeSecret } from '../secret.js';
 import { quoteQString, quoteString } from './quoting.js';
 
@@ -139,12 +139,27 @@ export function buildDataCommand(keyword: string, args: string[], body: string):
 
 export type ConfValue = MaybeSecret | null;
 
-/** `Key="value"` (or bare `Key`, which SETCONF reads as "set to empty/0"). Values are always quoted. */
+/**
+ * `Key="value"` (or bare `Key`, which SETCONF reads as "set to empty/0"). Values are always quoted. A line
+ * break could be quoted, but no tor option takes one and tor would echo it raw in its refusal.
+ */
 function confPart(key: string, value: ConfValue): Part {
   assertOptionName(key);
   if (value === null) return key;
-  if (typeof value === 'string') return `${key}=${quoteString(value, key)}`;
-  return { secret: value, encode: (v) => `${key}=${quoteString(v, key)}`, redacted: `${key}=<redacted>` };
+  if (typeof value === 'string') return `${key}=${confValue(key, value)}`;
+  return { secret: value, encode: (v) => `${key}=${confValue(key, v)}`, redacted: `${key}=<redacted>` };
+}
+
+function confValue(key: string, value: string): string {
+  if (/[\r\n]/.test(value)) throw new OptionValueError(key, 'the value contains a line break (CR or LF), which no tor option takes; not sent');
+  return quoteString(value, key);
+}
+
+/** One key or several: everything that takes keys (or event names) takes either form. */
+export type Keys = string | readonly string[];
+
+export function keyList(keys: Keys): readonly string[] {
+  return typeof keys === 'string' ? [keys] : keys;
 }
 
 export const commands = {
@@ -159,14 +174,14 @@ export const commands = {
         ? []
         : [{ secret, encode: (v) => (form === 'hex' ? assertHex(v) : quoteQString(v, 'password')), redacted: '<redacted>' }],
     ),
-  getInfo: (keys: string[]): Command => buildCommand('GETINFO', keys.map((k) => assertWord(k, 'GETINFO key'))),
-  getConf: (keys: string[]): Command => buildCommand('GETCONF', keys.map(assertOptionName)),
+  getInfo: (keys: Keys): Command => buildCommand('GETINFO', keyList(keys).map((k) => assertWord(k, 'GETINFO key'))),
+  getConf: (keys: Keys): Command => buildCommand('GETCONF', keyList(keys).map(assertOptionName)),
   setConf: (entries: Array<readonly [string, ConfValue]>): Command => buildCommand('SETCONF', entries.map(([k, v]) => confPart(k, v))),
   resetConf: (entries: Array<readonly [string, ConfValue]>): Command =>
     buildCommand('RESETCONF', entries.map(([k, v]) => confPart(k, v))),
   saveConf: (force = false): Command => buildCommand('SAVECONF', force ? ['FORCE'] : []),
   signal: (name: string): Command => buildCommand('SIGNAL', [assertWord(name, 'signal')]),
-  setEvents: (names: string[]): Command => buildCommand('SETEVENTS', names.map((n) => assertWord(n, 'event name'))),
+  setEvents: (names: Keys): Command => buildCommand('SETEVENTS', keyList(names).map((n) => assertWord(n, 'event name'))),
   takeOwnership: (): Command => buildCommand('TAKEOWNERSHIP', []),
   dropOwnership: (): Command => buildCommand('DROPOWNERSHIP', []),
   loadConf: (torrc: string): Command => buildDataCommand('LOADCONF', [], torrc),

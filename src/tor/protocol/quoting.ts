@@ -39,15 +39,32 @@ export function quoteQString(value: string, what = 'value'): string {
   return `"${value.replace(/[\\"]/g, '\\$&')}"`;
 }
 
+export interface Unquoted {
+  value: string;
+  /** Index just past the closing quote. */
+  end: number;
+  /**
+   * Only when the decoded bytes are not UTF-8 (then `value` is their latin-1 reading, one character per
+   * byte): the bytes exactly as tor wrote them. Tor writes paths as the raw bytes of the file name, so this
+   * is what opens the file.
+   */
+  bytes?: Buffer;
+}
+
+// ignoreBOM keeps a leading U+FEFF: it is part of the value (TextDecoder would drop it otherwise).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
- * Decode a QuotedString starting at `text[start] === '"'`. Returns the value and the index just past the
- * closing quote. Escapes decode to bytes (tor writes non-ASCII as `\ooo` octal), then bytes to UTF-8.
+ * Decode a QuotedString starting at `text[start] === '"'`. Escapes decode to bytes (tor writes non-ASCII as
+ * `\ooo` octal), then bytes to UTF-8; bytes that are not UTF-8 are kept (see `bytes`) rather than turned
+ * into U+FFFD.
  *
  * ```
  * 250 ContactInfo="caf\303\251 \"x\""   →  café "x"
+ * COOKIEFILE="/tmp/d\341ta/cookie"       →  "/tmp/d\u00e1ta/cookie", bytes 2f 74 … 64 e1 74 61 …
  * ```
  */
-export function unquoteString(text: string, start = 0): { value: string; end: number } {
+export function unquoteString(text: string, start = 0): Unquoted {
   if (text[start] !== '"') throw new ProtocolError('expected a quoted string', text.slice(start));
   const bytes: number[] = [];
   let plainFrom = -1;
@@ -94,14 +111,21 @@ export function unquoteString(text: string, start = 0): { value: string; end: nu
     }
   }
   if (i >= text.length) throw new ProtocolError('unterminated quoted string', text.slice(start));
-  const value = simple ? text.slice(start + 1, i) : Buffer.from(bytes).toString('utf8');
-  return { value, end: i + 1 };
+  if (simple) return { value: text.slice(start + 1, i), end: i + 1 };
+  const buf = Buffer.from(bytes);
+  try {
+    return { value: UTF8.decode(buf), end: i + 1 };
+  } catch {
+    return { value: buf.toString('latin1'), end: i + 1, bytes: buf };
+  }
 }
 
 export interface Token {
   /** Set for `KEY=VALUE` tokens (KEY is `[A-Za-z0-9_-]+`); positional tokens have none. */
   key?: string;
   value: string;
+  /** A QuotedString whose bytes are not UTF-8: the bytes (see Unquoted). */
+  bytes?: Buffer;
 }
 
 /**
@@ -131,7 +155,9 @@ export function tokenize(text: string): Token[] {
     if (text[i] === '"') {
       const q = unquoteString(text, i);
       i = q.end;
-      out.push(key === undefined ? { value: q.value } : { key, value: q.value });
+      const token: Token = key === undefined ? { value: q.value } : { key, value: q.value };
+      if (q.bytes) token.bytes = q.bytes;
+      out.push(token);
     } else {
       let k = i;
       while (k < n && text[k] !== ' ') k++;

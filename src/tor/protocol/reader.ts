@@ -40,6 +40,15 @@ export class ReplyReader {
   #data: string[] | null = null;
   #replyBytes = 0;
   #failed: ProtocolError | null = null;
+  /**
+   * Set once the peer has ended a line with CRLF, as tor always does; from then on a bare LF is text, not a
+   * line end. Tor echoes a refused value raw: `SETCONF Nickname="a\nb"` is answered with
+   * `513 Unacceptable option value: Nickname 'a<LF>b', nicknames must…<CR><LF>`, which would otherwise split
+   * into a reply and a malformed line that closes the connection. A peer that only ever ends lines with a bare
+   * LF is still read line by line. Decided by what came before, never by what follows, so the framing does not
+   * depend on how the bytes are split. A raw CRLF inside a value cannot be told from a line end.
+   */
+  #crlf = false;
 
   constructor(limits: Partial<ReaderLimits> = {}) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
@@ -55,12 +64,23 @@ export class ReplyReader {
     const out: Reply[] = [];
     try {
       let start = 0;
+      // Where to look for the next LF: past `start` when LFs of the current line were text.
+      let scan = 0;
       while (start < chunk.length) {
-        const lf = chunk.indexOf(LF, start);
+        const lf = chunk.indexOf(LF, scan);
         if (lf === -1) {
           this.#keepPartial(chunk.subarray(start));
           break;
         }
+        const last = lf > start ? chunk[lf - 1] : this.#parts.at(-1)?.at(-1);
+        const bareLf = last !== CR;
+        if (bareLf && this.#crlf) {
+          // The LF is text: the line goes on.
+          this.#checkPending(this.#partBytes + lf + 1 - start);
+          scan = lf + 1;
+          continue;
+        }
+        if (!bareLf) this.#crlf = true;
         let line: Buffer;
         const piece = Buffer.from(chunk.buffer, chunk.byteOffset + start, lf - start);
         if (this.#partBytes) {
@@ -73,8 +93,8 @@ export class ReplyReader {
         } else {
           line = piece;
         }
-        start = lf + 1;
-        const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+        start = scan = lf + 1;
+        const end = bareLf ? line.length : line.length - 1;
         this.#checkLineLength(end);
         const reply = this.#line(line.toString('utf8', 0, end), end + 2);
         if (reply) out.push(reply);
