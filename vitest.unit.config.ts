@@ -7,5 +7,6 @@ export default defineConfig({
     maxWorkers: 2,
     // As in vitest.config.ts: the property tests of the spec loader take seconds on a loaded machine.
     testTimeout: 60_000,
+    setupFiles: ['test/helpers/property-setup.ts'],
   },
 });

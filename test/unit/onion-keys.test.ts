@@ -40,6 +40,7 @@ import {
   writeTorKeyFiles,
 } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
+import { propertyRuns } from '../helpers/property.js';
 
 const hex = (h: string) => Buffer.from(h, 'hex');
 
@@ -219,7 +220,7 @@ describe('OnionServiceKey', () => {
         expect(fromExpanded.publicKey).toEqual(fromSeed.publicKey);
         expect(fromExpanded.address).toBe(fromSeed.address);
       }),
-      { numRuns: 50 },
+      { numRuns: propertyRuns(50) },
     );
   });
 

@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, ReplyReader, type ReaderLimits } from '../../src/tor/pr
 import { formatReply, isAsync, isOk, type Reply } from '../../src/tor/protocol/reply.js';
 import { parseGetInfo, parseProtocolInfo } from '../../src/tor/replies.js';
 import { Secret } from '../../src/tor/secret.js';
+import { propertyRuns } from '../helpers/property.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -366,7 +367,7 @@ describe('quoteString', () => {
           expect(unquoteString(line, 4)).toEqual({ value: s, end: 4 + q.length });
         },
       ),
-      { numRuns: 500 },
+      { numRuns: propertyRuns(500) },
     );
   });
 });
@@ -661,7 +662,7 @@ describe('commands', () => {
         // And tor reads back exactly the value we meant.
         expect(unquoteString(cmd.wire, prefix.length)).toEqual({ value: v, end: cmd.wire.length - 2 });
       }),
-      { numRuns: 500 },
+      { numRuns: propertyRuns(500) },
     );
     expect(() => commands.setConf([['ContactInfo', 'a\0b']])).toThrow(UsageError);
   });

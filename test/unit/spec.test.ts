@@ -10,6 +10,7 @@ import type { DesiredState } from '../../src/spec/model.js';
 import { portTarget } from '../../src/spec/normalize/services.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { Secret } from '../../src/tor/secret.js';
+import { propertyRuns } from '../helpers/property.js';
 
 // Real keys, generated with src/tor/onion for these tests.
 const ADDR1 = '56yhpmocgt6iw6jcdqvtcs6gt6moujkvec4jrzjk3nq3kuqh7y2jfhid';
@@ -947,11 +948,11 @@ describe('property: nothing but SpecErrors', () => {
   const yamlish = fc.string({ unit: fc.constantFrom(...'abc: -[]{}&*!|>"\'#\n\t ,?%@`${}0123456789.~<=\\'.split(''), 'version', 'options', 'onionServices', 'ports', 'type', '${env:A}', '$${'), maxLength: 200 });
 
   it('random YAML-ish text', async () => {
-    await fc.assert(fc.asyncProperty(yamlish, async (text) => onlySpecErrors([{ name: 'r.yaml', text }])), { numRuns: 300 });
+    await fc.assert(fc.asyncProperty(yamlish, async (text) => onlySpecErrors([{ name: 'r.yaml', text }])), { numRuns: propertyRuns(300) });
   });
 
   it('random documents of any shape', async () => {
-    await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 5 }), fc.jsonValue({ maxDepth: 3 }), async (a, b) => onlySpecErrors([{ name: 'a.yaml', text: stringify(a) }, { name: 'b.yaml', text: stringify(b) }])), { numRuns: 200 });
+    await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 5 }), fc.jsonValue({ maxDepth: 3 }), async (a, b) => onlySpecErrors([{ name: 'a.yaml', text: stringify(a) }, { name: 'b.yaml', text: stringify(b) }])), { numRuns: propertyRuns(200) });
   });
 
   const VALID = {
@@ -995,7 +996,7 @@ describe('property: nothing but SpecErrors', () => {
     const replacement = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom('', '${env:A}', '${env:NOPE}', '${file:/nonexistent}', 'a\nb', '/a/', '~/x', 'unix:/x', 65536, -1, 0, 1.5, true, null, ADDR1, PUB1, '{ }'));
     await fc.assert(
       fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), replacement, async (choices, r) => onlySpecErrors([{ name: 'm.yaml', text: stringify(mutate(VALID, choices, r)) }])),
-      { numRuns: 400 },
+      { numRuns: propertyRuns(400) },
     );
   });
 });
