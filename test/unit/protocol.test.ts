@@ -200,17 +200,17 @@ describe('ReplyReader', () => {
     expect(() => feed([bytes("250 OK\r\n513 Nickname 'a\r\nb', nicknames\r\n")])).toThrow(/malformed reply line/);
   });
 
-  it('keeps the line limit for a line made long by text LFs, without quadratic copying', () => {
+  // A 1 MiB run of LFs: a reader that rescanned or recopied the line per chunk would not finish in the
+  // test's timeout (no timing assertion here: bench/ measures, tests decide).
+  it('keeps the line limit for a line made long by text LFs', () => {
     const reader = new ReplyReader({ maxLineBytes: 1000 });
     reader.push(bytes('250 OK\r\n250-x='));
     expect(() => {
       for (let i = 0; i < 2000; i++) reader.push(bytes('\n'));
     }).toThrow('line longer than 1000 bytes');
     const lfs = Buffer.alloc(1 << 20, 0x0a);
-    const t = performance.now();
     expect(() => feed([bytes('250 OK\r\n250-x='), lfs])).toThrow('line longer than');
     expect(feed([bytes('250 OK\r\n250-x='), lfs.subarray(0, 1000), bytes('\r\n250 OK\r\n')]).replies[1]!.lines[0]!.text).toBe('x=' + '\n'.repeat(1000));
-    expect(performance.now() - t).toBeLessThan(2000);
   });
 
   it('decodes multi-byte UTF-8 split across chunks', () => {
