@@ -11,6 +11,8 @@
  * 4. Ephemeral services: DEL_ONION before ADD_ONION of the same key; every DEL_ONION before any record is
  *    forgotten; each ADD_ONION followed by its record (plan-ephemeral.ts).
  * 5. Client credentials: remove before add.
+ * 6. Persistence last, once tor has accepted everything: the drop-in (verified by tor first), then the
+ *    `%include` line that makes tor read it; or SAVECONF (persist/plan.ts).
  */
 import { createHash } from 'node:crypto';
 import type { DesiredState } from '../spec/model.js';
@@ -20,6 +22,7 @@ import { planClientAuth } from './plan-clientauth.js';
 import { planEphemeralServices } from './plan-ephemeral.js';
 import { planFilesystemServices } from './plan-filesystem.js';
 import { planOptions, withAttachOptions } from './plan-options.js';
+import { planPersist } from './persist/plan.js';
 import { kindOf } from './steps.js';
 import type { Change, LiveState, Plan, Step } from './types.js';
 
@@ -27,10 +30,12 @@ export type { PlanContext } from './plan-common.js';
 
 export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
   const b = new Builder();
-  planOptions(withAttachOptions(desired, b), live, ctx, b);
+  const options = withAttachOptions(desired, b);
+  planOptions(options, live, ctx, b);
   planFilesystemServices(desired, live, ctx, b);
   planEphemeralServices(desired, live, ctx, b);
   planClientAuth(desired, live, ctx, b);
+  planPersist(desired, options, live, ctx, b);
   const steps = b.steps();
   const count = (a: Change['action']) => b.changes.filter((c) => c.action === a && !c.needsRestart).length;
   return {

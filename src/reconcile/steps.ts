@@ -7,9 +7,11 @@
 import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
 import { addOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand, delOnionCommand, type TorClient } from '../tor/client.js';
 import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { ReplyError } from '../tor/errors.js';
 import { commands } from '../tor/protocol/encoder.js';
 import { Secret } from '../tor/secret.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, recordKey } from './local.js';
+import { addInclude, verifyDropIn, writeDropIn } from './persist/files.js';
 import type { EphemeralRecord, Owner, Step, StepOf, StepOp } from './types.js';
 
 /** What the steps of one apply share. */
@@ -172,6 +174,41 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     async run(s, rt) {
       rt.records.delete(recordKey(s.target, s.spec, s.service));
       rt.recordsChanged = true;
+    },
+  },
+  'persist-file': {
+    display: (s) => `verify with tor --verify-config, then write ${s.path} (${octal(s.mode)}, the options and onion services tor gets at its next start)`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    async run(s) {
+      // A file tor would refuse is never installed: tor would not start again with it.
+      await verifyDropIn(s);
+      await writeDropIn(s.path, s.content, s.mode, s.owner?.gid);
+    },
+  },
+  'persist-include': {
+    display: (s) => `add the line "${s.line}" to ${s.torrc} (a copy of it as it was in ${s.torrc}.tor-reconcile.bak)`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    run: (s) => addInclude(s.torrc, s.line),
+  },
+  saveconf: {
+    display: () => commands.saveConf().display,
+    control: true,
+    stateful: false,
+    batch: 'alone',
+    async run(_s, rt) {
+      try {
+        await rt.client.saveConf();
+      } catch (err) {
+        if (!(err instanceof ReplyError) || err.code !== 551) throw err;
+        const torrc = await rt.client.getInfo('config-file').catch(() => "tor's torrc");
+        throw new Error(
+          `tor cannot write its torrc ${torrc} (551 ${err.torMessage}): tor's user may write neither the file nor its directory (e.g. /etc/tor/torrc owned by root while tor runs as debian-tor). The changes are applied but last until tor restarts; use persist: { file: PATH } with a %include in the torrc instead`,
+        );
+      }
     },
   },
 };

@@ -1,0 +1,100 @@
+/**
+ * What persistence steps do to files: verify a new drop-in with tor itself before it replaces the old one,
+ * and add the `%include` line to tor's torrc (after a backup).
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile, chown } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { reveal, type MaybeSecret } from '../../tor/secret.js';
+import { writeSecretFileAtomic } from '../../tor/onion/index.js';
+import { expandInclude } from './live.js';
+import { includeCovers, includesOf, includeLine } from './torrc.js';
+
+const run = promisify(execFile);
+
+export class PersistVerifyError extends Error {
+  override name = 'PersistVerifyError';
+}
+
+export interface VerifyInput {
+  /** Where the drop-in goes. */
+  path: string;
+  content: MaybeSecret;
+  torrc?: string;
+  defaults?: string;
+  /** Tor's torrc reads `path` already; otherwise it is verified as if the `%include` line were added. */
+  included: boolean;
+  binary: string;
+}
+
+/**
+ * `tor --verify-config` on the configuration tor would read at its next start with the new drop-in: tor's
+ * torrc and defaults file, each `%include` that reads the drop-in pointed at the candidate instead (expanded
+ * file by file), with a throwaway DataDirectory and DisableNetwork 1 so that it touches nothing. Throws
+ * PersistVerifyError with tor's own messages when tor refuses it.
+ */
+export async function verifyDropIn(v: VerifyInput): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tor-reconcile-verify-'));
+  try {
+    const candidate = path.join(dir, path.basename(v.path));
+    await writeFile(candidate, reveal(v.content), { mode: 0o600 });
+    const rewrite = async (file: string | undefined, name: string, addInclude: boolean) => {
+      const text = file ? await readFile(file, 'utf8') : '';
+      const lines: string[] = [];
+      for (const line of text.split('\n')) {
+        const pattern = includesOf(line)[0];
+        if (pattern === undefined || !includeCovers(pattern, v.path)) {
+          lines.push(line);
+          continue;
+        }
+        // The files this line reads today, with the drop-in in its place (or where it will sort when new).
+        const files = (await expandInclude(pattern)).filter((f) => f !== v.path);
+        files.push(v.path);
+        if (!/[*?[]/.test(pattern) && !(await isDirectory(pattern))) files.splice(0, files.length, v.path);
+        else files.sort();
+        for (const f of files) lines.push(includeLine(f === v.path ? candidate : f));
+      }
+      if (addInclude) lines.push(includeLine(candidate));
+      const out = path.join(dir, name);
+      await writeFile(out, lines.join('\n') + '\n', { mode: 0o600 });
+      return out;
+    };
+    const defaults = await rewrite(v.defaults, 'defaults', false);
+    const torrc = await rewrite(v.torrc, 'torrc', !v.included);
+    const args = ['--verify-config', '--defaults-torrc', defaults, '-f', torrc, '--DataDirectory', path.join(dir, 'data'), '--DisableNetwork', '1', '--Log', 'notice stdout'];
+    try {
+      await run(v.binary, args, { timeout: 60_000 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      const said = `${e.stdout ?? ''}\n${e.stderr ?? ''}`
+        .split('\n')
+        .filter((l) => /\[(warn|err)\]/.test(l))
+        .map((l) => l.replace(/^.*?\[(warn|err)\] /, '').split(candidate).join(`${v.path} (new)`).split(torrc).join(v.torrc ?? 'torrc').split(defaults).join(v.defaults ?? 'defaults'))
+        .filter((l) => !/You are running Tor as root/.test(l));
+      throw new PersistVerifyError(`tor --verify-config refused the new ${v.path}, which was not installed: ${said.length ? said.join(' | ') : e.message}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+export async function writeDropIn(file: string, content: MaybeSecret, mode: number, gid: number | undefined): Promise<void> {
+  await writeSecretFileAtomic(file, content, mode);
+  if (gid !== undefined) await chown(file, -1, gid);
+}
+
+/** Appends `line` to `torrc` (unless there already), keeping a copy of the file as it was in `torrc.tor-reconcile.bak`. */
+export async function addInclude(torrc: string, line: string): Promise<void> {
+  const text = await readFile(torrc, 'utf8');
+  if (text.split('\n').some((l) => l.trim() === line)) return;
+  const st = await stat(torrc);
+  await copyFile(torrc, `${torrc}.tor-reconcile.bak`);
+  await writeSecretFileAtomic(torrc, `${text}${text.endsWith('\n') || !text ? '' : '\n'}# Added by tor-reconcile: the part of tor's configuration a spec owns.\n${line}\n`, st.mode & 0o7777);
+  await chown(torrc, st.uid, st.gid);
+}

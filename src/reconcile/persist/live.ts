@@ -1,0 +1,83 @@
+/**
+ * Persistence in the live state: the drop-in as it is on disk, the torrc files tor was started with
+ * (`GETINFO config-file`, `config-defaults-file`, asked in readLiveState's one round trip), and whether they
+ * `%include` the drop-in, directly or through a file they include.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { PersistSpec } from '../../spec/model.js';
+import { includeCovers, includesOf } from './torrc.js';
+
+export interface LivePersist {
+  /** The torrc tor read, and its defaults file when it exists. */
+  configFile?: string;
+  defaultsFile?: string;
+  /** The drop-in's content; null when there is no such file. */
+  dropIn: string | null;
+  /** One of tor's torrc files reads the drop-in. */
+  included: boolean;
+  /** Why tor's torrc could not be read (the include can't be checked, nor the new file verified). */
+  torrcError?: string;
+  /** tor's primary group (from /etc/passwd), which a drop-in holding a secret is made readable by. */
+  torGid?: number;
+}
+
+/** GETINFO keys persistence needs, added to readLiveState's batch. */
+export const PERSIST_INFO_KEYS = ['config-file', 'config-defaults-file'] as const;
+
+/** Tor reads at most this deep (its MAX_INCLUDE_RECURSION_LEVEL is 31); a deeper chain is not ours. */
+const MAX_DEPTH = 8;
+
+export async function readLivePersist(spec: PersistSpec | undefined, info: Record<string, string>, torUid: number | undefined): Promise<LivePersist | undefined> {
+  if (spec?.mode !== 'file') return undefined;
+  const configFile = info['config-file'] || undefined;
+  const defaults = info['config-defaults-file'] || undefined;
+  const live: LivePersist = { dropIn: await readFile(spec.file, 'utf8').catch(() => null), included: false };
+  if (configFile) live.configFile = configFile;
+  // Tor names its default defaults file whether or not it exists.
+  if (defaults && (await readFile(defaults, 'utf8').then(() => true, () => false))) live.defaultsFile = defaults;
+  try {
+    for (const f of [live.defaultsFile, configFile]) if (f && (await reads(f, spec.file, 0))) live.included = true;
+  } catch (err) {
+    live.torrcError = (err as Error).message;
+  }
+  const gid = torUid === undefined ? undefined : await primaryGid(torUid);
+  if (gid !== undefined) live.torGid = gid;
+  return live;
+}
+
+/** Whether the torrc `file` reads `target` through its `%include` lines. */
+async function reads(file: string, target: string, depth: number): Promise<boolean> {
+  const text = await readFile(file, 'utf8');
+  for (const pattern of includesOf(text)) {
+    if (includeCovers(pattern, target)) return true;
+    if (depth >= MAX_DEPTH) continue;
+    for (const f of await expandInclude(pattern)) if (await reads(f, target, depth + 1).catch(() => false)) return true;
+  }
+  return false;
+}
+
+/**
+ * The files `%include pattern` reads today, in tor's order: the file; a directory's files but dotfiles,
+ * sorted; a glob's matches (in its last component only), sorted.
+ */
+export async function expandInclude(pattern: string): Promise<string[]> {
+  const p = pattern.length > 1 ? pattern.replace(/\/+$/, '') : pattern;
+  if (/[*?[]/.test(path.basename(p))) {
+    const dir = path.dirname(p);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    return names.filter((n) => !n.startsWith('.') && includeCovers(p, path.join(dir, n))).sort().map((n) => path.join(dir, n));
+  }
+  const names = await readdir(p).catch(() => undefined);
+  if (!names) return [p];
+  return names.filter((n) => !n.startsWith('.')).sort().map((n) => path.join(p, n));
+}
+
+async function primaryGid(uid: number): Promise<number | undefined> {
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (Number(f[2]) === uid && f[3] !== undefined) return Number(f[3]);
+  }
+  return undefined;
+}

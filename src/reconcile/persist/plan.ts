@@ -1,0 +1,79 @@
+/**
+ * Plan section: persistence. Runs last, over the changes the other sections found.
+ * - `none`: one warning that what apply changes lasts until tor restarts or reloads.
+ * - `saveconf`: a SAVECONF after the other steps, when there are any.
+ * - `file`: the drop-in on disk compared with what the spec makes of it: a difference is drift ("persisted
+ *   config differs"), fixed by a verified write; a torrc that does not `%include` it gets a warning with the
+ *   exact line, or the step that adds it when the spec says `include: true`.
+ */
+import type { DesiredOption, DesiredState } from '../../spec/model.js';
+import { changeId } from '../desired.js';
+import type { Builder, PlanContext } from '../plan-common.js';
+import { step } from '../steps.js';
+import type { LiveState } from '../types.js';
+import { dropInText, includeLine, shownLines } from './torrc.js';
+
+export function planPersist(desired: DesiredState, options: readonly DesiredOption[], live: LiveState, ctx: PlanContext, b: Builder): void {
+  const spec = desired.persist ?? { mode: 'none' };
+  const tuning = b.changes.some((c) => c.action !== 'noop' && (c.kind === 'option' || c.kind === 'filesystem-service'));
+  const source = spec.source ? { source: spec.source } : {};
+  if (spec.mode === 'none') {
+    if (tuning) b.warnings.push({ item: 'persist', message: 'persist: none — these changes last until tor restarts or reloads (SIGHUP); see "Making it stick" in the README', ...source });
+    return;
+  }
+  if (spec.mode === 'saveconf') {
+    if (tuning) b.persistSteps.push(step('saveconf', {}, ['persist']));
+    return;
+  }
+  const p = live.persist;
+  const item = changeId('persisted-config', spec.file);
+  if (!p) {
+    b.errors.push({ item, message: `persist: the drop-in ${spec.file} was not read`, ...source });
+    return;
+  }
+  if (p.torrcError) b.warnings.push({ item, message: `persist: cannot read tor's torrc to check that it reads ${spec.file}: ${p.torrcError}`, ...source });
+  const want = dropInText(desired, options);
+  const differs = p.dropIn !== (typeof want.content === 'string' ? want.content : want.content.reveal());
+  const includeMissing = !p.included && !p.torrcError;
+  const changes: string[] = [];
+  if (differs) {
+    changes.push(
+      b.change({
+        kind: 'persisted-config',
+        id: spec.file,
+        action: p.dropIn === null ? 'create' : 'update',
+        before: p.dropIn === null ? null : shownLines(p.dropIn),
+        after: want.shown,
+        reason: p.dropIn === null ? 'not persisted yet' : 'persisted config differs',
+        ...source,
+      }),
+    );
+    // Readable by tor's user only (its group) when it holds a secret, by anyone otherwise, like a torrc.
+    const secret = typeof want.content !== 'string';
+    const owner = secret && p.torGid !== undefined ? { owner: { uid: -1, gid: p.torGid } } : {};
+    b.persistSteps.push(
+      step(
+        'persist-file',
+        {
+          path: spec.file,
+          content: want.content,
+          mode: secret ? 0o640 : 0o644,
+          ...owner,
+          ...(p.configFile ? { torrc: p.configFile } : {}),
+          ...(p.defaultsFile ? { defaults: p.defaultsFile } : {}),
+          included: p.included,
+          binary: desired.tor.launch?.binary ?? 'tor',
+        },
+        changes,
+      ),
+    );
+  }
+  if (!includeMissing) return;
+  const line = includeLine(spec.file);
+  if (!(spec.include || ctx.persistInclude) || !p.configFile) {
+    b.warnings.push({ item, message: `tor does not read ${spec.file}: add the line \`${line}\` to ${p.configFile ?? "tor's torrc"} (or set persist.include: true / apply --persist-include)`, ...source });
+    return;
+  }
+  const id = b.change({ kind: 'persisted-config', id: p.configFile, action: 'update', before: null, after: [line], reason: `tor's torrc does not read ${spec.file}`, ...source });
+  b.persistSteps.push(step('persist-include', { torrc: p.configFile, line }, [id]));
+}
