@@ -6,7 +6,7 @@ import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords } from './local.js';
-import { PERSIST_INFO_KEYS, readLivePersist } from './persist/live.js';
+import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import type { LiveServiceFiles, LiveState } from './types.js';
 
 /**
@@ -20,7 +20,7 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   const [conf, block, info, clientAuth, local] = await Promise.all([
     names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
     client.getConfEntries(['HiddenServiceOptions']),
-    client.getInfo(['onions/detached', 'process/uid', ...(desired.persist && desired.persist.mode !== 'none' ? PERSIST_INFO_KEYS : [])]),
+    client.getInfo(['onions/detached', 'process/uid', ...persistInfoKeys(desired.persist)]),
     desired.clientAuth.length || desired.prune ? client.onionClientAuthView() : Promise.resolve([]),
     readLocal(desired),
   ]);
@@ -101,6 +101,6 @@ function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),
     r: [...state.records].sort(),
-    p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null] : null,
+    p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null] : null,
   });
 }

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lineOf } from '../../src/reconcile/persist/files.js';
 import { readLivePersist, type LivePersist } from '../../src/reconcile/persist/live.js';
 import { dropInText, includeCovers, includeLine, includesOf, shownLines } from '../../src/reconcile/persist/torrc.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
@@ -130,9 +131,21 @@ describe('plan: persistence', () => {
   });
 
   it('persist: saveconf ends a plan that changes something with SAVECONF', () => {
-    const p = computePlan(spec({ mode: 'saveconf' }), live(), ctx);
+    const p = computePlan(spec({ mode: 'saveconf' }), live({ saved: true }), ctx);
     expect(p.steps.at(-1)!.display).toBe('SAVECONF');
-    expect(computePlan(desiredState('/s', { persist: { mode: 'saveconf' } }), live(), ctx).steps).toEqual([]);
+    expect(computePlan(desiredState('/s', { persist: { mode: 'saveconf' } }), live({ saved: true }), ctx).steps).toEqual([]);
+  });
+
+  it('persist: saveconf with a torrc that does not hold the running configuration is drift, fixed by SAVECONF', () => {
+    const p = computePlan(desiredState('/s', { persist: { mode: 'saveconf' } }), live({ saved: false }), ctx);
+    expect(p.changes).toEqual([expect.objectContaining({ kind: 'persisted-config', id: '/etc/tor/torrc', action: 'update', reason: "tor's torrc does not hold its running configuration (not saved)" })]);
+    expect(p.steps.map((s) => s.display)).toEqual(['SAVECONF']);
+  });
+
+  it('root verifies the drop-in as tor\'s user, who owns the service directories tor checks', () => {
+    const p = computePlan(spec(fileMode), { ...live({ torGid: 105 }), torUid: 102 }, ctx);
+    expect(p.steps.at(-1)).toMatchObject({ op: 'persist-file', runAs: { uid: 102, gid: 105 } });
+    expect(computePlan(spec(fileMode), live({ torGid: 0 }), ctx).steps.at(-1)).not.toHaveProperty('runAs');
   });
 
   it('a missing drop-in is created last, verified first; the same one on disk is in sync', () => {
@@ -178,6 +191,15 @@ describe('plan: persistence', () => {
     const p = computePlan(d, live({ torGid: 105 }), ctx);
     expect(p.steps.at(-1)).toMatchObject({ op: 'persist-file', mode: 0o640, owner: { uid: -1, gid: 105 } });
     expect(JSON.stringify(p)).not.toContain('16:ABC');
+  });
+});
+
+describe('where tor\'s refusal points in the new file', () => {
+  it('is the first line holding what tor quoted', () => {
+    const content = '# Generated\nExitNodes {de}\nHiddenServiceDir /hs/a\nHiddenServicePort 80\n';
+    expect(lineOf(content, ['Another hidden service is already configured for directory "/hs/a"'])).toBe(3);
+    expect(lineOf(content, ["Unknown option 'ExitNodes'.  Failing."])).toBe(2);
+    expect(lineOf(content, ['Reading config failed--see warnings above.'])).toBeUndefined();
   });
 });
 

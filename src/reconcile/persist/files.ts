@@ -27,6 +27,7 @@ export interface VerifyInput {
   /** Tor's torrc reads `path` already; otherwise it is verified as if the `%include` line were added. */
   included: boolean;
   binary: string;
+  runAs?: { uid: number; gid: number };
 }
 
 /**
@@ -38,8 +39,13 @@ export interface VerifyInput {
 export async function verifyDropIn(v: VerifyInput): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tor-reconcile-verify-'));
   try {
+    const own = async (f: string) => {
+      if (v.runAs) await chown(f, v.runAs.uid, v.runAs.gid);
+    };
+    await own(dir);
     const candidate = path.join(dir, path.basename(v.path));
     await writeFile(candidate, reveal(v.content), { mode: 0o600 });
+    await own(candidate);
     const rewrite = async (file: string | undefined, name: string, addInclude: boolean) => {
       const text = file ? await readFile(file, 'utf8') : '';
       const lines: string[] = [];
@@ -59,13 +65,14 @@ export async function verifyDropIn(v: VerifyInput): Promise<void> {
       if (addInclude) lines.push(includeLine(candidate));
       const out = path.join(dir, name);
       await writeFile(out, lines.join('\n') + '\n', { mode: 0o600 });
+      await own(out);
       return out;
     };
     const defaults = await rewrite(v.defaults, 'defaults', false);
     const torrc = await rewrite(v.torrc, 'torrc', !v.included);
     const args = ['--verify-config', '--defaults-torrc', defaults, '-f', torrc, '--DataDirectory', path.join(dir, 'data'), '--DisableNetwork', '1', '--Log', 'notice stdout'];
     try {
-      await run(v.binary, args, { timeout: 60_000 });
+      await run(v.binary, args, { timeout: 60_000, ...(v.runAs ? { uid: v.runAs.uid, gid: v.runAs.gid } : {}) });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       const said = `${e.stdout ?? ''}\n${e.stderr ?? ''}`
@@ -73,11 +80,26 @@ export async function verifyDropIn(v: VerifyInput): Promise<void> {
         .filter((l) => /\[(warn|err)\]/.test(l))
         .map((l) => l.replace(/^.*?\[(warn|err)\] /, '').split(candidate).join(`${v.path} (new)`).split(torrc).join(v.torrc ?? 'torrc').split(defaults).join(v.defaults ?? 'defaults'))
         .filter((l) => !/You are running Tor as root/.test(l));
-      throw new PersistVerifyError(`tor --verify-config refused the new ${v.path}, which was not installed: ${said.length ? said.join(' | ') : e.message}`);
+      const at = lineOf(reveal(v.content), said);
+      throw new PersistVerifyError(`tor --verify-config refused the new ${at ? `${v.path}:${at}` : v.path}, which was not installed: ${said.length ? said.join(' | ') : e.message}`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Tor names what it refuses (an option, a directory) but not where: the first line of the new file holding
+ * something tor quoted is where to look.
+ */
+export function lineOf(content: string, said: readonly string[]): number | undefined {
+  const quoted = said.flatMap((l) => [...l.matchAll(/["'“]([^"'”]+)["'”]/g)].map((m) => m[1]!));
+  const lines = content.split('\n');
+  for (const q of quoted) {
+    const i = lines.findIndex((l) => !l.startsWith('#') && l.split(/\s+/).some((w) => w === q || w.replace(/^"|"$/g, '') === q));
+    if (i >= 0) return i + 1;
+  }
+  return undefined;
 }
 
 async function isDirectory(p: string): Promise<boolean> {

@@ -20,15 +20,21 @@ export interface LivePersist {
   torrcError?: string;
   /** tor's primary group (from /etc/passwd), which a drop-in holding a secret is made readable by. */
   torGid?: number;
+  /** `persist: saveconf`: tor's torrc holds what SAVECONF would write now (`GETINFO config-text`). */
+  saved?: boolean;
 }
 
 /** GETINFO keys persistence needs, added to readLiveState's batch. */
-export const PERSIST_INFO_KEYS = ['config-file', 'config-defaults-file'] as const;
+export function persistInfoKeys(spec: PersistSpec | undefined): string[] {
+  if (spec?.mode === 'file') return ['config-file', 'config-defaults-file'];
+  return spec?.mode === 'saveconf' ? ['config-file', 'config-text'] : [];
+}
 
 /** Tor reads at most this deep (its MAX_INCLUDE_RECURSION_LEVEL is 31); a deeper chain is not ours. */
 const MAX_DEPTH = 8;
 
 export async function readLivePersist(spec: PersistSpec | undefined, info: Record<string, string>, torUid: number | undefined): Promise<LivePersist | undefined> {
+  if (spec?.mode === 'saveconf') return readSaved(info);
   if (spec?.mode !== 'file') return undefined;
   const configFile = info['config-file'] || undefined;
   const defaults = info['config-defaults-file'] || undefined;
@@ -43,6 +49,23 @@ export async function readLivePersist(spec: PersistSpec | undefined, info: Recor
   }
   const gid = torUid === undefined ? undefined : await primaryGid(torUid);
   if (gid !== undefined) live.torGid = gid;
+  return live;
+}
+
+/**
+ * Whether tor's torrc holds what SAVECONF would write (its lines, comments aside, equal config-text's): a
+ * torrc saved before a change made since, by us or anyone, is drift.
+ */
+async function readSaved(info: Record<string, string>): Promise<LivePersist> {
+  const configFile = info['config-file'] || undefined;
+  const live: LivePersist = { dropIn: null, included: true, ...(configFile ? { configFile } : {}) };
+  const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  try {
+    const onDisk = configFile ? await readFile(configFile, 'utf8') : '';
+    live.saved = lines(onDisk).join('\n') === lines(info['config-text'] ?? '').join('\n');
+  } catch (err) {
+    live.torrcError = (err as Error).message;
+  }
   return live;
 }
 

@@ -21,11 +21,17 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
     if (tuning) b.warnings.push({ item: 'persist', message: 'persist: none — these changes last until tor restarts or reloads (SIGHUP); see "Making it stick" in the README', ...source });
     return;
   }
+  const p = live.persist;
   if (spec.mode === 'saveconf') {
-    if (tuning) b.persistSteps.push(step('saveconf', {}, ['persist']));
+    const torrc = p?.configFile ?? "tor's torrc";
+    if (p?.torrcError) b.warnings.push({ item: changeId('persisted-config', torrc), message: `persist: cannot read ${torrc} to check that it holds tor's configuration: ${p.torrcError}`, ...source });
+    const ids: string[] = [];
+    if (!tuning && p?.saved === false) {
+      ids.push(b.change({ kind: 'persisted-config', id: torrc, action: 'update', before: null, after: null, reason: "tor's torrc does not hold its running configuration (not saved)", ...source }));
+    }
+    if (tuning || ids.length) b.persistSteps.push(step('saveconf', {}, ids));
     return;
   }
-  const p = live.persist;
   const item = changeId('persisted-config', spec.file);
   if (!p) {
     b.errors.push({ item, message: `persist: the drop-in ${spec.file} was not read`, ...source });
@@ -51,6 +57,8 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
     // Readable by tor's user only (its group) when it holds a secret, by anyone otherwise, like a torrc.
     const secret = typeof want.content !== 'string';
     const owner = secret && p.torGid !== undefined ? { owner: { uid: -1, gid: p.torGid } } : {};
+    // Tor checks at start-up that it owns its service directories: root verifies as tor's user would start.
+    const runAs = ctx.uid === 0 && live.torUid !== undefined && live.torUid !== 0 && p.torGid !== undefined ? { runAs: { uid: live.torUid, gid: p.torGid } } : {};
     b.persistSteps.push(
       step(
         'persist-file',
@@ -59,6 +67,7 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
           content: want.content,
           mode: secret ? 0o640 : 0o644,
           ...owner,
+          ...runAs,
           ...(p.configFile ? { torrc: p.configFile } : {}),
           ...(p.defaultsFile ? { defaults: p.defaultsFile } : {}),
           included: p.included,
