@@ -192,6 +192,14 @@ describe('plan: persistence', () => {
     expect(p.steps.at(-1)).toMatchObject({ op: 'persist-file', mode: 0o640, owner: { uid: -1, gid: 105 } });
     expect(JSON.stringify(p)).not.toContain('16:ABC');
   });
+
+  it('a secret an earlier apply wrote to the drop-in is not shown either', () => {
+    const d = desiredState('/s', { persist: fileMode, options: { ContactInfo: new Secret('new-secret') as never } });
+    const old = reveal(dropInText(d, resolveDesired(d).options).content).replace('new-secret', 'old-secret');
+    const p = computePlan(d, live({ dropIn: old }), ctx);
+    expect(p.changes.find((c) => c.kind === 'persisted-config')).toMatchObject({ before: ['ContactInfo <redacted>'], after: ['ContactInfo <redacted>'] });
+    expect(JSON.stringify(p)).not.toMatch(/old-secret|new-secret/);
+  });
 });
 
 describe('where tor\'s refusal points in the new file', () => {

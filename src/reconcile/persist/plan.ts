@@ -48,7 +48,7 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
         kind: 'persisted-config',
         id: spec.file,
         action: p.dropIn === null ? 'create' : 'update',
-        before: p.dropIn === null ? null : shownLines(p.dropIn),
+        before: p.dropIn === null ? null : shownLines(p.dropIn, want.secretNames),
         after: want.shown,
         reason: p.dropIn === null ? 'not persisted yet' : 'persisted config differs',
         ...source,

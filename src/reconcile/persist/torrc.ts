@@ -18,6 +18,8 @@ export interface DropIn {
   content: MaybeSecret;
   /** The same lines without the header, secret values `<redacted>`: what plans show. */
   shown: string[];
+  /** Options whose values are redacted in `shown`. */
+  secretNames: ReadonlySet<string>;
 }
 
 /**
@@ -43,17 +45,22 @@ export function dropInText(desired: DesiredState, options: readonly DesiredOptio
     '# The options and filesystem onion services that spec manages, as tor gets them at its next start.',
   ];
   const text = [...header, ...lines.map((l) => l.text)].join('\n') + '\n';
-  return { content: secret ? new Secret(text) : text, shown: lines.map((l) => l.shown) };
+  return { content: secret ? new Secret(text) : text, shown: lines.map((l) => l.shown), secretNames: new Set(lines.filter((l) => l.shown.endsWith(' <redacted>')).map((l) => l.text.split(' ', 1)[0]!)) };
 }
 
-/** The drop-in's lines as plans show them (header and comments left out), for the file found on disk. */
-export function shownLines(text: string): string[] {
+/**
+ * The drop-in's lines as plans show them (header and comments left out), for the file found on disk: the
+ * values of `secretNames` (the spec's secret values, which an earlier apply wrote there) and of tor's
+ * password options `<redacted>`.
+ */
+export function shownLines(text: string, secretNames: ReadonlySet<string> = new Set()): string[] {
+  const secret = new Set([...SECRET_OPTIONS, ...secretNames].map((n) => n.toLowerCase()));
   return text
     .split('\n')
     .filter((l) => l.trim() && !l.trimStart().startsWith('#'))
     .map((l) => {
       const name = l.trim().split(/\s+/, 1)[0]!;
-      return [...SECRET_OPTIONS].some((s) => s.toLowerCase() === name.toLowerCase()) ? `${name} <redacted>` : l.trim();
+      return secret.has(name.toLowerCase()) ? `${name} <redacted>` : l.trim();
     });
 }
 
