@@ -146,6 +146,9 @@ describe('plan: persistence', () => {
     const p = computePlan(spec(fileMode), { ...live({ torGid: 105 }), torUid: 102 }, ctx);
     expect(p.steps.at(-1)).toMatchObject({ op: 'persist-file', runAs: { uid: 102, gid: 105 } });
     expect(computePlan(spec(fileMode), live({ torGid: 0 }), ctx).steps.at(-1)).not.toHaveProperty('runAs');
+    const other = computePlan(spec(fileMode), { ...live({ torGid: 105 }), torUid: 102 }, { ...ctx, uid: 1000 });
+    expect(other.errors.map((e) => e.message).join('\n')).toMatch(/can only be verified as tor's user/);
+    expect(computePlan(desiredState('/s', { persist: fileMode, options: { ExitNodes: '{de}' } }), { ...live({ torGid: 105 }), torUid: 102 }, { ...ctx, uid: 1000 }).errors).toEqual([]);
   });
 
   it('a missing drop-in is created last, verified first; the same one on disk is in sync', () => {
