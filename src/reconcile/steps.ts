@@ -10,6 +10,7 @@ import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from 
 import { ReplyError } from '../tor/errors.js';
 import { commands } from '../tor/protocol/encoder.js';
 import { Secret } from '../tor/secret.js';
+import { PersistError } from './errors.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, recordKey } from './local.js';
 import { addInclude, verifyDropIn, writeDropIn } from './persist/files.js';
 import type { EphemeralRecord, Owner, Step, StepOf, StepOp } from './types.js';
@@ -205,7 +206,7 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
       } catch (err) {
         if (!(err instanceof ReplyError) || err.code !== 551) throw err;
         const torrc = await rt.client.getInfo('config-file').catch(() => "tor's torrc");
-        throw new Error(
+        throw new PersistError(
           `tor cannot write its torrc ${torrc} (551 ${err.torMessage}): tor's user may write neither the file nor its directory (e.g. /etc/tor/torrc owned by root while tor runs as debian-tor). The changes are applied but last until tor restarts; use persist: { file: PATH } with a %include in the torrc instead`,
         );
       }

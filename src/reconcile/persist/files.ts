@@ -9,14 +9,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { reveal, type MaybeSecret } from '../../tor/secret.js';
 import { writeSecretFileAtomic } from '../../tor/onion/index.js';
+import { PersistError } from '../errors.js';
 import { expandInclude } from './live.js';
 import { includeCovers, includesOf, includeLine } from './torrc.js';
 
 const run = promisify(execFile);
-
-export class PersistVerifyError extends Error {
-  override name = 'PersistVerifyError';
-}
 
 export interface VerifyInput {
   /** Where the drop-in goes. */
@@ -34,7 +31,7 @@ export interface VerifyInput {
  * `tor --verify-config` on the configuration tor would read at its next start with the new drop-in: tor's
  * torrc and defaults file, each `%include` that reads the drop-in pointed at the candidate instead (expanded
  * file by file), with a throwaway DataDirectory and DisableNetwork 1 so that it touches nothing. Throws
- * PersistVerifyError with tor's own messages when tor refuses it.
+ * PersistError with tor's own messages when tor refuses it.
  */
 export async function verifyDropIn(v: VerifyInput): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tor-reconcile-verify-'));
@@ -81,7 +78,7 @@ export async function verifyDropIn(v: VerifyInput): Promise<void> {
         .map((l) => l.replace(/^.*?\[(warn|err)\] /, '').split(candidate).join(`${v.path} (new)`).split(torrc).join(v.torrc ?? 'torrc').split(defaults).join(v.defaults ?? 'defaults'))
         .filter((l) => !/You are running Tor as root/.test(l));
       const at = lineOf(reveal(v.content), said);
-      throw new PersistVerifyError(`tor --verify-config refused the new ${at ? `${v.path}:${at}` : v.path}, which was not installed: ${said.length ? said.join(' | ') : e.message}`);
+      throw new PersistError(`tor --verify-config refused the new ${at ? `${v.path}:${at}` : v.path}, which was not installed: ${said.length ? said.join(' | ') : e.message}`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
