@@ -168,9 +168,9 @@ export type Step = StepBase &
         defaults?: string;
         /** The torrc reads `path` already (otherwise verified as if the `%include` line were added). */
         included: boolean;
-        /** The tor that verifies it, and the user it runs as (tor's, when that is not ours). */
+        /** The tor that verifies it, and the `User` it verifies with (tor's, when that is not ours). */
         binary: string;
-        runAs?: Owner;
+        user?: Owner & { name: string };
       }
     | { op: 'persist-include'; torrc: string; line: string }
     | { op: 'saveconf' }

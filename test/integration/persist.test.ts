@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run, type CliIo } from '../../src/cli/program.js';
+import { verifyDropIn } from '../../src/reconcile/persist/files.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
 
 const TOR_USER = 'debian-tor';
@@ -277,6 +278,35 @@ describe.skipIf(skip)(`persist on a Debian-like tor${skip ? ` (skipped: ${skip})
     expect(await readFile(t.torrc, 'utf8')).toMatch(/ExitNodes \{de\},\{ch\}/);
     await t.restart();
     expect((await cli(['plan', s, '--detailed-exitcode'])).code).toBe(0);
+  });
+});
+
+describe.skipIf(skip)('verifying a drop-in as Debian\'s tor starts (as root, User debian-tor in the defaults file)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tr-verify-'));
+    await mkdir(path.join(dir, 'web'), { mode: 0o700 });
+    await chown(path.join(dir, 'web'), ids!.uid, ids!.gid);
+    // Debian's defaults file, as the package ships it (paths that verify never opens).
+    await writeFile(path.join(dir, 'defaults'), 'DataDirectory /var/lib/tor\nUser debian-tor\nControlSocket /run/tor/control GroupWritable RelaxDirModeCheck\nCookieAuthentication 1\nSocksPort 0\nDisableNetwork 1\n');
+    await writeFile(path.join(dir, 'torrc'), `%include ${dir}/torrc.d\n`);
+    await mkdir(path.join(dir, 'torrc.d'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const content = (extra = '') => `# ours\nHiddenServiceDir ${dir}/web\nHiddenServicePort 80 127.0.0.1:8080\n${extra}`;
+  const input = (text: string, user?: boolean) => ({ path: path.join(dir, 'torrc.d', 'ours.conf'), content: text, torrc: path.join(dir, 'torrc'), defaults: path.join(dir, 'defaults'), included: true, binary: 'tor', ...(user ? { user: { name: TOR_USER, ...ids! } } : {}) });
+
+  it('accepts a good file, and names tor\'s refusal and its line otherwise', async () => {
+    await verifyDropIn(input(content(), true));
+    await expect(verifyDropIn(input(content('NoSuchOption 1\n'), true))).rejects.toThrow(new RegExp(`refused the new ${dir}/torrc.d/ours.conf:4, which was not installed: .*Unknown option 'NoSuchOption'`));
+  });
+
+  it('without User in tor\'s files, root verifies with --User tor\'s user: tor checks that user owns the service directory', async () => {
+    await writeFile(path.join(dir, 'plain-defaults'), 'SocksPort 0\nDisableNetwork 1\n');
+    const plain = (user: boolean) => ({ ...input(content(), user), defaults: path.join(dir, 'plain-defaults') });
+    await verifyDropIn(plain(true));
+    await expect(verifyDropIn(plain(false))).rejects.toThrow(/is not owned by this user \(root, 0\) but by debian-tor/);
   });
 });
 

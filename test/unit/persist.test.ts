@@ -142,10 +142,10 @@ describe('plan: persistence', () => {
     expect(p.steps.map((s) => s.display)).toEqual(['SAVECONF']);
   });
 
-  it('root verifies the drop-in as tor\'s user, who owns the service directories tor checks', () => {
-    const p = computePlan(spec(fileMode), { ...live({ torGid: 105 }), torUid: 102 }, ctx);
-    expect(p.steps.at(-1)).toMatchObject({ op: 'persist-file', runAs: { uid: 102, gid: 105 } });
-    expect(computePlan(spec(fileMode), live({ torGid: 0 }), ctx).steps.at(-1)).not.toHaveProperty('runAs');
+  it('root verifies the drop-in with tor\'s User, who owns the service directories tor checks', () => {
+    const p = computePlan(spec(fileMode), { ...live({ torUser: 'debian-tor', torGid: 105 }), torUid: 102 }, ctx);
+    expect(p.steps.at(-1)).toMatchObject({ op: 'persist-file', user: { name: 'debian-tor', uid: 102, gid: 105 } });
+    expect(computePlan(spec(fileMode), live({ torUser: 'root', torGid: 0 }), ctx).steps.at(-1)).not.toHaveProperty('user');
     const other = computePlan(spec(fileMode), { ...live({ torGid: 105 }), torUid: 102 }, { ...ctx, uid: 1000 });
     expect(other.errors.map((e) => e.message).join('\n')).toMatch(/can only be verified as tor's user/);
     expect(computePlan(desiredState('/s', { persist: fileMode, options: { ExitNodes: '{de}' } }), { ...live({ torGid: 105 }), torUid: 102 }, { ...ctx, uid: 1000 }).errors).toEqual([]);

@@ -3,7 +3,7 @@
  * and add the `%include` line to tor's torrc (after a backup).
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile, chown } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile, chown } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,7 +24,8 @@ export interface VerifyInput {
   /** Tor's torrc reads `path` already; otherwise it is verified as if the `%include` line were added. */
   included: boolean;
   binary: string;
-  runAs?: { uid: number; gid: number };
+  /** Verify as root with `--User` this user, which tor then checks owns the service directories (and the DataDirectory). */
+  user?: { name: string; uid: number; gid: number };
 }
 
 /**
@@ -36,13 +37,15 @@ export interface VerifyInput {
 export async function verifyDropIn(v: VerifyInput): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tor-reconcile-verify-'));
   try {
-    const own = async (f: string) => {
-      if (v.runAs) await chown(f, v.runAs.uid, v.runAs.gid);
-    };
-    await own(dir);
+    const data = path.join(dir, 'data');
+    await mkdir(data, { mode: 0o700 });
+    if (v.user) {
+      // tor checks the DataDirectory as that user: it must reach it (the files beside it stay 0600, root's).
+      await chmod(dir, 0o711);
+      await chown(data, v.user.uid, v.user.gid);
+    }
     const candidate = path.join(dir, path.basename(v.path));
     await writeFile(candidate, reveal(v.content), { mode: 0o600 });
-    await own(candidate);
     const rewrite = async (file: string | undefined, name: string, addInclude: boolean) => {
       const text = file ? await readFile(file, 'utf8') : '';
       const lines: string[] = [];
@@ -62,14 +65,16 @@ export async function verifyDropIn(v: VerifyInput): Promise<void> {
       if (addInclude) lines.push(includeLine(candidate));
       const out = path.join(dir, name);
       await writeFile(out, lines.join('\n') + '\n', { mode: 0o600 });
-      await own(out);
       return out;
     };
     const defaults = await rewrite(v.defaults, 'defaults', false);
     const torrc = await rewrite(v.torrc, 'torrc', !v.included);
-    const args = ['--verify-config', '--defaults-torrc', defaults, '-f', torrc, '--DataDirectory', path.join(dir, 'data'), '--DisableNetwork', '1', '--Log', 'notice stdout'];
+    const args = ['--verify-config', '--defaults-torrc', defaults, '-f', torrc, '--DataDirectory', data, '--DisableNetwork', '1', '--Log', 'notice stdout', 
+      // Without a user to verify as, we are tor's user: tor refuses a User naming the user it already runs as
+      // (Debian's defaults file has one, for the root that starts it), so none is checked.
+      '--User', v.user?.name ?? ''];
     try {
-      await run(v.binary, args, { timeout: 60_000, ...(v.runAs ? { uid: v.runAs.uid, gid: v.runAs.gid } : {}) });
+      await run(v.binary, args, { timeout: 60_000 });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       const said = `${e.stdout ?? ''}\n${e.stderr ?? ''}`

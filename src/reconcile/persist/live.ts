@@ -18,7 +18,8 @@ export interface LivePersist {
   included: boolean;
   /** Why tor's torrc could not be read (the include can't be checked, nor the new file verified). */
   torrcError?: string;
-  /** tor's primary group (from /etc/passwd), which a drop-in holding a secret is made readable by. */
+  /** tor's user name and primary group (from /etc/passwd): a drop-in holding a secret is readable by that group. */
+  torUser?: string;
   torGid?: number;
   /** `persist: saveconf`: tor's torrc holds what SAVECONF would write now (`GETINFO config-text`). */
   saved?: boolean;
@@ -47,8 +48,8 @@ export async function readLivePersist(spec: PersistSpec | undefined, info: Recor
   } catch (err) {
     live.torrcError = (err as Error).message;
   }
-  const gid = torUid === undefined ? undefined : await primaryGid(torUid);
-  if (gid !== undefined) live.torGid = gid;
+  const account = torUid === undefined ? undefined : await passwdEntry(torUid);
+  if (account) Object.assign(live, { torUser: account.name, torGid: account.gid });
   return live;
 }
 
@@ -96,11 +97,11 @@ export async function expandInclude(pattern: string): Promise<string[]> {
   return names.filter((n) => !n.startsWith('.')).sort().map((n) => path.join(p, n));
 }
 
-async function primaryGid(uid: number): Promise<number | undefined> {
+async function passwdEntry(uid: number): Promise<{ name: string; gid: number } | undefined> {
   const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
-    if (Number(f[2]) === uid && f[3] !== undefined) return Number(f[3]);
+    if (f[2] !== '' && Number(f[2]) === uid && f[3] !== undefined) return { name: f[0]!, gid: Number(f[3]) };
   }
   return undefined;
 }

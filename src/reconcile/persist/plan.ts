@@ -57,10 +57,11 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
     // Readable by tor's user only (its group) when it holds a secret, by anyone otherwise, like a torrc.
     const secret = typeof want.content !== 'string';
     const owner = secret && p.torGid !== undefined ? { owner: { uid: -1, gid: p.torGid } } : {};
-    // Tor checks at start-up that it owns its service directories: root verifies as tor's user would start;
-    // another user cannot, and would see tor refuse every such file.
+    // Tor checks at start-up that its user owns the service directories: root verifies with `--User` tor's
+    // user (as Debian's ExecStartPre does, as root with User in the defaults file); another user cannot, and
+    // would see tor refuse every such file.
     const otherUser = ctx.uid !== undefined && live.torUid !== undefined && ctx.uid !== live.torUid;
-    const runAs = otherUser && ctx.uid === 0 && p.torGid !== undefined ? { runAs: { uid: live.torUid!, gid: p.torGid } } : {};
+    const user = otherUser && ctx.uid === 0 && p.torUser !== undefined && p.torGid !== undefined ? { user: { name: p.torUser, uid: live.torUid!, gid: p.torGid } } : {};
     if (otherUser && ctx.uid !== 0 && desired.onionServices.some((s) => s.type === 'filesystem')) {
       b.errors.push({ item, message: `tor runs as uid ${live.torUid} and tor-reconcile as uid ${ctx.uid}: the new ${spec.file} can only be verified as tor's user (tor checks it owns the service directories); run tor-reconcile as that user or as root`, ...source });
     }
@@ -72,7 +73,7 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
           content: want.content,
           mode: secret ? 0o640 : 0o644,
           ...owner,
-          ...runAs,
+          ...user,
           ...(p.configFile ? { torrc: p.configFile } : {}),
           ...(p.defaultsFile ? { defaults: p.defaultsFile } : {}),
           included: p.included,
