@@ -24,9 +24,10 @@ const skip = !ids ? `no ${TOR_USER} user` : process.getuid?.() !== 0 ? 'needs ro
 async function cli(argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const io: CliIo = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} };
+  const io: CliIo = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: { TOR_RECONCILE_TRACE: '1' } };
   const code = await run(argv, io);
-  return { code, stdout, stderr, all: stdout + stderr };
+  const roundTrips = Number(/(\d+) round trips after authentication/.exec(stderr)?.[1] ?? NaN);
+  return { code, stdout, stderr, all: stdout + stderr, roundTrips };
 }
 
 /** A Debian-like tor in `base`: base/etc/torrc (the operator's), base/defaults, base/run, base/lib. */
@@ -179,6 +180,8 @@ describe.skipIf(skip)(`persist on a Debian-like tor${skip ? ` (skipped: ${skip})
     await t.restart();
     const afterRestart = await cli(['plan', s, '--detailed-exitcode']);
     expect(afterRestart.code, afterRestart.all).toBe(0);
+    // Reading tor's torrc files rides in the one pipelined round trip of a no-op plan.
+    expect(afterRestart.roundTrips).toBe(1);
 
     // Drift set over the control port, then a reload: tor goes back to its torrc files, which hold the spec.
     const c = await t.client();
@@ -249,6 +252,7 @@ describe.skipIf(skip)(`persist on a Debian-like tor${skip ? ` (skipped: ${skip})
 
   it('a torrc without the %include: the plan shows the exact line; --persist-include adds it, with a backup', async () => {
     const t = await make('# all comments, as Debian ships it\n');
+    await rm(path.join(t.etc, 'torrc.d'), { recursive: true });
     const s = await spec(t, 'persist:\n  file: etc/torrc.d/tor-reconcile.conf\n');
     const dropIn = path.join(t.etc, 'torrc.d', 'tor-reconcile.conf');
     const plan = await cli(['plan', s]);

@@ -109,6 +109,8 @@ async function isDirectory(p: string): Promise<boolean> {
 }
 
 export async function writeDropIn(file: string, content: MaybeSecret, mode: number, gid: number | undefined): Promise<void> {
+  // A drop-in directory the torrc names (`%include /etc/tor/torrc.d/`) may not exist yet; tor reads it as root or its user.
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   await writeSecretFileAtomic(file, content, mode);
   if (gid !== undefined) await chown(file, -1, gid);
 }
