@@ -205,9 +205,11 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
         await rt.client.saveConf();
       } catch (err) {
         if (!(err instanceof ReplyError) || err.code !== 551) throw err;
-        const torrc = await rt.client.getInfo('config-file').catch(() => "tor's torrc");
+        // Tor says only "Unable to write configuration to disk": name the file and who tried.
+        const info = await rt.client.getInfo(['config-file', 'process/user']).catch(() => ({}) as Record<string, string>);
+        const who = info['process/user'] ? ` (running as ${info['process/user']})` : '';
         throw new PersistError(
-          `tor cannot write its torrc ${torrc} (551 ${err.torMessage}): tor's user may write neither the file nor its directory (e.g. /etc/tor/torrc owned by root while tor runs as debian-tor). The changes are applied but last until tor restarts; use persist: { file: PATH } with a %include in the torrc instead`,
+          `tor${who} cannot write its torrc ${info['config-file'] ?? ''} (551 ${err.torMessage}): that user may write neither the file nor its directory (as with /etc/tor/torrc, root's, and tor running as debian-tor), or the torrc has a %include, which SAVECONF refuses to flatten. The changes are applied but last until tor restarts; use persist: { file: PATH } instead`,
         );
       }
     },
