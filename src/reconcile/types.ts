@@ -166,8 +166,6 @@ export type Step = StepBase &
         /** Tor's torrc and defaults file, which verify reads with the new file. */
         torrc?: string;
         defaults?: string;
-        /** The torrc reads `path` already (otherwise verified as if the `%include` line were added). */
-        included: boolean;
         /** The tor that verifies it, and the `User` it verifies with (tor's, when that is not ours). */
         binary: string;
         user?: Owner & { name: string };

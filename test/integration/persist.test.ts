@@ -299,11 +299,21 @@ describe.skipIf(skip)('verifying a drop-in as Debian\'s tor starts (as root, Use
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   const content = (extra = '') => `# ours\nHiddenServiceDir ${dir}/web\nHiddenServicePort 80 127.0.0.1:8080\n${extra}`;
-  const input = (text: string, user?: boolean) => ({ path: path.join(dir, 'torrc.d', 'ours.conf'), content: text, torrc: path.join(dir, 'torrc'), defaults: path.join(dir, 'defaults'), included: true, binary: 'tor', ...(user ? { user: { name: TOR_USER, ...ids! } } : {}) });
+  const input = (text: string, user?: boolean) => ({ path: path.join(dir, 'torrc.d', 'ours.conf'), content: text, torrc: path.join(dir, 'torrc'), defaults: path.join(dir, 'defaults'), binary: 'tor', ...(user ? { user: { name: TOR_USER, ...ids! } } : {}) });
 
   it('accepts a good file, and names tor\'s refusal and its line otherwise', async () => {
     await verifyDropIn(input(content(), true));
     await expect(verifyDropIn(input(content('NoSuchOption 1\n'), true))).rejects.toThrow(new RegExp(`refused the new ${dir}/torrc.d/ours.conf:4, which was not installed: .*Unknown option 'NoSuchOption'`));
+  });
+
+  it('reads the new file in place of the old one, also through a file the torrc includes', async () => {
+    await writeFile(path.join(dir, 'nested-torrc'), `%include ${dir}/middle\n`);
+    await writeFile(path.join(dir, 'middle'), `ContactInfo middle\n%include ${dir}/torrc.d/*.conf\n`);
+    await writeFile(path.join(dir, 'torrc.d', 'ours.conf'), content());
+    const nested = (text: string) => ({ ...input(text, true), torrc: path.join(dir, 'nested-torrc') });
+    // The old file, read too, would name the service directory twice.
+    await verifyDropIn(nested(content('ContactInfo new\n')));
+    await expect(verifyDropIn(nested(content('NoSuchOption 1\n')))).rejects.toThrow(/Unknown option 'NoSuchOption'/);
   });
 
   it('without User in tor\'s files, root verifies with --User tor\'s user: tor checks that user owns the service directory', async () => {

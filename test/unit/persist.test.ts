@@ -157,7 +157,7 @@ describe('plan: persistence', () => {
     const change = p.changes.find((c) => c.kind === 'persisted-config')!;
     expect(change).toMatchObject({ id: FILE, action: 'create', before: null, reason: 'not persisted yet' });
     const last = p.steps.at(-1)!;
-    expect(last).toMatchObject({ op: 'persist-file', path: FILE, mode: 0o644, torrc: '/etc/tor/torrc', included: true, changes: [`persisted-config:${FILE}`] });
+    expect(last).toMatchObject({ op: 'persist-file', path: FILE, mode: 0o644, torrc: '/etc/tor/torrc', changes: [`persisted-config:${FILE}`] });
     expect(last.display).toMatch(/^verify with tor --verify-config, then write /);
     const text = reveal((last as { content: string }).content);
     const synced = live({ dropIn: text }, new Map([['ExitNodes', ['{de}']]]));

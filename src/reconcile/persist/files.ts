@@ -15,14 +15,15 @@ import { includeCovers, includesOf, includeLine } from './torrc.js';
 
 const run = promisify(execFile);
 
+/** As readLivePersist: deeper include chains are not followed. */
+const MAX_INCLUDE_DEPTH = 8;
+
 export interface VerifyInput {
   /** Where the drop-in goes. */
   path: string;
   content: MaybeSecret;
   torrc?: string;
   defaults?: string;
-  /** Tor's torrc reads `path` already; otherwise it is verified as if the `%include` line were added. */
-  included: boolean;
   binary: string;
   /** Verify as root with `--User` this user, which tor then checks owns the service directories (and the DataDirectory). */
   user?: { name: string; uid: number; gid: number };
@@ -46,33 +47,49 @@ export async function verifyDropIn(v: VerifyInput): Promise<void> {
     }
     const candidate = path.join(dir, path.basename(v.path));
     await writeFile(candidate, reveal(v.content), { mode: 0o600 });
-    const rewrite = async (file: string | undefined, name: string, addInclude: boolean) => {
-      const text = file ? await readFile(file, 'utf8') : '';
+    // Tor's files rewritten into `dir`, each `%include` expanded file by file (tor's order), the drop-in replaced
+    // by the candidate wherever it is read, through however many includes.
+    let used = false;
+    let copies = 0;
+    const rewrite = async (text: string, depth: number): Promise<string> => {
       const lines: string[] = [];
       for (const line of text.split('\n')) {
         const pattern = includesOf(line)[0];
-        if (pattern === undefined || !includeCovers(pattern, v.path)) {
+        if (pattern === undefined || depth >= MAX_INCLUDE_DEPTH) {
           lines.push(line);
           continue;
         }
-        // The files this line reads today, with the drop-in in its place (or where it will sort when new).
         const files = (await expandInclude(pattern)).filter((f) => f !== v.path);
-        files.push(v.path);
-        if (!/[*?[]/.test(pattern) && !(await isDirectory(pattern))) files.splice(0, files.length, v.path);
-        else files.sort();
-        for (const f of files) lines.push(includeLine(f === v.path ? candidate : f));
+        // A drop-in not written yet sorts into the directory or glob that will read it.
+        if (includeCovers(pattern, v.path)) files.push(v.path);
+        if (files.length > 1) files.sort();
+        for (const f of files) {
+          if (f === v.path) {
+            used = true;
+            lines.push(includeLine(candidate));
+            continue;
+          }
+          const inner = await readFile(f, 'utf8').catch(() => undefined);
+          // What cannot be read is left for tor to report.
+          lines.push(includeLine(inner === undefined ? f : await save(await rewrite(inner, depth + 1))));
+        }
       }
-      if (addInclude) lines.push(includeLine(candidate));
-      const out = path.join(dir, name);
-      await writeFile(out, lines.join('\n') + '\n', { mode: 0o600 });
+      return lines.join('\n') + '\n';
+    };
+    const save = async (text: string) => {
+      const out = path.join(dir, `torrc-${copies++}`);
+      await writeFile(out, text, { mode: 0o600 });
       return out;
     };
-    const defaults = await rewrite(v.defaults, 'defaults', false);
-    const torrc = await rewrite(v.torrc, 'torrc', !v.included);
-    const args = ['--verify-config', '--defaults-torrc', defaults, '-f', torrc, '--DataDirectory', data, '--DisableNetwork', '1', '--Log', 'notice stdout', 
-      // Without a user to verify as, we are tor's user: tor refuses a User naming the user it already runs as
-      // (Debian's defaults file has one, for the root that starts it), so none is checked.
-      '--User', v.user?.name ?? ''];
+    const defaults = await save(await rewrite(v.defaults ? await readFile(v.defaults, 'utf8') : '', 0));
+    let torrcText = await rewrite(v.torrc ? await readFile(v.torrc, 'utf8') : '', 0);
+    // Not read by tor's files yet: as it will be once the %include line is added.
+    if (!used) torrcText += includeLine(candidate) + '\n';
+    const torrc = await save(torrcText);
+    const args = ['--verify-config', '--defaults-torrc', defaults, '-f', torrc, '--DataDirectory', data, '--DisableNetwork', '1', '--Log', 'notice stdout'];
+    // Without a user to verify as, we are tor's user: tor refuses a User naming the user it already runs as
+    // (Debian's defaults file has one, for the root that starts it), so none is checked.
+    args.push('--User', v.user?.name ?? '');
     try {
       await run(v.binary, args, { timeout: 60_000 });
     } catch (err) {
@@ -102,10 +119,6 @@ export function lineOf(content: string, said: readonly string[]): number | undef
     if (i >= 0) return i + 1;
   }
   return undefined;
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isDirectory(), () => false);
 }
 
 export async function writeDropIn(file: string, content: MaybeSecret, mode: number, gid: number | undefined): Promise<void> {

@@ -76,7 +76,6 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
           ...user,
           ...(p.configFile ? { torrc: p.configFile } : {}),
           ...(p.defaultsFile ? { defaults: p.defaultsFile } : {}),
-          included: p.included,
           binary: desired.tor.launch?.binary ?? 'tor',
         },
         changes,
