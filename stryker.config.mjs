@@ -20,6 +20,8 @@ export default {
     'src/reconcile/plan*.ts',
     'src/reconcile/desired.ts',
     'src/reconcile/hsblock.ts',
+    'src/reconcile/persist/torrc.ts',
+    'src/reconcile/persist/plan.ts',
     'src/reconcile/attach/**/*.ts',
   ],
   // A static mutant (a module-level constant) reruns every unit test: on src/tor/protocol they were 28% of the

@@ -27,3 +27,8 @@ export class PublishTimeoutError extends ReconcileError {
 export class StateLockedError extends ReconcileError {
   override name = 'StateLockedError';
 }
+
+/** What apply persists would not hold: tor refuses the new drop-in (verify), or cannot write its torrc (SAVECONF). */
+export class PersistError extends ReconcileError {
+  override name = 'PersistError';
+}

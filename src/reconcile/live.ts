@@ -6,6 +6,7 @@ import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords } from './local.js';
+import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import type { LiveServiceFiles, LiveState } from './types.js';
 
 /**
@@ -19,7 +20,7 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   const [conf, block, info, clientAuth, local] = await Promise.all([
     names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
     client.getConfEntries(['HiddenServiceOptions']),
-    client.getInfo(['onions/detached', 'process/uid']),
+    client.getInfo(['onions/detached', 'process/uid', ...persistInfoKeys(desired.persist)]),
     desired.clientAuth.length || desired.prune ? client.onionClientAuthView() : Promise.resolve([]),
     readLocal(desired),
   ]);
@@ -27,6 +28,8 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   const options = new Map<string, string[]>();
   for (const [k, v] of conf) options.set(k, v);
   const uid = Number(info['process/uid']);
+  const torUid = Number.isInteger(uid) && uid >= 0 ? uid : undefined;
+  const persist = await readLivePersist(desired.persist, info, torUid);
   const state: Omit<LiveState, 'fingerprint'> = {
     torVersion: client.version,
     ...(Number.isInteger(uid) && uid >= 0 ? { torUid: uid } : {}),
@@ -37,6 +40,7 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
     clientAuth,
     ephemeralKeys: local.ephemeralKeys,
     records: local.records,
+    ...(persist ? { persist } : {}),
   };
   return { ...state, fingerprint: fingerprint(state) };
 }
@@ -97,5 +101,6 @@ function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),
     r: [...state.records].sort(),
+    p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null] : null,
   });
 }

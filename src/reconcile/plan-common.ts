@@ -20,6 +20,8 @@ export interface PlanContext {
    * itself stays a pure function. Without one the plan carries no digest and cannot be saved.
    */
   salt?: string;
+  /** Add the `%include` line of `persist: { file }` to tor's torrc (apply --persist-include), as the spec's `include: true`. */
+  persistInclude?: boolean;
   /**
    * Items (`kind:id`, as in Change) to leave exactly as they are in tor: neither changed nor removed (watch
    * holds back the reverts of an item another controller keeps changing).
@@ -44,6 +46,7 @@ export class Builder {
   addSteps: Step[] = [];
   authSteps: Step[] = [];
   restartSteps: Step[] = [];
+  persistSteps: Step[] = [];
 
   change(c: Change): string {
     this.changes.push(c);
@@ -51,7 +54,7 @@ export class Builder {
   }
 
   steps(): Step[] {
-    return [...this.keySteps, ...this.optionSteps, ...this.fsSteps, ...this.delSteps, ...this.forgetSteps, ...this.addSteps, ...this.authSteps, ...this.restartSteps];
+    return [...this.keySteps, ...this.optionSteps, ...this.fsSteps, ...this.delSteps, ...this.forgetSteps, ...this.addSteps, ...this.authSteps, ...this.persistSteps, ...this.restartSteps];
   }
 }
 

@@ -11,8 +11,10 @@
  * 4. Ephemeral services: DEL_ONION before ADD_ONION of the same key; every DEL_ONION before any record is
  *    forgotten; each ADD_ONION followed by its record (plan-ephemeral.ts).
  * 5. Client credentials: remove before add.
- * 6. Restart-only options on the embedded tor: a restart, last (reconcileOnce applies the spec again to the
- *    restarted tor, which has only its torrc).
+ * 6. Persistence once tor has accepted everything: the drop-in (verified by tor first), then the
+ *    `%include` line that makes tor read it; or SAVECONF (persist/plan.ts).
+ * 7. Restart-only options on the embedded tor: a restart, last, so that the restarted tor also reads the
+ *    drop-in just written (reconcileOnce applies the spec again to the restarted tor).
  */
 import { createHash } from 'node:crypto';
 import type { DesiredState } from '../spec/model.js';
@@ -24,6 +26,7 @@ import { planClientAuth } from './plan-clientauth.js';
 import { planEphemeralServices } from './plan-ephemeral.js';
 import { planFilesystemServices } from './plan-filesystem.js';
 import { planOptions, withAttachOptions } from './plan-options.js';
+import { planPersist } from './persist/plan.js';
 import { startupOptions } from './startup.js';
 import { kindOf, step } from './steps.js';
 import type { Change, LiveState, Plan, ServiceAddress, Step } from './types.js';
@@ -32,10 +35,12 @@ export type { PlanContext } from './plan-common.js';
 
 export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
   const b = new Builder();
-  planOptions(withAttachOptions(desired, b), live, ctx, b);
+  const options = withAttachOptions(desired, b);
+  planOptions(options, live, ctx, b);
   planFilesystemServices(desired, live, ctx, b);
   planEphemeralServices(desired, live, ctx, b);
   planClientAuth(desired, live, ctx, b);
+  planPersist(desired, options, live, ctx, b);
   const restartOnly = b.changes.filter((c) => c.needsRestart);
   const restarts = Boolean(restartOnly.length && ctx.embedded && desired.tor.launch);
   if (restarts) {

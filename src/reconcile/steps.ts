@@ -7,9 +7,12 @@
 import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
 import { addOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand, delOnionCommand, type TorClient } from '../tor/client.js';
 import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { ReplyError } from '../tor/errors.js';
 import { commands } from '../tor/protocol/encoder.js';
 import { Secret } from '../tor/secret.js';
+import { PersistError } from './errors.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, recordKey } from './local.js';
+import { addInclude, verifyDropIn, writeDropIn } from './persist/files.js';
 import type { EphemeralRecord, Owner, Step, StepOf, StepOp } from './types.js';
 
 /** What the steps of one apply share. */
@@ -184,6 +187,43 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     async run(s, rt) {
       if (!rt.restart) throw new Error(`tor-reconcile did not start this tor and cannot restart it; restart tor to change ${s.names.join(', ')}`);
       rt.client = await rt.restart(s.options);
+    },
+  },
+  'persist-file': {
+    display: (s) => `verify with tor --verify-config, then write ${s.path} (${octal(s.mode)}, the options and onion services tor gets at its next start)`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    async run(s) {
+      // A file tor would refuse is never installed: tor would not start again with it.
+      await verifyDropIn(s);
+      await writeDropIn(s.path, s.content, s.mode, s.owner?.gid);
+    },
+  },
+  'persist-include': {
+    display: (s) => `add the line "${s.line}" to ${s.torrc} (a copy of it as it was in ${s.torrc}.tor-reconcile.bak)`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    run: (s) => addInclude(s.torrc, s.line),
+  },
+  saveconf: {
+    display: () => commands.saveConf().display,
+    control: true,
+    stateful: false,
+    batch: 'alone',
+    async run(_s, rt) {
+      try {
+        await rt.client.saveConf();
+      } catch (err) {
+        if (!(err instanceof ReplyError) || err.code !== 551) throw err;
+        // Tor says only "Unable to write configuration to disk": name the file and who tried.
+        const info = await rt.client.getInfo(['config-file', 'process/user']).catch(() => ({}) as Record<string, string>);
+        const who = info['process/user'] ? ` (running as ${info['process/user']})` : '';
+        throw new PersistError(
+          `tor${who} cannot write its torrc ${info['config-file'] ?? ''} (551 ${err.torMessage}): that user may write neither the file nor its directory (as with /etc/tor/torrc, root's, and tor running as debian-tor), or the torrc has a %include, which SAVECONF refuses to flatten. The changes are applied but last until tor restarts; use persist: { file: PATH } instead`,
+        );
+      }
     },
   },
 };

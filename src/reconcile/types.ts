@@ -7,6 +7,7 @@ import type { OnionPortSpec, SourcePos } from '../spec/model.js';
 import type { ClientAuthEntry } from '../tor/replies.js';
 import type { MaybeSecret, Secret } from '../tor/secret.js';
 import type { ServiceGroup } from './hsblock.js';
+import type { LivePersist } from './persist/live.js';
 
 /** What tor-reconcile recorded about an ephemeral service it created (tor can't tell us its ports). */
 export interface EphemeralRecord {
@@ -64,6 +65,8 @@ export interface LiveState {
   ephemeralKeys: Map<string, LocalKey>;
   /** What tor-reconcile created earlier (state file in the state directory), by recordKey(target, spec, name). */
   records: Map<string, EphemeralRecord>;
+  /** The drop-in and tor's torrc files, for `persist: { file }` only. */
+  persist?: LivePersist;
   /** Hash of everything above: a saved plan is stale when tor's fingerprint changed. */
   fingerprint: string;
 }
@@ -118,6 +121,8 @@ export type Change = ChangeBase &
     | { kind: 'filesystem-service'; before: FilesystemServiceShown | null; after: FilesystemServiceShown | null }
     | { kind: 'ephemeral-service'; before: EphemeralServiceShown | null; after: EphemeralServiceShown | null }
     | { kind: 'client-auth'; before: ClientAuthShown | null; after: ClientAuthShown | null }
+    /** A torrc file persistence writes (the drop-in, or tor's torrc gaining its `%include`): its lines, secrets `<redacted>`. */
+    | { kind: 'persisted-config'; before: string[] | null; after: string[] | null }
   );
 
 export type ChangeKind = Change['kind'];
@@ -153,6 +158,21 @@ export type Step = StepBase &
     | { op: 'client-auth-remove'; address: string }
     | { op: 'forget-record'; target: string; spec: string; service: string }
     | { op: 'restart-tor'; dataDirectory: string; /** The start-up torrc options of the new tor (startup.ts). */ options: Record<string, string[]>; /** The restart-only options that differ. */ names: string[] }
+    | {
+        op: 'persist-file';
+        path: string;
+        content: MaybeSecret;
+        mode: number;
+        owner?: Owner;
+        /** Tor's torrc and defaults file, which verify reads with the new file. */
+        torrc?: string;
+        defaults?: string;
+        /** The tor that verifies it, and the `User` it verifies with (tor's, when that is not ours). */
+        binary: string;
+        user?: Owner & { name: string };
+      }
+    | { op: 'persist-include'; torrc: string; line: string }
+    | { op: 'saveconf' }
   );
 
 export type StepOp = Step['op'];

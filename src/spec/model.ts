@@ -92,6 +92,16 @@ export interface ClientAuthSpec {
   source: SourcePos;
 }
 
+/**
+ * How applied state outlives a tor restart. `file`: a torrc drop-in this spec owns (absolute path), which
+ * tor's torrc must `%include` (`include`: apply adds that line); `saveconf`: tor rewrites its own torrc;
+ * `none`: what apply sets lasts until tor restarts or reloads.
+ */
+export type PersistSpec =
+  | { mode: 'none'; source?: SourcePos }
+  | { mode: 'saveconf'; source?: SourcePos }
+  | { mode: 'file'; file: string; include: boolean; source?: SourcePos };
+
 export interface DesiredState {
   version: 1;
   /** The spec files merged, in order (absolute paths). */
@@ -108,6 +118,8 @@ export interface DesiredState {
   clientAuth: ClientAuthSpec[];
   /** Stream-attach policies (first match wins); absent when the spec has none. */
   attach?: AttachSpec;
+  /** Absent (a state built by hand) is `none`. */
+  persist?: PersistSpec;
 }
 
 /** What a policy matches; every given condition must hold. */

@@ -215,6 +215,16 @@ export const specSchema = z
       .optional(),
     clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),
     attach: attach.optional(),
+    persist: z
+      .union([
+        z.enum(['none', 'saveconf']),
+        z.strictObject({
+          file: path('The torrc drop-in this spec owns, which tor\'s torrc must `%include`. Relative to this spec file.'),
+          include: z.boolean().describe('Add the `%include` line to tor\'s torrc when it lacks one (with a backup), as `apply --persist-include`. Default false.').meta({ default: false }).optional(),
+        }),
+      ])
+      .describe('How what apply sets survives a tor restart: none (default: until tor restarts or reloads), saveconf (tor rewrites its own torrc), or { file: PATH } (a torrc drop-in). Not for tor.launch, which always persists.')
+      .optional(),
   })
   .meta({
     title: 'tor-reconcile spec',

@@ -73,6 +73,8 @@ export const DATA_DIRECTORY_FILES = Object.freeze({
   /** Tor's name for it, under CookieAuthentication 1 and no CookieAuthFile. */
   cookie: 'control_auth_cookie',
   pid: 'tor.pid',
+  /** What apply persists (the spec's options and HiddenService block): the torrc `%include`s it, last. */
+  persisted: 'tor-reconcile.torrc',
   log: 'notice.log',
 });
 
@@ -127,7 +129,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
     for (const item of Array.isArray(v) ? v : [v]) lines.push([k, typeof item === 'boolean' ? (item ? '1' : '0') : String(item)]);
   }
   const torrc = path.join(dataDir, DATA_DIRECTORY_FILES.torrc);
-  await writeFile(torrc, lines.map(([k, v]) => `${k} ${torrcValue(k, v)}`).join('\n') + '\n', { mode: 0o600 });
+  // Last, so that what apply persisted wins over the spec's launch options of an earlier start; created empty
+  // the first time, as tor refuses to start with an %include of a missing file.
+  const persisted = path.join(dataDir, DATA_DIRECTORY_FILES.persisted);
+  await writeFile(persisted, '', { mode: 0o600, flag: 'a' });
+  const include = `%include ${persisted}\n`;
+  await writeFile(torrc, lines.map(([k, v]) => `${k} ${torrcValue(k, v)}`).join('\n') + '\n' + include, { mode: 0o600 });
   const defaults = path.join(dataDir, DATA_DIRECTORY_FILES.torrcDefaults);
   await writeFile(defaults, '', { mode: 0o600 });
 

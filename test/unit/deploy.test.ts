@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,5 +29,17 @@ describe('deployment files', () => {
     const unit = await readFile(path.join(root, 'deploy/systemd/tor-reconcile.service'), 'utf8');
     for (const line of ['User=debian-tor', 'Restart=always', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'StateDirectoryMode=0700']) expect(unit).toContain(line);
     expect(unit).toMatch(/^ExecStart=.*tor-reconcile watch /m);
+  });
+
+  it('the apply unit runs apply after every start of tor, restarts with it, and passes systemd-analyze verify', async (ctx) => {
+    const file = path.join(root, 'deploy/systemd/tor-reconcile-apply.service');
+    const unit = await readFile(file, 'utf8');
+    for (const line of ['After=tor@default.service', 'PartOf=tor@default.service', 'WantedBy=tor@default.service', 'Restart=on-failure', 'Type=oneshot', 'RemainAfterExit=yes']) expect(unit).toContain(line);
+    expect(unit).toMatch(/^ExecStart=.*tor-reconcile apply /m);
+    const analyze = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+    if ((analyze.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return ctx.skip('systemd-analyze is not installed');
+    // Unknown keys are only warned about: any complaint fails the check.
+    expect(analyze.stderr).toBe('');
+    expect(analyze.status).toBe(0);
   });
 });

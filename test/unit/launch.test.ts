@@ -31,6 +31,7 @@ describe('launch options', () => {
       for (const [name] of await torrcOf(path.join(root, `d${i}`), options)) written.add(name);
     }
     written.delete('Log'); // Log lines add up: a spec may add its own.
+    written.delete('%include'); // Not an option: the drop-in apply persists into (DATA_DIRECTORY_FILES.persisted).
     expect([...LAUNCH_OPTIONS.keys()].sort()).toEqual([...written].sort());
     for (const why of LAUNCH_OPTIONS.values()) expect(why).toMatch(/\w{3}/);
   });
@@ -44,6 +45,9 @@ describe('launch options', () => {
     expect(torrc.get('Log')).toBe(`notice file ${path.join(dir, DATA_DIRECTORY_FILES.log)}`);
     expect(torrc.get('__OwningControllerProcess')).toBe(String(process.pid));
     expect(torrc.get('SocksPort')).toBe('0');
+    // Last, so that what apply persisted is read after everything launch writes; created empty so tor starts.
+    expect([...torrc].at(-1)).toEqual(['%include', path.join(dir, DATA_DIRECTORY_FILES.persisted)]);
+    expect(await readFile(path.join(dir, DATA_DIRECTORY_FILES.persisted), 'utf8')).toBe('');
     const port = new Map(await torrcOf(path.join(root, 'port'), { control: 'port', detached: true }));
     expect(port.get('ControlPortWriteToFile')).toBe(path.join(root, 'port', DATA_DIRECTORY_FILES.controlPortFile));
     expect(port.has('ControlSocket') || port.has('__OwningControllerProcess')).toBe(false);

@@ -387,7 +387,8 @@ describe('attach policies compiled to options', () => {
     const d = desiredState('/s', { attach: { policies: [policy({ circuit: { exitCountries: ['ch'], isolate: 'none' } })], default: 'tor', source: at } });
     const p = computePlan(d, live({ options: new Map([['ExitNodes', []], ['StrictNodes', ['0']]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual(['SETCONF ExitNodes="{ch}" StrictNodes="1"']);
-    expect(p.warnings).toEqual([]);
+    // Only that, without persistence, the change lasts until tor restarts.
+    expect(p.warnings.map((w) => w.item)).toEqual(['persist']);
     const synced = computePlan(d, live({ options: new Map([['ExitNodes', ['{ch}']], ['StrictNodes', ['1']]]) }), ctx);
     expect(isEmptyPlan(synced)).toBe(true);
   });

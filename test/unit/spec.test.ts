@@ -509,6 +509,7 @@ describe('normalization', () => {
         { address: ADDR1, privateKey: expect.any(Secret) as Secret<string>, clientName: 'laptop', permanent: true, source: { file: 'spec.yaml', line: 45, col: 5 } },
         { address: ADDR2, privateKey: expect.any(Secret) as Secret<string>, permanent: false, source: { file: 'spec.yaml', line: 46, col: 5 } },
       ],
+      persist: { mode: 'none' },
     };
     expect(state).toEqual(expected);
     expect(state.tor.password!.reveal()).toBe('pw');

@@ -19,6 +19,7 @@ interface ApplyFlags {
   json?: boolean;
   waitPublished?: boolean | string;
   allowPendingRestart?: boolean;
+  persistInclude?: boolean;
   timeout: string;
 }
 
@@ -35,6 +36,7 @@ export const applyCommand: CliCommand = {
       .option('--json', 'print the plan and the result as JSON on stdout')
       .option('--wait-published [timeout]', 'wait (default 120s) until every created or changed onion service has uploaded its descriptor')
       .option('--allow-pending-restart', 'exit 0 rather than 3 when only a tor restart is left to do')
+      .option('--persist-include', 'with persist: { file }, add the `%include` line for it to tor\'s torrc (a backup is kept) when tor does not read it')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
@@ -43,7 +45,7 @@ export const applyCommand: CliCommand = {
       .action(async (args: string[], flags: ApplyFlags) => {
         const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
         const specs = saved ? saved.specFiles : args;
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(flags.persistInclude ? { persistInclude: true } : {}) });
         const stop = interruptible();
         try {
           if (saved) checkSavedPlan(saved, session.plan);

@@ -19,6 +19,8 @@ export interface SessionOptions {
   salt?: string;
   /** Per-command timeout (ms). */
   timeout?: number;
+  /** apply --persist-include. */
+  persistInclude?: boolean;
 }
 
 export interface Session {
@@ -39,6 +41,7 @@ export async function openSession(specs: readonly string[], io: CliIo, options: 
     env: io.env,
     ...(options.control ? { control: options.control } : {}),
     ...(options.timeout ? { timeout: options.timeout } : {}),
+    ...(options.persistInclude ? { persistInclude: true } : {}),
     start: options.start ?? true,
     log: (m) => io.stderr(`${m}\n`),
     salt: options.salt ?? randomBytes(16).toString('hex'),

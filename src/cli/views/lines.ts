@@ -37,6 +37,8 @@ export function changeLines(change: Change, side: 'before' | 'after'): string[] 
       if (!o) return [];
       return [`# client credentials for ${o.address}${o.clientName ? ` (${o.clientName})` : ''}${o.permanent ? ', permanent' : ''}`];
     }
+    case 'persisted-config':
+      return change[side] ?? [];
   }
 }
 

@@ -15,6 +15,7 @@ import type { SpecNode } from '../tree.js';
 import { attach } from './attach.js';
 import { clientAuth } from './client-auth.js';
 import { OptionChecker } from './options.js';
+import { persist } from './persist.js';
 import { SpecReader } from './reader.js';
 import { onionServices } from './services.js';
 import { torTarget } from './tor.js';
@@ -48,6 +49,7 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   const prune = r.scalar(['prune']);
   if (prune) state.prune = prune.value === true;
   state.tor = torTarget(r, firstDir);
+  state.persist = persist(r, state.tor.launch);
   const services = onionServices(r, state.stateDirectory);
   state.onionServices = services.map((s) => s.service);
   draft.servicePaths = services.map((s) => s.p);
