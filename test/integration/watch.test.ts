@@ -162,6 +162,11 @@ describe('watch', () => {
     // tor runs the service again before the reconcile has recorded it and counted the revert.
     await w.idle();
     expect(w.metrics.driftsReverted).toBe(1);
+    // Deleted again at once, before any poll saw it restored: still news.
+    await other.delOnion(address);
+    await until('the service restored again', async () => (await detached()).includes(address), 5_000);
+    await w.idle();
+    expect(w.metrics.driftsReverted).toBe(2);
   });
 
   it('reports a deleted ephemeral service once in warn mode, not at every poll', async () => {

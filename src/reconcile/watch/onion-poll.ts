@@ -23,7 +23,10 @@ export class OnionPoll {
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #stopped = false;
-  /** The missing set last reported: a service that stays missing (warn mode, a failed restore) is reported once. */
+  /**
+   * The missing set last reported: a service that stays missing (warn mode, a failed restore) is reported
+   * once, until `rearm()`.
+   */
   #reported = '';
 
   constructor(options: OnionPollOptions) {
@@ -39,6 +42,14 @@ export class OnionPoll {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#polling;
+  }
+
+  /**
+   * Watch changed tor's onion services (a restore): whatever is missing at the next poll is news, even if it
+   * is what was reported last, since the service may have been restored and deleted again between two polls.
+   */
+  rearm(): void {
+    this.#reported = '';
   }
 
   /** One poll now. */

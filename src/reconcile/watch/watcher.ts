@@ -234,6 +234,7 @@ export class Watcher {
       } else {
         if (drift) this.metrics.driftsReverted++;
         await this.#learnNewKeys(plan);
+        this.#poll.rearm();
         this.#succeed();
         this.#log('info', 'reconcile', `${trigger === 'drift' ? 'reverted drift' : 'applied'}: ${describe(changes)}`, { trigger, changes: summarize(changes), commands: plan.summary.commands, durationMs: Date.now() - started });
       }
