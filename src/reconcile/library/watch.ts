@@ -25,7 +25,10 @@ export interface WatchChange {
 }
 
 export interface WatchEvents {
-  /** A reconcile succeeded: tor matches the spec; `changes` is what it changed (empty: nothing to do). */
+  /**
+   * A reconcile succeeded: tor matches the spec; `changes` is what it changed (empty: nothing to do, said
+   * for start, spec edits and reconnects; drift checks and resyncs that find nothing are silent).
+   */
   reconcile: { trigger: Trigger; changes: WatchChange[]; durationMs: number };
   /**
    * Tor differed from the spec without a spec edit (another controller, a SIGHUP, a deleted ephemeral
