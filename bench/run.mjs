@@ -618,7 +618,7 @@ async function coldStart(runs) {
 async function watchBench() {
   const script = path.join(snap.dir, 'bench/watch.mjs');
   if (!existsSync(script)) return null;
-  const env = { ...process.env, ...(QUICK ? { DRIFTS: '200', RECONCILES: '1000' } : { DRIFTS: '1000', RECONCILES: '10000' }) };
+  const env = { ...process.env, ...(QUICK ? { DRIFTS: '200', RECONCILES: '1000', ONION_DELETES: '10' } : { DRIFTS: '1000', RECONCILES: '10000', ONION_DELETES: '40' }) };
   const r = await run(process.execPath, ['--expose-gc', script], { env, allowFail: true, timeout: 600_000 });
   const out = { code: r.code, wall: r.wall, stdout: r.stdout, stderr: r.stderr, drifts: Number(env.DRIFTS), reconciles: Number(env.RECONCILES) };
   const drift = /drift-revert latency over (\d+) drifts.*?p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms/.exec(r.stdout);

@@ -1,12 +1,28 @@
 /**
- * tor-reconcile as a library: a typed client for Tor's control protocol.
+ * tor-reconcile as a library: the reconciler the CLI runs (`loadSpec`, `plan`, `apply`, `watch`), and
+ * underneath it a typed client for Tor's control protocol.
  *
  * ```ts
- * import { connect, launch } from 'tor-reconcile';
+ * import { apply, connect, plan, watch } from 'tor-reconcile';
+ * const p = await plan('spec.yaml');                  // a plain Plan: p.changes, p.steps, p.errors
+ * const { result } = await apply('spec.yaml');        // result.ok, result.results
+ * const w = watch('spec.yaml').on('drift', (d) => console.log(d.changes));
+ * await w.start();
  * const tor = await connect({ control: 'unix:/run/tor/control' });
  * console.log(await tor.getInfo('version'));
  * ```
  */
+
+// The reconciler. `status` (issue #14 part 4: each declared service's address and state) joins these.
+export { loadSpec, plan, apply, watch, SpecWatch } from './reconcile/library/index.js';
+export type { SpecFiles, ReconcilerOptions, ApplyCallOptions, Applied, SpecWatchOptions, WatchEvents, WatchChange } from './reconcile/library/index.js';
+export type { WatchHealth, WatchMetrics, WatchLogEntry, Trigger } from './reconcile/watch.js';
+export type { Plan, PlanProblem, PlanSummary, Change, ChangeKind, Action, Step, StepOp, StepResult, StepStatus, ApplyResult } from './reconcile/types.js';
+export { ReconcileError, PlanBlockedError, StalePlanError, StateFileError, StateLockedError, PublishTimeoutError } from './reconcile/errors.js';
+export { SpecErrors, formatDiagnostic } from './spec/index.js';
+export type { SpecDiagnostic, LoadOptions, LoadResult, DesiredState } from './spec/index.js';
+
+// The control-protocol client.
 export { connect, TorClient, addOnionCommand, delOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand } from './tor/client.js';
 export type { ConnectOptions, ConfInput, Keys, Signal, OnionPort, AddOnionOptions, ClientAuthAddOptions } from './tor/client.js';
 export { launch, LaunchedTor, stopTor } from './tor/launch.js';

@@ -1,3 +1,3 @@
 /** `tor-reconcile watch`'s reconciler; its parts live in ./watch/. */
 export { Watcher } from './watch/watcher.js';
-export type { SpecLoader, Trigger, WatchLogEntry, WatchMetrics, WatchOptions } from './watch/types.js';
+export type { SpecLoader, Trigger, WatchHealth, WatchLogEntry, WatchMetrics, WatchOptions } from './watch/types.js';

@@ -139,6 +139,72 @@ describe('watch', () => {
     await other.resetConf(['HiddenServiceDir']);
   });
 
+  // Tor sends no event for another controller's DEL_ONION: with the resync ten minutes away, only the poll finds it.
+  it('restores an ephemeral service another controller deleted, within the poll interval', async () => {
+    const spec = path.join(work, 'onion-poll.yaml');
+    await writeSpec(spec, 'stateDirectory: ./onion-poll-state\nonionServices:\n  - { name: api, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: 127.0.0.1:9000 }] }\n');
+    const { w, logs, sent } = await watcher(spec, { resyncMs: 600_000, onionPollMs: 300 });
+    const address = (await loadKeyFile(path.join(work, 'onion-poll-state/keys/api.key'))).address;
+    const detached = async () => (await other.getInfo('onions/detached')).split('\n');
+    expect(await detached()).toContain(address);
+    // While tor matches, the poll is one GETINFO and nothing else.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(sent)).toEqual(new Set(['GETINFO onions/detached']));
+
+    await other.delOnion(address);
+    const deleted = Date.now();
+    await until('the service restored', async () => (await detached()).includes(address), 5_000);
+    console.log(`DEL_ONION by another controller → restored in ${Date.now() - deleted} ms (poll every 300 ms)`);
+    // The interval, plus one reconcile on a loaded machine.
+    expect(Date.now() - deleted).toBeLessThan(300 + 2_000);
+    expect(logs.some((l) => l.event === 'onion-poll' && l.message.includes(`${address}.onion`))).toBe(true);
+    // tor runs the service again before the reconcile has recorded it and counted the revert.
+    await w.idle();
+    expect(w.metrics.driftsReverted).toBe(1);
+    // Deleted again at once, before any poll saw it restored: still news.
+    await other.delOnion(address);
+    await until('the service restored again', async () => (await detached()).includes(address), 5_000);
+    await w.idle();
+    expect(w.metrics.driftsReverted).toBe(2);
+  });
+
+  it('reports a deleted ephemeral service once in warn mode, not at every poll', async () => {
+    const spec = path.join(work, 'onion-poll-warn.yaml');
+    await writeSpec(spec, 'stateDirectory: ./onion-poll-warn-state\nonionServices:\n  - { name: api, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: 127.0.0.1:9001 }] }\n');
+    // Created by an enforcing watch, then watched in warn mode.
+    const first = await watcher(spec);
+    await first.w.stop();
+    const address = (await loadKeyFile(path.join(work, 'onion-poll-warn-state/keys/api.key'))).address;
+    const { logs } = await watcher(spec, { mode: 'warn', resyncMs: 600_000, onionPollMs: 100 });
+    await other.delOnion(address);
+    await until('the drift report', () => logs.some((l) => l.event === 'drift'));
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(logs.filter((l) => l.event === 'onion-poll')).toHaveLength(1);
+    expect(logs.filter((l) => l.event === 'drift')).toHaveLength(1);
+    expect(await other.getInfo('onions/detached')).not.toContain(address);
+  });
+
+  it('reports an invalid spec on disk in its health, and valid again once the spec in force is back', async () => {
+    const spec = path.join(work, 'health-spec.yaml');
+    const good = 'options:\n  ContactInfo: health@example.org\n';
+    await writeSpec(spec, good);
+    const { w } = await watcher(spec);
+    expect(w.health()).toMatchObject({ ok: true, specValid: true });
+    expect(w.health().specError).toBeUndefined();
+    await writeSpec(spec, 'options:\n  ContactInfo: health@example.org\n  NumEntryGuardz: 2\n');
+    await until('the invalid spec noticed', () => !w.health().specValid);
+    // Still enforcing the last good spec, and saying so.
+    expect(w.health()).toMatchObject({ ok: true, specValid: false, specInForce: 'the last good spec' });
+    expect(w.health().specError).toMatch(/health-spec\.yaml:4:3: unknown tor option "NumEntryGuardz"/);
+    expect(renderMetrics(w.metrics)).toMatch(/^tor_reconcile_spec_valid 0$/m);
+    // Back to exactly the content in force: nothing to reload, but the spec on disk is valid again.
+    await writeSpec(spec, good);
+    await until('the spec valid again', () => w.health().specValid);
+    expect(w.health().specError).toBeUndefined();
+    expect(renderMetrics(w.metrics)).toMatch(/^tor_reconcile_spec_valid 1$/m);
+  });
+
   it('backs off and reports a conflict against a controller that keeps flipping a key', async () => {
     const spec = path.join(work, 'fight.yaml');
     await writeSpec(spec, 'options:\n  ContactInfo: mine@example.org\n');
@@ -290,6 +356,21 @@ describe('tor-reconcile watch (the command)', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toContain('tor_reconcile_last_success_timestamp_seconds');
       expect(await contact()).toBe('cli-watch@example.org');
+
+      // An invalid spec on disk: still served, still healthy (the last good spec is enforced), and said.
+      const health = async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+        return { status: r.status, body: (await r.json()) as { specValid: boolean; specError?: string; specInForce?: string } };
+      };
+      await writeSpec(spec, 'options:\n  ContactInfo: [unclosed\n');
+      await until('/healthz to show the invalid spec', async () => !(await health()).body.specValid, 10_000);
+      const bad = await health();
+      expect(bad.status).toBe(200);
+      expect(bad.body.specError).toMatch(/cli\.yaml:\d+:\d+: /);
+      expect(bad.body.specInForce).toBe('the last good spec');
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^tor_reconcile_spec_valid 0$/m);
+      await writeSpec(spec, 'options:\n  ContactInfo: cli-watch@example.org\n');
+      await until('/healthz to show the spec valid again', async () => (await health()).body.specValid, 10_000);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(await contact()).toBe('cli-watch@example.org');

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { resolveDesired } from '../../src/reconcile/desired.js';
 import { ConflictTracker } from '../../src/reconcile/watch/conflicts.js';
 import { isEcho } from '../../src/reconcile/watch/echo.js';
+import { missingOnions } from '../../src/reconcile/watch/onion-poll.js';
 import { TriggerQueue } from '../../src/reconcile/watch/trigger-queue.js';
 import type { Trigger } from '../../src/reconcile/watch/types.js';
 import { OptionTable } from '../../src/tor/config/types.js';
@@ -153,5 +154,17 @@ describe('echo check', () => {
     expect(isEcho(event(lines), resolveDesired(desiredState('/s', { onionServices: [fsService('web', '/hs/web', [[80, '127.0.0.1:8080']])] })), table)).toBe(false);
     expect(isEcho(event(lines), resolveDesired(desiredState('/s', { prune: true })), table)).toBe(false);
     expect(isEcho(event(lines), resolveDesired(desiredState('/s')), table)).toBe(true);
+  });
+});
+
+describe('onion poll', () => {
+  const a = 'a'.repeat(56);
+  const b = 'b'.repeat(56);
+
+  it('names the expected addresses absent from onions/detached, sorted', () => {
+    expect(missingOnions(new Set([b, a]), '')).toEqual([a, b]);
+    expect(missingOnions(new Set([a, b]), `${b}\n${'c'.repeat(56)}`)).toEqual([a]);
+    expect(missingOnions(new Set([a]), ` ${a} \n`)).toEqual([]);
+    expect(missingOnions(new Set(), b)).toEqual([]);
   });
 });

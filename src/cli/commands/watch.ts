@@ -12,6 +12,7 @@ interface WatchFlags {
   mode: string;
   debounce: string;
   resync: string;
+  pollOnions: string;
   logFormat: string;
   listen?: string;
   timeout: string;
@@ -24,7 +25,10 @@ export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
   };
 }
 
-/** `/healthz` (200 when connected and the last reconcile succeeded, else 503) and `/metrics`. */
+/**
+ * `/healthz` (200 when connected and the last reconcile succeeded, else 503; `specValid: false` and the first
+ * error while the spec on disk does not load) and `/metrics`.
+ */
 function serve(watcher: Watcher, listen: string): Promise<http.Server> {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
   if (!m) throw new CliUsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
@@ -52,6 +56,7 @@ export const watchCommand: CliCommand = {
       .option('--mode <mode>', 'enforce (revert drift) or warn (report only, never write)', 'enforce')
       .option('--debounce <duration>', 'quiet period before acting on a burst of events', '100ms')
       .option('--resync <duration>', 'full reconcile even without events', '5m')
+      .option('--poll-onions <duration>', 'check this often that tor still runs the ephemeral services (tor sends no event when another controller deletes one); 0 never', '2s')
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
       .option('--listen <host:port>', 'serve /healthz and /metrics (Prometheus) here')
       .option(...TIMEOUT_OPTION)
@@ -69,6 +74,7 @@ export const watchCommand: CliCommand = {
           mode: flags.mode,
           debounceMs: parseDuration(flags.debounce, '--debounce'),
           resyncMs: parseDuration(flags.resync, '--resync'),
+          onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
           timeoutMs: parseDuration(flags.timeout, '--timeout'),
           table: tableFor,
           log,
@@ -78,7 +84,8 @@ export const watchCommand: CliCommand = {
               if (warnings.length) io.stderr(formatReport(warnings));
               return state;
             } catch (err) {
-              if (err instanceof SpecErrors) throw new Error(formatReport(err.errors.concat(err.warnings)).trimEnd());
+              // The cause gives /healthz the first error itself.
+              if (err instanceof SpecErrors) throw new Error(formatReport(err.errors.concat(err.warnings)).trimEnd(), { cause: err });
               throw err;
             }
           },

@@ -23,5 +23,6 @@ export function renderMetrics(m: WatchMetrics): string {
   metric('tor_reconcile_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful reconcile (0 if none).', [['', m.lastSuccess ? m.lastSuccess / 1000 : 0]]);
   metric('tor_reconcile_onion_services_up', 'gauge', 'Declared onion services tor is running.', [['', m.onionServicesUp]]);
   metric('tor_reconcile_connected', 'gauge', '1 while the control connection is up.', [['', m.connected ? 1 : 0]]);
+  metric('tor_reconcile_spec_valid', 'gauge', '0 while the spec on disk does not load (the last good spec stays in force).', [['', m.specValid ? 1 : 0]]);
   return out.join('\n') + '\n';
 }

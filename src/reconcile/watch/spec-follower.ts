@@ -20,6 +20,8 @@ export interface SpecFollowerOptions {
   changed: (next: DesiredState) => Promise<void>;
   /** New content that does not load; the last good spec stays in force. */
   invalid: (err: Error) => void;
+  /** After invalid content, the files hold the spec in force again (nothing to reload). */
+  restored: () => void;
   watchError: (err: Error) => void;
 }
 
@@ -64,7 +66,14 @@ export class SpecFollower {
     return this.#o.serialize(async () => {
       if (this.#closed) return;
       const hash = await this.#hash().catch(() => '');
-      if (this.#closed || !hash || hash === this.#goodHash || hash === this.#badHash) return;
+      if (this.#closed || !hash || hash === this.#badHash) return;
+      if (hash === this.#goodHash) {
+        if (this.#badHash) {
+          this.#badHash = '';
+          this.#o.restored();
+        }
+        return;
+      }
       let next: DesiredState;
       try {
         next = await this.#o.load();

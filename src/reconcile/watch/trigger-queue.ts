@@ -36,6 +36,11 @@ export class TriggerQueue {
     }, this.#debounceMs);
   }
 
+  /** A run is in progress or scheduled. */
+  get busy(): boolean {
+    return Boolean(this.#running || this.#pending || this.#debounceTimer);
+  }
+
   /** Resolves when no run is in progress or scheduled. */
   idle(): Promise<void> {
     if (!this.#running && !this.#pending && !this.#debounceTimer) return Promise.resolve();

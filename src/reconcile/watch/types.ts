@@ -29,6 +29,12 @@ export interface WatchOptions {
   debounceMs?: number;
   /** Full reconcile even without events (ms), for controllers behind filters that hide CONF_CHANGED. */
   resyncMs?: number;
+  /**
+   * How often to check that tor still runs the declared ephemeral services (ms, default 2000; 0: never):
+   * tor sends no event when another controller deletes one. One `GETINFO onions/detached`, and a reconcile
+   * only when a service is missing.
+   */
+  onionPollMs?: number;
   reconnect?: { initialMs?: number; maxMs?: number };
   /** A key reverted more than `threshold` times within `windowMs` is a conflict; its reverts then back off. */
   conflict?: { threshold?: number; windowMs?: number; backoffMs?: number; maxBackoffMs?: number };
@@ -50,6 +56,22 @@ export interface WatchMetrics {
   lastSuccess: number | undefined;
   onionServicesUp: number;
   connected: boolean;
+  /** False while the spec on disk does not load (the last good spec stays in force). */
+  specValid: boolean;
+}
+
+export interface WatchHealth {
+  /** Connected, and the last reconcile succeeded. */
+  ok: boolean;
+  connected: boolean;
+  lastReconcileOk: boolean;
+  lastSuccess: number | undefined;
+  /** False while the spec on disk does not load. */
+  specValid: boolean;
+  /** The first error of the spec on disk, while it does not load. */
+  specError?: string;
+  /** Which spec is enforced while the one on disk does not load. */
+  specInForce?: 'the last good spec';
 }
 
 export type LogFn = (level: WatchLogEntry['level'], event: string, message: string, fields?: Record<string, unknown>) => void;

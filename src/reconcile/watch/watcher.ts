@@ -1,13 +1,15 @@
 /**
  * The long-running reconciler: keeps tor equal to the spec when the spec changes (SpecFollower), when
  * something else changes tor (CONF_CHANGED), when tor restarts or the connection drops (ConnectionSupervisor:
- * reconnect, then a full reconcile), and every `resyncMs` anyway.
+ * reconnect, then a full reconcile), when a declared ephemeral service disappears (OnionPoll: tor sends no event
+ * for another controller's DEL_ONION), and every `resyncMs` anyway.
  *
  * One reconcile runs at a time; triggers that arrive meanwhile coalesce into the next one (TriggerQueue). Our
  * own writes come back as CONF_CHANGED: an event whose values already equal the spec is not drift (isEcho),
  * and anything else costs one read that finds nothing to do — never a write. Another controller that keeps
  * undoing us is a conflict: the key is reported and its reverts back off exponentially (ConflictTracker).
  */
+import { formatDiagnostic, SpecErrors } from '../../spec/index.js';
 import type { DesiredState } from '../../spec/model.js';
 import type { TorClient } from '../../tor/client.js';
 import type { OptionTable } from '../../tor/config/types.js';
@@ -15,6 +17,7 @@ import type { ConfChangedEvent } from '../../tor/events.js';
 import type { AttachEngine } from '../attach/engine.js';
 import { changeId, resolveDesired } from '../desired.js';
 import { normalizeDirectory } from '../hsblock.js';
+import { loadKeyFile } from '../local.js';
 import type { PlanContext } from '../plan.js';
 import { reconcileOnce } from '../reconcile.js';
 import type { Target } from '../target.js';
@@ -23,9 +26,10 @@ import { AttachRunner } from './attach-runner.js';
 import { ConflictTracker } from './conflicts.js';
 import { ConnectionSupervisor } from './connection.js';
 import { isEcho } from './echo.js';
+import { OnionPoll } from './onion-poll.js';
 import { SpecFollower } from './spec-follower.js';
 import { TriggerQueue } from './trigger-queue.js';
-import type { Trigger, WatchLogEntry, WatchMetrics, WatchOptions } from './types.js';
+import type { Trigger, WatchHealth, WatchLogEntry, WatchMetrics, WatchOptions } from './types.js';
 
 export class Watcher {
   readonly metrics: WatchMetrics = {
@@ -39,12 +43,18 @@ export class Watcher {
     lastSuccess: undefined,
     onionServicesUp: 0,
     connected: false,
+    specValid: true,
   };
-  readonly #o: WatchOptions & { mode: 'enforce' | 'warn'; debounceMs: number; resyncMs: number };
+  readonly #o: WatchOptions & { mode: 'enforce' | 'warn'; debounceMs: number; resyncMs: number; onionPollMs: number };
   readonly #spec: SpecFollower;
   readonly #queue: TriggerQueue;
   readonly #conflicts: ConflictTracker;
   readonly #conn: ConnectionSupervisor;
+  readonly #poll: OnionPoll;
+  /** The declared ephemeral services' addresses, by change id, as of the last reconcile: what the poll expects. */
+  #onions = new Map<string, string>();
+  /** The first error of the spec on disk while it does not load (the last good spec stays in force). */
+  #specError: string | undefined;
   readonly #attach = new AttachRunner((level, event, message, fields) => this.#log(level, event, message, fields));
   #desired!: DesiredState;
   #table: OptionTable | undefined;
@@ -61,7 +71,7 @@ export class Watcher {
   #serial: Promise<void> = Promise.resolve();
 
   constructor(options: WatchOptions) {
-    this.#o = { mode: 'enforce', debounceMs: 100, resyncMs: 300_000, ...options };
+    this.#o = { mode: 'enforce', debounceMs: 100, resyncMs: 300_000, onionPollMs: 2_000, ...options };
     this.#queue = new TriggerQueue(this.#o.debounceMs, (trigger) => this.#reconcile(trigger));
     this.#conflicts = new ConflictTracker(options.conflict);
     this.#spec = new SpecFollower({
@@ -73,9 +83,29 @@ export class Watcher {
       invalid: (err) => {
         this.metrics.specReloads.error++;
         this.metrics.errors++;
+        this.metrics.specValid = false;
+        this.#specError = firstError(err);
         this.#log('error', 'spec', `the new spec is invalid; the last good spec stays in force:\n${err.message}`, { files: options.specFiles });
       },
+      restored: () => {
+        this.#specValid();
+        this.#log('info', 'spec', 'the spec on disk is the one in force again', { files: options.specFiles });
+      },
       watchError: (err) => this.#log('warn', 'spec-watch', `watching the spec directory: ${err.message}`),
+    });
+    this.#poll = new OnionPoll({
+      intervalMs: this.#o.onionPollMs,
+      expected: () => {
+        const held = this.#conflicts.heldBack(Date.now());
+        return new Set([...this.#onions].filter(([id]) => !held.has(id)).map(([, address]) => address));
+      },
+      // A reconcile running or due reads the detached services anyway.
+      client: () => (this.#queue.busy || this.#stopping ? undefined : this.#conn.target?.client),
+      missing: (addresses) => {
+        this.#log('info', 'onion-poll', `tor no longer runs ${addresses.map((a) => `${a}.onion`).join(', ')}: reconciling`, { addresses });
+        this.request('drift', true);
+      },
+      failed: (err) => this.#log('warn', 'onion-poll', `GETINFO onions/detached: ${err.message}`),
     });
     this.#conn = new ConnectionSupervisor({
       ...(options.control ? { control: options.control } : {}),
@@ -109,9 +139,20 @@ export class Watcher {
     return this.#attach.engine;
   }
 
-  /** Healthy: connected to tor and the last reconcile succeeded. */
-  health(): { ok: boolean; connected: boolean; lastReconcileOk: boolean; lastSuccess: number | undefined } {
-    return { ok: this.metrics.connected && this.#lastOk, connected: this.metrics.connected, lastReconcileOk: this.#lastOk, lastSuccess: this.metrics.lastSuccess };
+  /**
+   * Healthy: connected to tor and the last reconcile succeeded. An invalid spec on disk does not make watch
+   * unhealthy (the last good spec is still enforced, and a restart would not even start): it is reported
+   * beside, with its first error.
+   */
+  health(): WatchHealth {
+    return {
+      ok: this.metrics.connected && this.#lastOk,
+      connected: this.metrics.connected,
+      lastReconcileOk: this.#lastOk,
+      lastSuccess: this.metrics.lastSuccess,
+      specValid: this.metrics.specValid,
+      ...(this.#specError !== undefined ? { specError: this.#specError, specInForce: 'the last good spec' as const } : {}),
+    };
   }
 
   /**
@@ -124,6 +165,7 @@ export class Watcher {
     await this.#conn.start();
     await this.#spec.watch();
     this.#armResync();
+    this.#poll.start();
     this.request('start', true);
     await this.idle();
   }
@@ -139,9 +181,11 @@ export class Watcher {
     this.#abort.abort();
     const halted = this.#conn.halt();
     const running = this.#queue.stop();
+    const polling = this.#poll.stop();
     clearTimeout(this.#resyncTimer);
     await this.#spec.close();
     await running;
+    await polling;
     await halted;
     await this.#serial;
     await this.#attach.stop();
@@ -168,6 +212,7 @@ export class Watcher {
     try {
       const { plan, result } = await this.#reconcileOnce(target.client, this.#desired, (plan, live) => {
         this.metrics.onionServicesUp = servicesUp(this.#desired, live);
+        this.#onions = declaredOnions(this.#desired, live);
         changes = plan.changes.filter((c) => c.action !== 'noop' && !c.needsRestart);
         if (plan.errors.length || !plan.steps.length) return false;
         if (drift) this.metrics.driftsDetected++;
@@ -191,6 +236,8 @@ export class Watcher {
         this.#fail(trigger, started, failed ? `${failed.step.display}: ${failed.error}${failed.torWarnings?.length ? ` (tor: ${failed.torWarnings.join('; ')})` : ''}` : (result.error ?? 'interrupted'), summarize(changes));
       } else {
         if (drift) this.metrics.driftsReverted++;
+        await this.#learnNewKeys(plan);
+        this.#poll.rearm();
         this.#succeed();
         this.#log('info', 'reconcile', `${trigger === 'drift' ? 'reverted drift' : 'applied'}: ${describe(changes)}`, { trigger, changes: summarize(changes), commands: plan.summary.commands, durationMs: Date.now() - started });
       }
@@ -205,6 +252,21 @@ export class Watcher {
   #reconcileOnce(client: TorClient, desired: DesiredState, proceed: (plan: Plan, live: LiveState) => boolean): Promise<{ plan: Plan; result?: ApplyResult }> {
     const ctx = { ...this.#ctx!, leaveAlone: this.#conflicts.heldBack(Date.now()) };
     return reconcileOnce(client, resolveDesired(desired), ctx, { signal: this.#abort.signal, verify: false, proceed: (plan: Plan, live: LiveState | undefined) => proceed(plan, live!) });
+  }
+
+  /** Keys generated by this apply: their services are running now, and the poll must miss them if they go. */
+  async #learnNewKeys(plan: Plan): Promise<void> {
+    for (const s of plan.steps) {
+      if (s.op !== 'generate-key') continue;
+      // Unreadable now: the next reconcile reads it again, and the poll waits for that.
+      const key = await loadKeyFile(s.path).catch(() => undefined);
+      if (key) this.#onions.set(changeId('ephemeral-service', s.service), key.address);
+    }
+  }
+
+  #specValid(): void {
+    this.metrics.specValid = true;
+    this.#specError = undefined;
   }
 
   #succeed(): void {
@@ -240,6 +302,8 @@ export class Watcher {
   async #specChanged(next: DesiredState): Promise<void> {
     this.#desired = next;
     this.#conflicts.clear();
+    this.#onions.clear();
+    this.#specValid();
     this.metrics.specReloads.ok++;
     this.#log('info', 'spec', 'spec changed: reconciling', { files: this.#o.specFiles });
     this.request('spec', true);
@@ -297,6 +361,23 @@ export class Watcher {
   #log(level: WatchLogEntry['level'], event: string, message: string, fields: Record<string, unknown> = {}): void {
     this.#o.log({ level, event, message, ...fields });
   }
+}
+
+/** The addresses the declared ephemeral services have, by change id, where their keys are known. */
+function declaredOnions(desired: DesiredState, live: LiveState): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of desired.onionServices) {
+    const address = s.type === 'ephemeral' ? live.ephemeralKeys.get(s.name)?.address : undefined;
+    if (address) out.set(changeId('ephemeral-service', s.name), address);
+  }
+  return out;
+}
+
+/** The first line of a spec loader's error: the first error, at file:line:col when the spec has positions. */
+function firstError(err: Error): string {
+  const cause = err.cause instanceof SpecErrors ? err.cause : err instanceof SpecErrors ? err : undefined;
+  if (cause?.errors[0]) return formatDiagnostic(cause.errors[0]).split('\n')[0]!;
+  return err.message.split('\n')[0]!;
 }
 
 /** Declared services tor is running now: ephemeral ones among its detached onions, filesystem ones in its block. */
