@@ -70,8 +70,8 @@ describe('soak: watch mode under a fighting controller and spec churn', () => {
       load: async (table) => (await loadSpec([file], table ? { table } : {})).state,
     });
     await watcher.start();
-    // The target as the watcher names it: ephemeral services' records are kept per tor.
-    const ctx = { table: OptionTable.bundled(), target: formatControlAddress(tor.controlAddress), uid: process.getuid!() };
+    // Planned at another address than the watcher's on purpose: records belong to the tor, not to its address.
+    const ctx = { table: OptionTable.bundled(), target: 'soak', uid: process.getuid!() };
 
     const gc = (globalThis as { gc?: () => void }).gc;
     const samples: Array<{ t: number; rss: number; heap: number; inFlight: number }> = [];
