@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changeId, resolveDesired } from '../../reconcile/desired.js';
+import { embeddedTor } from '../../reconcile/embedded.js';
 import { PublishTimeoutError } from '../../reconcile/errors.js';
 import { loadKeyFile } from '../../reconcile/local.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
@@ -9,6 +10,7 @@ import { checkSavedPlan, readPlanFile, savedSalt } from '../../reconcile/saved.j
 import type { Plan } from '../../reconcile/types.js';
 import type { TorClient } from '../../tor/client.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
+import { renderEmbedded } from '../views/embedded.js';
 import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
@@ -43,6 +45,9 @@ export const applyCommand: CliCommand = {
         try {
           if (saved) checkSavedPlan(saved, session.plan);
           const code = await run(session, io, flags, stop.signal);
+          // The embedded tor is detached and outlives this command: say so, whatever apply did.
+          const embedded = await embeddedTor(session.desired, session.target, flags.control);
+          if (embedded) io.stderr(renderEmbedded(embedded, specs));
           setExitCode(stop.exitCode() ?? code);
         } finally {
           stop.dispose();
