@@ -4,7 +4,8 @@
  * and torn down by `stop()`. Recipe and measurements: /work/shared/notes/private-tor-network.md.
  *
  * From a vitest file: `beforeAll(() => (net = startNetwork()))`, `afterAll(() => net?.stop())`. From bench/:
- * compile with `npx tsc -p tsconfig.json` and import `../dist-check/test/net/network.js`.
+ * compile with `npx tsc -p tsconfig.json`, copy `test/helpers/offline.mjs` (the loopback guard) to
+ * `dist-check/test/helpers/`, and import `../dist-check/test/net/network.js`.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
