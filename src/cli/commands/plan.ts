@@ -46,13 +46,13 @@ export const planCommand: CliCommand = {
       .argument('<spec...>', 'spec files, merged in order')
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'same as --format json')
-      .option('--format <format>', 'human | json | markdown | github', 'human')
+      .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes, 1 on error')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
-        '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n',
+        '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n  $ tor-reconcile plan spec.yaml --format github   # a GitHub Actions step: annotations and the job summary\n',
       )
       .action(async (specs: string[], flags: PlanFlags) => {
         const format: PlanFormat = flags.json ? 'json' : (flags.format ?? 'human');

@@ -101,14 +101,27 @@ export function renderMarkdown(plan: Plan): string {
   return cut.slice(0, cut.lastIndexOf('\n')) + (open ? '\n```' : '') + note;
 }
 
-/** GitHub Actions workflow commands: one annotation per warning, error and restart-needing change. */
+/**
+ * GitHub Actions workflow commands: an `::error` per error, a `::warning` per warning and per change that needs
+ * a tor restart, a `::notice` per other change; each at the spec line it comes from, so it shows in the diff.
+ */
 export function githubAnnotations(plan: Plan): string[] {
   const esc = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-  const prop = (p: PlanProblem | Change) => (p.source ? ` file=${p.source.file},line=${p.source.line},col=${p.source.col}` : '');
+  // Property values end at `,` and `:` as well.
+  const escProp = (s: string) => esc(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+  const props = (p: PlanProblem | Change, title: string) => {
+    const at = p.source ? [`file=${escProp(p.source.file)}`, `line=${p.source.line}`, `col=${p.source.col}`] : [];
+    return ` ${[...at, `title=${escProp(title)}`].join(',')}`;
+  };
   const out: string[] = [];
-  for (const e of plan.errors) out.push(`::error${prop(e)}::${esc(e.message)}`);
-  for (const w of plan.warnings) out.push(`::warning${prop(w)}::${esc(w.message)}`);
-  for (const c of plan.changes) if (c.needsRestart) out.push(`::warning${prop(c)}::${esc(`${c.id}: ${c.reason}`)}`);
+  for (const e of plan.errors) out.push(`::error${props(e, 'tor-reconcile: plan error')}::${esc(e.message)}`);
+  for (const w of plan.warnings) out.push(`::warning${props(w, 'tor-reconcile: warning')}::${esc(w.message)}`);
+  for (const c of plan.changes) {
+    if (c.action === 'noop') continue;
+    const level = c.needsRestart ? 'warning' : 'notice';
+    const title = `tor-reconcile: ${c.action} ${c.kind} ${c.id}${c.needsRestart ? ' (needs tor restart)' : ''}`;
+    out.push(`::${level}${props(c, title)}::${esc(`${SYMBOL[c.action].trim()} ${c.kind} ${c.id}: ${c.reason}`)}`);
+  }
   return out;
 }
 
