@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/program.js';
 import { DATA_DIRECTORY_FILES, launch } from '../../src/tor/launch.js';
-import { offlineOptions } from '../helpers/offline.mjs';
+import { assertOfflineSpec, offlineOptions } from '../helpers/offline.mjs';
 
 // Tor starts its listeners before it opens its log file, so a port in use is reported on stdout only. With
 // DisableNetwork 1 tor does not open SocksPort at all, but it does open a ControlPort: that is the port held.
@@ -35,5 +36,23 @@ describe('a tor that cannot bind its port', () => {
     expect(message).toMatch(/^tor exited during startup \(code 1\)/);
     expect(message).toContain(`Could not bind to 127.0.0.1:${port}: Address already in use`);
     expect(message).not.toMatch(/stale warning/);
+  });
+
+  it('apply of a spec with tor.launch shows tor own reason, not only "exited during startup"', async () => {
+    // The spec cannot open a ControlPort itself (launch owns it): a wrapper around the real tor adds one.
+    const wrapper = path.join(dir, 'tor-with-port');
+    await writeFile(wrapper, `#!/bin/sh\nexec tor "$@" --ControlPort 127.0.0.1:${port}\n`);
+    await chmod(wrapper, 0o755);
+    const spec = path.join(dir, 'spec.yaml');
+    await writeFile(spec, `version: 1\ntor:\n  launch: { dataDirectory: ./data, binary: ./tor-with-port, options: { DisableNetwork: 1 } }\n`);
+    await mkdir(path.join(dir, 'data'), { mode: 0o700 });
+    await writeFile(path.join(dir, 'data', DATA_DIRECTORY_FILES.log), 'Dec 01 10:00:00.000 [warn] stale warning from an earlier run\n');
+    let stderr = '';
+    const code = await run(['apply', assertOfflineSpec(spec)], { stdout: () => {}, stderr: (t) => void (stderr += t), env: {} });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^starting the embedded tor/);
+    expect(stderr).toContain('tor-reconcile: tor exited during startup (code 1)');
+    expect(stderr).toContain(`Could not bind to 127.0.0.1:${port}: Address already in use`);
+    expect(stderr).not.toMatch(/stale warning/);
   });
 });
