@@ -26,6 +26,8 @@ export async function askYes(input: NodeJS.ReadableStream, output: NodeJS.Writab
   try {
     const answer = await new Promise<string>((resolve) => {
       rl.once('close', () => resolve(''));
+      // Ctrl-C at the question reaches readline as a key, not as a signal: it is a no.
+      rl.once('SIGINT', () => rl.close());
       void rl.question(CONFIRM_QUESTION).then(resolve, () => resolve(''));
     });
     return answer.trim() === 'yes';

@@ -199,9 +199,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   return new LaunchedTor(client, child.pid!, dataDir, address!, torrc, options.detached ? undefined : child);
 }
 
-/** This launch's warnings and errors, once each (tor prints them to stdout and its log), without timestamps. */
+/**
+ * This launch's warnings, errors and untagged output (a shell's or the loader's message about the binary),
+ * once each (tor prints them to stdout and its log), without timestamps; tor's notices tell nothing here.
+ */
 function problems(lines: string[]): string[] {
-  const out = lines.filter((l) => /\[(warn|err)\]/.test(l)).map((l) => l.replace(/^.*?\[(warn|err)\] /, '[$1] '));
+  const out = lines.filter((l) => l.trim() && !/\[(notice|info|debug)\]/.test(l)).map((l) => l.replace(/^.*?\[(warn|err)\] /, '[$1] '));
   return [...new Set(out)];
 }
 
