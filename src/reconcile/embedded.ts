@@ -19,7 +19,8 @@ export interface EmbeddedTor {
 /** Undefined when the target is not the spec's embedded tor (`tor.control` or `--control`). */
 export async function embeddedTor(desired: DesiredState, target: Target, control: string | undefined): Promise<EmbeddedTor | undefined> {
   const launch = desired.tor.launch;
-  if (!launch || control || desired.tor.control) return undefined;
+  // A tor that died during apply is not running: the failure apply reported says enough.
+  if (!launch || control || desired.tor.control || target.client.connection.isClosed) return undefined;
   // One pipelined round trip, after apply: the answer is the tor as it is left running.
   const [pid, conf] = await Promise.all([target.client.getInfo('process/pid'), target.client.getConf(['DisableNetwork'])]);
   return {

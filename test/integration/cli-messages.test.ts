@@ -36,6 +36,25 @@ describe('messages that name the real cause', () => {
     expect(r.stderr).not.toMatch(/has no TCP SocksPort/);
   });
 
+  it('a saved plan run twice: the second run says "already applied"; a stale one names what changed', async () => {
+    const spec = path.join(work, 'saved.yaml');
+    await writeFile(spec, 'version: 1\noptions:\n  ContactInfo: twice@example.org\n  NumEntryGuards: 2\n');
+    const control = formatControlAddress(tor.controlAddress);
+    const file = path.join(work, 'plan.json');
+    expect((await cli(['plan', spec, '--control', control, '--out', file])).code).toBe(0);
+    expect((await cli(['apply', file, '--control', control])).code).toBe(0);
+    const again = await cli(['apply', file, '--control', control]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already applied: tor already matches what this plan makes it/);
+
+    await tor.client.resetConf(['ContactInfo', 'NumEntryGuards']);
+    expect((await cli(['plan', spec, '--control', control, '--out', file])).code).toBe(0);
+    await tor.client.setConf({ NumEntryGuards: '3' });
+    const stale = await cli(['apply', file, '--control', control]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain("stale plan: tor's state changed since the plan was made (option NumEntryGuards); run plan again");
+  });
+
   it('keys client-auth --help shows where the private line goes, not an empty default', async () => {
     const r = await cli(['keys', 'client-auth', '--help']);
     expect(r.code).toBe(0);
