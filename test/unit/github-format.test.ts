@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,22 @@ describe('--format github', () => {
       const text = await readFile(summary, 'utf8');
       // Appended, as GitHub expects of every step writing to the job summary.
       expect(text.match(/^### tor-reconcile plan: 1 to add, 2 to change/gm)).toHaveLength(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("annotates the spec's own errors, at their line, before the human report", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-gh-'));
+    try {
+      const spec = path.join(dir, 'bad.yaml');
+      await writeFile(spec, 'version: 1\noptions:\n  NoSuchOption: 1\n');
+      let stdout = '';
+      let stderr = '';
+      const code = await run(['plan', spec, '--format', 'github', '--control', 'tcp:127.0.0.1:1'], { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {} });
+      expect(code).toBe(1);
+      expect(stdout).toMatch(new RegExp(`^::error file=${spec.replace(/[/.]/g, '\\$&')},line=3,col=3,title=tor-reconcile%3A spec error::unknown tor option "NoSuchOption"`, 'm'));
+      expect(stderr).toContain('NoSuchOption');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

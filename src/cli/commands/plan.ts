@@ -2,9 +2,10 @@ import { appendFile } from 'node:fs/promises';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { writePlanFile } from '../../reconcile/saved.js';
 import type { Plan } from '../../reconcile/types.js';
+import { SpecErrors, type SpecDiagnostic } from '../../spec/index.js';
 import { CliUsageError } from '../report.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
-import { githubAnnotations, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
+import { githubAnnotations, githubDiagnostics, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { openSession } from './session.js';
@@ -57,7 +58,12 @@ export const planCommand: CliCommand = {
       .action(async (specs: string[], flags: PlanFlags) => {
         const format: PlanFormat = flags.json ? 'json' : (flags.format ?? 'human');
         if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new CliUsageError(`unknown format ${format}: use human, json, markdown or github`);
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+        // With --format github the spec's own errors and warnings are annotations as well.
+        const annotate = format === 'github' ? (diagnostics: readonly SpecDiagnostic[]) => githubDiagnostics(diagnostics).forEach((a) => io.stdout(`${a}\n`)) : undefined;
+        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
+          if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
+          throw err;
+        });
         try {
           await renderPlan(session.plan, format, io);
           if (flags.out) {
