@@ -1,7 +1,8 @@
 // Attach decision latency on a private Tor network: 1,000 streams through the client's SOCKS port, 50 attach
 // policies (the matching ones near the end, so every decision walks most of the list), enforced by the
 // watch-mode engine. Latency = STREAM NEW event received → tor's reply to our ATTACHSTREAM.
-// Run: npx tsc -p tsconfig.json && node bench/attach.mjs      (STREAMS=1000 by default)
+// Run: npx tsc -p tsconfig.json && cp test/helpers/offline.mjs dist-check/test/helpers/ && node bench/attach.mjs
+// (STREAMS=1000 by default; tsc does not copy the plain-JavaScript guard the network imports)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

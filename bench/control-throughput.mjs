@@ -5,16 +5,19 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, launch } from '../dist/index.js';
+import { offlineLaunch } from '../test/helpers/offline.mjs';
 
 const N = Number(process.env.N ?? 1000);
 const RUNS = Number(process.env.RUNS ?? 5);
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-bench-'));
 const portFile = path.join(dir, 'tcp-port');
-const tor = await launch({
-  dataDirectory: dir,
-  options: { DisableNetwork: 1, SocksPort: 0, ControlPort: 'auto', ControlPortWriteToFile: portFile },
-});
+const tor = await launch(
+  offlineLaunch({
+    dataDirectory: dir,
+    options: { DisableNetwork: 1, SocksPort: 0, ControlPort: 'auto', ControlPortWriteToFile: portFile },
+  }),
+);
 const tcp = (await readFile(portFile, 'utf8')).match(/PORT=([\d.]+):(\d+)/);
 const transports = {
   unix: tor.controlAddress,

@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { offlineLaunch } from '../test/helpers/offline.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = process.env.BENCH_DIST ?? path.join(root, 'dist');
@@ -71,7 +72,7 @@ const profDir = path.join(root, 'bench/out/prof');
 await rm(profDir, { recursive: true, force: true });
 await mkdir(profDir, { recursive: true });
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'tr-prof-'));
-const tor = await launch({ dataDirectory: path.join(tmp, 'tor'), options: { DisableNetwork: 1, SocksPort: 0 } });
+const tor = await launch(offlineLaunch({ dataDirectory: path.join(tmp, 'tor'), options: { DisableNetwork: 1, SocksPort: 0 } }));
 try {
   const lines = ['version: 1', `stateDirectory: ${path.join(tmp, 'state')}`, 'onionServices:'];
   for (let i = 0; i < N; i++) lines.push(`  - { name: e${i}, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: "127.0.0.1:9000" }] }`);

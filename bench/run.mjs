@@ -34,6 +34,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { chartSvg } from './lib/chart.mjs';
 
 const args = new Set(process.argv.slice(2));
@@ -223,7 +224,7 @@ function fileCalibration(n = CALIBRATION_FILES) {
 const CALIBRATION_FILES = QUICK ? 200 : 1000;
 const load = { start: os.loadavg(), calibrationStart: fileCalibration() };
 if (load.start[0] > os.cpus().length / 2) log(`note: load average ${load.start[0].toFixed(2)} on ${os.cpus().length} cores — other work is running, figures will be noisy`);
-const tor = await launch({ dataDirectory: torDir, options: { DisableNetwork: 1, SocksPort: 0, ControlPort: 'auto', ControlPortWriteToFile: portFile } });
+const tor = await launch(offlineLaunch({ dataDirectory: torDir, options: { DisableNetwork: 1, SocksPort: 0, ControlPort: 'auto', ControlPortWriteToFile: portFile } }));
 const client = tor.client;
 const tcpMatch = /PORT=([\d.]+):(\d+)/.exec(await readFile(portFile, 'utf8'));
 const addresses = {
@@ -521,7 +522,7 @@ const UNSAFE = /^(__|Testing|AuthDir|Control|Cookie|Bridge|V3Auth|DisableNetwork
  */
 async function discoverOptions() {
   const dir = path.join(tmp, 'scratch-tor');
-  scratchTor = await launch({ dataDirectory: dir, options: { DisableNetwork: 1, SocksPort: 0 } });
+  scratchTor = await launch(offlineLaunch({ dataDirectory: dir, options: { DisableNetwork: 1, SocksPort: 0 } }));
   const c = scratchTor.client;
   const names = (await c.getInfo('config/names')).split('\n').map((l) => l.trim().split(' ')).filter(([n, t]) => n && ['Boolean', 'Integer', 'TimeInterval'].includes(t));
   const candidates = names.filter(([n]) => !IMMUTABLE_OPTIONS.has(n) && !UNSAFE.test(n));

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, launch } from '../dist/index.js';
+import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { Watcher } from '../dist/reconcile/watch.js';
 import { loadSpec } from '../dist/spec/index.js';
 import { tableFor } from '../dist/reconcile/reconcile.js';
@@ -16,7 +17,7 @@ const RECONCILES = Number(process.env.RECONCILES ?? 10000);
 const ONION_DELETES = Number(process.env.ONION_DELETES ?? 40);
 const POLL_ONIONS_MS = Number(process.env.POLL_ONIONS_MS ?? 2000);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-bench-watch-'));
-const tor = await launch({ dataDirectory: path.join(dir, 'tor'), options: { DisableNetwork: 1, SocksPort: 0 } });
+const tor = await launch(offlineLaunch({ dataDirectory: path.join(dir, 'tor'), options: { DisableNetwork: 1, SocksPort: 0 } }));
 const spec = path.join(dir, 'spec.yaml');
 await writeFile(spec, 'version: 1\noptions:\n  ContactInfo: desired@example.org\n  NumEntryGuards: 2\n');
 const watcher = new Watcher({

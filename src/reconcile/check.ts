@@ -33,6 +33,18 @@ export interface CheckOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Why the spec's tor offers no TCP SOCKS listener to check through. A SocksPort that is configured is not
+ * opened while DisableNetwork is 1, and a person who reads "no SocksPort" looks in the wrong place.
+ */
+export async function noSocksListenerReason(client: TorClient): Promise<string> {
+  const conf = await client.getConf(['SocksPort', 'DisableNetwork']);
+  if (conf.get('DisableNetwork')?.[0] !== '1') return "the spec's tor has no TCP SocksPort: give --socks HOST:PORT";
+  const ports = (conf.get('SocksPort') ?? []).filter((v) => v !== '' && v !== '0' && !v.startsWith('unix:'));
+  const configured = ports.length ? `its SocksPort (${ports.join(', ')}) is configured but closed` : 'it opens no SocksPort';
+  return `the spec's tor runs with DisableNetwork 1: ${configured}, and it could not reach an onion service anyway; set DisableNetwork 0, or give --socks HOST:PORT of a tor that is online`;
+}
+
 async function addressOf(s: OnionServiceSpec): Promise<string> {
   if (s.type === 'ephemeral') return (await loadKeyFile(s.keyFile)).address;
   try {

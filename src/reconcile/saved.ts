@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { writeSecretFileAtomic } from '../tor/onion/index.js';
 import { StalePlanError } from './errors.js';
-import { secretsDigest } from './plan.js';
+import { isEmptyPlan, secretsDigest } from './plan.js';
 import type { Plan } from './types.js';
 
 export async function writePlanFile(file: string, plan: Plan): Promise<void> {
@@ -38,7 +38,11 @@ export function savedSalt(plan: Plan): string {
 /** Throws StalePlanError when `fresh` (recomputed now, with the saved salt) is not the saved plan. */
 export function checkSavedPlan(saved: Plan, fresh: Plan): void {
   if (saved.liveFingerprint !== fresh.liveFingerprint) {
-    throw new StalePlanError("stale plan: tor's state changed since the plan was made; run plan again");
+    // Running a plan a second time: tor is now what the plan would have made it, which is no change at all.
+    if (saved.steps.length > 0 && isEmptyPlan(fresh)) throw new StalePlanError('already applied: tor already matches what this plan makes it; nothing to do');
+    const changed = changedItems(saved, fresh);
+    const what = changed.length ? ` (${changed.join(', ')})` : '';
+    throw new StalePlanError(`stale plan: tor's state changed since the plan was made${what}; run plan again`);
   }
   // Whole steps, not their display: a rotated client key changes a write-file's content and nothing shown.
   // Secrets serialize as <redacted>; the secrets digest below covers their values.
@@ -48,4 +52,13 @@ export function checkSavedPlan(saved: Plan, fresh: Plan): void {
   if (`${savedSalt(saved)}:${secretsDigest(savedSalt(saved), fresh.steps)}` !== saved.secretsDigest) {
     throw new StalePlanError('stale plan: a secret value (an ${env:} or ${file:} interpolation) changed since the plan was made; run plan again');
   }
+}
+
+/** The items whose state as read from tor differs between the two plans, as `kind id`; in the fresh plan's order. */
+function changedItems(saved: Plan, fresh: Plan): string[] {
+  const before = new Map(saved.changes.map((c) => [`${c.kind} ${c.id}`, JSON.stringify(c.before)]));
+  const names = fresh.changes.filter((c) => before.get(`${c.kind} ${c.id}`) !== JSON.stringify(c.before)).map((c) => `${c.kind} ${c.id}`);
+  // An item the saved plan changed and the fresh one no longer mentions changed as well.
+  const now = new Set(fresh.changes.map((c) => `${c.kind} ${c.id}`));
+  return [...names, ...[...before.keys()].filter((k) => !now.has(k))];
 }

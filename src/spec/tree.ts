@@ -43,6 +43,8 @@ export interface ScalarNode {
 /** Beyond this, aliases are expanding out of proportion ("billion laughs"): refuse rather than hang. */
 const MAX_ALIAS_NODES = 10_000;
 const MAX_SYNTAX_ERRORS = 10;
+/** yaml's codes for a key it read as part of the line before (usually: the key is indented too far). */
+const IMPLICIT_KEY_CODES = new Set(['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY']);
 /** No spec needs more; far deeper input is an attack or an accident, and recursion must stay bounded. */
 const MAX_DEPTH = 64;
 
@@ -60,19 +62,40 @@ export function parseSource(source: SourceFile, diags: Diagnostics): SpecNode | 
   // Duplicate keys are reported by `convert` with both positions; yaml's own check names only the second.
   const doc = parseDocument(source.text, { lineCounter: source.lines, uniqueKeys: false, prettyErrors: false, strict: true });
   // Unknown tags and the like are warnings to yaml; in a spec they are mistakes.
-  const problems = [...doc.errors, ...doc.warnings].sort((a, b) => a.pos[0] - b.pos[0]);
+  const problems = syntaxProblems(source.text, [...doc.errors, ...doc.warnings]);
   // After the first few, syntax errors are mostly echoes of the first ones.
   for (const p of problems.slice(0, MAX_SYNTAX_ERRORS)) {
     const message = p.code === 'MULTIPLE_DOCS' ? 'a spec file holds one document; put further documents in files of their own, given in order' : firstLine(p.message);
-    diags.error(at(source, p.pos[0], p.pos[1]), `invalid YAML: ${message}`);
+    diags.error(at(source, p.start, p.end), `invalid YAML: ${message}`);
   }
   if (problems.length > MAX_SYNTAX_ERRORS) {
     const last = problems[MAX_SYNTAX_ERRORS]!;
-    diags.error(at(source, last.pos[0], last.pos[1]), `invalid YAML: ${problems.length - MAX_SYNTAX_ERRORS} more syntax errors not shown`);
+    diags.error(at(source, last.start, last.end), `invalid YAML: ${problems.length - MAX_SYNTAX_ERRORS} more syntax errors not shown`);
   }
   if (problems.length) return undefined;
   if (doc.contents === null) return { kind: 'map', loc: at(source, 0, 0), entries: new Map() };
   return convert(doc.contents, { doc, source, diags, aliasNodes: 0, inAlias: false, aliasReported: false }, []);
+}
+
+/**
+ * yaml's problems, one per place. yaml reports one mistake several times from the same start (an over-indented
+ * key is both a nested compact mapping and a multi-line implicit key), so problems starting at the same offset
+ * are one. For an implicit key that runs over several lines, the range starts at the value before the
+ * mistake: the mistake is on the last of those lines (the over-indented key), and the problem is placed there.
+ */
+function syntaxProblems(text: string, found: ReadonlyArray<{ code: string; message: string; pos: [number, number] }>) {
+  const byStart = new Map<number, { code: string; message: string; start: number; end: number }>();
+  for (const p of [...found].sort((a, b) => a.pos[0] - b.pos[0])) {
+    const seen = byStart.get(p.pos[0]);
+    if (seen) seen.end = Math.max(seen.end, p.pos[1]);
+    else byStart.set(p.pos[0], { code: p.code, message: p.message, start: p.pos[0], end: p.pos[1] });
+  }
+  return [...byStart.values()].map((p) => {
+    const lastLine = text.lastIndexOf('\n', p.end - 1);
+    if (!IMPLICIT_KEY_CODES.has(p.code) || lastLine < p.start) return p;
+    const indent = /^[ \t]*/.exec(text.slice(lastLine + 1))![0].length;
+    return { ...p, start: lastLine + 1 + indent };
+  });
 }
 
 function firstLine(message: string): string {

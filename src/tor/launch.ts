@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlAddress } from './address.js';
@@ -76,6 +76,8 @@ export const DATA_DIRECTORY_FILES = Object.freeze({
   /** What apply persists (the spec's options and HiddenService block): the torrc `%include`s it, last. */
   persisted: 'tor-reconcile.torrc',
   log: 'notice.log',
+  /** What a detached tor prints before its log file is open (a failed bind, a bad torrc), rewritten each launch. */
+  startupLog: 'startup.log',
 });
 
 /** What the options launch sets depend on. */
@@ -118,8 +120,11 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   const useSocket = (options.control ?? 'socket') === 'socket' && Buffer.byteLength(socketPath) <= SOCKET_PATH_MAX;
   const portFile = path.join(dataDir, DATA_DIRECTORY_FILES.controlPortFile);
   const logFile = path.join(dataDir, DATA_DIRECTORY_FILES.log);
+  const startupLog = path.join(dataDir, DATA_DIRECTORY_FILES.startupLog);
   await rm(portFile, { force: true });
   await rm(socketPath, { force: true });
+  // Tor appends to its log: a failure is explained by what this run wrote, never by an earlier run's lines.
+  const logStart = await stat(logFile).then((s) => s.size, () => 0);
 
   const setup: LaunchSetup = { dataDir, portFile, detached: options.detached ?? false, ...(useSocket ? { socketPath } : {}) };
   const lines: Array<[string, string]> = OWNED_OPTIONS.flatMap((o) => o.values(setup).map((v): [string, string] => [o.name, v]));
@@ -139,10 +144,18 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   await writeFile(defaults, '', { mode: 0o600 });
 
   const binary = options.binary ?? 'tor';
-  const child = spawn(binary, ['-f', torrc, '--defaults-torrc', defaults], {
-    stdio: ['ignore', options.detached ? 'ignore' : 'pipe', options.detached ? 'ignore' : 'pipe'],
-    detached: options.detached ?? false,
-  });
+  // Tor reports a failure that comes before its log file is open (a port already in use, a bad torrc) only on
+  // stdout. A detached tor must not hold a pipe to this process, so its output goes to a file instead.
+  const startupFd = options.detached ? openSync(startupLog, 'w', 0o600) : undefined;
+  let child: ChildProcess;
+  try {
+    child = spawn(binary, ['-f', torrc, '--defaults-torrc', defaults], {
+      stdio: ['ignore', startupFd ?? 'pipe', startupFd ?? 'pipe'],
+      detached: options.detached ?? false,
+    });
+  } finally {
+    if (startupFd !== undefined) closeSync(startupFd);
+  }
   const output: string[] = [];
   const collect = (b: Buffer) => {
     for (const l of b.toString('utf8').split('\n')) if (l.trim()) output.push(l);
@@ -152,12 +165,13 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   child.stderr?.on('data', collect);
   let exited: { code: number | null; signal: string | null } | null = null;
   let spawnError: Error | null = null;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
+  // 'close', not 'exit': by then everything tor printed has been collected.
+  child.on('close', (code, signal) => (exited = { code, signal }));
   child.on('error', (err) => (spawnError = err));
   if (options.detached) child.unref();
 
   const deadline = Date.now() + (options.startTimeout ?? 30_000);
-  const logTail = async () => [...output, ...(await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => /\[(warn|err)\]/.test(l))];
+  const logTail = async () => problems([...output, ...(await readText(startupLog, 0)).split('\n'), ...(await readText(logFile, logStart)).split('\n')]);
   let address: ControlAddress | undefined;
   let client: TorClient | undefined;
   try {
@@ -190,6 +204,29 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
     throw err;
   }
   return new LaunchedTor(client, child.pid!, dataDir, address!, torrc, options.detached ? undefined : child);
+}
+
+/**
+ * This launch's warnings, errors and untagged output (a shell's or the loader's message about the binary),
+ * once each (tor prints them to stdout and its log), without timestamps; tor's notices tell nothing here.
+ */
+function problems(lines: string[]): string[] {
+  const out = lines.filter((l) => l.trim() && !/\[(notice|info|debug)\]/.test(l)).map((l) => l.replace(/^.*?\[(warn|err)\] /, '[$1] '));
+  return [...new Set(out)];
+}
+
+/** A file's text from byte `from` on; empty when it does not exist. */
+async function readText(file: string, from: number): Promise<string> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return '';
+  try {
+    const { size } = await handle.stat();
+    const buf = Buffer.alloc(Math.max(0, size - from));
+    await handle.read(buf, 0, buf.length, from);
+    return buf.toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /** torrc values are raw to end of line; quote only what needs it (tor parses quoted values as C strings). */

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { launch, type LaunchedTor, type LaunchOptions } from '../../src/tor/launch.js';
+import { offlineLaunch } from './offline.mjs';
 
 export interface TestTor extends LaunchedTor {
   /** Stop tor and remove its data directory. */
@@ -15,11 +16,14 @@ export interface TestTor extends LaunchedTor {
 export async function startTestTor(extra: Partial<LaunchOptions> = {}): Promise<TestTor> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-tor-'));
   try {
-    const tor = await launch({
-      dataDirectory: dir,
-      ...extra,
-      options: { DisableNetwork: 1, SocksPort: 0, AvoidDiskWrites: 1, ...extra.options },
-    });
+    // Checked after the caller's options are merged: a test cannot switch the network on by accident.
+    const tor = await launch(
+      offlineLaunch({
+        dataDirectory: dir,
+        ...extra,
+        options: { DisableNetwork: 1, SocksPort: 0, AvoidDiskWrites: 1, ...extra.options },
+      }),
+    );
     return Object.assign(tor, {
       async cleanup() {
         await tor.stop().catch(() => {});

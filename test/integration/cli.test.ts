@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type CliIo } from '../../src/cli/program.js';
 import { connect } from '../../src/tor/client.js';
 import { formatControlAddress } from '../../src/tor/address.js';
+import { assertOfflineSpec } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
 const root = path.join(import.meta.dirname, '../..');
@@ -182,13 +183,21 @@ describe('saved plans, refusals, formats', () => {
 
 describe('the embedded tor (README quickstart)', () => {
   it('apply starts tor-reconcile own tor, a later run reuses it, stop stops it', async () => {
-    const spec = path.join(work, 'specs', 'quickstart.yaml');
+    // The quickstart as README runs it: its embedded tor must start with DisableNetwork 1.
+    const spec = assertOfflineSpec(path.join(work, 'specs', 'quickstart.yaml'));
     const first = await cli(['apply', spec]);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(first.stderr).toMatch(/starting the embedded tor/);
     const pid = Number(await readFile(path.join(work, 'specs/.tor-data/tor.pid'), 'utf8'));
+    // It outlives apply, so apply says what runs, where, and how to end it.
+    expect(first.stderr).toContain(`the embedded tor started by this apply keeps running: pid ${pid}`);
+    expect(first.stderr).toContain(`data directory  ${path.join(work, 'specs/.tor-data')}`);
+    expect(first.stderr).toContain(`control         unix:${path.join(work, 'specs/.tor-data/control.sock')}`);
+    expect(first.stderr).toMatch(/network +off \(DisableNetwork 1\)/);
+    expect(first.stderr).toContain(`stop it with    tor-reconcile stop ${spec}`);
     const again = await cli(['apply', spec]);
     expect(again.stderr).not.toMatch(/starting the embedded tor/);
+    expect(again.stderr).toContain(`the embedded tor from an earlier apply keeps running: pid ${pid}`);
     expect(again.mutating).toEqual([]);
     const stop = await cli(['stop', spec]);
     expect(stop.code).toBe(0);

@@ -13,6 +13,7 @@ import { ControlConnection } from '../../src/tor/connection.js';
 import { AuthenticationError, ConnectionClosedError, OptionValueError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { buildCommand, commands, type Command } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
+import { offlineOptions } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
 const PASSWORD = 'correct horse "battery" staple\\';
@@ -437,7 +438,7 @@ describe('connection loss and launch', () => {
     const started = Date.now();
     const err = await launch({
       dataDirectory: dir,
-      options: { DisableNetwork: 1, SocksPort: 0 },
+      options: offlineOptions(),
       waitForBootstrap: 60_000,
       // The first progress report comes once tor is up and connected: kill it there.
       onBootstrap: () => process.kill(Number(readFileSync(path.join(dir, 'tor.pid'), 'utf8')), 'SIGKILL'),
@@ -451,7 +452,7 @@ describe('connection loss and launch', () => {
   it('explains a tor that exits at startup', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tr-bad-'));
     const { launch } = await import('../../src/tor/launch.js');
-    const err = await launch({ dataDirectory: dir, options: { NoSuchOption: 1 } }).catch((e) => e);
+    const err = await launch({ dataDirectory: dir, options: offlineOptions({ NoSuchOption: 1 }) }).catch((e) => e);
     await rm(dir, { recursive: true, force: true });
     expect(err.name).toBe('LaunchError');
     expect(err.message).toMatch(/NoSuchOption/);

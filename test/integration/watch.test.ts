@@ -12,6 +12,7 @@ import { loadSpec } from '../../src/spec/index.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
 import { launch } from '../../src/tor/launch.js';
+import { offlineLaunch } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
 const root = path.join(import.meta.dirname, '../..');
@@ -305,7 +306,7 @@ describe('watch', () => {
 describe('watch across tor restarts', () => {
   it('reconnects to a restarted tor and restores ephemeral services with the same address', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tr-watch-tor-'));
-    const opts = { dataDirectory: dataDir, options: { DisableNetwork: 1, SocksPort: 0 } };
+    const opts = offlineLaunch({ dataDirectory: dataDir, options: { DisableNetwork: 1, SocksPort: 0 } });
     let own = await launch(opts);
     try {
       const spec = path.join(work, 'restart.yaml');

@@ -4,7 +4,8 @@
  * and torn down by `stop()`. Recipe and measurements: /work/shared/notes/private-tor-network.md.
  *
  * From a vitest file: `beforeAll(() => (net = startNetwork()))`, `afterAll(() => net?.stop())`. From bench/:
- * compile with `npx tsc -p tsconfig.json` and import `../dist-check/test/net/network.js`.
+ * compile with `npx tsc -p tsconfig.json`, copy `test/helpers/offline.mjs` (the loopback guard) to
+ * `dist-check/test/helpers/`, and import `../dist-check/test/net/network.js`.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import type { TorClient } from '../../src/tor/client.js';
 import { launch, parseBootstrapPhase, type LaunchedTor } from '../../src/tor/launch.js';
 import type { SocksAddress } from '../../src/tor/socks/socks5.js';
 import { parseNetworkStatus } from '../../src/tor/state/ns.js';
+import { offlineLaunch } from '../helpers/offline.mjs';
 import { startDns, type DnsServer } from './dns.js';
 
 const run = promisify(execFile);
@@ -221,11 +223,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Privat
     const tStart = Date.now();
     const offset = votingOffset(Math.ceil(tStart / 1000));
     const start = async (p: Plan): Promise<NetNode> => {
-      const tor = await launch({
-        dataDirectory: p.dataDirectory,
-        options: torrc(p, { authorityLines, exitFps, hsdirFps, geoipFile, resolvConf, offset, infoLog: options.infoLog ?? debug }),
-        startTimeout: 30_000,
-      });
+      const tor = await launch(
+        offlineLaunch({
+          dataDirectory: p.dataDirectory,
+          options: torrc(p, { authorityLines, exitFps, hsdirFps, geoipFile, resolvConf, offset, infoLog: options.infoLog ?? debug }),
+          startTimeout: 30_000,
+        }),
+      );
       started.push(tor);
       const { name, role, address, country, fingerprint, orPort, dirPort, dataDirectory } = p;
       return { name, role, address, country, fingerprint, orPort, dirPort, dataDirectory, tor, client: tor.client };

@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'vitest';
+import { assertOfflineArgs } from '../helpers/offline.mjs';
 import { run, type CliIo } from '../../src/cli/program.js';
 import { connect } from '../../src/tor/client.js';
 import type { ControlAddress } from '../../src/tor/address.js';
@@ -272,7 +273,7 @@ export async function startPasswordTor(hashes: string[]): Promise<PasswordTor> {
   const args = ['-f', torrc, '--defaults-torrc', torrc, '--DataDirectory', path.join(dir, 'data'), '--ControlPort', 'auto', '--ControlPortWriteToFile', portFile,
     '--CookieAuthentication', '0', '--DisableNetwork', '1', '--SocksPort', '0', '--AvoidDiskWrites', '1', '--Log', 'notice stdout', '__OwningControllerProcess', String(process.pid)];
   for (const h of hashes) args.push('--HashedControlPassword', h);
-  const child = spawn('tor', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('tor', assertOfflineArgs(args, 'the password tor'), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));

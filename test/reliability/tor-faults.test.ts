@@ -12,6 +12,7 @@ import { formatControlAddress } from '../../src/tor/address.js';
 import { connect } from '../../src/tor/client.js';
 import { ConnectionClosedError, TimeoutError } from '../../src/tor/errors.js';
 import { launch, type LaunchedTor } from '../../src/tor/launch.js';
+import { offlineLaunch } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 import { assertFreshBuild, cli, cliChild, figures, FULL_SPEC_EPHEMERAL, startProxy, torAlive, writeFullSpec } from './helpers.js';
 
@@ -41,7 +42,7 @@ describe('tor faults: tor SIGKILLed in the middle of an apply, then restarted', 
   it.each(STRIKE_AT)('killed as apply sends its first %s', async (strike) => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'tr-torkill-'));
     const dataDirectory = path.join(work, 'tor');
-    let tor: LaunchedTor | undefined = await launch({ dataDirectory, control: 'port', options: TOR_OPTIONS });
+    let tor: LaunchedTor | undefined = await launch(offlineLaunch({ dataDirectory, control: 'port', options: TOR_OPTIONS }));
     try {
       const { spec } = await writeFullSpec(work);
       const pid = tor.pid;
@@ -74,7 +75,7 @@ describe('tor faults: tor SIGKILLed in the middle of an apply, then restarted', 
       const hostsBefore = await hostnames(work);
       await tor.client.close().catch(() => {});
       // The same data directory: the restarted tor is the same tor, minus everything set over the control port.
-      tor = await launch({ dataDirectory, control: 'port', options: TOR_OPTIONS });
+      tor = await launch(offlineLaunch({ dataDirectory, control: 'port', options: TOR_OPTIONS }));
       const control = formatControlAddress(tor.controlAddress);
       const again = await cli(['apply', spec, '--control', control]);
       expect(again.code, again.stdout + again.stderr).toBe(0);

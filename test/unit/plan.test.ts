@@ -279,6 +279,15 @@ describe('saved plans', () => {
     expect(() => checkSavedPlan(saved, other)).toThrow(/different steps/);
   });
 
+  it('names what changed in tor, and says "already applied" when tor is already what the plan makes it', () => {
+    const d = desiredState('/s', { options: { Nickname: 'a', ContactInfo: 'x' } });
+    const saved = JSON.parse(JSON.stringify(computePlan(d, live(), ctx)));
+    const moved = computePlan(d, live({ options: new Map([['Nickname', ['zz']]]), fingerprint: 'other' }), { ...ctx, salt: savedSalt(saved) });
+    expect(() => checkSavedPlan(saved, moved)).toThrow("stale plan: tor's state changed since the plan was made (option Nickname); run plan again");
+    const applied = computePlan(d, live({ options: new Map([['Nickname', ['a']], ['ContactInfo', ['x']]]), fingerprint: 'applied' }), { ...ctx, salt: savedSalt(saved) });
+    expect(() => checkSavedPlan(saved, applied)).toThrow(/^already applied: tor already matches/);
+  });
+
   it('notices a changed secret with the same redacted steps', () => {
     const mk = (v: string) => {
       const d = desiredState('/s');

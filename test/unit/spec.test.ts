@@ -62,6 +62,8 @@ describe('spec errors: every one at its line and column', () => {
   const cases: Array<[string, string, Array<[number, number, string]>]> = [
     ['YAML syntax', `${V}options: [a, b\nprune: true\n`, [[3, 1, 'invalid YAML: Flow sequence']]],
     ['duplicate key', `${V}options:\n  ExitNodes: a\n  ExitNodes: b\n`, [[4, 3, 'duplicate key "ExitNodes": already given at line 3, column 3']]],
+    // One mistake (line 4 indented too far), once, on its own line: yaml reports it twice, from line 3.
+    ['over-indented key', `${V}options:\n  ContactInfo: a\n   Nickname: x\n`, [[4, 4, 'invalid YAML: Nested mappings are not allowed in compact mappings']]],
     ['unknown YAML tag', `${V}prune: !yes true\n`, [[2, 8, 'invalid YAML: Unresolved tag: !yes']]],
     ['two documents', `${V}---\n${V}`, [[2, 1, 'a spec file holds one document']]],
     ['unknown alias', `${V}prune: *nope\n`, [[2, 8, 'unknown alias *nope']]],

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changeId, resolveDesired } from '../../reconcile/desired.js';
+import { embeddedTor } from '../../reconcile/embedded.js';
 import { PublishTimeoutError } from '../../reconcile/errors.js';
 import { loadKeyFile } from '../../reconcile/local.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
@@ -9,14 +10,17 @@ import { checkSavedPlan, readPlanFile, savedSalt } from '../../reconcile/saved.j
 import type { Plan } from '../../reconcile/types.js';
 import type { TorClient } from '../../tor/client.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
+import { renderEmbedded } from '../views/embedded.js';
 import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
 import { useColor } from '../views/style.js';
+import { askYes, shouldConfirm } from '../confirm.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { interruptible, openSession, type Session } from './session.js';
 
 interface ApplyFlags {
   control?: string;
   json?: boolean;
+  autoApprove?: boolean;
   waitPublished?: boolean | string;
   allowPendingRestart?: boolean;
   persistInclude?: boolean;
@@ -34,13 +38,14 @@ export const applyCommand: CliCommand = {
       .argument('<spec-or-plan...>', 'spec files, merged in order; or one plan file saved by `plan --out`')
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'print the plan and the result as JSON on stdout')
+      .option('--auto-approve', 'on a terminal, apply without asking for `yes` first')
       .option('--wait-published [timeout]', 'wait (default 120s) until every created or changed onion service has uploaded its descriptor')
       .option('--allow-pending-restart', 'exit 0 rather than 3 when only a tor restart is left to do')
       .option('--persist-include', 'with persist: { file }, add the `%include` line for it to tor\'s torrc (a backup is kept) when tor does not read it')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
-        '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards, restarting it when an option that needs a restart differs; `tor-reconcile stop SPEC`\nstops it.\n\nExit status: 0 applied (or nothing to do), 1 failed or refused, 3 applied but a tor restart is pending\n(an option tor only takes at start-up differs on a tor tor-reconcile did not start; 0 with\n--allow-pending-restart), 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
+        '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards, restarting it when an option that needs a restart differs; `tor-reconcile stop SPEC`\nstops it.\n\nOn a terminal, apply shows the plan and asks for `yes` before changing anything (as Terraform);\n--auto-approve, --json, a saved plan, or a stdin or stdout that is not a terminal (scripts, CI) skip the question.\n\nExit status: 0 applied (or nothing to do), 1 failed, refused or not confirmed, 3 applied but a tor restart is\npending (an option tor only takes at start-up differs on a tor tor-reconcile did not start; 0 with\n--allow-pending-restart), 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
       )
       .action(async (args: string[], flags: ApplyFlags) => {
         const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
@@ -49,7 +54,10 @@ export const applyCommand: CliCommand = {
         const stop = interruptible();
         try {
           if (saved) checkSavedPlan(saved, session.plan);
-          const code = await run(session, io, flags, stop.signal);
+          const code = await run(session, io, flags, stop.signal, Boolean(saved));
+          // The embedded tor is detached and outlives this command: say so, whatever apply did.
+          const embedded = await embeddedTor(session.desired, session.target, flags.control);
+          if (embedded) io.stderr(renderEmbedded(embedded, specs));
           setExitCode(stop.exitCode() ?? code);
         } finally {
           stop.dispose();
@@ -67,7 +75,7 @@ async function looksLikePlan(file: string): Promise<boolean> {
   }
 }
 
-async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: AbortSignal): Promise<number> {
+async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: AbortSignal, savedPlan: boolean): Promise<number> {
   const { plan } = session;
   const color = useColor(process.stdout, io.env);
   if (!flags.json) io.stdout(renderHuman(plan, color));
@@ -78,6 +86,11 @@ async function run(session: Session, io: CliIo, flags: ApplyFlags, signal: Abort
   if (isEmptyPlan(plan)) {
     if (flags.json) io.stdout(renderJson(plan, { ok: true, results: [], remaining: [], addresses: plan.addresses }));
     return 0;
+  }
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  if (shouldConfirm({ interactive, autoApprove: Boolean(flags.autoApprove), savedPlan, json: Boolean(flags.json) }) && !(await askYes(process.stdin, process.stdout))) {
+    io.stderr('apply cancelled: nothing was changed\n');
+    return EXIT_INVALID;
   }
   const published = flags.waitPublished ? await watchUploads(session.target.client) : undefined;
   const restart = session.restart;

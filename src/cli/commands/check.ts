@@ -1,4 +1,4 @@
-import { checkReachability } from '../../reconcile/check.js';
+import { checkReachability, noSocksListenerReason } from '../../reconcile/check.js';
 import { openTarget } from '../../reconcile/target.js';
 import { loadSpec } from '../../spec/index.js';
 import { parseControlAddress } from '../../tor/address.js';
@@ -43,7 +43,7 @@ export const checkCommand: CliCommand = {
               client = own;
             }
           }
-          if (!socks) throw new CliUsageError("the spec's tor has no TCP SocksPort: give --socks HOST:PORT");
+          if (!socks) throw new CliUsageError(await noSocksListenerReason(clients.at(-1)!));
           const results = await checkReachability(state, { socks, ...(client ? { client } : {}), timeoutMs: parseDuration(flags.timeout, '--timeout') });
           if (flags.json) io.stdout(JSON.stringify({ format_version: 1, socks, results }, null, 2) + '\n');
           else {

@@ -65,16 +65,16 @@ export const keysCommand: CliCommand = {
       .description('generate an x25519 client-authorization key pair for client NAME')
       .argument('<name>', 'client name (the service side file is authorized_clients/NAME.auth)')
       .requiredOption('--address <onion>', 'the onion service the client is for')
-      .option('--private-out <file>', "where to write the client's line (0600)", '')
+      .option('--private-out <file>', "where to write the client's line (0600; default NAME.auth_private)")
       .addHelpText(
         'after',
         "\nPrints the service's public line (for authorizedClients in the spec, or authorized_clients/NAME.auth);\nthe client's private line goes to a 0600 file (default NAME.auth_private), never to the terminal.\n\nExample:\n  $ tor-reconcile keys client-auth alice --address 2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion\n",
       )
-      .action(async (name: string, flags: { address: string; privateOut: string }) => {
+      .action(async (name: string, flags: { address: string; privateOut?: string }) => {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliUsageError('client name: 1 to 64 letters, digits, "_" or "-"');
         const address = parseOnionAddress(flags.address).address;
         const pair = generateClientAuthKeyPair();
-        const out = flags.privateOut || `${name}.auth_private`;
+        const out = flags.privateOut ?? `${name}.auth_private`;
         await writeSecretFileAtomic(out, clientAuthPrivateLine(address, pair.privateKey).reveal() + '\n');
         io.stdout(`${serviceAuthLine(pair.publicKey)}\n`);
         io.stderr(`client ${name}: public key ${pair.publicKey}\nprivate line written to ${out} (0600); give it to the client (ClientOnionAuthDir, or clientAuth in its spec)\n`);

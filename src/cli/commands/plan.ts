@@ -2,9 +2,10 @@ import { appendFile } from 'node:fs/promises';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { writePlanFile } from '../../reconcile/saved.js';
 import type { Plan } from '../../reconcile/types.js';
+import { SpecErrors, type SpecDiagnostic } from '../../spec/index.js';
 import { CliUsageError } from '../report.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
-import { githubAnnotations, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
+import { githubAnnotations, githubDiagnostics, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { openSession } from './session.js';
@@ -46,18 +47,23 @@ export const planCommand: CliCommand = {
       .argument('<spec...>', 'spec files, merged in order')
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'same as --format json')
-      .option('--format <format>', 'human | json | markdown | github', 'human')
+      .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
-        '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n',
+        '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n  $ tor-reconcile plan spec.yaml --format github   # a GitHub Actions step: annotations and the job summary\n',
       )
       .action(async (specs: string[], flags: PlanFlags) => {
         const format: PlanFormat = flags.json ? 'json' : (flags.format ?? 'human');
         if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new CliUsageError(`unknown format ${format}: use human, json, markdown or github`);
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+        // With --format github the spec's own errors and warnings are annotations as well.
+        const annotate = format === 'github' ? (diagnostics: readonly SpecDiagnostic[]) => githubDiagnostics(diagnostics).forEach((a) => io.stdout(`${a}\n`)) : undefined;
+        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
+          if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
+          throw err;
+        });
         try {
           await renderPlan(session.plan, format, io);
           if (flags.out) {

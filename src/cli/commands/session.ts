@@ -7,7 +7,7 @@ import type { PlanContext } from '../../reconcile/plan.js';
 import { openAndPlan, type Opened } from '../../reconcile/reconcile.js';
 import type { Target } from '../../reconcile/target.js';
 import type { LiveState, Plan } from '../../reconcile/types.js';
-import type { DesiredState } from '../../spec/index.js';
+import type { DesiredState, SpecDiagnostic } from '../../spec/index.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import { formatReport, type CliIo } from '../program.js';
 
@@ -21,6 +21,8 @@ export interface SessionOptions {
   timeout?: number;
   /** apply --persist-include. */
   persistInclude?: boolean;
+  /** Also told the spec's warnings (after they are printed on stderr). */
+  onWarnings?: (warnings: SpecDiagnostic[]) => void;
 }
 
 export interface Session {
@@ -57,7 +59,10 @@ export async function openSession(specs: readonly string[], io: CliIo, options: 
         await target.client.close();
       };
     },
-    onWarnings: (warnings) => io.stderr(formatReport(warnings)),
+    onWarnings: (warnings) => {
+      io.stderr(formatReport(warnings));
+      options.onWarnings?.(warnings);
+    },
   });
   return { ...opened, close: () => close() };
 }

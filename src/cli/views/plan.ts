@@ -3,6 +3,7 @@
  * github (markdown plus workflow annotations). They render; they decide nothing.
  */
 import type { ApplyResult, Change, Plan, PlanProblem, ServiceAddress } from '../../reconcile/types.js';
+import type { SpecDiagnostic } from '../../spec/index.js';
 import { changeLines, diffLines } from './lines.js';
 import { style, type Style } from './style.js';
 
@@ -117,15 +118,35 @@ export function renderMarkdown(plan: Plan): string {
   return cut.slice(0, cut.lastIndexOf('\n')) + (open ? '\n```' : '') + note;
 }
 
-/** GitHub Actions workflow commands: one annotation per warning, error and restart-needing change. */
-export function githubAnnotations(plan: Plan): string[] {
+/** One GitHub Actions workflow command (`::notice file=…,line=…::message`), escaped as the runner parses it. */
+function workflowCommand(level: 'notice' | 'warning' | 'error', message: string, title: string, source?: { file: string; line: number; col: number }): string {
   const esc = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-  const prop = (p: PlanProblem | Change) => (p.source ? ` file=${p.source.file},line=${p.source.line},col=${p.source.col}` : '');
+  // Property values end at `,` and `:` as well.
+  const escProp = (s: string) => esc(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+  const at = source && source.line > 0 ? [`file=${escProp(source.file)}`, `line=${source.line}`, `col=${source.col}`] : source ? [`file=${escProp(source.file)}`] : [];
+  return `::${level} ${[...at, `title=${escProp(title)}`].join(',')}::${esc(message)}`;
+}
+
+/**
+ * GitHub Actions workflow commands: an `::error` per error, a `::warning` per warning and per change that needs
+ * a tor restart, a `::notice` per other change; each at the spec line it comes from, so it shows in the diff.
+ */
+export function githubAnnotations(plan: Plan): string[] {
   const out: string[] = [];
-  for (const e of plan.errors) out.push(`::error${prop(e)}::${esc(e.message)}`);
-  for (const w of plan.warnings) out.push(`::warning${prop(w)}::${esc(w.message)}`);
-  for (const c of plan.changes) if (c.needsRestart) out.push(`::warning${prop(c)}::${esc(`${c.id}: ${restartNote(plan)} (${c.reason})`)}`);
+  for (const e of plan.errors) out.push(workflowCommand('error', e.message, 'tor-reconcile: plan error', e.source));
+  for (const w of plan.warnings) out.push(workflowCommand('warning', w.message, 'tor-reconcile: warning', w.source));
+  for (const c of plan.changes) {
+    if (c.action === 'noop') continue;
+    const title = `tor-reconcile: ${c.action} ${c.kind} ${c.id}${c.needsRestart ? ' (needs tor restart)' : ''}`;
+    const text = `${SYMBOL[c.action].trim()} ${c.kind} ${c.id}: ${c.reason}${c.needsRestart ? ` — ${restartNote(plan)}` : ''}`;
+    out.push(workflowCommand(c.needsRestart ? 'warning' : 'notice', text, title, c.source));
+  }
   return out;
+}
+
+/** The spec's own errors and warnings (before any plan exists) as workflow commands. */
+export function githubDiagnostics(diagnostics: readonly SpecDiagnostic[]): string[] {
+  return diagnostics.map((d) => workflowCommand(d.severity, d.message, `tor-reconcile: spec ${d.severity}`, d));
 }
 
 export function renderApplyHuman(result: ApplyResult, color: boolean): string {
