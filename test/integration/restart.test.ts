@@ -61,7 +61,7 @@ describe('a restart-only option on a tor tor-reconcile did not start', () => {
     expect(json.plan.restart).toBe('pending');
     expect(json.plan.changes.find((c: { id: string }) => c.id === 'TokenBucketRefillInterval').needsRestart).toBe(true);
     expect((await cli(['plan', spec, '--control', control, '--format', 'markdown'])).stdout).toMatch(/needs a tor restart/);
-    expect((await cli(['plan', spec, '--control', control, '--format', 'github'])).stdout).toMatch(/^::warning.*TokenBucketRefillInterval: needs a tor restart/m);
+    expect((await cli(['plan', spec, '--control', control, '--format', 'github'])).stdout).toMatch(/^::warning.*option TokenBucketRefillInterval: .*needs a tor restart/m);
     expect((await cli(['diff', spec, '--control', control])).code).toBe(1);
   });
 
