@@ -78,6 +78,8 @@ function snapshot() {
   mkdirSync(path.join(dir, 'bench'));
   for (const f of ['watch.mjs', 'ns-parse.mjs']) if (existsSync(path.join(root, 'bench', f))) cpSync(path.join(root, 'bench', f), path.join(dir, 'bench', f));
   cpSync(path.join(root, 'bench/lib'), path.join(dir, 'bench/lib'), { recursive: true });
+  // The loopback guard they start their tors through (test/helpers/offline.mjs).
+  cpSync(path.join(root, 'test/helpers/offline.mjs'), path.join(dir, 'test/helpers/offline.mjs'));
   const check = spawnSync(process.execPath, [path.join(dir, 'dist/cli/main.js'), '--version'], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`the frozen build does not start: ${check.stderr.trim().split('\n').slice(0, 6).join('\n')}`);
   return { dir, dist: path.join(dir, 'dist'), source };

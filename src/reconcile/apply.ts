@@ -9,7 +9,7 @@ import { ReplyError } from '../tor/errors.js';
 import { secretRedactor } from '../tor/redact.js';
 import { PlanBlockedError } from './errors.js';
 import { lockStateDirectory, readRecords, writeRecords } from './local.js';
-import { secretValues, type PlanContext } from './plan.js';
+import { secretValues } from './plan.js';
 import { kindOf, runOne, type StepRuntime } from './steps.js';
 import type { ApplyResult, Plan, Step, StepResult } from './types.js';
 

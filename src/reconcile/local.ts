@@ -4,12 +4,13 @@
  * know whether a running service still matches the spec.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyFileError, OnionKeyError, OnionServiceKey, parseSecretKeyFile, SecretFileError, writeSecretFileAtomic, writeSecretFilesAtomic, ensureSecretDir } from '../tor/onion/index.js';
+import { processAlive } from '../tor/launch.js';
+import { syncDirectory, writeNewFile } from '../tor/onion/persist.js';
 import { Secret } from '../tor/secret.js';
 import { StateFileError, StateLockedError } from './errors.js';
 import type { EphemeralRecord, LocalKey } from './types.js';
@@ -104,7 +105,7 @@ export async function createKeyFiles(keys: readonly KeyToWrite[], stateDirectory
   const targets = keys.map((k) => path.resolve(k.file));
   const temps = targets.map((t) => path.join(path.dirname(t), `.${path.basename(t)}.${randomBytes(6).toString('hex')}.tmp`));
   try {
-    await Promise.all(keys.map((k, i) => writeNewFile(temps[i]!, keyBytes(k.key), true)));
+    await Promise.all(keys.map((k, i) => writeNewFile(temps[i]!, keyBytes(k.key), 0o600)));
     for (const [i, target] of targets.entries()) {
       await link(temps[i]!, target).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EEXIST') throw new SecretFileError(target, 'key file appeared meanwhile; refusing to replace it', { cause: err });
@@ -140,27 +141,6 @@ async function keyDirectories(keys: readonly KeyToWrite[], stateDirectory: strin
 function isInside(dir: string, parent: string): boolean {
   const rel = path.relative(parent, dir);
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
-}
-
-/** A new file (O_EXCL: never a planted file or symlink), mode set exactly whatever the umask. */
-async function writeNewFile(file: string, bytes: Buffer, durable: boolean): Promise<void> {
-  const handle = await open(file, 'wx', 0o600);
-  try {
-    await handle.chmod(0o600);
-    await handle.writeFile(bytes);
-    if (durable) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -254,7 +234,7 @@ export async function lockStateDirectory(stateDirectory: string, waitMs: number)
     const seen = await readFile(file, 'utf8').catch(() => undefined);
     if (seen === undefined) continue;
     const holder = parseHolder(seen);
-    if (holder ? holder.host === os.hostname() && !alive(holder.pid) : await olderThan(file, UNREADABLE_LOCK_STALE_MS)) {
+    if (holder ? holder.host === os.hostname() && !processAlive(holder.pid) : await olderThan(file, UNREADABLE_LOCK_STALE_MS)) {
       await breakStaleLock(file, seen, me);
       continue;
     }
@@ -268,7 +248,7 @@ export async function lockStateDirectory(stateDirectory: string, waitMs: number)
 
 async function createExclusive(file: string, content: string): Promise<boolean> {
   try {
-    await writeNewFile(file, Buffer.from(content), false);
+    await writeNewFile(file, Buffer.from(content), 0o600, false);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -301,16 +281,6 @@ function parseHolder(text: string): LockHolder | undefined {
     return Number.isInteger(h.pid) && typeof h.host === 'string' ? h : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -294,7 +294,8 @@ async function followBootstrap(client: TorClient, child: ChildProcess, options: 
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -312,11 +313,11 @@ export async function stopTor(pid: number, client: TorClient | undefined, child:
   if (client && !client.connection.isClosed) {
     await client.signal('HALT').catch(() => {});
     await client.close().catch(() => {});
-  } else if (alive(pid)) process.kill(pid, 'SIGTERM');
+  } else if (processAlive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + timeout;
-  while (gone ? !(child!.exitCode !== null || child!.signalCode !== null) : alive(pid)) {
+  while (gone ? !(child!.exitCode !== null || child!.signalCode !== null) : processAlive(pid)) {
     if (Date.now() > deadline) {
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
       break;
     }
     await sleep(20);

@@ -10,7 +10,6 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { it } from 'vitest';
 import { assertOfflineArgs } from '../helpers/offline.mjs';
 import { run, type CliIo } from '../../src/cli/program.js';
 import { connect } from '../../src/tor/client.js';

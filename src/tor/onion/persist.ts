@@ -51,7 +51,7 @@ export async function writeSecretFilesAtomic(files: readonly SecretFile[]): Prom
   const temps = targets.map((t) => path.join(path.dirname(t), `.${path.basename(t)}.${randomBytes(6).toString('hex')}.tmp`));
   let stage = 'write';
   try {
-    await Promise.all(files.map((f, i) => writeAndSync(temps[i]!, bytesOf(f.data), f.mode ?? 0o600)));
+    await Promise.all(files.map((f, i) => writeNewFile(temps[i]!, bytesOf(f.data), f.mode ?? 0o600)));
     stage = 'rename';
     await Promise.all(temps.map((tmp, i) => rename(tmp, targets[i]!)));
     stage = 'fsync the directory of';
@@ -64,20 +64,24 @@ export async function writeSecretFilesAtomic(files: readonly SecretFile[]): Prom
   }
 }
 
-async function writeAndSync(file: string, bytes: Buffer, mode: number): Promise<void> {
-  // 'wx' (O_EXCL) refuses to follow a symlink or reuse a file planted at the temporary name.
+/**
+ * Creates `file` with exactly `mode` (the umask aside) and `bytes`, fsynced unless `durable` is false. 'wx'
+ * (O_EXCL) refuses to follow a symlink or reuse a file planted at the name.
+ */
+export async function writeNewFile(file: string, bytes: Buffer, mode: number, durable = true): Promise<void> {
   const handle = await open(file, 'wx', mode);
   try {
     // The mode given to open() is filtered by the umask; chmod sets it exactly.
     await handle.chmod(mode);
     await handle.writeFile(bytes);
-    await handle.sync();
+    if (durable) await handle.sync();
   } finally {
     await handle.close();
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsync a directory: a file created or renamed in it survives a crash only once the directory is synced. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();
