@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { computePlan, type PlanContext } from '../../src/reconcile/plan.js';
-import type { LiveState, StepOf } from '../../src/reconcile/types.js';
+import type { LiveServiceFiles, LiveState, StepOf } from '../../src/reconcile/types.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
 import type { ClientAuthEntry } from '../../src/tor/replies.js';
-import { clientAuth, desiredState } from '../helpers/desired.js';
+import { clientAuth, desiredState, fsService } from '../helpers/desired.js';
 
 const ctx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
 
@@ -157,5 +157,215 @@ describe('client auth plans (sections)', () => {
     expect(heldOne.changes.map((c) => [c.id, c.action])).toEqual([[addr, 'replace']]);
     const heldUndeclaredNoPrune = computePlan({ ...d, prune: false }, l, { ...ctx, leaveAlone: new Set([`client-auth:${addr2}`]) });
     expect(heldUndeclaredNoPrune.warnings).toEqual([]);
+  });
+});
+
+describe('filesystem service plans (sections)', () => {
+  const at = { file: 'test.yaml', line: 1, col: 1 };
+  const a = fsService('a', '/hs/a', [[80, '127.0.0.1:8080']]);
+  const b = fsService('b', '/hs/b', [[22, '127.0.0.1:22']]);
+  const files = (extra: Partial<LiveServiceFiles> = {}): LiveServiceFiles => ({ clients: new Map(), exists: true, mode: 0o700, ...extra });
+  const liveAB = (fa: Partial<LiveServiceFiles> = {}, fb: Partial<LiveServiceFiles> = {}, parts: Partial<LiveState> = {}) =>
+    live({
+      services: [
+        { directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: [] },
+        { directory: '/hs/b', ports: ['22 127.0.0.1:22'], options: [] },
+      ],
+      serviceFiles: new Map([
+        ['/hs/a', files(fa)],
+        ['/hs/b', files(fb)],
+      ]),
+      ...parts,
+    });
+  const setconfAB = 'SETCONF HiddenServiceDir="/hs/a" HiddenServicePort="80 127.0.0.1:8080" HiddenServiceDir="/hs/b" HiddenServicePort="22 127.0.0.1:22"';
+  const alice = generateClientAuthKeyPair();
+  const bob = generateClientAuthKeyPair();
+  const line = (pub: string) => `descriptor:x25519:${pub}`;
+
+  it('shows an in-sync service as it is in tor, its clients sorted by name', () => {
+    const withClients = { ...a, authorizedClients: [{ name: 'bob', publicKey: bob.publicKey }, { name: 'alice', publicKey: alice.publicKey }] };
+    const l = liveAB({ clients: new Map([['bob', line(bob.publicKey)], ['alice', line(alice.publicKey)]]) });
+    const p = computePlan(desiredState('/s', { onionServices: [withClients, b] }), l, ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.warnings).toEqual([]);
+    expect(p.changes[0]).toEqual({
+      kind: 'filesystem-service',
+      id: 'a',
+      action: 'noop',
+      before: { directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: {}, authorizedClients: ['alice', 'bob'] },
+      after: { directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: {}, authorizedClients: ['bob', 'alice'] },
+      reason: 'in sync',
+      source: at,
+    });
+  });
+
+  it('without filesystem services and without prune, ignores the services tor has', () => {
+    const p = computePlan(desiredState('/s'), liveAB(), ctx);
+    expect(p).toMatchObject({ changes: [], steps: [], warnings: [], errors: [] });
+  });
+
+  it('warns, without an error, about undeclared services when nothing is rewritten', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [a] }), liveAB(), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.errors).toEqual([]);
+    expect(p.warnings).toEqual([{ item: 'filesystem-service:*', message: 'tor has filesystem onion services the spec does not declare (left alone): /hs/b' }]);
+  });
+
+  it('refuses to rewrite the block over undeclared services, saying why', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [{ ...a, ports: [{ port: 81, target: '127.0.0.1:81' }] }] }), liveAB(), ctx);
+    expect(p.errors).toEqual([
+      {
+        item: 'filesystem-service:*',
+        message:
+          'tor has filesystem onion services the spec does not declare: /hs/b. Tor replaces all of them whenever one changes, so applying would remove them. Declare them in the spec, or set prune: true to remove them.',
+      },
+    ]);
+    expect(p.warnings.filter((w) => w.item.startsWith('filesystem-service'))).toEqual([]);
+  });
+
+  it('with prune, deletes undeclared services (keeping their keys) in the rewritten block', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [a], prune: true }), liveAB(), ctx);
+    expect(p.changes).toEqual([
+      expect.objectContaining({ id: 'a', action: 'noop' }),
+      { kind: 'filesystem-service', id: '/hs/b', action: 'delete', before: { directory: '/hs/b', ports: ['22 127.0.0.1:22'], options: {} }, after: null, reason: 'not in the spec (prune: true); its key files stay on disk' },
+    ]);
+    expect(p.steps.map((s) => s.display)).toEqual(['SETCONF HiddenServiceDir="/hs/a" HiddenServicePort="80 127.0.0.1:8080"']);
+    expect(p.steps[0]!.changes).toEqual(['filesystem-service:/hs/b']);
+  });
+
+  it('holds back the whole block when any filesystem service is left alone, but not for other items', () => {
+    const d = desiredState('/s', { onionServices: [{ ...a, ports: [{ port: 81, target: '127.0.0.1:81' }] }, b] });
+    const heldP = computePlan(d, liveAB(), { ...ctx, leaveAlone: new Set(['filesystem-service:b']) });
+    expect(heldP.changes).toEqual([]);
+    expect(heldP.steps).toEqual([]);
+    const other = computePlan(d, liveAB(), { ...ctx, leaveAlone: new Set(['option:Nickname']) });
+    expect(other.changes.map((c) => [c.id, c.action])).toEqual([
+      ['a', 'update'],
+      ['b', 'noop'],
+    ]);
+  });
+
+  it.each([
+    ['ports differ', { ...a, ports: [{ port: 81, target: '127.0.0.1:81' }] }],
+    ['options differ', { ...a, options: [['HiddenServiceMaxStreams', '5']] as Array<[string, string]> }],
+  ])('updates with the reason "%s", naming the change in the SETCONF', (reason, changed) => {
+    const p = computePlan(desiredState('/s', { onionServices: [changed, b] }), liveAB(), ctx);
+    expect(p.changes[0]).toMatchObject({ id: 'a', action: 'update', reason, before: { directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: {}, authorizedClients: [] } });
+    expect(p.changes[1]).toMatchObject({ id: 'b', action: 'noop' });
+    expect(p.steps.map((s) => s.op)).toEqual(['setconf']);
+    expect(p.steps[0]!.changes).toEqual(['filesystem-service:a']);
+  });
+
+  it('names the positions a reordered service moves between (1-based)', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [b, a] }), liveAB(), ctx);
+    expect(p.changes.map((c) => [c.id, c.reason])).toEqual([
+      ['b', 'moves from position 2 to 1'],
+      ['a', 'moves from position 1 to 2'],
+    ]);
+  });
+
+  it('counts positions among the services kept, so adding one in front moves none', () => {
+    const c = fsService('c', '/hs/c', [[443, '127.0.0.1:443']]);
+    const p = computePlan(desiredState('/s', { onionServices: [c, a, b] }), liveAB(), ctx);
+    expect(p.changes.map((ch) => [ch.id, ch.action, ch.reason])).toEqual([
+      ['c', 'create', 'new service'],
+      ['a', 'noop', 'in sync'],
+      ['b', 'noop', 'in sync'],
+    ]);
+    expect(p.changes[0]).toMatchObject({ before: null });
+    expect(p.steps.map((s) => s.display)).toEqual(['mkdir -m 0700 /hs/c', expect.stringMatching(/^SETCONF HiddenServiceDir="\/hs\/c"/)]);
+  });
+
+  it('tightens a directory too open for tor, and rewrites the block', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [a, b] }), liveAB({ mode: 0o755 }), ctx);
+    expect(p.changes[0]).toMatchObject({ id: 'a', action: 'update', reason: 'directory mode 755 is too open for tor' });
+    expect(p.steps[0]).toMatchObject({ op: 'mkdir', path: '/hs/a', mode: 0o700, tighten: true, changes: ['filesystem-service:a'] });
+    expect(p.steps.map((s) => s.display)).toEqual(['chmod 0700 /hs/a (tor refuses a service directory others can read)', setconfAB]);
+  });
+
+  it('lets a group read the directory only with HiddenServiceDirGroupReadable 1', () => {
+    const groupReadable = { ...a, options: [['HiddenServiceDirGroupReadable', '1']] as Array<[string, string]> };
+    const liveGR = (mode: number) => ({ ...liveAB({ mode }), services: [{ directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: [['HiddenServiceDirGroupReadable', '1']] as Array<[string, string]> }, liveAB().services[1]!] });
+    expect(computePlan(desiredState('/s', { onionServices: [groupReadable, b] }), liveGR(0o750), ctx).steps).toEqual([]);
+    expect(computePlan(desiredState('/s', { onionServices: [groupReadable, b] }), liveGR(0o770), ctx).changes[0]!.reason).toBe('directory mode 770 is too open for tor');
+    const off = { ...a, options: [['HiddenServiceDirGroupReadable', '0']] as Array<[string, string]> };
+    const liveOff = { ...liveAB({ mode: 0o750 }), services: [{ directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: [['HiddenServiceDirGroupReadable', '0']] as Array<[string, string]> }, liveAB().services[1]!] };
+    expect(computePlan(desiredState('/s', { onionServices: [off, b] }), liveOff, ctx).changes[0]!.reason).toBe('directory mode 750 is too open for tor');
+    const otherOption = { ...a, options: [['HiddenServiceMaxStreams', '1']] as Array<[string, string]> };
+    const liveOther = { ...liveAB({ mode: 0o750 }), services: [{ directory: '/hs/a', ports: ['80 127.0.0.1:8080'], options: [['HiddenServiceMaxStreams', '1']] as Array<[string, string]> }, liveAB().services[1]!] };
+    expect(computePlan(desiredState('/s', { onionServices: [otherOption, b] }), liveOther, ctx).changes[0]!.reason).toBe('directory mode 750 is too open for tor');
+  });
+
+  it('adds, rotates and removes client files, keeping those whose key is unchanged', () => {
+    const carol = generateClientAuthKeyPair();
+    const withClients = { ...a, authorizedClients: [{ name: 'alice', publicKey: alice.publicKey }, { name: 'bob', publicKey: bob.publicKey }, { name: 'carol', publicKey: carol.publicKey }] };
+    // alice unchanged (the file may differ in text but not in key), bob rotated, carol new, dave gone.
+    const l = liveAB({ clients: new Map([['alice', line(alice.publicKey)], ['bob', line(alice.publicKey)], ['dave', line(bob.publicKey)]]) });
+    const p = computePlan(desiredState('/s', { onionServices: [withClients, b] }), l, ctx);
+    expect(p.changes[0]).toMatchObject({ id: 'a', action: 'update', reason: 'authorized clients differ' });
+    expect(p.steps.map((s) => s.display)).toEqual([
+      'mkdir -m 0700 /hs/a/authorized_clients',
+      'write /hs/a/authorized_clients/bob.auth (rotate client bob)',
+      'write /hs/a/authorized_clients/carol.auth (add client carol)',
+      'remove /hs/a/authorized_clients/dave.auth (client dave no longer authorized)',
+      setconfAB,
+    ]);
+    const write = p.steps[2] as StepOf<'write-file'>;
+    expect(write).toMatchObject({ op: 'write-file', mode: 0o600, changes: ['filesystem-service:a'] });
+    expect(String(write.content instanceof Secret ? write.content.reveal() : write.content)).toBe(`${line(carol.publicKey)}\n`);
+    expect(p.steps[3]).toMatchObject({ op: 'remove-file', path: '/hs/a/authorized_clients/dave.auth', changes: ['filesystem-service:a'] });
+  });
+
+  it('rewrites a client file it cannot parse', () => {
+    const withAlice = { ...a, authorizedClients: [{ name: 'alice', publicKey: alice.publicKey }] };
+    const p = computePlan(desiredState('/s', { onionServices: [withAlice, b] }), liveAB({ clients: new Map([['alice', 'garbage']]) }), ctx);
+    expect(p.steps.map((s) => s.display)).toContain('write /hs/a/authorized_clients/alice.auth (rotate client alice)');
+  });
+
+  it('only removing clients needs no authorized_clients directory', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [a, b] }), liveAB({ clients: new Map([['dave', line(bob.publicKey)]]) }), ctx);
+    expect(p.steps.map((s) => s.op)).toEqual(['remove-file', 'setconf']);
+  });
+
+  it("as root, gives tor's user the directories and the client files it writes", () => {
+    const c = { ...fsService('c', '/hs/c', [[443, '127.0.0.1:443']]), authorizedClients: [{ name: 'alice', publicKey: alice.publicKey }] };
+    const p = computePlan(desiredState('/s', { onionServices: [a, b, c] }), liveAB({}, {}, { torUid: 108 }), ctx);
+    const owner = { uid: 108, gid: -1 };
+    expect(p.steps.map((s) => s.op)).toEqual(['mkdir', 'mkdir', 'write-file', 'setconf']);
+    expect(p.steps[0]).toMatchObject({ path: '/hs/c', owner });
+    expect(p.steps[1]).toMatchObject({ path: '/hs/c/authorized_clients', owner });
+    expect(p.steps[2]).toMatchObject({ path: '/hs/c/authorized_clients/alice.auth', owner });
+    const same = computePlan(desiredState('/s', { onionServices: [a, b, c] }), liveAB(), ctx);
+    for (const s of same.steps) expect(s).not.toHaveProperty('owner');
+  });
+
+  it('refuses a path that is not a directory', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [a, b] }), liveAB({ notDirectory: true }), ctx);
+    expect(p.errors).toEqual([{ item: 'filesystem-service:a', message: '/hs/a exists and is not a directory; a service directory is needed there', source: at }]);
+  });
+
+  describe('a pinned address', () => {
+    const x = 'x'.repeat(56);
+    const pinned = { ...a, address: x };
+    it('refuses an unreadable key', () => {
+      const p = computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB({ keyError: 'bad key file' }), ctx);
+      expect(p.errors).toEqual([{ item: 'filesystem-service:a', message: `bad key file; tor would replace it with a new key and a new address (pinned ${x})`, source: at }]);
+    });
+    it('refuses a missing or other key', () => {
+      expect(computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB(), ctx).errors).toEqual([
+        { item: 'filesystem-service:a', message: `address pinned to ${x} but /hs/a holds no key: tor would generate another address; import the key first (tor-reconcile keys import)`, source: at },
+      ]);
+      const y = 'y'.repeat(56);
+      expect(computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB({ keyAddress: y }), ctx).errors).toEqual([{ item: 'filesystem-service:a', message: `the key in /hs/a is for ${y}, not the pinned ${x}`, source: at }]);
+    });
+    it('accepts the matching key, warning only when the hostname file disagrees', () => {
+      const ok = computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB({ keyAddress: x, hostname: x }), ctx);
+      expect(ok).toMatchObject({ errors: [], warnings: [], steps: [] });
+      expect(computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB({ keyAddress: x }), ctx).warnings).toEqual([]);
+      const y = 'y'.repeat(56);
+      const stale = computePlan(desiredState('/s', { onionServices: [pinned, b] }), liveAB({ keyAddress: x, hostname: y }), ctx);
+      expect(stale.errors).toEqual([]);
+      expect(stale.warnings).toEqual([{ item: 'filesystem-service:a', message: `/hs/a/hostname says ${y} but the key is for ${x}; tor rewrites hostname from the key`, source: at }]);
+    });
   });
 });
