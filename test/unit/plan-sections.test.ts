@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { canonicalPortLine, normalizeDirectory, parsePortLine, parseServiceBlock, portLine } from '../../src/reconcile/hsblock.js';
 import { computePlan, type PlanContext } from '../../src/reconcile/plan.js';
 import type { LiveServiceFiles, LiveState, StepOf } from '../../src/reconcile/types.js';
 import { OptionTable } from '../../src/tor/config/types.js';
@@ -368,4 +369,48 @@ describe('filesystem service plans (sections)', () => {
       expect(stale.warnings).toEqual([{ item: 'filesystem-service:a', message: `/hs/a/hostname says ${y} but the key is for ${x}; tor rewrites hostname from the key`, source: at }]);
     });
   });
+});
+
+describe('HiddenService block (sections)', () => {
+  it('ignores the bare HiddenServiceOptions line, and reads other valueless lines as empty', () => {
+    expect(
+      parseServiceBlock([
+        ['HiddenServiceDir', '/a'],
+        ['HiddenServiceOptions', null],
+        ['HiddenServiceMaxStreams', null],
+        ['HiddenServicePort', null],
+        ['HiddenServiceDir', null],
+      ]),
+    ).toEqual([
+      { directory: '/a', ports: [''], options: [['HiddenServiceMaxStreams', '']] },
+      { directory: '', ports: [], options: [] },
+    ]);
+  });
+
+  it('drops group lines that come before any HiddenServiceDir', () => {
+    expect(parseServiceBlock([['HiddenServicePort', '80'], ['HiddenServiceMaxStreams', '5'], ['HiddenServiceDir', '/a']])).toEqual([{ directory: '/a', ports: [], options: [] }]);
+  });
+
+  it.each([
+    ['80 10.0.0.5:8080', '80 10.0.0.5:8080'],
+    ['80 8080', '80 127.0.0.1:8080'],
+    ['x80', 'x80'],
+    ['  not a port  ', 'not a port'],
+  ])('canonical port line %j → %j', (a, b) => expect(canonicalPortLine(a)).toBe(b));
+
+  it('parses a canonical port line back to the port and target portLine wrote', () => {
+    const spec = { port: 443, target: 'unix:/run/with space.sock' };
+    expect(parsePortLine(portLine(spec))).toEqual(spec);
+    expect(parsePortLine('80 127.0.0.1:8080')).toEqual({ port: 80, target: '127.0.0.1:8080' });
+  });
+
+  it.each([
+    ['/', '/'],
+    ['//', '/'],
+    ['', ''],
+    ['/var/lib/tor/a//', '/var/lib/tor/a'],
+    ['hs/a/', 'hs/a'],
+    ['hs/a//', 'hs/a'],
+    ['hs/./a', 'hs/./a'],
+  ])('normalizes directory %j → %j', (a, b) => expect(normalizeDirectory(a)).toBe(b));
 });
