@@ -414,3 +414,87 @@ describe('HiddenService block (sections)', () => {
     ['hs/./a', 'hs/./a'],
   ])('normalizes directory %j → %j', (a, b) => expect(normalizeDirectory(a)).toBe(b));
 });
+
+describe('option plans (sections)', () => {
+  const at = { file: 'test.yaml', line: 1, col: 1 };
+  const opts = (o: Record<string, string[]>) => live({ options: new Map(Object.entries(o)) });
+
+  it('shows a single value as itself and a list as a list, with the reason the value changes', () => {
+    const p = computePlan(desiredState('/s', { options: { SocksPort: ['9050', '9150'], Nickname: 'new', ContactInfo: 'me' } }), opts({ SocksPort: ['9050'], Nickname: ['old'], ContactInfo: [] }), ctx);
+    expect(p.changes).toEqual([
+      { kind: 'option', id: 'SocksPort', source: at, action: 'update', before: '9050', after: ['9050', '9150'], reason: 'value differs' },
+      { kind: 'option', id: 'Nickname', source: at, action: 'update', before: 'old', after: 'new', reason: 'value differs' },
+      { kind: 'option', id: 'ContactInfo', source: at, action: 'update', before: [], after: 'me', reason: 'not set' },
+    ]);
+    expect(p.steps).toHaveLength(1);
+    expect(p.steps[0]!.changes).toEqual(['option:SocksPort', 'option:Nickname', 'option:ContactInfo']);
+  });
+
+  it('says why an option is left as it is', () => {
+    const p = computePlan(desiredState('/s', { options: { ContactInfo: null, Nickname: 'same' } }), opts({ Nickname: ['same'] }), ctx);
+    expect(p.changes).toEqual([
+      { kind: 'option', id: 'ContactInfo', source: at, action: 'noop', before: [], after: [], reason: 'already at its default' },
+      { kind: 'option', id: 'Nickname', source: at, action: 'noop', before: 'same', after: 'same', reason: 'in sync' },
+    ]);
+  });
+
+  it('resets to the default, showing it, and names the reset in the RESETCONF', () => {
+    const p = computePlan(desiredState('/s', { options: { ContactInfo: null } }), opts({ ContactInfo: ['x'] }), ctx);
+    expect(p.changes).toEqual([{ kind: 'option', id: 'ContactInfo', source: at, action: 'delete', before: 'x', after: [], reason: 'reset to default' }]);
+    expect(p.steps.map((s) => [s.display, s.changes])).toEqual([['RESETCONF ContactInfo', ['option:ContactInfo']]]);
+  });
+
+  it('does not send a reset of an immutable option: it needs a restart', () => {
+    const p = computePlan(desiredState('/s', { options: { User: null } }), opts({ User: ['debian-tor'] }), ctx);
+    expect(p.steps).toEqual([]);
+    expect(p.changes[0]).toMatchObject({ id: 'User', action: 'delete', needsRestart: true });
+    const changed = computePlan(desiredState('/s', { options: { User: 'tor' } }), opts({ User: ['debian-tor'] }), ctx);
+    expect(changed.changes[0]).toMatchObject({ action: 'update', reason: "tor can't change User while running: restart tor with the new value", needsRestart: true });
+  });
+
+  it('refuses an option this tor does not know', () => {
+    const d = desiredState('/s');
+    d.options.push({ name: 'NoSuchOption', value: ['1'], immutable: false, source: at });
+    const p = computePlan(d, live(), ctx);
+    expect(p.errors).toEqual([{ item: 'option:NoSuchOption', message: 'tor 0.4.9.11 does not know the option NoSuchOption', source: at }]);
+    expect(p.steps).toEqual([]);
+  });
+
+  it('leaves alone an option it was told to, and plans the others', () => {
+    const p = computePlan(desiredState('/s', { options: { Nickname: 'new', ContactInfo: 'me' } }), opts({ Nickname: ['old'] }), { ...ctx, leaveAlone: new Set(['option:Nickname']) });
+    expect(p.changes.map((c) => c.id)).toEqual(['ContactInfo']);
+    expect(p.steps.map((s) => s.display)).toEqual(['SETCONF ContactInfo="me"']);
+  });
+
+  it('redacts a password option written in plain text, in the change and in the command', () => {
+    const d = desiredState('/s');
+    d.options.push({ name: 'HashedControlPassword', value: ['16:PLAINTEXT'], immutable: false, source: at });
+    const p = computePlan(d, opts({ HashedControlPassword: ['16:OLD'] }), ctx);
+    expect(p.changes[0]).toMatchObject({ before: '<redacted>', after: '<redacted>' });
+    expect(p.steps[0]!.display).toBe('SETCONF HashedControlPassword=<redacted>');
+    expect(JSON.stringify(p)).not.toMatch(/PLAINTEXT|16:OLD/);
+    const reset = computePlan(desiredState('/s', { options: { HashedControlPassword: null } }), opts({ HashedControlPassword: ['16:OLD'] }), ctx);
+    expect(reset.changes[0]).toMatchObject({ action: 'delete', before: '<redacted>', after: '<redacted>' });
+  });
+
+  it('redacts an ordinary option whose value comes from a secret', () => {
+    const d = desiredState('/s');
+    d.options.push({ name: 'ContactInfo', value: [new Secret('hidden@example.org')], immutable: false, source: at });
+    const p = computePlan(d, opts({ ContactInfo: ['old@example.org'] }), ctx);
+    expect(p.changes[0]).toMatchObject({ before: '<redacted>', after: '<redacted>' });
+    expect(JSON.stringify(p)).not.toContain('example.org');
+  });
+
+  it('attaches the attach section as the source of its warnings, and names the conflicting option', () => {
+    const src = { file: 'test.yaml', line: 3, col: 3 };
+    const policy = { name: 'p', match: { hosts: ['*.bank.example'] }, action: 'circuit' as const, onFailure: 'tor' as const, deadlineMs: 15000, source: src, circuit: { exitCountries: ['ch'], isolate: 'none' as const } };
+    const p = computePlan(desiredState('/s', { attach: { policies: [policy], default: 'tor', source: src } }), live(), ctx);
+    expect(p.warnings.filter((w) => w.item === 'attach')).toEqual([
+      { item: 'attach', message: 'policy "p" matches only some streams', source: src },
+      { item: 'attach', message: 'attach policies p are enforced only while `tor-reconcile watch` runs', source: src },
+    ]);
+    const native = { ...policy, match: {} };
+    const conflict = computePlan(desiredState('/s', { options: { ExitNodes: '{de}' }, attach: { policies: [native], default: 'tor', source: src } }), live(), ctx);
+    expect(conflict.errors).toEqual([{ item: 'option:ExitNodes', message: 'attach policy at test.yaml:3 sets ExitNodes, which options also sets; keep one', source: at }]);
+  });
+});
