@@ -498,3 +498,11 @@ describe('option plans (sections)', () => {
     expect(conflict.errors).toEqual([{ item: 'option:ExitNodes', message: 'attach policy at test.yaml:3 sets ExitNodes, which options also sets; keep one', source: at }]);
   });
 });
+
+describe('option plans: an empty list', () => {
+  it('sets a list option to nothing with a bare SETCONF', () => {
+    const p = computePlan(desiredState('/s', { options: { SocksPort: [] } }), live({ options: new Map([['SocksPort', ['9050']]]) }), ctx);
+    expect(p.changes[0]).toMatchObject({ id: 'SocksPort', action: 'update', before: '9050', after: [] });
+    expect(p.steps.map((s) => s.display)).toEqual(['SETCONF SocksPort']);
+  });
+});
