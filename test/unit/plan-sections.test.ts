@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalPortLine, normalizeDirectory, parsePortLine, parseServiceBlock, portLine } from '../../src/reconcile/hsblock.js';
 import { computePlan, type PlanContext } from '../../src/reconcile/plan.js';
-import type { LiveServiceFiles, LiveState, StepOf } from '../../src/reconcile/types.js';
+import type { EphemeralRecord, LiveServiceFiles, LiveState, StepOf } from '../../src/reconcile/types.js';
+import { recordKey } from '../../src/reconcile/local.js';
+import type { EphemeralService } from '../../src/spec/model.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
 import type { ClientAuthEntry } from '../../src/tor/replies.js';
-import { clientAuth, desiredState, fsService } from '../helpers/desired.js';
+import { clientAuth, desiredState, ephService, fsService } from '../helpers/desired.js';
 
 const ctx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
 
@@ -504,5 +506,120 @@ describe('option plans: an empty list', () => {
     const p = computePlan(desiredState('/s', { options: { SocksPort: [] } }), live({ options: new Map([['SocksPort', ['9050']]]) }), ctx);
     expect(p.changes[0]).toMatchObject({ id: 'SocksPort', action: 'update', before: '9050', after: [] });
     expect(p.steps.map((s) => s.display)).toEqual(['SETCONF SocksPort']);
+  });
+});
+
+describe('ephemeral service plans (sections)', () => {
+  const addr = 'a'.repeat(56);
+  const old = 'b'.repeat(56);
+  const foreign = 'f'.repeat(56);
+  const svc = ephService('api', '/s', [[80, '127.0.0.1:9000']]);
+  const shownAfter = (address: string) => ({ address, ports: ['80 127.0.0.1:9000'], flags: ['Detach'], clientAuthV3: [], keyFile: svc.keyFile });
+  const rec = (name: string, address: string, config: string, extra: Partial<EphemeralRecord> = {}): EphemeralRecord => ({ target: '', spec: 'test.yaml', name, address, keyFile: `/s/keys/${name}.key`, config, ...extra });
+  const records = (...rs: EphemeralRecord[]) => new Map(rs.map((r) => [recordKey(r.target, r.spec, r.name), r]));
+  const configOf = (s: EphemeralService) => (computePlan(desiredState('/s', { onionServices: [s] }), live({ ephemeralKeys: new Map([[s.name, { address: addr }]]) }), ctx).steps[1] as StepOf<'record-service'>).record.config;
+
+  it('creates a service whose key is missing: generate, add, record, all named for the service', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live(), ctx);
+    expect(p.changes).toEqual([
+      { kind: 'ephemeral-service', id: 'api', source: svc.source, action: 'create', before: null, after: shownAfter('(known after apply)'), reason: 'new service; a key is generated and saved before use' },
+    ]);
+    expect(p.steps[0]).toMatchObject({ op: 'generate-key', service: 'api', path: svc.keyFile });
+    expect(p.steps.map((s) => s.changes)).toEqual([['ephemeral-service:api'], ['ephemeral-service:api'], ['ephemeral-service:api']]);
+  });
+
+  it('re-adds a service tor does not run, saying whether it was recorded', () => {
+    const fresh = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx);
+    expect(fresh.changes).toEqual([{ kind: 'ephemeral-service', id: 'api', source: svc.source, action: 'create', before: null, after: shownAfter(addr), reason: 'new service' }]);
+    expect(fresh.steps.map((s) => s.op)).toEqual(['add-onion', 'record-service']);
+    const restarted = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), records: records(rec('api', addr, configOf(svc))) }), ctx);
+    expect(restarted.changes[0]).toMatchObject({ action: 'create', reason: 'not running in tor (tor restarted?); restored with its key' });
+  });
+
+  it('shows an in-sync service the same before and after', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: records(rec('api', addr, configOf(svc))) }), ctx);
+    expect(p.changes).toEqual([{ kind: 'ephemeral-service', id: 'api', source: svc.source, action: 'noop', before: shownAfter(addr), after: shownAfter(addr), reason: 'in sync' }]);
+  });
+
+  it('replaces a changed configuration: DEL_ONION of the service, then ADD_ONION', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr], records: records(rec('api', addr, 'old')) }), ctx);
+    expect(p.changes).toEqual([{ kind: 'ephemeral-service', id: 'api', source: svc.source, action: 'replace', before: { address: addr }, after: shownAfter(addr), reason: 'configuration changed (same key, same address)' }]);
+    expect(p.steps[0]).toMatchObject({ op: 'del-onion', serviceId: addr, service: 'api', changes: ['ephemeral-service:api'] });
+  });
+
+  it('puts MaxStreamsCloseCircuit, MaxStreams and the authorized clients (V3Auth, sorted keys) in ADD_ONION and its digest', () => {
+    const k1 = generateClientAuthKeyPair();
+    const k2 = generateClientAuthKeyPair();
+    const full = ephService('api', '/s', [[80, '127.0.0.1:9000']], { maxStreamsCloseCircuit: true, maxStreams: 3, authorizedClients: [{ name: 'x', publicKey: k1.publicKey.toLowerCase() }, { name: 'y', publicKey: k2.publicKey }] });
+    const p = computePlan(desiredState('/s', { onionServices: [full] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx);
+    const keys = [k1.publicKey.toUpperCase(), k2.publicKey.toUpperCase()].sort();
+    expect(p.steps[0]).toMatchObject({ op: 'add-onion', flags: ['Detach', 'MaxStreamsCloseCircuit', 'V3Auth'], maxStreams: 3, clientAuthV3: keys });
+    expect(p.changes[0]).toMatchObject({ after: { flags: ['Detach', 'MaxStreamsCloseCircuit', 'V3Auth'], maxStreams: 3, clientAuthV3: keys } });
+    expect(configOf(full)).not.toBe(configOf(svc));
+    expect(configOf({ ...svc, maxStreamsCloseCircuit: true })).not.toBe(configOf(svc));
+    expect(configOf({ ...svc, maxStreams: 3 })).not.toBe(configOf(svc));
+    expect(computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx).steps[0]).not.toHaveProperty('maxStreams');
+  });
+
+  it('refuses a key file it cannot read, and pinned addresses the key does not give', () => {
+    const at = svc.source;
+    const unreadable = computePlan(desiredState('/s', { onionServices: [svc] }), live({ ephemeralKeys: new Map([['api', { error: 'bad key' }]]) }), ctx);
+    expect(unreadable.errors).toEqual([{ item: 'ephemeral-service:api', message: 'bad key; refusing to replace it (it may be the only copy of an address)', source: at }]);
+    expect(unreadable.steps).toEqual([]);
+    const pinned = { ...svc, address: addr };
+    const missing = computePlan(desiredState('/s', { onionServices: [pinned] }), live(), ctx);
+    expect(missing.errors).toEqual([{ item: 'ephemeral-service:api', message: `address pinned to ${addr} but the key file ${svc.keyFile} does not exist; a generated key would give another address`, source: at }]);
+    expect(missing.steps).toEqual([]);
+    const other = computePlan(desiredState('/s', { onionServices: [pinned] }), live({ ephemeralKeys: new Map([['api', { address: old }]]) }), ctx);
+    expect(other.errors).toEqual([{ item: 'ephemeral-service:api', message: `the key in ${svc.keyFile} is for ${old}, not the pinned ${addr}`, source: at }]);
+    expect(other.steps).toEqual([]);
+    const ok = computePlan(desiredState('/s', { onionServices: [pinned] }), live({ ephemeralKeys: new Map([['api', { address: addr }]]) }), ctx);
+    expect(ok.errors).toEqual([]);
+    expect(ok.steps.map((s) => s.op)).toEqual(['add-onion', 'record-service']);
+  });
+
+  it('a held service is left alone, and its addresses (key and record) are still not unmanaged', () => {
+    const l = live({ ephemeralKeys: new Map([['api', { address: addr }]]), detachedOnions: [addr, old], records: records(rec('api', old, 'c')) });
+    const p = computePlan(desiredState('/s', { onionServices: [svc], prune: true }), l, { ...ctx, leaveAlone: new Set(['ephemeral-service:api']) });
+    expect(p.changes).toEqual([]);
+    expect(p.steps).toEqual([]);
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('removes a recorded service the spec dropped: DEL_ONION only if it runs, and forgets its record', () => {
+    const running = computePlan(desiredState('/s'), live({ detachedOnions: [old], records: records(rec('old', old, 'c')) }), ctx);
+    expect(running.changes).toEqual([{ kind: 'ephemeral-service', id: 'old', action: 'delete', before: { address: old }, after: null, reason: 'removed from the spec; its key stays in /s/keys/old.key' }]);
+    expect(running.steps.map((s) => s.changes)).toEqual([['ephemeral-service:old'], ['ephemeral-service:old']]);
+    const stopped = computePlan(desiredState('/s'), live({ records: records(rec('old', old, 'c')) }), ctx);
+    expect(stopped.steps.map((s) => s.display)).toEqual(['forget old in the state file']);
+    const held = computePlan(desiredState('/s'), live({ detachedOnions: [old], records: records(rec('old', old, 'c')) }), { ...ctx, leaveAlone: new Set(['ephemeral-service:old']) });
+    expect(held).toMatchObject({ changes: [], steps: [], warnings: [] });
+  });
+
+  it("warns about another spec's running service (naming its spec files), and is silent when it does not run", () => {
+    const theirs = rec('api', old, 'c', { spec: '/a.yaml\n/b.yaml' });
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [old], records: records(theirs) }), ctx);
+    expect(p.warnings).toEqual([{ item: 'ephemeral-service:api', message: `${old} belongs to another spec sharing this state directory (/a.yaml, /b.yaml); left alone` }]);
+    expect(computePlan(desiredState('/s'), live({ records: records(theirs) }), ctx).warnings).toEqual([]);
+  });
+
+  it('a named target treats a record from before records named their tor as its own', () => {
+    const p = computePlan(desiredState('/s'), live({ detachedOnions: [old], records: records(rec('old', old, 'c')) }), { ...ctx, targetName: 'eu-1' });
+    expect(p.steps.map((s) => s.op)).toEqual(['del-onion', 'forget-record']);
+    expect(p.steps[1]).toMatchObject({ target: '', spec: 'test.yaml', service: 'old' });
+  });
+
+  it('unmanaged detached services: warned about, deleted with prune, or left alone when held', () => {
+    const warn = computePlan(desiredState('/s'), live({ detachedOnions: [foreign, old] }), ctx);
+    expect(warn.warnings).toEqual([{ item: 'ephemeral-service:*', message: `tor runs detached onion services tor-reconcile does not hold keys for (left alone): ${foreign}, ${old}` }]);
+    expect(warn.steps).toEqual([]);
+    const pruned = computePlan(desiredState('/s', { prune: true }), live({ detachedOnions: [foreign] }), ctx);
+    expect(pruned.changes).toEqual([{ kind: 'ephemeral-service', id: foreign, action: 'delete', before: { address: foreign }, after: null, reason: 'detached service not in the spec (prune: true)' }]);
+    expect(pruned.steps).toHaveLength(1);
+    expect(pruned.steps[0]).toMatchObject({ op: 'del-onion', serviceId: foreign, changes: [`ephemeral-service:${foreign}`] });
+    expect(pruned.steps[0]).not.toHaveProperty('service');
+    expect(pruned.warnings).toEqual([]);
+    const held = computePlan(desiredState('/s', { prune: true }), live({ detachedOnions: [foreign] }), { ...ctx, leaveAlone: new Set([`ephemeral-service:${foreign}`]) });
+    expect(held).toMatchObject({ changes: [], steps: [], warnings: [] });
   });
 });
