@@ -279,6 +279,22 @@ describe('filesystem service plans (sections)', () => {
     expect(p.steps.map((s) => s.display)).toEqual(['mkdir -m 0700 /hs/c', expect.stringMatching(/^SETCONF HiddenServiceDir="\/hs\/c"/)]);
   });
 
+  it('counts positions among the services kept, so dropping one in front moves none', () => {
+    const p = computePlan(desiredState('/s', { onionServices: [b], prune: true }), liveAB(), ctx);
+    expect(p.changes.map((ch) => [ch.id, ch.action, ch.reason])).toEqual([
+      ['b', 'noop', 'in sync'],
+      ['/hs/a', 'delete', 'not in the spec (prune: true); its key files stay on disk'],
+    ]);
+  });
+
+  it('gives no owner to the client files it removes', () => {
+    const withAlice = { ...a, authorizedClients: [{ name: 'alice', publicKey: alice.publicKey }] };
+    const p = computePlan(desiredState('/s', { onionServices: [withAlice, b] }), liveAB({ clients: new Map([['dave', line(bob.publicKey)]]) }, {}, { torUid: 108 }), ctx);
+    expect(p.steps.map((s) => s.op)).toEqual(['mkdir', 'write-file', 'remove-file', 'setconf']);
+    expect(p.steps[1]).toMatchObject({ owner: { uid: 108, gid: -1 } });
+    expect(p.steps[2]).not.toHaveProperty('owner');
+  });
+
   it('tightens a directory too open for tor, and rewrites the block', () => {
     const p = computePlan(desiredState('/s', { onionServices: [a, b] }), liveAB({ mode: 0o755 }), ctx);
     expect(p.changes[0]).toMatchObject({ id: 'a', action: 'update', reason: 'directory mode 755 is too open for tor' });
