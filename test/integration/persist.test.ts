@@ -257,6 +257,12 @@ describe.skipIf(skip)(`persist on a Debian-like tor${skip ? ` (skipped: ${skip})
     const dropIn = path.join(t.etc, 'torrc.d', 'tor-reconcile.conf');
     const plan = await cli(['plan', s]);
     expect(plan.stdout).toContain(`tor does not read ${dropIn}: add the line \`%include ${dropIn}\` to ${t.torrc}`);
+    // Without the line, tor would not hold the spec after its next start: never "in sync", never a clean apply.
+    const unread = await cli(['apply', s]);
+    expect(unread.code, unread.all).toBe(1);
+    expect(unread.all).toMatch(/Tor still differs from the spec after applying:\n.*tor does not read/);
+    expect(await readFile(t.torrc, 'utf8')).toBe('# all comments, as Debian ships it\n');
+    expect((await cli(['plan', s, '--detailed-exitcode'])).code).toBe(2);
 
     const applied = await cli(['apply', s, '--persist-include']);
     expect(applied.code, applied.all).toBe(0);

@@ -177,11 +177,21 @@ describe('plan: persistence', () => {
     expect(p.summary.update).toBe(1);
   });
 
-  it('a torrc that does not read the drop-in: a warning with the exact line, or the step that adds it', () => {
+  it('a torrc that does not read the drop-in: a change with the exact line, never "in sync"; or the step that adds it', () => {
     const d = spec(fileMode);
     const p = computePlan(d, live({ included: false }), ctx);
-    expect(p.warnings.map((w) => w.message)).toContain(`tor does not read ${FILE}: add the line \`${includeLine(FILE)}\` to /etc/tor/torrc (or set persist.include: true / apply --persist-include)`);
+    expect(p.changes.find((c) => c.kind === 'persisted-config' && c.id === '/etc/tor/torrc')).toMatchObject({
+      action: 'update',
+      reason: `tor does not read ${FILE}: add the line \`${includeLine(FILE)}\` to /etc/tor/torrc (or set persist.include: true / apply --persist-include)`,
+    });
     expect(p.steps.map((s) => s.op)).not.toContain('persist-include');
+    // Nothing else to do, and yet not in sync: after its next start tor would not read the drop-in.
+    const bare = spec(fileMode, { options: {}, onionServices: [] });
+    const written = reveal(dropInText(bare, resolveDesired(bare).options).content);
+    const onlyInclude = computePlan(bare, live({ included: false, dropIn: written }), ctx);
+    expect(onlyInclude.steps).toEqual([]);
+    expect(isEmptyPlan(onlyInclude)).toBe(false);
+    expect(isEmptyPlan(computePlan(bare, live({ included: true, dropIn: written }), ctx))).toBe(true);
     for (const q of [computePlan(spec({ ...fileMode, include: true }), live({ included: false }), ctx), computePlan(d, live({ included: false }), { ...ctx, persistInclude: true })]) {
       expect(q.steps.slice(-2).map((s) => s.op)).toEqual(['persist-file', 'persist-include']);
       expect(q.steps.at(-1)).toMatchObject({ torrc: '/etc/tor/torrc', line: `%include ${FILE}` });

@@ -3,8 +3,8 @@
  * - `none`: one warning that what apply changes lasts until tor restarts or reloads.
  * - `saveconf`: a SAVECONF after the other steps, when there are any.
  * - `file`: the drop-in on disk compared with what the spec makes of it: a difference is drift ("persisted
- *   config differs"), fixed by a verified write; a torrc that does not `%include` it gets a warning with the
- *   exact line, or the step that adds it when the spec says `include: true`.
+ *   config differs"), fixed by a verified write; a torrc that does not `%include` it is a change with the
+ *   exact line to add (left to the operator), or the step that adds it when the spec says `include: true`.
  */
 import type { DesiredOption, DesiredState } from '../../spec/model.js';
 import { changeId } from '../desired.js';
@@ -85,7 +85,10 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
   if (!includeMissing) return;
   const line = includeLine(spec.file);
   if (!(spec.include || ctx.persistInclude) || !p.configFile) {
-    b.warnings.push({ item, message: `tor does not read ${spec.file}: add the line \`${line}\` to ${p.configFile ?? "tor's torrc"} (or set persist.include: true / apply --persist-include)`, ...source });
+    // A change, not a warning: after its next start tor would not hold what the drop-in says, so the plan is
+    // not "in sync" (--detailed-exitcode 2) and apply, which may not edit the torrc unasked, reports it as
+    // left to do. No step carries it out.
+    b.change({ kind: 'persisted-config', id: p.configFile ?? "tor's torrc", action: 'update', before: null, after: [line], reason: `tor does not read ${spec.file}: add the line \`${line}\` to ${p.configFile ?? "tor's torrc"} (or set persist.include: true / apply --persist-include)`, ...source });
     return;
   }
   const id = b.change({ kind: 'persisted-config', id: p.configFile, action: 'update', before: null, after: [line], reason: `tor's torrc does not read ${spec.file}`, ...source });
