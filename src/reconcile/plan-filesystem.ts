@@ -86,9 +86,9 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     else if (tooOpen(files.mode, s)) mkdirs.push(step('mkdir', { path: dir, mode: DIR_MODE, ...(owner ? { owner } : {}), tighten: true }, [item]));
     if (clientSteps.some((st) => st.op === 'write-file')) {
       mkdirs.push(step('mkdir', { path: authDir, mode: DIR_MODE, ...(owner ? { owner } : {}) }, [item]));
-      for (const st of clientSteps) if (st.op === 'write-file' && owner) st.owner = owner;
     }
-    fileSteps.push(...clientSteps);
+    // Built again with the owner, so that the chown is in the step's display too.
+    fileSteps.push(...clientSteps.map((st) => (st.op === 'write-file' && owner ? step('write-file', { path: st.path, content: st.content, mode: st.mode, note: st.note, owner }, st.changes) : st)));
   }
 
   const unmanaged: string[] = [];

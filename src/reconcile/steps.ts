@@ -68,7 +68,7 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     },
   },
   mkdir: {
-    display: (s) => (s.tighten ? `chmod ${octal(s.mode)} ${s.path} (tor refuses a service directory others can read)` : `mkdir -m ${octal(s.mode)} ${s.path}`),
+    display: (s) => (s.tighten ? `chmod ${octal(s.mode)} ${s.path} (tor refuses a service directory others can read)` : `mkdir -m ${octal(s.mode)} ${s.path}`) + chowned(s.owner),
     control: false,
     stateful: false,
     batch: 'alone',
@@ -80,7 +80,7 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     },
   },
   'write-file': {
-    display: (s) => `write ${s.path} (${s.note})`,
+    display: (s) => `write ${s.path} (${s.note})${chowned(s.owner)}`,
     control: false,
     stateful: false,
     batch: 'alone',
@@ -250,6 +250,12 @@ function addOnionOptions(s: StepData<'add-onion'>) {
 
 function clientAuthOptions(s: StepData<'client-auth-add'>) {
   return { address: s.address, privateKey: s.privateKey, ...(s.clientName !== undefined ? { clientName: s.clientName } : {}), permanent: s.permanent };
+}
+
+/** What `own` will do, for the display: every effect on disk is shown in the plan. */
+function chowned(owner: Owner | undefined): string {
+  // -1 leaves that id as it is (chown(2)).
+  return owner ? `, then chown ${[owner.uid, owner.gid].map((id) => (id < 0 ? '' : String(id))).join(':').replace(/:$/, '')}` : '';
 }
 
 async function own(path: string, owner: Owner | undefined): Promise<void> {

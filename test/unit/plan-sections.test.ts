@@ -354,6 +354,12 @@ describe('filesystem service plans (sections)', () => {
     expect(p.steps[0]).toMatchObject({ path: '/hs/c', owner });
     expect(p.steps[1]).toMatchObject({ path: '/hs/c/authorized_clients', owner });
     expect(p.steps[2]).toMatchObject({ path: '/hs/c/authorized_clients/alice.auth', owner });
+    // Every effect on disk is in the plan: the chown too, not only in the step's data.
+    expect(p.steps.slice(0, 3).map((st) => st.display)).toEqual([
+      'mkdir -m 0700 /hs/c, then chown 108',
+      'mkdir -m 0700 /hs/c/authorized_clients, then chown 108',
+      'write /hs/c/authorized_clients/alice.auth (add client alice), then chown 108',
+    ]);
     const same = computePlan(desiredState('/s', { onionServices: [a, b, c] }), liveAB(), ctx);
     for (const s of same.steps) expect(s).not.toHaveProperty('owner');
   });
