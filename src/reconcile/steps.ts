@@ -190,7 +190,7 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     },
   },
   'persist-file': {
-    display: (s) => `verify with tor --verify-config, then write ${s.path} (${octal(s.mode)}, the options and onion services tor gets at its next start)`,
+    display: (s) => `verify with tor --verify-config, then write ${s.path} (${octal(s.mode)}${s.owner ? `, group ${s.owner.gid}` : ''}; its directory made 0755 if missing; the options and onion services tor gets at its next start)`,
     control: false,
     stateful: false,
     batch: 'alone',
