@@ -1,4 +1,6 @@
 import path from 'node:path';
+import type { PlanContext } from '../../src/reconcile/plan.js';
+import type { LiveState } from '../../src/reconcile/types.js';
 import type { ClientAuthSpec, DesiredOption, DesiredState, EphemeralService, FilesystemService } from '../../src/spec/model.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { toTor, type InputValue } from '../../src/tor/config/normalize.js';
@@ -35,4 +37,24 @@ export function ephService(name: string, stateDirectory: string, ports: Array<[n
 
 export function clientAuth(address: string, privateKey: ClientAuthSpec['privateKey'], extra: Partial<ClientAuthSpec> = {}): ClientAuthSpec {
   return { address, privateKey, permanent: false, source: at, ...extra };
+}
+
+/** The plan context of the planner's unit tests: the bundled table, root, a fixed salt. */
+export const planCtx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
+
+/** A LiveState of a tor with nothing set, and `parts` on top: what the planner's unit tests plan against. */
+export function liveState(parts: Partial<LiveState> = {}): LiveState {
+  return {
+    torVersion: '0.4.9.11',
+    torUid: 0,
+    options: new Map(),
+    services: [],
+    serviceFiles: new Map(),
+    detachedOnions: [],
+    clientAuth: [],
+    ephemeralKeys: new Map(),
+    records: new Map(),
+    fingerprint: 'fp',
+    ...parts,
+  };
 }

@@ -13,26 +13,14 @@ import { loadSpecSources } from '../../src/spec/index.js';
 import { SpecErrors } from '../../src/spec/diagnostics.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { isSecret, reveal, Secret } from '../../src/tor/secret.js';
-import { desiredState, fsService } from '../helpers/desired.js';
+import { desiredState, fsService, liveState } from '../helpers/desired.js';
 
 const ctx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
 const FILE = '/etc/tor/torrc.d/tor-reconcile.conf';
 const fileMode: PersistSpec = { mode: 'file', file: FILE, include: false };
 
 function live(persist?: Partial<LivePersist>, options = new Map<string, string[]>()): LiveState {
-  return {
-    torVersion: '0.4.9.11',
-    torUid: 0,
-    options,
-    services: [],
-    serviceFiles: new Map(),
-    detachedOnions: [],
-    clientAuth: [],
-    ephemeralKeys: new Map(),
-    records: new Map(),
-    fingerprint: 'fp',
-    ...(persist ? { persist: { dropIn: null, included: true, configFile: '/etc/tor/torrc', ...persist } } : {}),
-  };
+  return liveState({ options, ...(persist ? { persist: { dropIn: null, included: true, configFile: '/etc/tor/torrc', ...persist } } : {}) });
 }
 
 const spec = (persist: PersistSpec, extra = {}) =>

@@ -1,32 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalPortLine, normalizeDirectory, parsePortLine, parseServiceBlock, portLine } from '../../src/reconcile/hsblock.js';
-import { computePlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { computePlan } from '../../src/reconcile/plan.js';
 import type { EphemeralRecord, LiveServiceFiles, LiveState, StepOf } from '../../src/reconcile/types.js';
 import { recordKey } from '../../src/reconcile/local.js';
 import type { EphemeralService } from '../../src/spec/model.js';
-import { OptionTable } from '../../src/tor/config/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
 import type { ClientAuthEntry } from '../../src/tor/replies.js';
-import { clientAuth, desiredState, ephService, fsService } from '../helpers/desired.js';
+import { clientAuth, desiredState, ephService, fsService, liveState, planCtx } from '../helpers/desired.js';
 
-const ctx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
-
-function live(parts: Partial<LiveState> = {}): LiveState {
-  return {
-    torVersion: '0.4.9.11',
-    torUid: 0,
-    options: new Map(),
-    services: [],
-    serviceFiles: new Map(),
-    detachedOnions: [],
-    clientAuth: [],
-    ephemeralKeys: new Map(),
-    records: new Map(),
-    fingerprint: 'fp',
-    ...parts,
-  };
-}
+const ctx = planCtx;
+const live = liveState;
 
 describe('client auth plans (sections)', () => {
   const k = generateClientAuthKeyPair();

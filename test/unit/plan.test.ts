@@ -4,33 +4,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalPortLine, normalizeDirectory, parseServiceBlock } from '../../src/reconcile/hsblock.js';
 import { recordKey } from '../../src/reconcile/local.js';
-import { computePlan, isEmptyPlan, secretsDigest, type PlanContext } from '../../src/reconcile/plan.js';
+import { computePlan, isEmptyPlan, secretsDigest } from '../../src/reconcile/plan.js';
 import { step } from '../../src/reconcile/steps.js';
 import { StalePlanError } from '../../src/reconcile/errors.js';
 import { checkSavedPlan, readPlanFile, savedSalt, writePlanFile } from '../../src/reconcile/saved.js';
-import type { LiveState, Plan, StepOf } from '../../src/reconcile/types.js';
-import { OptionTable } from '../../src/tor/config/types.js';
+import type { Plan, StepOf } from '../../src/reconcile/types.js';
 import { generateClientAuthKeyPair } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
-import { clientAuth, desiredState, ephService, fsService } from '../helpers/desired.js';
+import { clientAuth, desiredState, ephService, fsService, liveState, planCtx } from '../helpers/desired.js';
 
-const ctx: PlanContext = { table: OptionTable.bundled(), target: 'unix:/test', uid: 0, salt: 'salt' };
-
-function live(parts: Partial<LiveState> = {}): LiveState {
-  return {
-    torVersion: '0.4.9.11',
-    torUid: 0,
-    options: new Map(),
-    services: [],
-    serviceFiles: new Map(),
-    detachedOnions: [],
-    clientAuth: [],
-    ephemeralKeys: new Map(),
-    records: new Map(),
-    fingerprint: 'fp',
-    ...parts,
-  };
-}
+const ctx = planCtx;
+const live = liveState;
 
 describe('HiddenService block', () => {
   it('parses groups in order and canonicalizes port lines', () => {
