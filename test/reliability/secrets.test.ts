@@ -222,6 +222,37 @@ describe('secrets: values tor echoes back when it refuses them', () => {
     expectNoLeak([['SocksPort value from ${env:}', secret]], [first.stdout, first.stderr, second.stdout, second.stderr]);
     await tor.client.resetConf(['SocksPort']);
   });
+
+  // persist: { file } writes the managed options for tor's next start: the secret must be in that file (tor
+  // needs it) and nowhere else — not in plan, diff or apply output, nor in a saved plan, nor in tor's refusal
+  // of a later apply.
+  it('a ${env:} value persisted in a drop-in: only the drop-in holds it, 0640', async () => {
+    const secret = `S3CRET${randomBytes(6).toString('hex')}`;
+    const control = formatControlAddress(tor.controlAddress);
+    const spec = path.join(dir, 'persisted.yaml');
+    const dropIn = path.join(dir, 'persisted.conf');
+    await writeFile(spec, `version: 1\npersist:\n  file: ./persisted.conf\n  include: true\noptions:\n  ContactInfo: \${env:TR_SECRET}\n`);
+    const env = { TR_SECRET: `ops ${secret}` };
+    const outputs: string[] = [];
+    const planFile = path.join(dir, 'persisted-plan.json');
+    for (const argv of [['plan', spec, '--control', control, '--out', planFile], ['plan', spec, '--control', control, '--json'], ['plan', spec, '--control', control, '--format', 'markdown'], ['diff', spec, '--control', control], ['apply', spec, '--control', control, '--json'], ['apply', spec, '--control', control]]) {
+      const r = await cli(argv, env);
+      totals.commandsRun++;
+      outputs.push(r.stdout, r.stderr);
+    }
+    outputs.push(await readFile(planFile, 'utf8'));
+    expect(await readFile(dropIn, 'utf8')).toContain(`ContactInfo ops ${secret}`);
+    expect(await mode(dropIn)).toBe(0o640);
+    totals.filesModeChecked++;
+    // Tor refuses the Nickname and quotes it (it holds the secret too); the apply output must not.
+    await writeFile(spec, `version: 1\npersist:\n  file: ./persisted.conf\noptions:\n  ContactInfo: \${env:TR_SECRET}\n  Nickname: \${env:TR_NICK}\n`);
+    const refused = await cli(['apply', spec, '--control', control], { ...env, TR_NICK: `bad-${secret}` });
+    totals.commandsRun++;
+    outputs.push(refused.stdout, refused.stderr);
+    expect(refused.code).toBe(1);
+    expectNoLeak([['ContactInfo value from ${env:}', secret]], outputs);
+    await tor.client.resetConf(['ContactInfo', 'Nickname']);
+  });
 });
 
 describe('secrets: file and directory modes, whatever the umask', () => {
