@@ -69,7 +69,9 @@ export async function openTarget(desired: DesiredState, options: TargetOptions =
 
 /** The first start and every restart go through here, with the torrc options of startup.ts. */
 function launchEmbedded(spec: LaunchSpec, torrc: Record<string, string[]>, options: TargetOptions): Promise<LaunchedTor> {
-  return launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, options: torrc, ...(options.timeout ? { timeout: options.timeout } : {}) });
+  // In tor's defaults file: once apply has persisted the spec (the drop-in the torrc %includes), its lines
+  // replace these instead of adding to them (a SocksPort listed twice would differ from the spec).
+  return launch({ binary: spec.binary, dataDirectory: spec.dataDirectory, detached: !options.child, defaults: torrc, ...(options.timeout ? { timeout: options.timeout } : {}) });
 }
 
 /**

@@ -23,6 +23,11 @@ export interface LaunchOptions extends Omit<ConnectOptions, 'control' | 'passwor
   control?: 'socket' | 'port';
   /** More torrc options; a list gives repeated lines. Written into the generated torrc. */
   options?: Record<string, string | number | boolean | Array<string | number>>;
+  /**
+   * Options for tor's defaults file (`--defaults-torrc`): an option the torrc, or a file it `%include`s, also
+   * sets replaces them as a whole rather than adding lines to them (tor's rule for the two files).
+   */
+  defaults?: Record<string, string | number | boolean | Array<string | number>>;
   /** Keep tor running after this process exits (the embedded daemon the CLI reuses between runs). */
   detached?: boolean;
   /** TAKEOWNERSHIP: tor exits when this client's connection closes. */
@@ -130,9 +135,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   const lines: Array<[string, string]> = OWNED_OPTIONS.flatMap((o) => o.values(setup).map((v): [string, string] => [o.name, v]));
   // Not owned: Log lines add up, so a spec's own Log lines go to their own places as well.
   lines.push(['Log', `notice file ${logFile}`]);
-  for (const [k, v] of Object.entries(options.options ?? {})) {
-    for (const item of Array.isArray(v) ? v : [v]) lines.push([k, typeof item === 'boolean' ? (item ? '1' : '0') : String(item)]);
-  }
+  lines.push(...torrcLines(options.options));
   const torrc = path.join(dataDir, DATA_DIRECTORY_FILES.torrc);
   // Last, so that what apply persisted wins over the spec's launch options of an earlier start; created empty
   // the first time, as tor refuses to start with an %include of a missing file.
@@ -141,7 +144,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedTor> {
   const include = `%include ${persisted}\n`;
   await writeFile(torrc, lines.map(([k, v]) => `${k} ${torrcValue(k, v)}`).join('\n') + '\n' + include, { mode: 0o600 });
   const defaults = path.join(dataDir, DATA_DIRECTORY_FILES.torrcDefaults);
-  await writeFile(defaults, '', { mode: 0o600 });
+  await writeFile(defaults, torrcLines(options.defaults).map(([k, v]) => `${k} ${torrcValue(k, v)}\n`).join(''), { mode: 0o600 });
 
   const binary = options.binary ?? 'tor';
   // Tor reports a failure that comes before its log file is open (a port already in use, a bad torrc) only on
@@ -292,6 +295,10 @@ async function followBootstrap(client: TorClient, child: ChildProcess, options: 
     // With onBootstrap the caller keeps hearing about progress after launch resolves.
     if (!options.onBootstrap && !client.connection.isClosed) await off?.().catch(() => {});
   }
+}
+
+function torrcLines(options: LaunchOptions['options']): Array<[string, string]> {
+  return Object.entries(options ?? {}).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((item): [string, string] => [k, typeof item === 'boolean' ? (item ? '1' : '0') : String(item)]));
 }
 
 /** Whether a process with this pid exists (EPERM: it does, as another user). */

@@ -134,9 +134,15 @@ describe('the embedded tor', () => {
       const changes = JSON.parse(plan.stdout).plan.changes as Array<{ id: string; action: string }>;
       expect(changes.find((c) => c.id === 'SocksPort')?.action).toBe('noop');
       expect(changes.find((c) => c.id === 'TokenBucketRefillInterval')?.action).toBe('noop');
-      expect(await readFile(path.join(dir, 'tor-data/torrc'), 'utf8')).toMatch(new RegExp(`^SocksPort 127\\.0\\.0\\.1:${socks}$`, 'm'));
+      // In tor's defaults file, which the drop-in apply persists replaces option by option.
+      expect(await readFile(path.join(dir, 'tor-data/torrc-defaults'), 'utf8')).toMatch(new RegExp(`^SocksPort 127\\.0\\.0\\.1:${socks}$`, 'm'));
       const applied = await cli(['apply', spec]);
       expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      // Stopped and started again, tor reads both files: the spec's listeners once, not once from each.
+      expect((await cli(['stop', spec])).code).toBe(0);
+      const again = await cli(['plan', spec, '--json']);
+      const after = JSON.parse(again.stdout).plan.changes as Array<{ kind: string; id: string; action: string }>;
+      expect(after.filter((c) => c.kind === 'option' && c.action !== 'noop')).toEqual([]);
     } finally {
       blocker?.close();
     }
