@@ -75,7 +75,7 @@ describe('a restart-only option on a tor tor-reconcile did not start', () => {
       await w.stop();
     }
     expect(logs.map((l) => l.message)).not.toContain('tor matches the spec');
-    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', message: 'tor matches the spec except options that need a tor restart: update option TokenBucketRefillInterval' }));
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', message: 'tor matches the spec except what needs a tor restart or the operator: update option TokenBucketRefillInterval' }));
   });
 
   it('apply exits 3, and 0 with --allow-pending-restart', async () => {

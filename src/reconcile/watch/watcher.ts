@@ -224,9 +224,10 @@ export class Watcher {
         this.#fail(trigger, started, `the plan is blocked: ${plan.errors.map((e) => e.message).join(' | ')}`);
       } else if (!plan.steps.length) {
         this.#succeed();
-        const restartOnly = plan.changes.filter((c) => c.needsRestart);
-        // Never "matches" while an option tor only takes at start-up differs: that needs a tor restart.
-        if (restartOnly.length) this.#log('warn', 'reconcile', `tor matches the spec except options that need a tor restart: ${describe(restartOnly)}`, { trigger, changes: summarize(restartOnly) });
+        // Never "matches" while a difference no step can carry out remains: an option tor only takes at
+        // start-up, or a persisted drop-in tor's torrc does not read.
+        const pending = plan.changes.filter((c) => c.action !== 'noop');
+        if (pending.length) this.#log('warn', 'reconcile', `tor matches the spec except what needs a tor restart or the operator: ${describe(pending)}`, { trigger, changes: summarize(pending) });
         else if (!drift) this.#log('info', 'reconcile', 'tor matches the spec', { trigger, changes: [], durationMs: Date.now() - started });
       } else if (!result) {
         this.#lastOk = false;
