@@ -2,17 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, type CliIo } from '../../src/cli/program.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
+import { cliInProcess } from '../helpers/cli.js';
 
-async function cli(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} };
-  const code = await run(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[]) => cliInProcess(argv);
 
 describe('messages that name the real cause', () => {
   let tor: TestTor;

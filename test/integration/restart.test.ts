@@ -8,21 +8,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, type CliIo } from '../../src/cli/program.js';
 import { tableFor } from '../../src/reconcile/reconcile.js';
 import { Watcher, type WatchLogEntry } from '../../src/reconcile/watch.js';
 import { loadSpec } from '../../src/spec/index.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { connect } from '../../src/tor/client.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
+import { cliInProcess } from '../helpers/cli.js';
 
-async function cli(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} };
-  const code = await run(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[]) => cliInProcess(argv);
 
 let work: string;
 beforeAll(async () => {

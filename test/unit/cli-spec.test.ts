@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type CliIo } from '../../src/cli/program.js';
+import { cliInProcess } from '../helpers/cli.js';
 
 const root = path.join(import.meta.dirname, '../..');
 const quickstart = path.join(root, 'examples/specs/quickstart.yaml');
@@ -27,13 +28,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} };
-  const code = await run(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = (...argv: string[]) => cliInProcess(argv);
 
 describe('tor-reconcile validate', () => {
   it('exits 0 for a valid spec, with a summary on stdout and nothing on stderr', async () => {
