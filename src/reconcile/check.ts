@@ -45,7 +45,8 @@ export async function noSocksListenerReason(client: TorClient): Promise<string> 
   return `the spec's tor runs with DisableNetwork 1: ${configured}, and it could not reach an onion service anyway; set DisableNetwork 0, or give --socks HOST:PORT of a tor that is online`;
 }
 
-async function addressOf(s: OnionServiceSpec): Promise<string> {
+/** A declared service's onion address (without `.onion`), from its key or, failing that, its hostname file. */
+export async function addressOf(s: OnionServiceSpec): Promise<string> {
   if (s.type === 'ephemeral') return (await loadKeyFile(s.keyFile)).address;
   try {
     return (await readTorKeyFiles(s.directory)).address;

@@ -15,6 +15,7 @@ import { probeKeyFile } from './local.js';
 import { serviceAddresses } from './plan.js';
 import { openTarget, type TargetOptions } from './target.js';
 import type { ServiceAddress } from './types.js';
+import type { OnionHealthReport, OnionServiceHealth } from './watch.js';
 
 export interface ServiceStatus extends ServiceAddress {
   /** `VIRTPORT TARGET` lines, as tor prints them. */
@@ -28,6 +29,8 @@ export interface ServiceStatus extends ServiceAddress {
    * can say it. null when tor was not asked (the service is not running).
    */
   descriptor: boolean | null;
+  /** What a running `watch` has seen of the service (`status --watch`): uploads, intro points, last self-check. */
+  health?: OnionServiceHealth;
 }
 
 export interface StatusReport {
@@ -36,13 +39,39 @@ export interface StatusReport {
   /** Why tor was not asked (the embedded tor is not running): addresses then come from the key files alone. */
   torNotRunning?: string;
   services: ServiceStatus[];
+  /** From `status --watch`: the watch asked, whether it self-checks, or why it could not be asked. */
+  watch?: { url: string; checks?: string; error?: string };
 }
 
 export interface StatusOptions extends Pick<TargetOptions, 'control' | 'timeout'> {
   env?: Record<string, string | undefined>;
+  /** HOST:PORT of a running `watch --listen`: its view of the services' health joins the report. */
+  watch?: string;
 }
 
 export async function serviceStatus(specs: readonly string[], options: StatusOptions = {}): Promise<StatusReport> {
+  const report = await localStatus(specs, options);
+  return options.watch ? withWatchHealth(report, options.watch) : report;
+}
+
+/**
+ * Joins what `watch` has seen (its `/onions`) to the report by service name. A watch that does not answer is
+ * said in the report, not an error: the rest of the status is still true.
+ */
+async function withWatchHealth(report: StatusReport, listen: string): Promise<StatusReport> {
+  const url = `http://${listen}/onions`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const health = (await res.json()) as OnionHealthReport;
+    const byName = new Map(health.services.map((h) => [h.service, h]));
+    return { ...report, watch: { url, checks: health.checks }, services: report.services.map((s) => (byName.has(s.name) ? { ...s, health: byName.get(s.name)! } : s)) };
+  } catch (err) {
+    return { ...report, watch: { url, error: (err as Error).message } };
+  }
+}
+
+async function localStatus(specs: readonly string[], options: StatusOptions): Promise<StatusReport> {
   const { state } = await loadSpec(specs, options.env ? { env: options.env } : {});
   let target;
   try {

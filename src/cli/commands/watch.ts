@@ -16,6 +16,9 @@ interface WatchFlags {
   logFormat: string;
   listen?: string;
   timeout: string;
+  checkInterval: string;
+  checkSocks?: string;
+  checkTimeout: string;
 }
 
 export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
@@ -27,7 +30,8 @@ export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
 
 /**
  * `/healthz` (200 when connected and the last reconcile succeeded, else 503; `specValid: false` and the first
- * error while the spec on disk does not load) and `/metrics`.
+ * error while the spec on disk does not load), `/metrics`, and `/onions` (the onion services' health as JSON,
+ * what `status --watch` shows).
  */
 function serve(watcher: Watcher, listen: string): Promise<http.Server> {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
@@ -37,7 +41,9 @@ function serve(watcher: Watcher, listen: string): Promise<http.Server> {
       const h = watcher.health();
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
     } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(watcher.metrics));
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(watcher.metrics, watcher.onionHealth()));
+    } else if (req.url === '/onions') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ format_version: 1, ...watcher.onionHealth() }) + '\n');
     } else res.writeHead(404).end();
   });
   return new Promise((resolve, reject) => {
@@ -58,7 +64,10 @@ export const watchCommand: CliCommand = {
       .option('--resync <duration>', 'full reconcile even without events', '5m')
       .option('--poll-onions <duration>', 'check this often that tor still runs the ephemeral services (tor sends no event when another controller deletes one); 0 never', '2s')
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
-      .option('--listen <host:port>', 'serve /healthz and /metrics (Prometheus) here')
+      .option('--listen <host:port>', 'serve /healthz, /metrics (Prometheus) and /onions here')
+      .option('--check-interval <duration>', 'self-check every declared onion service through a SOCKS port this often (docs/health.md); 0 never', '0')
+      .option('--check-socks <host:port>', "the SOCKS port of a separate client tor to self-check through (required on the public network; default: the spec's tor, on a test network only)")
+      .option('--check-timeout <duration>', 'per service and self-check', '60s')
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
@@ -76,6 +85,11 @@ export const watchCommand: CliCommand = {
           resyncMs: parseDuration(flags.resync, '--resync'),
           onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
           timeoutMs: parseDuration(flags.timeout, '--timeout'),
+          health: {
+            checkIntervalMs: parseDuration(flags.checkInterval, '--check-interval'),
+            checkTimeoutMs: parseDuration(flags.checkTimeout, '--check-timeout'),
+            ...(flags.checkSocks ? { checkSocks: flags.checkSocks } : {}),
+          },
           table: tableFor,
           log,
           load: async (table) => {

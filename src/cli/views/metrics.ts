@@ -1,7 +1,7 @@
 /** Prometheus text exposition (version 0.0.4) of a watcher's metrics. */
-import type { WatchMetrics } from '../../reconcile/watch.js';
+import type { OnionHealthReport, WatchMetrics } from '../../reconcile/watch.js';
 
-export function renderMetrics(m: WatchMetrics): string {
+export function renderMetrics(m: WatchMetrics, health?: OnionHealthReport): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[labels: string, value: number]>) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -24,5 +24,41 @@ export function renderMetrics(m: WatchMetrics): string {
   metric('tor_reconcile_onion_services_up', 'gauge', 'Declared onion services tor is running.', [['', m.onionServicesUp]]);
   metric('tor_reconcile_connected', 'gauge', '1 while the control connection is up.', [['', m.connected ? 1 : 0]]);
   metric('tor_reconcile_spec_valid', 'gauge', '0 while the spec on disk does not load (the last good spec stays in force).', [['', m.specValid ? 1 : 0]]);
+  if (health) renderHealth(health, metric);
   return out.join('\n') + '\n';
+}
+
+type Emit = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[labels: string, value: number]>) => void;
+
+/**
+ * Per declared onion service, labelled `service` (its name in the spec) and `target` (the watched tor's control
+ * address). These names and labels are a stable interface: deploy/prometheus/ alerts and dashboards use them.
+ * A series appears once there is a value (no self-check sample before the first check).
+ */
+function renderHealth(h: OnionHealthReport, metric: Emit): void {
+  const target = h.target ?? '';
+  const per = (fn: (s: OnionHealthReport['services'][number]) => number | null | undefined, extra = '') =>
+    h.services.flatMap((s): Array<[string, number]> => {
+      const v = fn(s);
+      return v === null || v === undefined ? [] : [[labels({ service: s.service, target }, extra), v]];
+    });
+  metric('tor_reconcile_onion_check_enabled', 'gauge', '1 while watch self-checks the onion services through a SOCKS port.', [[labels({ target }), h.checks === 'on' ? 1 : 0]]);
+  metric('tor_reconcile_onion_service_info', 'gauge', 'A declared onion service and its address (1).', h.services.filter((s) => s.address).map((s) => [labels({ service: s.service, target, address: `${s.address}.onion` }), 1]));
+  metric('tor_reconcile_onion_descriptor_upload_attempts_total', 'counter', 'Descriptor uploads tor started, one per HSDir (HS_DESC UPLOAD).', per((s) => s.uploads.attempts));
+  metric('tor_reconcile_onion_descriptor_uploads_total', 'counter', 'Descriptor uploads by result, one per HSDir (HS_DESC UPLOADED / FAILED).', [
+    ...per((s) => s.uploads.uploaded, 'result="uploaded"'),
+    ...per((s) => s.uploads.failed, 'result="failed"'),
+  ]);
+  metric('tor_reconcile_onion_descriptor_last_upload_timestamp_seconds', 'gauge', 'Unix time an HSDir last accepted the descriptor (0: none since watch started).', per((s) => (s.lastUpload ?? 0) / 1000));
+  metric('tor_reconcile_onion_intro_points', 'gauge', 'Introduction points tor has established for the service.', per((s) => s.introPoints));
+  metric('tor_reconcile_onion_reachable', 'gauge', 'Result of the last self-check: 1 reachable, 0 not.', per((s) => (s.check ? (s.check.ok ? 1 : 0) : null)));
+  metric('tor_reconcile_onion_check_latency_seconds', 'gauge', 'Time to a connected stream in the last successful self-check.', per((s) => (s.check?.ok ? s.check.latencyMs! / 1000 : null)));
+  metric('tor_reconcile_onion_last_check_timestamp_seconds', 'gauge', 'Unix time of the last self-check.', per((s) => (s.check ? s.check.at / 1000 : null)));
+  metric('tor_reconcile_onion_checks_total', 'counter', 'Self-checks by result.', [...per((s) => s.checks.ok, 'result="ok"'), ...per((s) => s.checks.error, 'result="error"')]);
+}
+
+function labels(values: Record<string, string>, extra = ''): string {
+  const parts = Object.entries(values).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  if (extra) parts.push(extra);
+  return `{${parts.join(',')}}`;
 }

@@ -2,6 +2,7 @@
 import type { DesiredState } from '../../spec/model.js';
 import type { TorClient } from '../../tor/client.js';
 import type { OptionTable } from '../../tor/config/types.js';
+import type { OnionHealthOptions } from './onion-health.js';
 
 export type Trigger = 'start' | 'spec' | 'drift' | 'resync' | 'reconnect';
 
@@ -38,6 +39,8 @@ export interface WatchOptions {
   reconnect?: { initialMs?: number; maxMs?: number };
   /** A key reverted more than `threshold` times within `windowMs` is a conflict; its reverts then back off. */
   conflict?: { threshold?: number; windowMs?: number; backoffMs?: number; maxBackoffMs?: number };
+  /** Onion-service health: descriptor uploads, introduction points, and the optional self-check. */
+  health?: OnionHealthOptions;
   /** Per-command timeout on the control connection (ms). */
   timeoutMs?: number;
   /** Resolve the option table for a connected tor (the CLI's tableFor). */

@@ -8,6 +8,9 @@
  * own writes come back as CONF_CHANGED: an event whose values already equal the spec is not drift (isEcho),
  * and anything else costs one read that finds nothing to do — never a write. Another controller that keeps
  * undoing us is a conflict: the key is reported and its reverts back off exponentially (ConflictTracker).
+ * OnionHealth follows the declared services' descriptor uploads, introduction points and self-checks.
+ *
+ * Over ~400 lines because it is the one place these parts are wired together; each part is its own module.
  */
 import { formatDiagnostic, SpecErrors } from '../../spec/index.js';
 import type { DesiredState } from '../../spec/model.js';
@@ -26,6 +29,7 @@ import { AttachRunner } from './attach-runner.js';
 import { ConflictTracker } from './conflicts.js';
 import { ConnectionSupervisor } from './connection.js';
 import { isEcho } from './echo.js';
+import { OnionHealth, type OnionHealthReport } from './onion-health.js';
 import { OnionPoll } from './onion-poll.js';
 import { SpecFollower } from './spec-follower.js';
 import { TriggerQueue } from './trigger-queue.js';
@@ -51,6 +55,7 @@ export class Watcher {
   readonly #conflicts: ConflictTracker;
   readonly #conn: ConnectionSupervisor;
   readonly #poll: OnionPoll;
+  readonly #health: OnionHealth;
   /** The declared ephemeral services' addresses, by change id, as of the last reconcile: what the poll expects. */
   #onions = new Map<string, string>();
   /** The first error of the spec on disk while it does not load (the last good spec stays in force). */
@@ -107,6 +112,12 @@ export class Watcher {
       },
       failed: (err) => this.#log('warn', 'onion-poll', `GETINFO onions/detached: ${err.message}`),
     });
+    this.#health = new OnionHealth(options.health ?? {}, {
+      desired: () => this.#desired,
+      client: () => (this.#stopping ? undefined : this.#conn.target?.client),
+      target: () => this.#conn.target?.address,
+      log: (level, event, message, fields) => this.#log(level, event, message, fields),
+    });
     this.#conn = new ConnectionSupervisor({
       ...(options.control ? { control: options.control } : {}),
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
@@ -155,6 +166,11 @@ export class Watcher {
     };
   }
 
+  /** Per declared onion service: descriptor uploads, introduction points, the last self-check. */
+  onionHealth(): OnionHealthReport {
+    return this.#health.report();
+  }
+
   /**
    * Load the spec (an invalid spec at start is an error: there is no last good one), connect, reconcile once,
    * and start watching. Resolves when the first reconcile is done.
@@ -166,6 +182,7 @@ export class Watcher {
     await this.#spec.watch();
     this.#armResync();
     this.#poll.start();
+    this.#health.start();
     this.request('start', true);
     await this.idle();
   }
@@ -182,10 +199,12 @@ export class Watcher {
     const halted = this.#conn.halt();
     const running = this.#queue.stop();
     const polling = this.#poll.stop();
+    const health = this.#health.stop();
     clearTimeout(this.#resyncTimer);
     await this.#spec.close();
     await running;
     await polling;
+    await health;
     await halted;
     await this.#serial;
     await this.#attach.stop();
@@ -333,6 +352,7 @@ export class Watcher {
     // WARN stays subscribed so each apply's own subscription does not cost two SETEVENTS.
     await target.client.on('WARN', () => {});
     await target.client.on('CONF_CHANGED', (e) => this.#onConfChanged(e));
+    await target.client.on('HS_DESC', (e) => this.#health.onHsDesc(e));
   }
 
   async #connected(target: Target): Promise<void> {

@@ -1,0 +1,223 @@
+/**
+ * Onion-service health for `watch`, per declared service: descriptor uploads as tor reports them (HS_DESC
+ * UPLOAD / UPLOADED / FAILED, one event per HSDir), the time of the last accepted upload, the introduction
+ * points tor has established (counted in `GETINFO circuit-status`: an established intro circuit is
+ * `PURPOSE=HS_SERVICE_INTRO HS_STATE=HSSI_ESTABLISHED REND_QUERY=<address>`), and, when enabled, a periodic
+ * self-check through a SOCKS port (`checkReachability`, the `check` command's machinery): reachable or not, and
+ * the time to a connected stream.
+ *
+ * The self-check is off by default. On the public network it never goes through the spec's own tor: the
+ * check's client circuits would leave from the service's own host and guards at a regular rhythm, which helps
+ * an adversary who runs rendezvous points or HSDirs to learn the service's guards (docs/health.md). It needs
+ * `checkSocks`, a separate client tor (best on another host); only a test network (TestingTorNetwork 1) may
+ * check through the spec's tor.
+ */
+import type { DesiredState } from '../../spec/model.js';
+import type { TorClient } from '../../tor/client.js';
+import { isEvent, parseEvent, type HsDescEvent } from '../../tor/events.js';
+import { tcpSocksListener } from '../../tor/socks/index.js';
+import { addressOf, checkReachability } from '../check.js';
+import type { LogFn } from './types.js';
+
+export interface OnionHealthOptions {
+  /** Self-check every this many ms (±20 % jitter, so checks do not form an exact rhythm); 0: never (default). */
+  checkIntervalMs?: number;
+  /** HOST:PORT of the SOCKS port to check through; default the spec's tor, on a test network only. */
+  checkSocks?: string;
+  /** Per service and check (ms, default 60 s). */
+  checkTimeoutMs?: number;
+  /** How often to count the introduction points and refresh the services' addresses (ms, default 10 s). */
+  introPollMs?: number;
+}
+
+export interface OnionServiceHealth {
+  service: string;
+  address: string | null;
+  /** HS_DESC events for this service's descriptors, one per HSDir: UPLOAD (attempt), UPLOADED, FAILED. */
+  uploads: { attempts: number; uploaded: number; failed: number };
+  /** Unix ms of the last UPLOADED event; null before the first one. */
+  lastUpload: number | null;
+  /** Introduction points established now; null before the first count. */
+  introPoints: number | null;
+  /** The last self-check; null before the first (or when checks are off). */
+  check: { ok: boolean; at: number; latencyMs?: number; error?: string } | null;
+  checks: { ok: number; error: number };
+}
+
+export interface OnionHealthReport {
+  /** The watched tor's control address. */
+  target: string | null;
+  /** `on`, `off`, or why checks are configured but cannot run. */
+  checks: string;
+  services: OnionServiceHealth[];
+}
+
+interface Uploads {
+  attempts: number;
+  uploaded: number;
+  failed: number;
+  lastUpload: number | null;
+  /** HSDir fingerprints an upload is in flight to: a FAILED for one of them is an upload failure, not a fetch's. */
+  pending: Set<string>;
+}
+
+export interface OnionHealthDeps {
+  desired: () => DesiredState | undefined;
+  client: () => TorClient | undefined;
+  target: () => string | undefined;
+  log: LogFn;
+}
+
+export class OnionHealth {
+  readonly #o: Required<Omit<OnionHealthOptions, 'checkSocks'>> & Pick<OnionHealthOptions, 'checkSocks'>;
+  readonly #deps: OnionHealthDeps;
+  /** By onion address: tor's events name the address, and it outlives a spec reload. */
+  readonly #uploads = new Map<string, Uploads>();
+  readonly #intro = new Map<string, number>();
+  /** By service name. */
+  readonly #addresses = new Map<string, string>();
+  readonly #checks = new Map<string, { last: OnionServiceHealth['check']; ok: number; error: number }>();
+  #checkState: string;
+  #introTimer: NodeJS.Timeout | undefined;
+  #checkTimer: NodeJS.Timeout | undefined;
+  #running: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #refusedLogged = false;
+
+  constructor(options: OnionHealthOptions, deps: OnionHealthDeps) {
+    this.#o = { checkIntervalMs: 0, checkTimeoutMs: 60_000, introPollMs: 10_000, ...options };
+    this.#deps = deps;
+    this.#checkState = this.#o.checkIntervalMs > 0 ? 'on' : 'off';
+  }
+
+  start(): void {
+    this.#scheduleIntro(0);
+    if (this.#o.checkIntervalMs > 0) this.#scheduleCheck(Math.min(this.#o.checkIntervalMs, 1_000));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#introTimer);
+    clearTimeout(this.#checkTimer);
+    await this.#running;
+  }
+
+  /** Every HS_DESC event of the watched tor. Fetches (REQUESTED/RECEIVED and their failures) are not uploads. */
+  onHsDesc(e: HsDescEvent): void {
+    if (e.action !== 'UPLOAD' && e.action !== 'UPLOADED' && e.action !== 'FAILED') return;
+    const hsDir = e.hsDir?.fingerprint ?? '';
+    let u = this.#uploads.get(e.address);
+    if (e.action === 'UPLOAD') {
+      if (!u) this.#uploads.set(e.address, (u = { attempts: 0, uploaded: 0, failed: 0, lastUpload: null, pending: new Set() }));
+      u.attempts++;
+      u.pending.add(hsDir);
+    } else if (u?.pending.delete(hsDir)) {
+      if (e.action === 'UPLOADED') {
+        u.uploaded++;
+        u.lastUpload = Date.now();
+      } else {
+        u.failed++;
+        this.#deps.log('warn', 'onion-health', `descriptor upload of ${e.address}.onion to ${e.hsDir?.nickname ?? hsDir} failed${e.reason ? `: ${e.reason}` : ''}`, { address: e.address, hsDir, reason: e.reason });
+      }
+    }
+  }
+
+  report(): OnionHealthReport {
+    const services = (this.#deps.desired()?.onionServices ?? []).map((s): OnionServiceHealth => {
+      const address = this.#addresses.get(s.name) ?? null;
+      const u = address ? this.#uploads.get(address) : undefined;
+      const c = this.#checks.get(s.name);
+      return {
+        service: s.name,
+        address,
+        uploads: { attempts: u?.attempts ?? 0, uploaded: u?.uploaded ?? 0, failed: u?.failed ?? 0 },
+        lastUpload: u?.lastUpload ?? null,
+        introPoints: address ? (this.#intro.get(address) ?? null) : null,
+        check: c?.last ?? null,
+        checks: { ok: c?.ok ?? 0, error: c?.error ?? 0 },
+      };
+    });
+    return { target: this.#deps.target() ?? null, checks: this.#checkState, services };
+  }
+
+  #scheduleIntro(ms: number): void {
+    this.#introTimer = setTimeout(() => void this.#serially(() => this.#countIntro()).finally(() => this.#stopped || this.#scheduleIntro(this.#o.introPollMs)), ms);
+    this.#introTimer.unref();
+  }
+
+  #scheduleCheck(ms: number): void {
+    this.#checkTimer = setTimeout(() => {
+      void this.#serially(() => this.#check()).finally(() => this.#stopped || this.#scheduleCheck(this.#o.checkIntervalMs * (0.8 + 0.4 * Math.random())));
+    }, ms);
+    this.#checkTimer.unref();
+  }
+
+  /** One poll or check at a time; stop() waits for the one in flight. A failure is logged, and the next one tried. */
+  #serially(task: () => Promise<void>): Promise<void> {
+    this.#running = this.#running
+      .then(() => (this.#stopped ? undefined : task()))
+      .catch((err: Error) => this.#deps.log('warn', 'onion-health', err.message));
+    return this.#running;
+  }
+
+  async #refreshAddresses(desired: DesiredState): Promise<void> {
+    for (const s of desired.onionServices) {
+      // A generated key appears with the first apply; until then the address is unknown.
+      const address = await addressOf(s).catch(() => undefined);
+      if (address) this.#addresses.set(s.name, address);
+    }
+  }
+
+  async #countIntro(): Promise<void> {
+    const desired = this.#deps.desired();
+    const client = this.#deps.client();
+    if (!desired || !client) return;
+    await this.#refreshAddresses(desired);
+    const status = await client.getInfo('circuit-status');
+    this.#intro.clear();
+    for (const address of this.#addresses.values()) this.#intro.set(address, 0);
+    for (const line of status.split('\n')) {
+      if (!line.includes('HS_SERVICE_INTRO')) continue;
+      const e = parseEvent({ code: 650, lines: [{ code: 650, sep: ' ', text: `CIRC ${line.trim()}` }] });
+      if (!isEvent(e, 'CIRC') || e.status !== 'BUILT' || e.hsState !== 'HSSI_ESTABLISHED' || !e.rendQuery) continue;
+      this.#intro.set(e.rendQuery, (this.#intro.get(e.rendQuery) ?? 0) + 1);
+    }
+  }
+
+  async #check(): Promise<void> {
+    const desired = this.#deps.desired();
+    const client = this.#deps.client();
+    if (!desired?.onionServices.length) return;
+    let socks = this.#o.checkSocks;
+    let lend: TorClient | undefined;
+    if (!socks) {
+      if (!client) return;
+      const [conf, own] = await Promise.all([client.getConf(['TestingTorNetwork']), tcpSocksListener(client)]);
+      if (conf.get('TestingTorNetwork')?.[0] !== '1') return this.#refuse("on the public network a self-check never goes through the spec's own tor: give --check-socks HOST:PORT of a separate client tor");
+      if (!own) return this.#refuse("the spec's tor has no TCP SocksPort: give --check-socks HOST:PORT");
+      socks = own;
+      lend = client;
+    }
+    this.#checkState = 'on';
+    const results = await checkReachability(desired, { socks, ...(lend ? { client: lend } : {}), timeoutMs: this.#o.checkTimeoutMs });
+    const at = Date.now();
+    for (const r of results) {
+      let c = this.#checks.get(r.name);
+      if (!c) this.#checks.set(r.name, (c = { last: null, ok: 0, error: 0 }));
+      if (r.address) this.#addresses.set(r.name, r.address);
+      c.last = r.ok ? { ok: true, at, latencyMs: r.latencyMs! } : { ok: false, at, error: r.error! };
+      if (r.ok) c.ok++;
+      else {
+        c.error++;
+        this.#deps.log('warn', 'onion-health', `self-check: ${r.name} unreachable through ${socks}: ${r.error}`, { service: r.name, error: r.error });
+      }
+    }
+  }
+
+  #refuse(reason: string): void {
+    this.#checkState = reason;
+    if (this.#refusedLogged) return;
+    this.#refusedLogged = true;
+    this.#deps.log('error', 'onion-health', `self-check not run: ${reason}`);
+  }
+}
