@@ -31,6 +31,11 @@ export interface CheckOptions {
   /** The client tor's controller, to lend it the spec's client-auth keys; without it keys are not lent. */
   client?: TorClient;
   timeoutMs?: number;
+  /**
+   * Added to each service's SOCKS isolation: a new value makes tor build new circuits (introduction and
+   * rendezvous) instead of reusing the last check's rendezvous circuit.
+   */
+  round?: string;
 }
 
 /**
@@ -82,7 +87,7 @@ export async function checkReachability(desired: DesiredState, options: CheckOpt
         const port = t.s.ports[0]!.port;
         const started = performance.now();
         try {
-          const socket = await torConnect(options.socks, `${t.address}.onion`, port, { timeout: options.timeoutMs ?? 120_000, isolation: `check-${t.s.name}` });
+          const socket = await torConnect(options.socks, `${t.address}.onion`, port, { timeout: options.timeoutMs ?? 120_000, isolation: `check-${t.s.name}${options.round ? `-${options.round}` : ''}` });
           const latencyMs = Math.round(performance.now() - started);
           socket.destroy();
           return { name: t.s.name, address: t.address, port, ok: true, latencyMs };

@@ -42,6 +42,7 @@ function renderHealth(h: OnionHealthReport, metric: Emit): void {
       const v = fn(s);
       return v === null || v === undefined ? [] : [[labels({ service: s.service, target }, extra), v]];
     });
+  metric('tor_reconcile_onion_health_start_time_seconds', 'gauge', 'Unix time watch began following descriptor uploads (a last-upload time of 0 means none since then).', [[labels({ target }), h.since / 1000]]);
   metric('tor_reconcile_onion_check_enabled', 'gauge', '1 while watch self-checks the onion services through a SOCKS port.', [[labels({ target }), h.checks === 'on' ? 1 : 0]]);
   metric('tor_reconcile_onion_service_info', 'gauge', 'A declared onion service and its address (1).', h.services.filter((s) => s.address).map((s) => [labels({ service: s.service, target, address: `${s.address}.onion` }), 1]));
   metric('tor_reconcile_onion_descriptor_upload_attempts_total', 'counter', 'Descriptor uploads tor started, one per HSDir (HS_DESC UPLOAD).', per((s) => s.uploads.attempts));

@@ -47,6 +47,8 @@ export interface OnionServiceHealth {
 export interface OnionHealthReport {
   /** The watched tor's control address. */
   target: string | null;
+  /** Unix ms since when HS_DESC events are followed: no upload seen since then is "none", not "never". */
+  since: number;
   /** `on`, `off`, or why checks are configured but cannot run. */
   checks: string;
   services: OnionServiceHealth[];
@@ -83,6 +85,8 @@ export class OnionHealth {
   #running: Promise<void> = Promise.resolve();
   #stopped = false;
   #refusedLogged = false;
+  #since = Date.now();
+  #round = 0;
 
   constructor(options: OnionHealthOptions, deps: OnionHealthDeps) {
     this.#o = { checkIntervalMs: 0, checkTimeoutMs: 60_000, introPollMs: 10_000, ...options };
@@ -91,6 +95,7 @@ export class OnionHealth {
   }
 
   start(): void {
+    this.#since = Date.now();
     this.#scheduleIntro(0);
     if (this.#o.checkIntervalMs > 0) this.#scheduleCheck(Math.min(this.#o.checkIntervalMs, 1_000));
   }
@@ -137,7 +142,7 @@ export class OnionHealth {
         checks: { ok: c?.ok ?? 0, error: c?.error ?? 0 },
       };
     });
-    return { target: this.#deps.target() ?? null, checks: this.#checkState, services };
+    return { target: this.#deps.target() ?? null, since: this.#since, checks: this.#checkState, services };
   }
 
   #scheduleIntro(ms: number): void {
@@ -199,7 +204,8 @@ export class OnionHealth {
       lend = client;
     }
     this.#checkState = 'on';
-    const results = await checkReachability(desired, { socks, ...(lend ? { client: lend } : {}), timeoutMs: this.#o.checkTimeoutMs });
+    // A new round each time: every check introduces itself and meets at a new rendezvous, as a new visitor does.
+    const results = await checkReachability(desired, { socks, ...(lend ? { client: lend } : {}), timeoutMs: this.#o.checkTimeoutMs, round: String(++this.#round) });
     const at = Date.now();
     for (const r of results) {
       let c = this.#checks.get(r.name);
