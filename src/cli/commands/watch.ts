@@ -16,7 +16,7 @@ interface WatchFlags {
   logFormat: string;
   listen?: string;
   timeout: string;
-  checkInterval: string;
+  checkInterval?: string;
   checkSocks?: string;
   checkTimeout: string;
 }
@@ -52,6 +52,9 @@ function serve(watcher: Watcher, listen: string): Promise<http.Server> {
   });
 }
 
+/** With --check-socks alone: two failed checks fit in OnionServiceUnreachable's 10 minutes (deploy/prometheus). */
+const DEFAULT_CHECK_INTERVAL_MS = 300_000;
+
 export const watchCommand: CliCommand = {
   register(program, { io }) {
     program
@@ -65,7 +68,7 @@ export const watchCommand: CliCommand = {
       .option('--poll-onions <duration>', 'check this often that tor still runs the ephemeral services (tor sends no event when another controller deletes one); 0 never', '2s')
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
       .option('--listen <host:port>', 'serve /healthz, /metrics (Prometheus) and /onions here')
-      .option('--check-interval <duration>', 'self-check every declared onion service through a SOCKS port this often (docs/health.md); 0 never', '0')
+      .option('--check-interval <duration>', 'self-check every declared onion service through a SOCKS port this often, ±20 % (docs/health.md); 0 never. Default: 5m with --check-socks, else never')
       .option('--check-socks <host:port>', "the SOCKS port of a separate client tor to self-check through (required on the public network; default: the spec's tor, on a test network only)")
       .option('--check-timeout <duration>', 'per service and self-check', '60s')
       .option(...TIMEOUT_OPTION)
@@ -86,7 +89,7 @@ export const watchCommand: CliCommand = {
           onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
           timeoutMs: parseDuration(flags.timeout, '--timeout'),
           health: {
-            checkIntervalMs: parseDuration(flags.checkInterval, '--check-interval'),
+            checkIntervalMs: flags.checkInterval !== undefined ? parseDuration(flags.checkInterval, '--check-interval') : flags.checkSocks ? DEFAULT_CHECK_INTERVAL_MS : 0,
             checkTimeoutMs: parseDuration(flags.checkTimeout, '--check-timeout'),
             ...(flags.checkSocks ? { checkSocks: flags.checkSocks } : {}),
           },

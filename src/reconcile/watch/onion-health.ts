@@ -75,7 +75,7 @@ export class OnionHealth {
   readonly #deps: OnionHealthDeps;
   /** By onion address: tor's events name the address, and it outlives a spec reload. */
   readonly #uploads = new Map<string, Uploads>();
-  readonly #intro = new Map<string, number>();
+  #intro = new Map<string, number>();
   /** By service name. */
   readonly #addresses = new Map<string, string>();
   readonly #checks = new Map<string, { last: OnionServiceHealth['check']; ok: number; error: number }>();
@@ -175,18 +175,10 @@ export class OnionHealth {
 
   async #countIntro(): Promise<void> {
     const desired = this.#deps.desired();
-    const client = this.#deps.client();
-    if (!desired || !client) return;
+    if (!desired) return;
     await this.#refreshAddresses(desired);
-    const status = await client.getInfo('circuit-status');
-    this.#intro.clear();
-    for (const address of this.#addresses.values()) this.#intro.set(address, 0);
-    for (const line of status.split('\n')) {
-      if (!line.includes('HS_SERVICE_INTRO')) continue;
-      const e = parseEvent({ code: 650, lines: [{ code: 650, sep: ' ', text: `CIRC ${line.trim()}` }] });
-      if (!isEvent(e, 'CIRC') || e.status !== 'BUILT' || e.hsState !== 'HSSI_ESTABLISHED' || !e.rendQuery) continue;
-      this.#intro.set(e.rendQuery, (this.#intro.get(e.rendQuery) ?? 0) + 1);
-    }
+    const client = this.#deps.client();
+    if (client) this.#intro = countIntroPoints(await client.getInfo('circuit-status'), this.#addresses.values());
   }
 
   async #check(): Promise<void> {
@@ -226,4 +218,20 @@ export class OnionHealth {
     this.#refusedLogged = true;
     this.#deps.log('error', 'onion-health', `self-check not run: ${reason}`);
   }
+}
+
+/**
+ * Established introduction points per onion address, from `GETINFO circuit-status`; every address in `known`
+ * gets a count (0 when it has none). Tor keeps two descriptors per service (this time period's and the next),
+ * each with its own introduction points, so a healthy service with the default 3 per descriptor has 6.
+ */
+export function countIntroPoints(circuitStatus: string, known: Iterable<string>): Map<string, number> {
+  const out = new Map<string, number>([...known].map((a) => [a, 0]));
+  for (const line of circuitStatus.split('\n')) {
+    if (!line.includes('HS_SERVICE_INTRO')) continue;
+    const e = parseEvent({ code: 650, lines: [{ code: 650, sep: ' ', text: `CIRC ${line.trim()}` }] });
+    if (!isEvent(e, 'CIRC') || e.status !== 'BUILT' || e.hsState !== 'HSSI_ESTABLISHED' || !e.rendQuery) continue;
+    out.set(e.rendQuery, (out.get(e.rendQuery) ?? 0) + 1);
+  }
+  return out;
 }
