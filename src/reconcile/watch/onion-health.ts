@@ -82,7 +82,10 @@ export class OnionHealth {
   #checkState: string;
   #introTimer: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
-  #running: Promise<void> = Promise.resolve();
+  #polling: Promise<void> = Promise.resolve();
+  #checking: Promise<void> = Promise.resolve();
+  /** The check in flight lends client-auth keys to the spec's tor: stop() waits for it to take them back. */
+  #lending = false;
   #stopped = false;
   #refusedLogged = false;
   #since = Date.now();
@@ -100,11 +103,16 @@ export class OnionHealth {
     if (this.#o.checkIntervalMs > 0) this.#scheduleCheck(Math.min(this.#o.checkIntervalMs, 1_000));
   }
 
+  /**
+   * Waits for the poll in flight, not for a check through a separate client tor (it may take the whole check
+   * timeout, and touches no controller): its result is dropped.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#introTimer);
     clearTimeout(this.#checkTimer);
-    await this.#running;
+    await this.#polling;
+    if (this.#lending) await this.#checking;
   }
 
   /** Every HS_DESC event of the watched tor. Fetches (REQUESTED/RECEIVED and their failures) are not uploads. */
@@ -146,23 +154,23 @@ export class OnionHealth {
   }
 
   #scheduleIntro(ms: number): void {
-    this.#introTimer = setTimeout(() => void this.#serially(() => this.#countIntro()).finally(() => this.#stopped || this.#scheduleIntro(this.#o.introPollMs)), ms);
+    this.#introTimer = setTimeout(() => {
+      this.#polling = this.#guard(() => this.#countIntro()).finally(() => this.#stopped || this.#scheduleIntro(this.#o.introPollMs));
+    }, ms);
     this.#introTimer.unref();
   }
 
   #scheduleCheck(ms: number): void {
     this.#checkTimer = setTimeout(() => {
-      void this.#serially(() => this.#check()).finally(() => this.#stopped || this.#scheduleCheck(this.#o.checkIntervalMs * (0.8 + 0.4 * Math.random())));
+      this.#checking = this.#guard(() => this.#check()).finally(() => this.#stopped || this.#scheduleCheck(this.#o.checkIntervalMs * (0.8 + 0.4 * Math.random())));
     }, ms);
     this.#checkTimer.unref();
   }
 
-  /** One poll or check at a time; stop() waits for the one in flight. A failure is logged, and the next one tried. */
-  #serially(task: () => Promise<void>): Promise<void> {
-    this.#running = this.#running
-      .then(() => (this.#stopped ? undefined : task()))
-      .catch((err: Error) => this.#deps.log('warn', 'onion-health', err.message));
-    return this.#running;
+  /** A failed poll or check is logged, and the next one tried. Each reschedules itself when done: never two at once. */
+  async #guard(task: () => Promise<void>): Promise<void> {
+    if (this.#stopped) return;
+    await task().catch((err: Error) => this.#deps.log('warn', 'onion-health', err.message));
   }
 
   async #refreshAddresses(desired: DesiredState): Promise<void> {
@@ -196,8 +204,10 @@ export class OnionHealth {
       lend = client;
     }
     this.#checkState = 'on';
+    this.#lending = lend !== undefined;
     // A new round each time: every check introduces itself and meets at a new rendezvous, as a new visitor does.
     const results = await checkReachability(desired, { socks, ...(lend ? { client: lend } : {}), timeoutMs: this.#o.checkTimeoutMs, round: String(++this.#round) });
+    if (this.#stopped) return;
     const at = Date.now();
     for (const r of results) {
       let c = this.#checks.get(r.name);
