@@ -16,7 +16,7 @@
 // The reconciler. `status` (issue #14 part 4: each declared service's address and state) joins these.
 export { loadSpec, plan, apply, watch, SpecWatch } from './reconcile/library/index.js';
 export type { SpecFiles, ReconcilerOptions, ApplyCallOptions, Applied, SpecWatchOptions, WatchEvents, WatchChange } from './reconcile/library/index.js';
-export type { WatchHealth, WatchMetrics, WatchLogEntry, Trigger } from './reconcile/watch.js';
+export type { WatchHealth, WatchMetrics, WatchLogEntry, Trigger, OnionHealthOptions, OnionHealthReport, OnionServiceHealth } from './reconcile/watch.js';
 export type { Plan, PlanProblem, PlanSummary, Change, ChangeKind, Action, Step, StepOp, StepResult, StepStatus, ApplyResult } from './reconcile/types.js';
 export { ReconcileError, PlanBlockedError, StalePlanError, StateFileError, StateLockedError, PublishTimeoutError } from './reconcile/errors.js';
 export { SpecErrors, formatDiagnostic } from './spec/index.js';

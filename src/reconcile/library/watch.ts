@@ -4,10 +4,10 @@
  * CLI logs is what a program hears).
  */
 import { loadSpec, formatDiagnostic } from '../../spec/index.js';
-import { Watcher, type Trigger, type WatchHealth, type WatchLogEntry, type WatchMetrics, type WatchOptions } from '../watch.js';
+import { Watcher, type OnionHealthReport, type Trigger, type WatchHealth, type WatchLogEntry, type WatchMetrics, type WatchOptions } from '../watch.js';
 import { tableFor } from '../reconcile.js';
 
-export interface SpecWatchOptions extends Pick<WatchOptions, 'mode' | 'debounceMs' | 'resyncMs' | 'onionPollMs' | 'reconnect' | 'conflict'> {
+export interface SpecWatchOptions extends Pick<WatchOptions, 'mode' | 'debounceMs' | 'resyncMs' | 'onionPollMs' | 'reconnect' | 'conflict' | 'health'> {
   /** Control address, `unix:PATH` or `tcp:HOST:PORT`; overrides the spec's tor.control. */
   control?: string;
   /** For `${env:NAME}` in the spec (default: process.env). */
@@ -88,6 +88,11 @@ export class SpecWatch {
   /** What `/healthz` serves: connected, last reconcile ok, and whether the spec on disk loads. */
   health(): WatchHealth {
     return this.#watcher.health();
+  }
+
+  /** What `/onions` serves: per declared onion service, descriptor uploads, introduction points, the last self-check. */
+  onionHealth(): OnionHealthReport {
+    return this.#watcher.onionHealth();
   }
 
   /** What `/metrics` exports. */
