@@ -186,7 +186,8 @@ export class OnionHealth {
     if (!desired) return;
     await this.#refreshAddresses(desired);
     const client = this.#deps.client();
-    if (client) this.#intro = countIntroPoints(await client.getInfo('circuit-status'), this.#addresses.values());
+    // Without a connection the count is unknown, not the last one seen.
+    this.#intro = client ? countIntroPoints(await client.getInfo('circuit-status'), this.#addresses.values()) : new Map();
   }
 
   async #check(): Promise<void> {
