@@ -186,8 +186,13 @@ export class OnionHealth {
     if (!desired) return;
     await this.#refreshAddresses(desired);
     const client = this.#deps.client();
-    // Without a connection the count is unknown, not the last one seen.
-    this.#intro = client ? countIntroPoints(await client.getInfo('circuit-status'), this.#addresses.values()) : new Map();
+    // Without a connection (or an answer) the count is unknown, not the last one seen.
+    try {
+      this.#intro = client ? countIntroPoints(await client.getInfo('circuit-status'), this.#addresses.values()) : new Map();
+    } catch (err) {
+      this.#intro = new Map();
+      throw err;
+    }
   }
 
   async #check(): Promise<void> {
