@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { renderMetrics } from '../../src/cli/views/metrics.js';
 import { tableFor } from '../../src/reconcile/reconcile.js';
+import { serviceStatus } from '../../src/reconcile/status.js';
 import { Watcher, type WatchLogEntry, type WatchOptions } from '../../src/reconcile/watch.js';
 import { loadSpec } from '../../src/spec/index.js';
 import { formatControlAddress } from '../../src/tor/address.js';
@@ -90,6 +91,12 @@ describe('watch onion-service health', () => {
       expect(metrics).toMatch(/^tor_reconcile_onion_reachable\{service="web",target="[^"]+"\} 0$/m);
       expect(metrics).toMatch(/^tor_reconcile_onion_checks_total\{service="web",target="[^"]+",result="error"\} [1-9]/m);
       expect(metrics).not.toMatch(/^tor_reconcile_onion_check_latency_seconds\{/m);
+
+      // status --watch at a port where no watch listens: the status is still given, and says so.
+      const spec = path.join(work, 'dead.yaml');
+      const status = await serviceStatus([spec], { control: formatControlAddress(tor.controlAddress), watch: socks });
+      expect(status.services.map((s) => [s.name, s.running, s.health])).toEqual([['web', true, undefined]]);
+      expect(status.watch).toMatchObject({ url: `http://${socks}/onions`, error: expect.any(String) });
     } finally {
       await new Promise((r) => dead.close(r));
     }
