@@ -120,6 +120,13 @@ export interface DesiredState {
   attach?: AttachSpec;
   /** Absent (a state built by hand) is `none`. */
   persist?: PersistSpec;
+  /** `health:`, for `tor-reconcile watch`; absent when the spec has none. */
+  health?: HealthSpec;
+}
+
+/** watch's self-check of the declared onion services (docs/health.md); what is absent takes watch's default. */
+export interface HealthSpec {
+  check: { socks?: string; intervalMs?: number; timeoutMs?: number; source: SourcePos };
 }
 
 /** What a policy matches; every given condition must hold. */

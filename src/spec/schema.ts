@@ -202,6 +202,23 @@ const attach = z
   })
   .describe('Stream-attach policies: which streams go over which kind of circuit. Simple ones compile to tor options; the rest need `tor-reconcile watch`.');
 
+const health = z
+  .strictObject({
+    check: z
+      .strictObject({
+        socks: z
+          .string()
+          .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:9050')
+          .describe('`HOST:PORT` of the SOCKS port of a separate client tor to check through (best on another host). Without it, only a test network (TestingTorNetwork 1) is checked through the spec\'s own tor.')
+          .optional(),
+        intervalSeconds: z.number().int().min(0).describe('Seconds between checks (±20 %); 0 never. Default: 300 with `socks`, else never.').optional(),
+        timeoutSeconds: z.number().int().min(1).describe('Per service and check. Default 60.').optional(),
+      })
+      .describe('`tor-reconcile watch`\'s self-check of every declared onion service: reachable, and the time to connect (docs/health.md). `watch --check-*` flags override these.')
+      .optional(),
+  })
+  .describe('Onion-service health that `tor-reconcile watch` exports (/metrics, /onions).');
+
 export const specSchema = z
   .strictObject({
     version: z.literal(1).describe('Spec format version: 1.'),
@@ -225,6 +242,7 @@ export const specSchema = z
       ])
       .describe('How what apply sets survives a tor restart: none (default: until tor restarts or reloads), saveconf (tor rewrites its own torrc), or { file: PATH } (a torrc drop-in). Not for tor.launch, which always persists.')
       .optional(),
+    health: health.optional(),
   })
   .meta({
     title: 'tor-reconcile spec',

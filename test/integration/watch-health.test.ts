@@ -30,9 +30,9 @@ async function until<T>(what: string, probe: () => T | undefined, timeout = 30_0
   }
 }
 
-async function watcher(name: string, health: WatchOptions['health']) {
+async function watcher(name: string, health: WatchOptions['health'], specHealth = '') {
   const spec = path.join(work, `${name}.yaml`);
-  await writeFile(spec, `version: 1\nstateDirectory: ./${name}-state\nonionServices:\n  - { name: web, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: 127.0.0.1:9000 }] }\n`);
+  await writeFile(spec, `version: 1\nstateDirectory: ./${name}-state\nonionServices:\n  - { name: web, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: 127.0.0.1:9000 }] }\n${specHealth}`);
   const logs: WatchLogEntry[] = [];
   const w = new Watcher({
     specFiles: [spec],
@@ -76,13 +76,14 @@ describe('watch onion-service health', () => {
     expect(logs.filter((l) => l.event === 'onion-health' && l.level === 'error')).toHaveLength(1);
   });
 
-  it('reports a service unreachable, with the reason, when the check’s SOCKS port does not answer', async () => {
+  it('reports a service unreachable, with the reason, when the SOCKS port the spec names does not answer', async () => {
     // A port that accepts and closes at once: no SOCKS reply.
     const dead = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
     try {
       const socks = `127.0.0.1:${(dead.address() as net.AddressInfo).port}`;
-      const { w, logs } = await watcher('dead', { checkIntervalMs: 200, checkSocks: socks, checkTimeoutMs: 5_000 });
+      // The spec's health.check, with the timeout from the flags.
+      const { w, logs } = await watcher('dead', { checkTimeoutMs: 5_000 }, `health:\n  check: { socks: "${socks}", intervalSeconds: 1 }\n`);
       const check = await until('a failed check', () => w.onionHealth().services[0]!.check ?? undefined);
       expect(check).toMatchObject({ ok: false, error: expect.any(String) });
       expect(w.onionHealth().checks).toBe('on');

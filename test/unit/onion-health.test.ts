@@ -11,6 +11,8 @@ import { renderMetrics } from '../../src/cli/views/metrics.js';
 import { countIntroPoints, OnionHealth } from '../../src/reconcile/watch/onion-health.js';
 import type { WatchLogEntry, WatchMetrics } from '../../src/reconcile/watch.js';
 import { isEvent, parseEvent, type HsDescEvent } from '../../src/tor/events.js';
+import { loadSpecSources } from '../../src/spec/index.js';
+import type { DesiredState } from '../../src/spec/model.js';
 import { desiredState, fsService } from '../helpers/desired.js';
 
 const A = 'qdmdvcg5kmlkr4raltheaklk3axt6ygpwnhbvg3lzrgtx2ghm2wl6uid';
@@ -102,5 +104,32 @@ describe('OnionHealth', () => {
     expect(text).not.toMatch(/^tor_reconcile_onion_reachable\{/m);
     expect(text).not.toMatch(/^tor_reconcile_onion_intro_points\{/m);
     expect(renderMetrics(metrics, { target: 'a"b\\c', since: 0, checks: 'off', services: [] })).toContain('tor_reconcile_onion_check_enabled{target="a\\"b\\\\c"} 0\n');
+  });
+});
+
+describe('health.check in the spec, and the flags over it', () => {
+  const load = async (text: string) => (await loadSpecSources([{ name: 'spec.yaml', text, path: '/srv/spec.yaml' }])).state;
+  const checks = (desired: DesiredState, flags = {}) => new OnionHealth(flags, { desired: () => desired, client: () => undefined, target: () => undefined, log: () => {} }).report().checks;
+  const service = 'onionServices:\n  - { name: web, type: filesystem, directory: /var/lib/tor/web, ports: [{ port: 80 }] }\n';
+
+  it('reads socks, intervalSeconds and timeoutSeconds, with their positions', async () => {
+    const state = await load(`version: 1\n${service}health:\n  check: { socks: "127.0.0.1:9150", intervalSeconds: 120, timeoutSeconds: 30 }\n`);
+    expect(state.health).toEqual({ check: { socks: '127.0.0.1:9150', intervalMs: 120_000, timeoutMs: 30_000, source: { file: 'spec.yaml', line: 5, col: 3 } } });
+    expect((await load(`version: 1\n${service}`)).health).toBeUndefined();
+  });
+
+  it('refuses what is not HOST:PORT, a negative interval and unknown keys', async () => {
+    await expect(load('version: 1\nhealth:\n  check: { socks: "9150", intervalSeconds: -1, every: 5 }\n')).rejects.toThrow(
+      /health\.check\.socks: expected HOST:PORT[\s\S]*intervalSeconds must be at least 0[\s\S]*unknown key "every"/,
+    );
+  });
+
+  it('checks are off without a SOCKS port or an interval; a SOCKS port alone turns them on; a flag wins over the spec', async () => {
+    expect(checks(await load(`version: 1\n${service}`))).toBe('off');
+    const named = await load(`version: 1\n${service}health:\n  check: { socks: "127.0.0.1:9150" }\n`);
+    expect(checks(named)).toBe('on');
+    expect(checks(named, { checkIntervalMs: 0 })).toBe('off');
+    expect(checks(await load(`version: 1\n${service}health:\n  check: { intervalSeconds: 0 }\n`), { checkSocks: '127.0.0.1:9150' })).toBe('off');
+    expect(checks(await load(`version: 1\n${service}`), { checkSocks: '127.0.0.1:9150' })).toBe('on');
   });
 });

@@ -18,7 +18,7 @@ interface WatchFlags {
   timeout: string;
   checkInterval?: string;
   checkSocks?: string;
-  checkTimeout: string;
+  checkTimeout?: string;
 }
 
 export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
@@ -52,9 +52,6 @@ function serve(watcher: Watcher, listen: string): Promise<http.Server> {
   });
 }
 
-/** With --check-socks alone: two failed checks fit in OnionServiceUnreachable's 10 minutes (deploy/prometheus). */
-const DEFAULT_CHECK_INTERVAL_MS = 300_000;
-
 export const watchCommand: CliCommand = {
   register(program, { io }) {
     program
@@ -68,9 +65,9 @@ export const watchCommand: CliCommand = {
       .option('--poll-onions <duration>', 'check this often that tor still runs the ephemeral services (tor sends no event when another controller deletes one); 0 never', '2s')
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
       .option('--listen <host:port>', 'serve /healthz, /metrics (Prometheus) and /onions here')
-      .option('--check-interval <duration>', 'self-check every declared onion service through a SOCKS port this often, ±20 % (docs/health.md); 0 never. Default: 5m with --check-socks, else never')
-      .option('--check-socks <host:port>', "the SOCKS port of a separate client tor to self-check through (required on the public network; default: the spec's tor, on a test network only)")
-      .option('--check-timeout <duration>', 'per service and self-check', '60s')
+      .option('--check-interval <duration>', "self-check every declared onion service through a SOCKS port this often, ±20 % (docs/health.md); 0 never. Default: the spec's health.check, else 5m with a SOCKS port named, else never")
+      .option('--check-socks <host:port>', "the SOCKS port of a separate client tor to self-check through (required on the public network; default: the spec's health.check.socks, else the spec's tor on a test network only)")
+      .option('--check-timeout <duration>', "per service and self-check (default: the spec's health.check, else 60s)")
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
@@ -89,8 +86,8 @@ export const watchCommand: CliCommand = {
           onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
           timeoutMs: parseDuration(flags.timeout, '--timeout'),
           health: {
-            checkIntervalMs: flags.checkInterval !== undefined ? parseDuration(flags.checkInterval, '--check-interval') : flags.checkSocks ? DEFAULT_CHECK_INTERVAL_MS : 0,
-            checkTimeoutMs: parseDuration(flags.checkTimeout, '--check-timeout'),
+            ...(flags.checkInterval !== undefined ? { checkIntervalMs: parseDuration(flags.checkInterval, '--check-interval') } : {}),
+            ...(flags.checkTimeout !== undefined ? { checkTimeoutMs: parseDuration(flags.checkTimeout, '--check-timeout') } : {}),
             ...(flags.checkSocks ? { checkSocks: flags.checkSocks } : {}),
           },
           table: tableFor,

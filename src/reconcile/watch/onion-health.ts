@@ -19,16 +19,23 @@ import { tcpSocksListener } from '../../tor/socks/index.js';
 import { addressOf, checkReachability } from '../check.js';
 import type { LogFn } from './types.js';
 
+/** Overrides of the spec's `health.check` (watch's command-line flags); what neither gives takes the default. */
 export interface OnionHealthOptions {
-  /** Self-check every this many ms (±20 % jitter, so checks do not form an exact rhythm); 0: never (default). */
+  /** Self-check every this many ms (±20 % jitter, so checks do not form an exact rhythm); 0: never. */
   checkIntervalMs?: number;
   /** HOST:PORT of the SOCKS port to check through; default the spec's tor, on a test network only. */
   checkSocks?: string;
-  /** Per service and check (ms, default 60 s). */
+  /** Per service and check (ms). */
   checkTimeoutMs?: number;
   /** How often to count the introduction points and refresh the services' addresses (ms, default 10 s). */
   introPollMs?: number;
 }
+
+/** With a separate client tor named: two failed checks fit in OnionServiceUnreachable's 10 minutes (deploy/prometheus). */
+const DEFAULT_CHECK_INTERVAL_MS = 300_000;
+const DEFAULT_CHECK_TIMEOUT_MS = 60_000;
+/** While checks are off, how often to look whether a reloaded spec turned them on. */
+const SETTINGS_RECHECK_MS = 10_000;
 
 export interface OnionServiceHealth {
   service: string;
@@ -71,7 +78,7 @@ export interface OnionHealthDeps {
 }
 
 export class OnionHealth {
-  readonly #o: Required<Omit<OnionHealthOptions, 'checkSocks'>> & Pick<OnionHealthOptions, 'checkSocks'>;
+  readonly #o: OnionHealthOptions & { introPollMs: number };
   readonly #deps: OnionHealthDeps;
   /** By onion address: tor's events name the address, and it outlives a spec reload. */
   readonly #uploads = new Map<string, Uploads>();
@@ -79,7 +86,8 @@ export class OnionHealth {
   /** By service name. */
   readonly #addresses = new Map<string, string>();
   readonly #checks = new Map<string, { last: OnionServiceHealth['check']; ok: number; error: number }>();
-  #checkState: string;
+  /** Why checks are configured but cannot run. */
+  #refused: string | undefined;
   #introTimer: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
   #polling: Promise<void> = Promise.resolve();
@@ -92,15 +100,25 @@ export class OnionHealth {
   #round = 0;
 
   constructor(options: OnionHealthOptions, deps: OnionHealthDeps) {
-    this.#o = { checkIntervalMs: 0, checkTimeoutMs: 60_000, introPollMs: 10_000, ...options };
+    this.#o = { introPollMs: 10_000, ...options };
     this.#deps = deps;
-    this.#checkState = this.#o.checkIntervalMs > 0 ? 'on' : 'off';
   }
 
   start(): void {
     this.#since = Date.now();
     this.#scheduleIntro(0);
-    if (this.#o.checkIntervalMs > 0) this.#scheduleCheck(Math.min(this.#o.checkIntervalMs, 1_000));
+    this.#scheduleCheck(Math.min(this.#settings().intervalMs || 1_000, 1_000));
+  }
+
+  /** The flags over the spec in force (a reloaded spec applies from the next check), over the defaults. */
+  #settings(): { intervalMs: number; socks?: string; timeoutMs: number } {
+    const spec = this.#deps.desired()?.health?.check;
+    const socks = this.#o.checkSocks ?? spec?.socks;
+    return {
+      intervalMs: this.#o.checkIntervalMs ?? spec?.intervalMs ?? (socks ? DEFAULT_CHECK_INTERVAL_MS : 0),
+      timeoutMs: this.#o.checkTimeoutMs ?? spec?.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+      ...(socks ? { socks } : {}),
+    };
   }
 
   /**
@@ -150,7 +168,8 @@ export class OnionHealth {
         checks: { ok: c?.ok ?? 0, error: c?.error ?? 0 },
       };
     });
-    return { target: this.#deps.target() ?? null, since: this.#since, checks: this.#checkState, services };
+    const checks = this.#settings().intervalMs === 0 ? 'off' : (this.#refused ?? 'on');
+    return { target: this.#deps.target() ?? null, since: this.#since, checks, services };
   }
 
   #scheduleIntro(ms: number): void {
@@ -162,7 +181,10 @@ export class OnionHealth {
 
   #scheduleCheck(ms: number): void {
     this.#checkTimer = setTimeout(() => {
-      this.#checking = this.#guard(() => this.#check()).finally(() => this.#stopped || this.#scheduleCheck(this.#o.checkIntervalMs * (0.8 + 0.4 * Math.random())));
+      this.#checking = this.#guard(() => this.#check()).finally(() => {
+        const { intervalMs } = this.#settings();
+        if (!this.#stopped) this.#scheduleCheck(intervalMs > 0 ? intervalMs * (0.8 + 0.4 * Math.random()) : SETTINGS_RECHECK_MS);
+      });
     }, ms);
     this.#checkTimer.unref();
   }
@@ -198,8 +220,9 @@ export class OnionHealth {
   async #check(): Promise<void> {
     const desired = this.#deps.desired();
     const client = this.#deps.client();
-    if (!desired?.onionServices.length) return;
-    let socks = this.#o.checkSocks;
+    const settings = this.#settings();
+    if (settings.intervalMs === 0 || !desired?.onionServices.length) return;
+    let socks = settings.socks;
     let lend: TorClient | undefined;
     if (!socks) {
       if (!client) return;
@@ -209,10 +232,10 @@ export class OnionHealth {
       socks = own;
       lend = client;
     }
-    this.#checkState = 'on';
+    this.#refused = undefined;
     this.#lending = lend !== undefined;
     // A new round each time: every check introduces itself and meets at a new rendezvous, as a new visitor does.
-    const results = await checkReachability(desired, { socks, ...(lend ? { client: lend } : {}), timeoutMs: this.#o.checkTimeoutMs, round: String(++this.#round) });
+    const results = await checkReachability(desired, { socks, ...(lend ? { client: lend } : {}), timeoutMs: settings.timeoutMs, round: String(++this.#round) });
     if (this.#stopped) return;
     const at = Date.now();
     for (const r of results) {
@@ -229,7 +252,7 @@ export class OnionHealth {
   }
 
   #refuse(reason: string): void {
-    this.#checkState = reason;
+    this.#refused = reason;
     if (this.#refusedLogged) return;
     this.#refusedLogged = true;
     this.#deps.log('error', 'onion-health', `self-check not run: ${reason}`);

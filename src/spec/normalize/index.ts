@@ -15,6 +15,7 @@ import type { SpecNode } from '../tree.js';
 import { attach } from './attach.js';
 import { clientAuth } from './client-auth.js';
 import { OptionChecker } from './options.js';
+import { health } from './health.js';
 import { persist } from './persist.js';
 import { SpecReader } from './reader.js';
 import { onionServices } from './services.js';
@@ -56,6 +57,8 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   state.clientAuth = clientAuth(r);
   const policies = attach(r);
   if (policies) state.attach = policies;
+  const checks = health(r);
+  if (checks) state.health = checks;
   return draft;
 }
 
