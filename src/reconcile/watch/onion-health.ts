@@ -98,6 +98,8 @@ export class OnionHealth {
   #refusedLogged = false;
   #since = Date.now();
   #round = 0;
+  /** The last control address seen: the `target` label stays the same while the connection is down. */
+  #target: string | undefined;
 
   constructor(options: OnionHealthOptions, deps: OnionHealthDeps) {
     this.#o = { introPollMs: 10_000, ...options };
@@ -169,7 +171,8 @@ export class OnionHealth {
       };
     });
     const checks = this.#settings().intervalMs === 0 ? 'off' : (this.#refused ?? 'on');
-    return { target: this.#deps.target() ?? null, since: this.#since, checks, services };
+    this.#target = this.#deps.target() ?? this.#target;
+    return { target: this.#target ?? null, since: this.#since, checks, services };
   }
 
   #scheduleIntro(ms: number): void {
