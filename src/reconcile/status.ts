@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadSpec } from '../spec/index.js';
+import { loadSpec, type LoadOptions } from '../spec/index.js';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError, UsageError } from '../tor/errors.js';
@@ -40,10 +40,11 @@ export interface StatusReport {
 
 export interface StatusOptions extends Pick<TargetOptions, 'control' | 'timeout'> {
   env?: Record<string, string | undefined>;
+  confine?: LoadOptions['confine'];
 }
 
 export async function serviceStatus(specs: readonly string[], options: StatusOptions = {}): Promise<StatusReport> {
-  const { state } = await loadSpec(specs, options.env ? { env: options.env } : {});
+  const { state } = await loadSpec(specs, { ...(options.env ? { env: options.env } : {}), ...(options.confine ? { confine: options.confine } : {}) });
   let target;
   try {
     target = await openTarget(state, { ...(options.control ? { control: options.control } : {}), ...(options.timeout ? { timeout: options.timeout } : {}), start: false });

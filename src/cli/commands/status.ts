@@ -1,6 +1,7 @@
 import { serviceStatus, type StatusReport } from '../../reconcile/status.js';
 import type { CliCommand } from '../program.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 
 const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
 
@@ -25,9 +26,10 @@ export const statusCommand: CliCommand = {
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'print the status as JSON on stdout')
       .option(...TIMEOUT_OPTION)
+      .option(...ALLOW_PATH_OPTION)
       .addHelpText('after', '\nRead-only: starts no tor and changes nothing. Addresses only, never a key.\n\nExample:\n  $ tor-reconcile status examples/specs/quickstart.yaml --json\n')
-      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string }) => {
-        const report = await serviceStatus(specs, { env: io.env, ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; allowPath: string[] }) => {
+        const report = await serviceStatus(specs, { env: io.env, confine: confineFlag(flags.allowPath), ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
         io.stdout(flags.json ? JSON.stringify({ format_version: 1, ...report }, null, 2) + '\n' : renderStatus(report));
       });
   },

@@ -12,7 +12,9 @@ import type { DesiredState } from '../model.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import type { Diagnostics, Path, SourceFile } from '../diagnostics.js';
 import type { SpecNode } from '../tree.js';
+import type { Confinement } from '../confine.js';
 import { attach } from './attach.js';
+import { confinePaths } from './confine.js';
 import { clientAuth } from './client-auth.js';
 import { OptionChecker } from './options.js';
 import { persist } from './persist.js';
@@ -29,7 +31,7 @@ export interface SpecDraft {
   servicePaths: Path[];
 }
 
-export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics): SpecDraft {
+export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics, confine?: Confinement): SpecDraft {
   const firstDir = sources[0]!.dir;
   const state: DesiredState = {
     version: 1,
@@ -56,6 +58,8 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   state.clientAuth = clientAuth(r);
   const policies = attach(r);
   if (policies) state.attach = policies;
+  // Last: the defaults (stateDirectory, the embedded tor's data directory, generated key files) count too.
+  if (confine) confinePaths(r, state, draft.servicePaths, confine);
   return draft;
 }
 
