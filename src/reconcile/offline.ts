@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
+import { canonical } from '../tor/config/normalize.js';
 import type { OptionTable } from '../tor/config/types.js';
 import { DATA_DIRECTORY_FILES } from '../tor/launch.js';
 import { unquoteString } from '../tor/protocol/quoting.js';
@@ -18,6 +19,7 @@ import type { ConfEntry } from '../tor/replies.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock } from './hsblock.js';
 import { fingerprint, readLocal } from './live.js';
+import { passwdEntry } from './persist/live.js';
 import { startupOptions } from './startup.js';
 import type { LiveState } from './types.js';
 
@@ -31,10 +33,12 @@ export async function wouldStartWith(desired: DesiredState, table: OptionTable):
   const options = new Map<string, string[]>();
   for (const name of new Set(resolveDesired(desired).options.map((o) => o.name))) {
     const fromDropIn = persisted.filter(([k]) => k === name).map(([, v]) => v ?? '');
-    options.set(name, fromDropIn.length ? fromDropIn : (startup.get(name) ?? [...(table.get(name)?.defaults ?? [])]));
+    const info = table.get(name);
+    // A default as tor reads it back (`600`, not the table's `10 minutes`), as GETCONF would answer.
+    options.set(name, fromDropIn.length ? fromDropIn : (startup.get(name) ?? (info ? canonical(info, info.defaults) : [])));
   }
   const uid = process.getuid?.();
-  const local = await readLocal(desired);
+  const [local, account] = await Promise.all([readLocal(desired), uid === undefined ? undefined : passwdEntry(uid)]);
   const state: Omit<LiveState, 'fingerprint'> = {
     torVersion: table.torVersion ?? 'unknown',
     ...(uid !== undefined ? { torUid: uid } : {}),
@@ -45,8 +49,15 @@ export async function wouldStartWith(desired: DesiredState, table: OptionTable):
     clientAuth: [],
     ephemeralKeys: local.ephemeralKeys,
     records: local.records,
-    // The torrc launch writes always %includes the drop-in.
-    persist: { dropIn, included: true, configFile: path.join(launch.dataDirectory, DATA_DIRECTORY_FILES.torrc) },
+    // The torrc launch writes always %includes the drop-in; its defaults file always exists.
+    persist: {
+      // launch creates the drop-in, empty, before tor's first start.
+      dropIn: dropIn ?? '',
+      included: true,
+      configFile: path.join(launch.dataDirectory, DATA_DIRECTORY_FILES.torrc),
+      defaultsFile: path.join(launch.dataDirectory, DATA_DIRECTORY_FILES.torrcDefaults),
+      ...(account ? { torUser: account.name, torGid: account.gid } : {}),
+    },
   };
   return { ...state, fingerprint: fingerprint(state) };
 }
