@@ -38,22 +38,24 @@ export function confinePaths(r: SpecReader, state: DesiredState, servicePaths: r
       refs.push({ abs: s.keyFile, p: [...p, 'key'] }, { abs: path.dirname(s.keyFile), p: [...p, 'key'], dir: true });
     }
   });
+  // One error per place in the spec: a directory outside the tree need not be reported again for its keys/.
   const reported = new Set<string>();
-  const report = (ref: Reference, shown: string, why: string) => {
-    if (reported.has(shown)) return;
-    reported.add(shown);
-    r.error(locate(r.root, ref.p).node.loc, `${pathLabel(ref.p)}: ${why}`, ref.p);
+  const report = (ref: Reference, why: string) => {
+    const label = pathLabel(ref.p);
+    if (reported.has(label)) return;
+    reported.add(label);
+    r.error(locate(r.root, ref.p).node.loc, `${label}: ${why}`, ref.p);
   };
   for (const ref of refs) {
     const why = outsideRoots(c, ref.abs);
     if (why) {
-      report(ref, ref.abs, why);
+      report(ref, why);
       continue;
     }
     if (!ref.dir) continue;
     for (const entry of symlinksIn(ref.abs)) {
       const inner = outsideRoots(c, entry);
-      if (inner) report(ref, entry, `the symlink ${inner}`);
+      if (inner) report(ref, `the symlink ${inner}`);
     }
   }
 }
