@@ -37,7 +37,10 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const run = (args: string[]) => traced([node, main, ...args], { cwd: work, env: { ...process.env, NO_COLOR: '1', GITHUB_STEP_SUMMARY: '' } });
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => traced([node, main, ...args], { cwd: work, env: { ...process.env, NO_COLOR: '1', GITHUB_STEP_SUMMARY: '', ...env } });
+
+/** What docs/gitops.md says plan sends after authenticating. */
+const READS = new Set(['GETINFO', 'GETCONF', 'ONION_CLIENT_AUTH_VIEW']);
 
 describe('the checker itself', () => {
   it('catches a write, a new process, a mkdir and a connection', async () => {
@@ -69,7 +72,10 @@ describe('validate, plan and diff only read', () => {
         [['diff', spec, '--control', control], [0, 1]],
       ];
       for (const [args, codes] of commands) {
-        const r = run(args);
+        const r = run(args, { TOR_RECONCILE_TRACE: '1' });
+        const sent = r.stderr.split('\n').filter((l) => l.startsWith('> ') && !l.includes(' round trips ')).map((l) => l.slice(2).split(' ')[0]!);
+        expect(sent.filter((c) => !READS.has(c)), args.join(' ')).toEqual([]);
+        if (args[0] !== 'validate') expect(sent, args.join(' ')).toContain('GETINFO');
         expect(codes, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toContain(r.status);
         expect(changes(r.calls, { controlSocket: socket, outFile: out }), args.join(' ')).toEqual([]);
       }
