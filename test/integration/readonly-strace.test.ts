@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliInProcess } from '../helpers/cli.js';
 import { changes, STRACE, touched, traced } from '../helpers/strace.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
@@ -20,6 +21,7 @@ const node = process.execPath;
 let work: string;
 let tor: TestTor;
 let socket: string;
+let lint = false;
 
 beforeAll(async () => {
   // Not skipped when missing: CI installs it (.ci/run), and a proof that never runs proves nothing.
@@ -27,6 +29,8 @@ beforeAll(async () => {
   if (!existsSync(main)) throw new Error(`${main} is missing: npm run build first`);
   work = await mkdtemp(path.join(os.tmpdir(), 'tr-strace-'));
   await cp(path.join(root, 'examples'), path.join(work, 'examples'), { recursive: true });
+  // Among the commands --help lists (an unknown command's --help shows the top-level help, exit 0).
+  lint = /^ {2}lint\b/m.test((await cliInProcess(['--help'])).stdout);
   tor = await startTestTor();
   if (tor.controlAddress.type !== 'unix') throw new Error('the test tor listens on a control socket');
   socket = tor.controlAddress.path;
@@ -70,12 +74,15 @@ describe('validate, plan and diff only read', () => {
         [['plan', spec, '--control', control], [0]],
         [['plan', spec, '--control', control, '--format', 'github', '--out', out], [0]],
         [['diff', spec, '--control', control], [0, 1]],
+        [['status', spec, '--control', control], [0]],
+        // `lint` (issue #19) reads the spec alone: held to the same proof once the command exists.
+        ...(lint ? [[['lint', spec], [0, 1]] as [string[], number[]]] : []),
       ];
       for (const [args, codes] of commands) {
         const r = run(args, { TOR_RECONCILE_TRACE: '1' });
         const sent = r.stderr.split('\n').filter((l) => l.startsWith('> ') && !l.includes(' round trips ')).map((l) => l.slice(2).split(' ')[0]!);
         expect(sent.filter((c) => !READS.has(c)), args.join(' ')).toEqual([]);
-        if (args[0] !== 'validate') expect(sent, args.join(' ')).toContain('GETINFO');
+        if (['plan', 'diff'].includes(args[0]!)) expect(sent, args.join(' ')).toContain('GETINFO');
         expect(codes, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toContain(r.status);
         expect(changes(r.calls, { controlSocket: socket, outFile: out }), args.join(' ')).toEqual([]);
       }
