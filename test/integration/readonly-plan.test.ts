@@ -74,6 +74,8 @@ describe('plan of a tor.launch spec whose tor is not running', () => {
     expect(offline.launch).toEqual({ binary: 'tor', dataDirectory: dataDir });
     const markdown = await cli(['plan', spec, '--format', 'markdown']);
     expect(markdown.stdout).toContain('tor will be launched by apply');
+    const github = await cli(['plan', spec, '--format', 'github']);
+    expect(github.stdout).toMatch(/^::notice title=tor-reconcile%3A tor will be launched by apply::tor will be launched by apply/m);
     const diff = await cli(['diff', spec]);
     expect(diff.code).toBe(1);
     expect(diff.stdout).toContain('+AvoidDiskWrites 1');

@@ -140,6 +140,7 @@ function workflowCommand(level: 'notice' | 'warning' | 'error', message: string,
  */
 export function githubAnnotations(plan: Plan): string[] {
   const out: string[] = [];
+  if (plan.launch) out.push(workflowCommand('notice', launchNote(plan.launch), 'tor-reconcile: tor will be launched by apply'));
   for (const e of plan.errors) out.push(workflowCommand('error', e.message, 'tor-reconcile: plan error', e.source));
   for (const w of plan.warnings) out.push(workflowCommand('warning', w.message, 'tor-reconcile: warning', w.source));
   for (const c of plan.changes) {
