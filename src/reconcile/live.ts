@@ -45,7 +45,8 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   return { ...state, fingerprint: fingerprint(state) };
 }
 
-async function readLocal(desired: DesiredState) {
+/** The local files the spec names (keys, authorized_clients, records); offline.ts reads them too. */
+export async function readLocal(desired: DesiredState) {
   const serviceFiles = new Map<string, LiveServiceFiles>();
   const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
   const records = await readRecords(desired.stateDirectory);
@@ -91,7 +92,7 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
   return files;
 }
 
-function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
+export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
   return digest({
     v: state.torVersion,
     o: [...state.options].sort(),

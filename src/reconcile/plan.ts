@@ -112,5 +112,5 @@ export function secretValues(root: unknown): string[] {
 /** A plan with nothing to do: no step, no blocking error, and no restart-only option that differs. */
 export function isEmptyPlan(plan: Plan): boolean {
   // A change no step carries out (a restart, an %include line only the operator may add) is still a difference.
-  return plan.steps.length === 0 && plan.errors.length === 0 && !plan.restart && !plan.changes.some((c) => c.action !== 'noop');
+  return plan.steps.length === 0 && plan.errors.length === 0 && !plan.restart && !plan.launch && !plan.changes.some((c) => c.action !== 'noop');
 }

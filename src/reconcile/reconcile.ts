@@ -4,12 +4,14 @@
  * the live state, plan; and reconcileOnce: plan → apply → a verifying re-plan.
  */
 import type { DesiredState } from '../spec/model.js';
-import { loadSpec, recheckOptions, type SpecDiagnostic } from '../spec/index.js';
+import { loadSpec, recheckOptions, type LoadOptions, type SpecDiagnostic } from '../spec/index.js';
 import type { TorClient } from '../tor/client.js';
+import { UsageError } from '../tor/errors.js';
 import { OptionTable } from '../tor/config/types.js';
 import { applyPlan, type ApplyOptions } from './apply.js';
 import type { ResolvedDesired } from './desired.js';
 import { readLiveState } from './live.js';
+import { wouldStartWith } from './offline.js';
 import { computePlan, type PlanContext } from './plan.js';
 import { openTarget, restartEmbedded, type Target, type TargetOptions } from './target.js';
 import type { ApplyResult, LiveState, Plan } from './types.js';
@@ -33,7 +35,12 @@ export interface OpenOptions extends TargetOptions {
   onConnected?: (target: Target) => void;
   /** The spec's warnings, once loaded with the tor's own table. */
   onWarnings?: (warnings: SpecDiagnostic[]) => void;
+  /** LoadOptions.confine: where the spec's file references may lead. */
+  confine?: LoadOptions['confine'];
 }
+
+/** What openPlan gives: a plan, and the tor it was computed against unless that tor is not running yet. */
+export type PlanOnly = Omit<Opened, 'target' | 'restart'> & { target?: Target };
 
 export interface Opened {
   desired: DesiredState;
@@ -48,9 +55,46 @@ export interface Opened {
 
 /** Load, connect, plan. The target's connection is closed again if anything after connecting fails. */
 export async function openAndPlan(specs: readonly string[], options: OpenOptions = {}): Promise<Opened> {
-  const { env, salt, persistInclude, onConnected, onWarnings, ...targetOptions } = options;
-  let { state, warnings } = await loadSpec(specs, env ? { env } : {});
+  const { env, salt, persistInclude, onConnected, onWarnings, confine, ...targetOptions } = options;
+  let { state, warnings } = await loadSpec(specs, { ...(env ? { env } : {}), ...(confine ? { confine } : {}) });
   const target = await openTarget(state, targetOptions);
+  return planWith(state, warnings, target, targetOptions, { salt, persistInclude, onConnected, onWarnings });
+}
+
+/**
+ * openAndPlan for the read-only commands (plan, diff): starts no tor. A tor.launch spec whose tor is not
+ * running is planned against what that tor would start with (offline.ts); the plan says apply launches it.
+ */
+export async function openPlan(specs: readonly string[], options: Omit<OpenOptions, 'start' | 'child'> = {}): Promise<PlanOnly> {
+  const { env, salt, persistInclude, onConnected, onWarnings, confine, ...targetOptions } = options;
+  const { state, warnings } = await loadSpec(specs, { ...(env ? { env } : {}), ...(confine ? { confine } : {}) });
+  let target: Target;
+  try {
+    target = await openTarget(state, { ...targetOptions, start: false });
+  } catch (err) {
+    // Only the embedded tor may be absent: an unreachable tor.control or --control is the command's failure.
+    const launch = state.tor.launch;
+    if (!(err instanceof UsageError) || !launch || targetOptions.control || state.tor.control) throw err;
+    onWarnings?.(warnings);
+    const table = OptionTable.bundled();
+    const ctx: PlanContext = { table, target: `embedded tor (not running; data directory ${launch.dataDirectory})`, ...(process.getuid ? { uid: process.getuid() } : {}), ...(salt !== undefined ? { salt } : {}), embedded: true };
+    const live = await wouldStartWith(state, table);
+    const plan = { ...computePlan(state, live, ctx), launch: { binary: launch.binary, dataDirectory: launch.dataDirectory } };
+    return { desired: state, table, ctx, live, plan };
+  }
+  return planWith(state, warnings, target, targetOptions, { salt, persistInclude, onConnected, onWarnings });
+}
+
+/** Everything after connecting: the tor's table, the options re-checked against it, the live state, the plan. */
+async function planWith(
+  loadedState: DesiredState,
+  loadedWarnings: SpecDiagnostic[],
+  target: Target,
+  targetOptions: TargetOptions,
+  { salt, persistInclude, onConnected, onWarnings }: Pick<OpenOptions, 'salt' | 'persistInclude' | 'onConnected' | 'onWarnings'>,
+): Promise<Opened> {
+  let state = loadedState;
+  let warnings = loadedWarnings;
   try {
     onConnected?.(target);
     const table = await tableFor(target.client);

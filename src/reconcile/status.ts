@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadSpec } from '../spec/index.js';
+import { loadSpec, type LoadOptions } from '../spec/index.js';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError, UsageError } from '../tor/errors.js';
@@ -47,6 +47,7 @@ export interface StatusOptions extends Pick<TargetOptions, 'control' | 'timeout'
   env?: Record<string, string | undefined>;
   /** HOST:PORT of a running `watch --listen`: its view of the services' health joins the report. */
   watch?: string;
+  confine?: LoadOptions['confine'];
 }
 
 export async function serviceStatus(specs: readonly string[], options: StatusOptions = {}): Promise<StatusReport> {
@@ -72,7 +73,7 @@ async function withWatchHealth(report: StatusReport, listen: string): Promise<St
 }
 
 async function localStatus(specs: readonly string[], options: StatusOptions): Promise<StatusReport> {
-  const { state } = await loadSpec(specs, options.env ? { env: options.env } : {});
+  const { state } = await loadSpec(specs, { ...(options.env ? { env: options.env } : {}), ...(options.confine ? { confine: options.confine } : {}) });
   let target;
   try {
     target = await openTarget(state, { ...(options.control ? { control: options.control } : {}), ...(options.timeout ? { timeout: options.timeout } : {}), start: false });

@@ -214,6 +214,11 @@ export interface Plan {
   restart?: 'apply' | 'pending';
   /** Every declared onion service's address, as far as it is known before applying. */
   addresses: ServiceAddress[];
+  /**
+   * The spec's embedded tor (tor.launch) is not running: this plan is against the configuration it would
+   * start with (offline.ts), and `apply` launches it first. plan and diff never launch it.
+   */
+  launch?: { binary: string; dataDirectory: string };
 }
 
 export interface ServiceAddress {

@@ -9,6 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SECRET_OPTIONS } from '../tor/config/secrets.js';
+import { outsideRoots, type Confinement } from './confine.js';
 import type { Diagnostics, Path } from './diagnostics.js';
 import { pathLabel, type ScalarNode, type SpecNode } from './tree.js';
 
@@ -43,7 +44,7 @@ function secrecy(path: Path): { interpolable: boolean; sensitive: boolean } {
  * value could inject a second command (the encoder refuses them too; this reports them at their position).
  * With `skipSecrets`, nothing is read: values that interpolate are left out of the desired state.
  */
-export async function resolveText(root: SpecNode, env: Record<string, string | undefined>, diags: Diagnostics, skipSecrets = false): Promise<void> {
+export async function resolveText(root: SpecNode, env: Record<string, string | undefined>, diags: Diagnostics, skipSecrets = false, confine?: Confinement): Promise<void> {
   const pending: Array<Promise<void>> = [];
   walk(root, [], (node, p) => {
     const place = secrecy(p);
@@ -68,7 +69,7 @@ export async function resolveText(root: SpecNode, env: Record<string, string | u
     }
     node.secret = true;
     if (skipSecrets) diags.leaveOut(p);
-    else pending.push(substitute(node, parts, env, diags, p));
+    else pending.push(substitute(node, parts, env, diags, p, confine));
   });
   await Promise.all(pending);
   walk(root, [], (node) => {
@@ -144,7 +145,7 @@ function parseTemplate(text: string): Part[] | string {
   return parts;
 }
 
-async function substitute(node: ScalarNode, parts: Part[], env: Record<string, string | undefined>, diags: Diagnostics, p: Path): Promise<void> {
+async function substitute(node: ScalarNode, parts: Part[], env: Record<string, string | undefined>, diags: Diagnostics, p: Path, confine: Confinement | undefined): Promise<void> {
   const values = await Promise.all(
     parts.map(async (part): Promise<string | undefined> => {
       if (part.kind === 'text') return part.text;
@@ -154,19 +155,25 @@ async function substitute(node: ScalarNode, parts: Part[], env: Record<string, s
         if (value === undefined) diags.error(node.loc, `${pathLabel(p)}: environment variable ${part.name} is not set`, p);
         return value;
       }
-      return readSecretFile(node, part.path, diags, p);
+      return readSecretFile(node, part.path, diags, p, confine);
     }),
   );
   if (values.every((v) => v !== undefined)) node.value = values.join('');
 }
 
-async function readSecretFile(node: ScalarNode, file: string, diags: Diagnostics, p: Path): Promise<string | undefined> {
+async function readSecretFile(node: ScalarNode, file: string, diags: Diagnostics, p: Path, confine: Confinement | undefined): Promise<string | undefined> {
   const shown = `\${file:${file}}`;
   if (file.startsWith('~')) {
     diags.error(node.loc, `${pathLabel(p)}: ${shown}: "~" is not expanded; write the path in full or relative to this spec file`, p);
     return undefined;
   }
   const abs = path.resolve(node.loc.source.dir, file);
+  // Before anything opens it: a spec from a pull request must not read the CI machine's files (confine.ts).
+  const outside = confine && outsideRoots(confine, abs);
+  if (outside) {
+    diags.error(node.loc, `${pathLabel(p)}: ${shown}: ${outside}`, p);
+    return undefined;
+  }
   try {
     const info = await stat(abs);
     if (!info.isFile()) throw new Error('not a regular file');

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OptionTable } from '../tor/config/types.js';
 import { Diagnostics, SpecErrors, sortDiagnostics, type SourceFile, type SpecDiagnostic } from './diagnostics.js';
+import { confinement } from './confine.js';
 import { resolveText } from './interpolate.js';
 import { reportIssues } from './issues.js';
 import type { DesiredState } from './model.js';
@@ -26,6 +27,12 @@ export interface LoadOptions {
   allowUnknownOptions?: boolean;
   /** Read no `${env:}` or `${file:}`, and leave out the values that use them: for a command that needs no secret. */
   skipSecrets?: boolean;
+  /**
+   * Confine every file the spec refers to (`${file:}`, key files, directories, persist.file…) to the spec
+   * files' directory trees plus `allow` (confine.ts): a reference outside is an error, found before it is
+   * opened. The CLI always confines; a library caller opts in.
+   */
+  confine?: { allow?: readonly string[] };
 }
 
 export interface LoadResult {
@@ -83,10 +90,11 @@ export async function loadSpecSources(specs: readonly SpecSource[], options: Loa
   let root: SpecNode = trees[0]!;
   for (const over of trees.slice(1)) root = mergeNodes(root, over!);
 
-  await resolveText(root, options.env ?? process.env, diags, options.skipSecrets);
+  const confine = options.confine ? confinement(files.map((f) => f.dir), options.confine.allow) : undefined;
+  await resolveText(root, options.env ?? process.env, diags, options.skipSecrets, confine);
   const checked = specSchema.safeParse(toPlain(root));
   if (!checked.success) reportIssues(checked.error.issues, root, diags);
-  const loaded: Loaded = { draft: normalizeSpec(root, files, diags), diags, order };
+  const loaded: Loaded = { draft: normalizeSpec(root, files, diags, confine), diags, order };
   return withOptions(loaded, options.table ?? OptionTable.bundled(), options.allowUnknownOptions);
 }
 

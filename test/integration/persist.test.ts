@@ -347,6 +347,15 @@ describe('the embedded tor (tor.launch)', () => {
     expect(applied.code, applied.all).toBe(0);
     expect(await readFile(path.join(dir, 'data', 'tor-reconcile.torrc'), 'utf8')).toContain('MaxCircuitDirtiness 600\n');
     expect((await cli(['stop', s])).code).toBe(0);
+    // Stopped: plan starts nothing (issue #21) and finds in the drop-in what tor will start with.
+    const offline = JSON.parse((await cli(['plan', s, '--json'])).stdout).plan as { launch?: unknown; changes: Array<{ action: string }> };
+    expect(offline.launch).toBeDefined();
+    expect(offline.changes.filter((c) => c.action !== 'noop')).toEqual([]);
+    // Started again, tor has what apply set: apply's own plan is empty, and so is the next one.
+    const again = await cli(['apply', s, '--json']);
+    expect(again.stderr).toMatch(/starting the embedded tor/);
+    expect((JSON.parse(again.stdout).plan.changes as Array<{ action: string }>).filter((c) => c.action !== 'noop')).toEqual([]);
     expect((await cli(['plan', s, '--detailed-exitcode'])).code).toBe(0);
+    expect((await cli(['stop', s])).code).toBe(0);
   });
 });

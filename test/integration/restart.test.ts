@@ -3,6 +3,7 @@
  * point 1), on real tors: a restart-only difference is never "in sync"; the embedded tor is restarted by
  * apply and keeps its ephemeral service's address; an external tor's apply exits 3 until tor is restarted.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -122,19 +123,25 @@ describe('the embedded tor', () => {
     if (!blocker) ctx.skip('127.0.0.1:9050 is held by another service: the test opens its own listener there');
     try {
       await writeFile(spec, specText(100, socks));
-      // plan starts the embedded tor and applies nothing: what it finds is what tor started with.
+      // plan starts nothing (issue #21): it plans against what the embedded tor would start with.
       const plan = await cli(['plan', spec, '--json']);
-      expect(plan.stderr).toMatch(/starting the embedded tor/);
+      expect(plan.stderr).not.toMatch(/starting the embedded tor/);
+      expect(existsSync(path.join(dir, 'tor-data'))).toBe(false);
       const changes = JSON.parse(plan.stdout).plan.changes as Array<{ id: string; action: string }>;
       expect(changes.find((c) => c.id === 'SocksPort')?.action).toBe('noop');
       expect(changes.find((c) => c.id === 'TokenBucketRefillInterval')?.action).toBe('noop');
+      const applied = await cli(['apply', spec, '--json']);
+      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      expect(applied.stderr).toMatch(/starting the embedded tor/);
+      // What tor found at its start: the spec's listeners and restart-only options, nothing for apply to set.
+      const first = JSON.parse(applied.stdout).plan.changes as Array<{ kind: string; id: string; action: string }>;
+      expect(first.filter((c) => ['SocksPort', 'TokenBucketRefillInterval'].includes(c.id) && c.action !== 'noop')).toEqual([]);
       // In tor's defaults file, which the drop-in apply persists replaces option by option.
       expect(await readFile(path.join(dir, 'tor-data/torrc-defaults'), 'utf8')).toMatch(new RegExp(`^SocksPort 127\\.0\\.0\\.1:${socks}$`, 'm'));
-      const applied = await cli(['apply', spec]);
-      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
       // Stopped and started again, tor reads both files: the spec's listeners once, not once from each.
       expect((await cli(['stop', spec])).code).toBe(0);
-      const again = await cli(['plan', spec, '--json']);
+      const again = await cli(['apply', spec, '--json']);
+      expect(again.stderr).toMatch(/starting the embedded tor/);
       const after = JSON.parse(again.stdout).plan.changes as Array<{ kind: string; id: string; action: string }>;
       expect(after.filter((c) => c.kind === 'option' && c.action !== 'noop')).toEqual([]);
     } finally {

@@ -4,7 +4,8 @@ import type { CliCommand } from '../program.js';
 import { changeLines } from '../views/lines.js';
 import { describeError } from '../report.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
-import { openSession } from './session.js';
+import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
+import { openPlanSession } from './session.js';
 
 /** The managed configuration as torrc text, live side or desired side. */
 export function managedText(plan: Plan, side: 'before' | 'after'): string {
@@ -25,15 +26,16 @@ export const diffCommand: CliCommand = {
       .argument('<spec...>', 'spec files, merged in order')
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option(...TIMEOUT_OPTION)
+      .option(...ALLOW_PATH_OPTION)
       .addHelpText('after', '\nExit status (as GNU diff): 0 same, 1 different, 2 error.\n\nExample:\n  $ tor-reconcile diff spec.yaml --control unix:/run/tor/control\n')
-      .action(async (specs: string[], flags: { control?: string; timeout: string }) => {
+      .action(async (specs: string[], flags: { control?: string; timeout: string; allowPath: string[] }) => {
         try {
-          const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+          const session = await openPlanSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), confine: confineFlag(flags.allowPath), timeout: parseDuration(flags.timeout, '--timeout') });
           await session.close();
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');
           if (before === after) return setExitCode(0);
-          io.stdout(createTwoFilesPatch(`live (${session.target.address})`, `spec (${specs.join(', ')})`, before, after, '', '', { context: 3 }));
+          io.stdout(createTwoFilesPatch(session.target ? `live (${session.target.address})` : `embedded tor at its start, not running yet (${session.plan.launch?.dataDirectory ?? ''})`, `spec (${specs.join(', ')})`, before, after, '', '', { context: 3 }));
           setExitCode(1);
         } catch (err) {
           io.stderr(describeError(err).text);

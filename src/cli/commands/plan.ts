@@ -8,7 +8,8 @@ import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { githubAnnotations, githubDiagnostics, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
-import { openSession } from './session.js';
+import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
+import { openPlanSession } from './session.js';
 
 export const EXIT_CHANGES = 2;
 
@@ -19,6 +20,7 @@ interface PlanFlags {
   out?: string;
   detailedExitcode?: boolean;
   timeout: string;
+  allowPath: string[];
 }
 
 export async function renderPlan(plan: Plan, format: PlanFormat, io: CliIo): Promise<void> {
@@ -51,16 +53,17 @@ export const planCommand: CliCommand = {
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
       .option(...TIMEOUT_OPTION)
+      .option(...ALLOW_PATH_OPTION)
       .addHelpText(
         'after',
-        '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n  $ tor-reconcile plan spec.yaml --format github   # a GitHub Actions step: annotations and the job summary\n',
+        '\nRead-only: starts no process, writes no file but --out\'s, connects only to the control address. A tor.launch\nspec whose tor is not running is planned against the configuration that tor would start with.\n\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n  $ tor-reconcile plan spec.yaml --format github   # a GitHub Actions step: annotations and the job summary\n',
       )
       .action(async (specs: string[], flags: PlanFlags) => {
         const format: PlanFormat = flags.json ? 'json' : (flags.format ?? 'human');
         if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new CliUsageError(`unknown format ${format}: use human, json, markdown or github`);
         // With --format github the spec's own errors and warnings are annotations as well.
         const annotate = format === 'github' ? (diagnostics: readonly SpecDiagnostic[]) => githubDiagnostics(diagnostics).forEach((a) => io.stdout(`${a}\n`)) : undefined;
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
+        const session = await openPlanSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), confine: confineFlag(flags.allowPath), timeout: parseDuration(flags.timeout, '--timeout'), ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
           if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
           throw err;
         });

@@ -4,10 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PlanContext } from '../../reconcile/plan.js';
-import { openAndPlan, type Opened } from '../../reconcile/reconcile.js';
+import { openAndPlan, openPlan, type Opened, type OpenOptions } from '../../reconcile/reconcile.js';
 import type { Target } from '../../reconcile/target.js';
 import type { LiveState, Plan } from '../../reconcile/types.js';
-import type { DesiredState, SpecDiagnostic } from '../../spec/index.js';
+import type { DesiredState, LoadOptions, SpecDiagnostic } from '../../spec/index.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import { formatReport, type CliIo } from '../program.js';
 
@@ -23,6 +23,8 @@ export interface SessionOptions {
   persistInclude?: boolean;
   /** Also told the spec's warnings (after they are printed on stderr). */
   onWarnings?: (warnings: SpecDiagnostic[]) => void;
+  /** Where the spec's file references may lead (`--allow-path`). */
+  confine?: LoadOptions['confine'];
 }
 
 export interface Session {
@@ -38,13 +40,29 @@ export interface Session {
 }
 
 export async function openSession(specs: readonly string[], io: CliIo, options: SessionOptions = {}): Promise<Session> {
+  const { options: open, close } = openOptions(io, options);
+  const opened = await openAndPlan(specs, { ...open, start: options.start ?? true });
+  return { ...opened, close };
+}
+
+/** What plan and diff show: a plan, and the tor it is against (none when the embedded tor is not running). */
+export type PlanSession = Omit<Session, 'target' | 'restart'> & { target?: Target };
+
+/** openSession for the read-only commands: starts no tor (reconcile.ts openPlan). */
+export async function openPlanSession(specs: readonly string[], io: CliIo, options: Omit<SessionOptions, 'start' | 'persistInclude'> = {}): Promise<PlanSession> {
+  const { options: open, close } = openOptions(io, options);
+  const opened = await openPlan(specs, open);
+  return { ...opened, close };
+}
+
+function openOptions(io: CliIo, options: SessionOptions): { options: OpenOptions; close: () => Promise<void> } {
   let close = async () => {};
-  const opened = await openAndPlan(specs, {
+  const open: OpenOptions = {
     env: io.env,
     ...(options.control ? { control: options.control } : {}),
     ...(options.timeout ? { timeout: options.timeout } : {}),
     ...(options.persistInclude ? { persistInclude: true } : {}),
-    start: options.start ?? true,
+    ...(options.confine ? { confine: options.confine } : {}),
     log: (m) => io.stderr(`${m}\n`),
     salt: options.salt ?? randomBytes(16).toString('hex'),
     onConnected: (target) => {
@@ -63,8 +81,8 @@ export async function openSession(specs: readonly string[], io: CliIo, options: 
       io.stderr(formatReport(warnings));
       options.onWarnings?.(warnings);
     },
-  });
-  return { ...opened, close: () => close() };
+  };
+  return { options: open, close: () => close() };
 }
 
 /**

@@ -2,6 +2,7 @@ import { serviceStatus, type StatusReport } from '../../reconcile/status.js';
 import type { OnionServiceHealth } from '../../reconcile/watch.js';
 import type { CliCommand } from '../program.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 
 const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
 
@@ -40,9 +41,10 @@ export const statusCommand: CliCommand = {
       .option('--json', 'print the status as JSON on stdout')
       .option('--watch <host:port>', "add the services' health as a running `watch --listen HOST:PORT` sees it (uploads, intro points, self-check)")
       .option(...TIMEOUT_OPTION)
+      .option(...ALLOW_PATH_OPTION)
       .addHelpText('after', '\nRead-only: starts no tor and changes nothing. Addresses only, never a key.\n\nExample:\n  $ tor-reconcile status examples/specs/quickstart.yaml --json\n')
-      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; watch?: string }) => {
-        const report = await serviceStatus(specs, { env: io.env, ...(flags.control ? { control: flags.control } : {}), ...(flags.watch ? { watch: flags.watch } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; watch?: string; allowPath: string[] }) => {
+        const report = await serviceStatus(specs, { env: io.env, confine: confineFlag(flags.allowPath), ...(flags.control ? { control: flags.control } : {}), ...(flags.watch ? { watch: flags.watch } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
         io.stdout(flags.json ? JSON.stringify({ format_version: 1, ...report }, null, 2) + '\n' : renderStatus(report));
       });
   },

@@ -5,6 +5,7 @@ import { CliUsageError } from '../report.js';
 import { formatReport, type CliCommand, type CliIo } from '../program.js';
 import { renderMetrics } from '../views/metrics.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 import { tableFor } from '../../reconcile/reconcile.js';
 
 interface WatchFlags {
@@ -19,6 +20,7 @@ interface WatchFlags {
   checkInterval?: string;
   checkSocks?: string;
   checkTimeout?: string;
+  allowPath: string[];
 }
 
 export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
@@ -69,6 +71,7 @@ export const watchCommand: CliCommand = {
       .option('--check-socks <host:port>', "the SOCKS port of a separate client tor to self-check through (required on the public network; default: the spec's health.check.socks, else the spec's tor on a test network only)")
       .option('--check-timeout <duration>', "per service and self-check (default: the spec's health.check, else 60s)")
       .option(...TIMEOUT_OPTION)
+      .option(...ALLOW_PATH_OPTION)
       .addHelpText(
         'after',
         "\nWith tor.launch (and no --control), watch runs the embedded tor as its child, restarts it if it dies, and\nstops it on exit. SIGTERM/SIGINT finish the step in flight and exit 0, leaving everything applied in place.\n\nExample:\n  $ tor-reconcile watch /etc/tor-reconcile/spec.yaml --listen 127.0.0.1:9099 --log-format json\n",
@@ -94,7 +97,7 @@ export const watchCommand: CliCommand = {
           log,
           load: async (table) => {
             try {
-              const { state, warnings } = await loadSpec(specs, { env: io.env, ...(table ? { table } : {}) });
+              const { state, warnings } = await loadSpec(specs, { env: io.env, confine: confineFlag(flags.allowPath), ...(table ? { table } : {}) });
               if (warnings.length) io.stderr(formatReport(warnings));
               return state;
             } catch (err) {

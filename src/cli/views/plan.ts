@@ -48,11 +48,17 @@ function changeBlock(c: Change, st: Style, plan: Plan): string[] {
   return out;
 }
 
+/** What a plan of a not-running embedded tor must say: nothing was started, apply will start it. */
+export function launchNote(launch: NonNullable<Plan['launch']>): string {
+  return `tor will be launched by apply (${launch.binary}, data directory ${launch.dataDirectory}); it is not running, so this plan is against the configuration it would start with. Nothing was started.`;
+}
+
 export function renderHuman(plan: Plan, color: boolean): string {
   const st = style(color);
   const out: string[] = [`Plan for ${plan.target} (tor ${plan.torVersion})`, ''];
+  if (plan.launch) out.push(`  ${st.bold(launchNote(plan.launch))}`, '');
   const changes = plan.changes.filter((c) => c.action !== 'noop');
-  if (!changes.length) out.push('  No changes: tor matches the spec.');
+  if (!changes.length) out.push(plan.launch ? '  No changes beyond starting it: it starts with what the spec says.' : '  No changes: tor matches the spec.');
   for (const c of changes) out.push(...changeBlock(c, st, plan));
   if (plan.steps.length) {
     out.push('', 'Steps, in order:');
@@ -82,6 +88,7 @@ const MARKDOWN_LIMIT = 60_000;
 export function renderMarkdown(plan: Plan): string {
   const changes = plan.changes.filter((c) => c.action !== 'noop');
   const out: string[] = [`### tor-reconcile plan: ${summaryLine(plan)}`, '', `Target \`${plan.target}\`, tor ${plan.torVersion}.`, ''];
+  if (plan.launch) out.push(`**${launchNote(plan.launch)}**`, '');
   if (plan.errors.length) {
     out.push('**Errors — the plan cannot be applied:**', '');
     for (const e of plan.errors) out.push(`- ${where(e)}${e.message}`);
@@ -92,7 +99,7 @@ export function renderMarkdown(plan: Plan): string {
     for (const w of plan.warnings) out.push(`- ${where(w)}${w.message}`);
     out.push('');
   }
-  if (!changes.length) out.push('No changes: tor matches the spec.');
+  if (!changes.length) out.push(plan.launch ? 'No changes beyond starting it: it starts with what the spec says.' : 'No changes: tor matches the spec.');
   else {
     out.push('| | kind | item | why |', '|---|---|---|---|');
     for (const c of changes) out.push(`| \`${SYMBOL[c.action]}\` | ${c.kind} | \`${c.id}\` | ${c.reason.replace(/\|/g, '\\|')}${c.needsRestart ? ` (${restartNote(plan)})` : ''} |`);
@@ -133,6 +140,7 @@ function workflowCommand(level: 'notice' | 'warning' | 'error', message: string,
  */
 export function githubAnnotations(plan: Plan): string[] {
   const out: string[] = [];
+  if (plan.launch) out.push(workflowCommand('notice', launchNote(plan.launch), 'tor-reconcile: tor will be launched by apply'));
   for (const e of plan.errors) out.push(workflowCommand('error', e.message, 'tor-reconcile: plan error', e.source));
   for (const w of plan.warnings) out.push(workflowCommand('warning', w.message, 'tor-reconcile: warning', w.source));
   for (const c of plan.changes) {

@@ -97,7 +97,8 @@ export async function expandInclude(pattern: string): Promise<string[]> {
   return names.filter((n) => !n.startsWith('.')).sort().map((n) => path.join(p, n));
 }
 
-async function passwdEntry(uid: number): Promise<{ name: string; gid: number } | undefined> {
+/** tor's account by uid (offline.ts asks it for the embedded tor, which runs as us). */
+export async function passwdEntry(uid: number): Promise<{ name: string; gid: number } | undefined> {
   const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
   for (const line of passwd.split('\n')) {
     const f = line.split(':');

@@ -12,7 +12,9 @@ import type { DesiredState } from '../model.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import type { Diagnostics, Path, SourceFile } from '../diagnostics.js';
 import type { SpecNode } from '../tree.js';
+import type { Confinement } from '../confine.js';
 import { attach } from './attach.js';
+import { confinePaths } from './confine.js';
 import { clientAuth } from './client-auth.js';
 import { OptionChecker } from './options.js';
 import { health } from './health.js';
@@ -30,7 +32,7 @@ export interface SpecDraft {
   servicePaths: Path[];
 }
 
-export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics): SpecDraft {
+export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics, confine?: Confinement): SpecDraft {
   const firstDir = sources[0]!.dir;
   const state: DesiredState = {
     version: 1,
@@ -59,6 +61,8 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   if (policies) state.attach = policies;
   const checks = health(r);
   if (checks) state.health = checks;
+  // Last: the defaults (stateDirectory, the embedded tor's data directory, generated key files) count too.
+  if (confine) confinePaths(r, state, draft.servicePaths, confine);
   return draft;
 }
 
