@@ -1,0 +1,53 @@
+/**
+ * An exported spec (src/reconcile/export.ts) as the YAML file a person commits: a header saying where it
+ * came from, `options:` with tor's one-line meaning above each option when asked, and the instance options
+ * and notes as a closing comment.
+ */
+import { Document, isMap, isScalar, isSeq, Scalar, type YAMLMap } from 'yaml';
+import type { ExportedOption, ExportedSpec } from '../../reconcile/export.js';
+
+export interface ExportViewOptions {
+  /** tor's one-line meaning of an option (`--comments`); undefined leaves options uncommented. */
+  meaning?: (option: string) => string | undefined;
+}
+
+export function renderExport(spec: ExportedSpec, view: ExportViewOptions = {}): string {
+  const body: Record<string, unknown> = { version: 1 };
+  if (spec.control) body.tor = { control: spec.control };
+  body.options = optionMap(spec.options);
+  if (spec.services.length) body.onionServices = spec.services;
+  const doc = new Document(body);
+  const options = doc.get('options', true) as YAMLMap;
+  for (const pair of options.items) {
+    const key = pair.key as Scalar;
+    const why = spec.options.find((o) => o.name === key.value)?.instance;
+    const meaning = view.meaning?.(String(key.value));
+    const lines = [meaning, why && `instance option: ${why}`].filter((l): l is string => Boolean(l));
+    if (lines.length) key.commentBefore = lines.map((l) => ` ${l}`).join('\n');
+    if (isSeq(pair.value) && pair.value.items.every(isScalar) && JSON.stringify(pair.value.toJSON()).length < 70) pair.value.flow = true;
+  }
+  doc.commentBefore = [` Exported by tor-reconcile from ${spec.origin}.`, ' Applying this spec back to the same tor plans no change.'].join('\n');
+  const closing: string[] = [];
+  if (spec.instance.length) {
+    closing.push(' Instance options of the exported tor: they belong to that tor process, not to the configuration', ' (docs/export.md); `export --include-instance` puts them into options:.', ...commentedYaml({ options: optionMap(spec.instance) }));
+  }
+  if (spec.notes.length) closing.push(...(closing.length ? [''] : []), ...spec.notes.map((n) => ` ${n}`));
+  if (closing.length) doc.comment = closing.join('\n');
+  return doc.toString({ lineWidth: 0 });
+}
+
+function optionMap(options: readonly ExportedOption[]): Record<string, unknown> {
+  return Object.fromEntries(options.map((o) => [o.name, o.value]));
+}
+
+/** `value` as YAML, each line behind `#   ` so that uncommenting it gives valid YAML. */
+function commentedYaml(value: unknown): string[] {
+  const doc = new Document(value);
+  const map = doc.contents;
+  if (isMap(map)) for (const pair of map.items) if (isMap(pair.value)) for (const p of pair.value.items) if (isSeq(p.value) && p.value.items.every(isScalar)) p.value.flow = true;
+  return doc
+    .toString({ lineWidth: 0 })
+    .trimEnd()
+    .split('\n')
+    .map((l) => `   ${l}`);
+}
