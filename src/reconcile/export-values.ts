@@ -49,13 +49,13 @@ export function exportValue(info: OptionInfo, lines: readonly string[], ctx: Val
     case 'LineList':
     case 'Dependent':
     case 'Virtual':
-      return lines.length === 1 ? lines[0]! : [...lines];
+      return lines.length === 1 ? numeric(lines[0]!) : lines.map(numeric);
     case 'CommaList':
     case 'RouterList': {
       const joined = canonical(info, lines)[0] ?? '';
       let items = joined === '' ? [] : joined.split(',');
       if (info.type === 'RouterList' && AUTO_UNKNOWN_COUNTRY.has(info.name)) items = dropImpliedUnknown(items, ctx);
-      return items;
+      return items.map(numeric);
     }
     default:
       break;
@@ -82,6 +82,11 @@ export function exportValue(info: OptionInfo, lines: readonly string[], ctx: Val
     default:
       return lines[lines.length - 1]!;
   }
+}
+
+/** `9001` rather than `"9001"`: a line or list item that is a plain number reads as one in YAML (toTor takes both). */
+function numeric(text: string): string | number {
+  return /^(0|[1-9]\d{0,14})$/.test(text) ? Number(text) : text;
 }
 
 function booleanOf(text: string): boolean | undefined {
