@@ -18,8 +18,10 @@ import { parseEndpoint } from '../tor/address.js';
 import { onionOption } from '../spec/onion-options.js';
 import { exportValue, isDefault, type ExportValue } from './export-values.js';
 import { instanceReason } from './export-instance.js';
+import { exportClientAuth, exportEphemeral } from './export-ephemeral.js';
 import { parsePortLine, parseServiceBlock } from './hsblock.js';
 import { tableFor } from './reconcile.js';
+import type { EphemeralRecord } from './types.js';
 
 export interface ExportFlags {
   /** Keep options equal to tor's default (`--all`). */
@@ -42,8 +44,12 @@ export interface ExportedSpec {
   /** `tor.control`; absent when the source names no control listener. */
   control?: string;
   options: ExportedOption[];
-  /** Spec objects of `onionServices`, in tor's order. */
+  /** `stateDirectory`, when the export refers to keys and records there. */
+  stateDirectory?: string;
+  /** Spec objects of `onionServices`, in tor's order (filesystem, then ephemeral ones). */
   services: Array<Record<string, unknown>>;
+  /** Spec objects of `clientAuth`, each private key a `${file:}` reference. */
+  clientAuth?: Array<Record<string, unknown>>;
   /** Instance options not in `options:` (empty with includeInstance). */
   instance: ExportedOption[];
   /** Lines for the closing comment: what could not be exported and why. */
@@ -108,13 +114,36 @@ export async function specFromDump(lines: readonly DumpLine[], table: OptionTabl
   };
 }
 
-/** A live tor as an exported spec; `control` is the address export reached it at. */
-export async function exportLive(client: TorClient, control: string, flags: ExportFlags): Promise<ExportedSpec> {
+export interface LiveExportOptions extends ExportFlags {
+  /** The address export reached tor at: `tor.control`. */
+  control: string;
+  /** Where records and keys of ephemeral services are (`--state-dir`). */
+  stateDir?: string;
+  /** Where client-auth credentials are written (0600); without it they are only mentioned. */
+  secretsDir?: string;
+  /** For `${env:}` in the specs that added ephemeral services. */
+  env: Record<string, string | undefined>;
+  /** A file path as the exported spec writes it (relative to the spec file when there is one). */
+  rel: (file: string) => string;
+}
+
+/** A live tor as an exported spec, and the records its ephemeral services are adopted with (adoptRecords). */
+export async function exportLive(client: TorClient, opts: LiveExportOptions): Promise<{ spec: ExportedSpec; records: EphemeralRecord[] }> {
   const [info, table] = await Promise.all([client.getInfo(['config-text', 'onions/detached']), tableFor(client)]);
-  const spec = await specFromDump(parseDump(info['config-text'] ?? ''), table, flags);
+  const spec = await specFromDump(parseDump(info['config-text'] ?? ''), table, opts);
   const detached = (info['onions/detached'] ?? '').split('\n').filter(Boolean);
-  if (detached.length) spec.notes.push('Detached ephemeral services (not exported: their keys are not available here):', ...detached.map((a) => `  ${a}.onion`));
-  return { origin: `tor ${client.version} at ${control}`, control, ...spec };
+  const ephemeral = await exportEphemeral(detached, { env: opts.env, rel: opts.rel, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) });
+  const auth = await exportClientAuth(client, opts.secretsDir, opts.rel);
+  const out: ExportedSpec = {
+    origin: `tor ${client.version} at ${opts.control}`,
+    control: opts.control,
+    ...spec,
+    services: [...spec.services, ...ephemeral.services],
+    notes: [...spec.notes, ...ephemeral.notes, ...auth.notes],
+  };
+  if (ephemeral.services.length && opts.stateDir) out.stateDirectory = opts.rel(opts.stateDir);
+  if (auth.entries.length) out.clientAuth = auth.entries;
+  return { spec: out, records: ephemeral.records };
 }
 
 async function servicesFrom(hs: ReadonlyArray<[string, string | null]>): Promise<Array<Record<string, unknown>>> {

@@ -7,7 +7,7 @@
  *   (c) `export --torrc` of the tor's own torrc (which %includes the fixture) is the live export.
  * A failure names the options that differ.
  */
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -230,9 +230,34 @@ describe('every example spec: export round trips', () => {
 
   it('(a) plans empty, (b) converges on a fresh tor, (c) matches the import of the torrc tor saves', async () => {
     const exported = path.join(work, 'examples-exported.yaml');
-    expect((await cli(['export', '--control', control, '-o', exported])).code).toBe(0);
-    const spec = parse(await readFile(exported, 'utf8'));
+    const stateDir = path.join(work, 'specs/.tor-reconcile');
+    const r0 = await cli(['export', '--control', control, '--state-dir', stateDir, '-o', exported]);
+    expect(r0.code, r0.stderr).toBe(0);
+    const text = await readFile(exported, 'utf8');
+    const spec = parse(text);
     expect(spec.options).toMatchObject({ MaxCircuitDirtiness: '5 minutes', SafeSocks: true, SocksPort: '127.0.0.1:9050 IsolateDestAddr IsolateDestPort' });
+    // Ephemeral services come back from the records of the spec that added them, keys by reference only.
+    expect(spec.stateDirectory).toBe('./specs/.tor-reconcile');
+    const ephemeral = spec.onionServices.filter((s: { type: string }) => s.type === 'ephemeral');
+    expect(ephemeral.map((s: { name: string }) => s.name).sort()).toEqual(['admin', 'api']);
+    expect(ephemeral.find((s: { name: string }) => s.name === 'api')).toEqual({
+      name: 'api',
+      type: 'ephemeral',
+      key: { file: './specs/.tor-reconcile/keys/api.key' },
+      ports: [
+        { port: 80, target: '127.0.0.1:9000' },
+        { port: 8443, target: '[::1]:9443' },
+      ],
+      maxStreams: 10,
+      maxStreamsCloseCircuit: true,
+    });
+    // Client auth: a ${file:} reference to a 0600 file holding tor's credential.
+    expect(spec.clientAuth).toEqual([{ privateKey: '${file:./secrets/demo.auth_private}', name: 'demo', permanent: false }]);
+    expect((await stat(path.join(work, 'secrets/demo.auth_private'))).mode & 0o777).toBe(0o600);
+    expect((await readFile(path.join(work, 'secrets/demo.auth_private'), 'utf8')).trim()).toBe((await readFile(path.join(work, 'specs/secrets/demo-client.auth_private'), 'utf8')).trim());
+    expect(text).not.toContain((await readFile(path.join(work, 'specs/secrets/demo-client.auth_private'), 'utf8')).trim().split(':').at(-1));
+    expect(text).not.toMatch(/ED25519-V3:/);
+
     expect((await cli(['validate', exported])).code).toBe(0);
     const plan = await cli(['plan', exported, '--detailed-exitcode']);
     expect(plan.code, plan.stdout).toBe(0);
@@ -242,14 +267,18 @@ describe('every example spec: export round trips', () => {
       const applied = await cli(['apply', exported, '--control', formatControlAddress(fresh.controlAddress)]);
       expect(applied.code, applied.stdout + applied.stderr).toBe(0);
       expect(await differingOptions(source, fresh, Object.keys(spec.options))).toEqual([]);
+      expect((await fresh.client.getInfo('onions/detached')).split('\n').sort()).toEqual((await source.client.getInfo('onions/detached')).split('\n').sort());
+      expect((await fresh.client.onionClientAuthView()).map((e) => [e.address, e.clientName])).toEqual((await source.client.onionClientAuthView()).map((e) => [e.address, e.clientName]));
     } finally {
       await fresh.cleanup();
     }
 
-    // tor writes what it runs to its own torrc; reading that file offline gives the same spec.
+    // tor writes what it runs to its own torrc; reading that file offline gives the same configuration
+    // (ephemeral services and client credentials are not configuration: only a live export has them).
     await source.client.saveConf();
     const r = await cli(['export', '--torrc', source.torrcPath, '--defaults-torrc', path.join(source.dataDirectory, 'torrc-defaults')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(specDifferences(spec, parse(r.stdout))).toEqual([]);
+    const { clientAuth: _c, stateDirectory: _s, ...live } = { ...spec, onionServices: spec.onionServices.filter((s: { type: string }) => s.type === 'filesystem') };
+    expect(specDifferences(live, parse(r.stdout))).toEqual([]);
   }, 180_000);
 });

@@ -1,5 +1,7 @@
 import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { exportLive, type ExportedSpec, type ExportFlags } from '../../reconcile/export.js';
+import { adoptRecords } from '../../reconcile/export-ephemeral.js';
 import { exportTorrc } from '../../reconcile/export-torrc.js';
 import { openTarget } from '../../reconcile/target.js';
 import { loadSpec } from '../../spec/index.js';
@@ -21,6 +23,8 @@ interface Flags {
   all?: boolean;
   comments?: boolean;
   includeInstance?: boolean;
+  stateDir?: string;
+  secretsDir?: string;
 }
 
 export const exportCommand: CliCommand = {
@@ -37,6 +41,8 @@ export const exportCommand: CliCommand = {
       .option('--all', "also options equal to tor's default")
       .option('--comments', "tor's one-line meaning above each option")
       .option('--include-instance', 'put instance options (control port, DataDirectory, Log, User …) into options:')
+      .option('--state-dir <dir>', "where the keys and records of tor's ephemeral services are (default: the spec's stateDirectory)")
+      .option('--secrets-dir <dir>', 'write client-auth credentials here as 0600 files (default: secrets/ beside --output)')
       .option('-o, --output <file>', 'write the spec here, mode 0600 (default: stdout)')
       .addHelpText(
         'after',
@@ -45,24 +51,27 @@ export const exportCommand: CliCommand = {
       .action(async (specs: string[], flags: Flags) => {
         const exportFlags: ExportFlags = { all: flags.all ?? false, includeInstance: flags.includeInstance ?? false };
         let spec: ExportedSpec;
+        let adopt: (() => Promise<void>) | undefined;
         if (flags.torrc) {
-          if (flags.control || specs.length) throw new CliUsageError('export --torrc reads files only: give it without --control or a spec');
+          if (flags.control || specs.length || flags.stateDir || flags.secretsDir) throw new CliUsageError('export --torrc reads files only: give it without --control, a spec, --state-dir or --secrets-dir');
           spec = await exportTorrc({ torrc: flags.torrc, ...(flags.defaultsTorrc ? { defaultsTorrc: flags.defaultsTorrc } : {}), ...(flags.torBinary ? { binary: flags.torBinary } : {}) }, exportFlags);
         } else {
           if (flags.defaultsTorrc || flags.torBinary) throw new CliUsageError('--defaults-torrc and --tor-binary go with --torrc');
-          spec = await exportFromTor(specs, flags, exportFlags, io);
+          ({ spec, adopt } = await exportFromTor(specs, flags, exportFlags, io));
         }
         const text = renderExport(spec, flags.comments ? { meaning: optionMeaning } : {});
         if (flags.output) {
           await writeFile(flags.output, text, { mode: 0o600 });
+          await adopt?.();
           io.stderr(`wrote ${flags.output}\n`);
         } else io.stdout(text);
       });
   },
 };
 
-async function exportFromTor(specs: string[], flags: Flags, exportFlags: ExportFlags, io: CliIo): Promise<ExportedSpec> {
+async function exportFromTor(specs: string[], flags: Flags, exportFlags: ExportFlags, io: CliIo): Promise<{ spec: ExportedSpec; adopt?: () => Promise<void> }> {
   let client;
+  let stateDir = flags.stateDir;
   if (flags.control) {
     let password: Secret<string> | undefined;
     if (flags.passwordEnv) {
@@ -73,10 +82,28 @@ async function exportFromTor(specs: string[], flags: Flags, exportFlags: ExportF
     client = await connect({ control: parseControlAddress(flags.control), ...(password ? { password } : {}) });
   } else if (specs.length) {
     const { state } = await loadSpec(specs, { env: io.env });
+    stateDir ??= state.stateDirectory;
     client = (await openTarget(state, { start: false })).client;
   } else throw new CliUsageError('export needs --control ADDRESS, a spec whose tor to export, or --torrc FILE');
+  // Paths in a spec written to a file are relative to it, so the spec and its secrets move together.
+  const output = flags.output ? path.resolve(flags.output) : undefined;
+  const rel = (file: string) => {
+    if (!output) return path.resolve(file);
+    const r = path.relative(path.dirname(output), path.resolve(file));
+    return r.startsWith('..') ? path.resolve(file) : `./${r}`;
+  };
+  const secretsDir = flags.secretsDir ?? (output ? path.join(path.dirname(output), 'secrets') : undefined);
   try {
-    return await exportLive(client, formatControlAddress(client.connection.address), exportFlags);
+    const { spec, records } = await exportLive(client, {
+      ...exportFlags,
+      control: formatControlAddress(client.connection.address),
+      env: io.env,
+      rel,
+      ...(stateDir ? { stateDir } : {}),
+      ...(secretsDir ? { secretsDir } : {}),
+    });
+    // Without a file, the spec has no identity to own the services under; its plan re-adds them (same address).
+    return { spec, ...(output && stateDir && records.length ? { adopt: () => adoptRecords(stateDir, output, records) } : {}) };
   } finally {
     await client.close();
   }

@@ -14,8 +14,10 @@ export interface ExportViewOptions {
 export function renderExport(spec: ExportedSpec, view: ExportViewOptions = {}): string {
   const body: Record<string, unknown> = { version: 1 };
   if (spec.control) body.tor = { control: spec.control };
+  if (spec.stateDirectory) body.stateDirectory = spec.stateDirectory;
   body.options = optionMap(spec.options);
   if (spec.services.length) body.onionServices = spec.services;
+  if (spec.clientAuth?.length) body.clientAuth = spec.clientAuth;
   const doc = new Document(body);
   const options = doc.get('options', true) as YAMLMap;
   for (const pair of options.items) {
