@@ -45,7 +45,7 @@ const GROUPS: ReadonlyArray<{ why: string; names: readonly string[] }> = [
   },
   {
     why: "where this process logs and how; the host's logging, not tor's behaviour",
-    names: ['Log', 'LogMessageDomains', 'LogTimeGranularity', 'TruncateLogFile', 'SyslogIdentityTag', 'AndroidIdentityTag', 'SafeLogging'],
+    names: ['Log', 'LogMessageDomains', 'LogTimeGranularity', 'TruncateLogFile', 'SyslogIdentityTag', 'SafeLogging'],
   },
 ];
 

@@ -52,9 +52,10 @@ export function exportValue(info: OptionInfo, lines: readonly string[], ctx: Val
       return lines.length === 1 ? numeric(lines[0]!) : lines.map(numeric);
     case 'CommaList':
     case 'RouterList': {
-      const joined = canonical(info, lines)[0] ?? '';
-      let items = joined === '' ? [] : joined.split(',');
-      if (info.type === 'RouterList' && AUTO_UNKNOWN_COUNTRY.has(info.name)) items = dropImpliedUnknown(items, ctx);
+      // canonical() always drops `{??}` (comparisons ignore it), so the items are taken from tor's text here.
+      const joined = AUTO_UNKNOWN_COUNTRY.has(info.name) ? lines.filter((l) => l !== '').join(',') : (canonical(info, lines)[0] ?? '');
+      let items = joined.split(',').map((i) => i.trim()).filter((i) => i !== '');
+      if (AUTO_UNKNOWN_COUNTRY.has(info.name)) items = dropImpliedUnknown(items, ctx);
       return items.map(numeric);
     }
     default:
