@@ -49,7 +49,7 @@ export async function exportTorrc(source: TorrcSource, flags: ExportFlags): Prom
   }
   const control = controlAddresses(lines)[0];
   if (!control) spec.notes.push('The torrc opens no control listener this spec could name: give --control ADDRESS when you use it.');
-  return { origin: `${source.torrc} (read by tor ${version ?? '?'})`, ...(control ? { control } : {}), ...spec };
+  return { origin: `${source.torrc} (read by tor ${version ?? '?'})`, fromFiles: true, ...(control ? { control } : {}), ...spec };
 }
 
 /** tor's [warn]/[err] lines, or all it said when it said neither. */

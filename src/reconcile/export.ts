@@ -41,6 +41,8 @@ export interface ExportedOption {
 export interface ExportedSpec {
   /** Where it came from, for the header comment (`tor 0.4.9.11 at unix:/run/tor/control`). */
   origin: string;
+  /** Read from torrc files (`--torrc`) rather than a live tor. */
+  fromFiles?: boolean;
   /** `tor.control`; absent when the source names no control listener. */
   control?: string;
   options: ExportedOption[];

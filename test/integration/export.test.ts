@@ -212,6 +212,20 @@ describe('export --torrc of a whole /etc/tor/torrc, offline', () => {
   });
 });
 
+describe("README's before → after", () => {
+  it('is what export --torrc --comments prints for that torrc', async () => {
+    const readme = await readFile(path.join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Adopting an existing tor'));
+    const before = /```torrc\n([\s\S]*?)```/.exec(section)![1]!;
+    const after = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const file = path.join(work, 'torrc');
+    await writeFile(file, before);
+    const r = await cli(['export', '--torrc', file, '--comments']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.replace(`from ${file} (`, 'from torrc (')).toBe(after);
+  });
+});
+
 describe('every example spec: export round trips', () => {
   let source: TestTor;
   let control: string;

@@ -28,7 +28,8 @@ export function renderExport(spec: ExportedSpec, view: ExportViewOptions = {}): 
     if (lines.length) key.commentBefore = lines.map((l) => ` ${l}`).join('\n');
     if (isSeq(pair.value) && pair.value.items.every(isScalar) && JSON.stringify(pair.value.toJSON()).length < 70) pair.value.flow = true;
   }
-  doc.commentBefore = [` Exported by tor-reconcile from ${spec.origin}.`, ' Applying this spec back to the same tor plans no change.'].join('\n');
+  const back = spec.fromFiles ? 'Applied to a tor running these files, this spec plans no change.' : 'Applying this spec back to the same tor plans no change.';
+  doc.commentBefore = [` Exported by tor-reconcile from ${spec.origin}.`, ` ${back}`].join('\n');
   const closing: string[] = [];
   if (spec.instance.length) {
     closing.push(' Instance options of the exported tor: they belong to that tor process, not to the configuration', ' (docs/export.md); `export --include-instance` puts them into options:.', ...commentedYaml({ options: optionMap(spec.instance) }));
