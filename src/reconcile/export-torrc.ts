@@ -5,8 +5,9 @@
  *   1. `tor --verify-config -f FILE --DataDirectory <throwaway> --DisableNetwork 1 --User ""` checks the file
  *      as tor would run it, but with a data directory of its own and no network (and without the file's User,
  *      who would not own that directory);
- *   2. `tor --dump-config short -f FILE` prints what the files set that differs from tor's defaults, in the
- *      same form as a live tor's `GETINFO config-text`, which is what makes the two exports agree.
+ *   2. `tor --dump-config full -f FILE` prints every option's value as tor would run with it, the same values
+ *      a live tor's GETCONF gives, which is what makes the two exports agree (both then leave out tor's
+ *      compiled-in defaults; `short` would also hide what the defaults file sets).
  *
  * Neither command acts on the options: tor returns after parsing (no directory is created, nothing is
  * bound or contacted). The second runs without the overrides so that the file's own DataDirectory reaches
@@ -38,7 +39,7 @@ export async function exportTorrc(source: TorrcSource, flags: ExportFlags): Prom
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  const dump = await runTor(binary, ['--dump-config', 'short', ...files]);
+  const dump = await runTor(binary, ['--dump-config', 'full', ...files]);
   if (dump.code !== 0) throw new ReconcileError(`tor could not dump ${source.torrc}:\n${torComplaints(dump.stdout + dump.stderr)}`);
   const lines = parseDump(dump.stdout);
   const version = /Tor version (\S+?)\.?$/m.exec((await runTor(binary, ['--version'])).stdout)?.[1];

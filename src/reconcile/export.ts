@@ -1,7 +1,7 @@
 /**
  * `tor-reconcile export`: a tor's configuration as a spec worth committing. The source is either a live tor
- * (`GETINFO config-text`, the options it reports as set) or torrc files read by tor itself
- * (export-torrc.ts); both give tor's own dump lines, so one function turns them into the same spec:
+ * (one GETCONF of every option) or torrc files read by tor itself (export-torrc.ts, `--dump-config full`);
+ * both give every option's value as tor holds it, so one function turns them into the same spec:
  * typed values (export-values.ts), tor's defaults left out, the process's own plumbing set apart
  * (export-instance.ts), onion services with their authorized clients, and, from a live tor, its ephemeral
  * services and client credentials (export-ephemeral.ts). The result is data; src/cli/views/export.ts
@@ -58,10 +58,10 @@ export interface ExportedSpec {
   notes: string[];
 }
 
-/** One dump line of tor's (`Key value`, value decoded). */
-export type DumpLine = [key: string, value: string];
+/** One option line as tor gives it (`Key value`, value decoded); null for GETCONF's bare `Key` (unset). */
+export type DumpLine = readonly [key: string, value: string | null];
 
-/** `GETINFO config-text` / `--dump-config` text → lines; values are C-unquoted where tor quoted them. */
+/** `tor --dump-config` text → lines; values are C-unquoted where tor quoted them. */
 export function parseDump(text: string): DumpLine[] {
   const out: DumpLine[] = [];
   for (const raw of text.split('\n')) {
@@ -74,27 +74,35 @@ export function parseDump(text: string): DumpLine[] {
 }
 
 /**
- * The spec for `lines` (tor's dump) judged against `table`. Secret options become `${env:…}` references;
- * options the table does not know are kept as text (the spec loader then names them).
+ * The spec for tor's option lines judged against `table`: every option whose value differs from tor's
+ * compiled-in default (all with `--all`), so that what a defaults file sets (an embedded tor's start-up
+ * options, Debian's service defaults) is exported too. Secret options become `${env:…}` references; options
+ * the table does not know are kept as text (the spec loader then names them); hidden `__` options belong to
+ * controllers and are left out.
  */
 export async function specFromDump(lines: readonly DumpLine[], table: OptionTable, flags: ExportFlags): Promise<Omit<ExportedSpec, 'origin' | 'control'>> {
   const byName = new Map<string, string[]>();
   const hs: Array<[string, string | null]> = [];
   for (const [key, value] of lines) {
-    if (key.startsWith('HiddenService')) {
-      hs.push([key, value]);
+    if (key.startsWith('__')) continue;
+    const info = table.get(key);
+    // The service block: HiddenServiceDir and the lines after it (Dependent); HiddenServiceStatistics & co. are global.
+    if (key.startsWith('HiddenService') && (!info || info.type === 'Dependent' || info.type === 'Virtual')) {
+      if (value !== null) hs.push([key, value]);
       continue;
     }
-    const name = table.canonical(key) ?? key;
-    const list = byName.get(name);
-    if (list) list.push(value);
-    else byName.set(name, [value]);
+    const name = info?.name ?? key;
+    const list = byName.get(name) ?? [];
+    if (value !== null) list.push(value);
+    byName.set(name, list);
   }
   const geoipExcludeUnknown = byName.get('GeoIPExcludeUnknown')?.at(-1) ?? table.get('GeoIPExcludeUnknown')?.defaults[0] ?? 'auto';
   const options: ExportedOption[] = [];
   const instance: ExportedOption[] = [];
   for (const [name, values] of byName) {
     const info = table.get(name);
+    // An empty line list is nothing configured (DirAuthority, FallbackDir: tor's built-in lists are used).
+    if (values.every((v) => v === '') && (!info || info.type === 'LineList' || info.type === 'Dependent')) continue;
     if (info && !flags.all && isDefault(info, values)) continue;
     const value: ExportValue = SECRET_OPTIONS.has(name)
       ? // The exported spec refers to the secret instead of carrying it (a password hash is brute-forceable).
@@ -116,6 +124,15 @@ export async function specFromDump(lines: readonly DumpLine[], table: OptionTabl
   };
 }
 
+/** The options to read from a live tor, in one GETCONF: all but controllers' `__` ones, the service block as one. */
+function readableOptions(table: OptionTable): string[] {
+  return table
+    .all()
+    .filter((o) => o.type !== 'Virtual' && !o.name.startsWith('__') && !(o.type === 'Dependent' && o.name.startsWith('HiddenService')))
+    .map((o) => o.name)
+    .concat(table.get('HiddenServiceOptions') ? ['HiddenServiceOptions'] : []);
+}
+
 export interface LiveExportOptions extends ExportFlags {
   /** The address export reached tor at: `tor.control`. */
   control: string;
@@ -131,9 +148,10 @@ export interface LiveExportOptions extends ExportFlags {
 
 /** A live tor as an exported spec, and the records its ephemeral services are adopted with (adoptRecords). */
 export async function exportLive(client: TorClient, opts: LiveExportOptions): Promise<{ spec: ExportedSpec; records: EphemeralRecord[] }> {
-  const [info, table] = await Promise.all([client.getInfo(['config-text', 'onions/detached']), tableFor(client)]);
-  const spec = await specFromDump(parseDump(info['config-text'] ?? ''), table, opts);
-  const detached = (info['onions/detached'] ?? '').split('\n').filter(Boolean);
+  const table = await tableFor(client);
+  const [entries, detachedText] = await Promise.all([client.getConfEntries(readableOptions(table)), client.getInfo('onions/detached')]);
+  const spec = await specFromDump(entries, table, opts);
+  const detached = detachedText.split('\n').filter(Boolean);
   const ephemeral = await exportEphemeral(detached, { env: opts.env, rel: opts.rel, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) });
   const auth = await exportClientAuth(client, opts.secretsDir, opts.rel);
   const out: ExportedSpec = {
@@ -182,7 +200,7 @@ function onionValue(key: string, value: string): string | number | boolean {
  * needs no network). `ControlPort 9051` listens on 127.0.0.1; `auto` and `0` name no address to write down.
  */
 export function controlAddresses(lines: readonly DumpLine[]): string[] {
-  const values = (name: string) => lines.filter(([k]) => k.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
+  const values = (name: string) => lines.filter((l): l is [string, string] => l[0].toLowerCase() === name.toLowerCase() && l[1] !== null).map(([, v]) => v);
   const out: string[] = [];
   for (const v of values('ControlSocket')) {
     const p = v.split(/\s+/)[0]!.replace(/^unix:/, '');

@@ -12,13 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { formatControlAddress } from '../../src/tor/address.js';
+import { formatControlAddress, parseControlAddress } from '../../src/tor/address.js';
+import { connect, type TorClient } from '../../src/tor/client.js';
 import { sameValue } from '../../src/tor/config/normalize.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { launch, type LaunchedTor } from '../../src/tor/launch.js';
 import { instanceReason } from '../../src/reconcile/export-instance.js';
 import { cliInProcess as cli } from '../helpers/cli.js';
-import { offlineLaunch } from '../helpers/offline.mjs';
+import { assertOfflineSpec, offlineLaunch } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
 const root = path.join(import.meta.dirname, '../..');
@@ -48,7 +49,7 @@ async function torWith(torrc: string, dir: string): Promise<LaunchedTor> {
 }
 
 /** Option names whose GETCONF differs between the two tors (plus the onion service block). */
-async function differingOptions(a: LaunchedTor | TestTor, b: LaunchedTor | TestTor, names: string[]): Promise<string[]> {
+async function differingOptions(a: { client: TorClient }, b: { client: TorClient }, names: string[]): Promise<string[]> {
   const [ca, cb] = await Promise.all([a.client.getConf(names), b.client.getConf(names)]);
   const out = names.filter((n) => !sameValue(table.get(n)!, ca.get(table.canonical(n)!) ?? [], cb.get(table.canonical(n)!) ?? []));
   const [ha, hb] = await Promise.all([a.client.getConfEntries(['HiddenServiceOptions']), b.client.getConfEntries(['HiddenServiceOptions'])]);
@@ -294,5 +295,49 @@ describe('every example spec: export round trips', () => {
     expect(r.code, r.stderr).toBe(0);
     const { clientAuth: _c, stateDirectory: _s, ...live } = { ...spec, onionServices: spec.onionServices.filter((s: { type: string }) => s.type === 'filesystem') };
     expect(specDifferences(live, parse(r.stdout))).toEqual([]);
+  }, 180_000);
+});
+
+describe('the quickstart example (an embedded tor): export round trips', () => {
+  let spec: string;
+  beforeAll(async () => {
+    await cp(path.join(root, 'examples/specs/quickstart.yaml'), path.join(work, 'quick/quickstart.yaml'));
+    spec = assertOfflineSpec(path.join(work, 'quick/quickstart.yaml'));
+    const r = await cli(['apply', spec]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  }, 120_000);
+  afterAll(async () => {
+    await cli(['stop', spec]);
+  });
+
+  it('(a) plans empty, (b) converges on a fresh tor, (c) matches the import of its torrc', async () => {
+    // Through the spec: its tor, and its state directory for the ephemeral service's key.
+    const exported = path.join(work, 'quick/exported.yaml');
+    const r0 = await cli(['export', spec, '-o', exported]);
+    expect(r0.code, r0.stderr).toBe(0);
+    const out = parse(await readFile(exported, 'utf8'));
+    expect(out.options).toMatchObject({ SocksPort: '127.0.0.1:19050', AvoidDiskWrites: true });
+    expect(out.onionServices.map((s: { name: string; type: string }) => `${s.name}:${s.type}`)).toEqual(['web:filesystem', 'api:ephemeral']);
+    expect(out.onionServices[1].key).toEqual({ file: './.tor-reconcile/keys/api.key' });
+    expect((await cli(['validate', exported])).code).toBe(0);
+    const plan = await cli(['plan', exported, '--detailed-exitcode']);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+
+    const source = await connect({ control: parseControlAddress(out.tor.control) });
+    const fresh = await startTestTor();
+    try {
+      const applied = await cli(['apply', exported, '--control', formatControlAddress(fresh.controlAddress)]);
+      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      expect(await differingOptions({ client: source }, fresh, Object.keys(out.options))).toEqual([]);
+
+      const dataDir = path.join(work, 'quick/.tor-data');
+      const r = await cli(['export', '--torrc', path.join(dataDir, 'torrc'), '--defaults-torrc', path.join(dataDir, 'torrc-defaults')]);
+      expect(r.code, r.stderr).toBe(0);
+      const { stateDirectory: _s, ...live } = { ...out, onionServices: out.onionServices.filter((s: { type: string }) => s.type === 'filesystem') };
+      expect(specDifferences(live, parse(r.stdout))).toEqual([]);
+    } finally {
+      await fresh.cleanup();
+      await source.close();
+    }
   }, 180_000);
 });
