@@ -30,7 +30,10 @@ export interface EphemeralExport {
 }
 
 /** The detached services of a tor whose keys `stateDir` holds; `rel` writes a path as the spec will. */
-export async function exportEphemeral(detached: readonly string[], opts: { stateDir?: string; env: Record<string, string | undefined>; rel: (file: string) => string }): Promise<EphemeralExport> {
+export async function exportEphemeral(
+  detached: readonly string[],
+  opts: { stateDir?: string; env: Record<string, string | undefined>; rel: (file: string) => string; usedNames: Set<string> },
+): Promise<EphemeralExport> {
   const out: EphemeralExport = { services: [], notes: [], records: [] };
   if (!detached.length) return out;
   const missing: string[] = [];
@@ -69,9 +72,13 @@ export async function exportEphemeral(detached: readonly string[], opts: { state
       missing.push(`  ${address}.onion: ${why}`);
       continue;
     }
-    out.records.push(record);
+    // A filesystem service (or another spec's service) may have the name already: the spec needs unique ones.
+    let name = service.name;
+    for (let i = 2; opts.usedNames.has(name); i++) name = `${service.name}-${i}`;
+    opts.usedNames.add(name);
+    out.records.push({ ...record, name });
     out.services.push({
-      name: service.name,
+      name,
       type: 'ephemeral',
       key: { file: opts.rel(record.keyFile) },
       ports: service.ports,

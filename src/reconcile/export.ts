@@ -152,7 +152,8 @@ export async function exportLive(client: TorClient, opts: LiveExportOptions): Pr
   const [entries, detachedText] = await Promise.all([client.getConfEntries(readableOptions(table)), client.getInfo('onions/detached')]);
   const spec = await specFromDump(entries, table, opts);
   const detached = detachedText.split('\n').filter(Boolean);
-  const ephemeral = await exportEphemeral(detached, { env: opts.env, rel: opts.rel, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) });
+  const usedNames = new Set(spec.services.map((s) => String(s.name)));
+  const ephemeral = await exportEphemeral(detached, { env: opts.env, rel: opts.rel, usedNames, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) });
   const auth = await exportClientAuth(client, opts.secretsDir, opts.rel);
   const out: ExportedSpec = {
     origin: `tor ${client.version} at ${opts.control}`,

@@ -18,6 +18,7 @@ import { sameValue } from '../../src/tor/config/normalize.js';
 import { OptionTable } from '../../src/tor/config/types.js';
 import { launch, type LaunchedTor } from '../../src/tor/launch.js';
 import { instanceReason } from '../../src/reconcile/export-instance.js';
+import { generateServiceKey } from '../../src/tor/onion/index.js';
 import { cliInProcess as cli } from '../helpers/cli.js';
 import { assertOfflineSpec, offlineLaunch } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
@@ -296,6 +297,22 @@ describe('every example spec: export round trips', () => {
     const { clientAuth: _c, stateDirectory: _s, ...live } = { ...spec, onionServices: spec.onionServices.filter((s: { type: string }) => s.type === 'filesystem') };
     expect(specDifferences(live, parse(r.stdout))).toEqual([]);
   }, 180_000);
+
+  it('lists the detached services it cannot export, each with its address and why', async () => {
+    const orphan = generateServiceKey();
+    await writeFile(path.join(work, 'specs/.tor-reconcile/keys/orphan.key'), orphan.toAddOnionBlob().reveal() + '\n', { mode: 0o600 });
+    await source.client.addOnion({ key: orphan.toAddOnionBlob(), ports: [{ port: 80 }], flags: ['Detach'] });
+    const unknown = await source.client.addOnion({ key: 'NEW:ED25519-V3', ports: [{ port: 80 }], flags: ['Detach', 'DiscardPK'] });
+    const r = await cli(['export', '--control', control, '--state-dir', path.join(work, 'specs/.tor-reconcile')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`#   ${orphan.address}.onion: its key is ${path.join(work, 'specs/.tor-reconcile/keys/orphan.key')}, but its ports are unknown`);
+    expect(r.stdout).toContain(`#   ${unknown.serviceId}.onion: no record or key for it in`);
+    expect(r.stdout).toMatch(/# Export with -o FILE to adopt the ephemeral services above/);
+    expect(r.stdout).not.toMatch(/ED25519-V3:/);
+    const none = await cli(['export', '--control', control]);
+    expect(none.stdout).toMatch(/# Detached ephemeral services, not exported \(give --state-dir DIR where their keys are\):/);
+    expect(parse(none.stdout).onionServices.filter((s: { type: string }) => s.type === 'ephemeral')).toEqual([]);
+  }, 60_000);
 });
 
 describe('the quickstart example (an embedded tor): export round trips', () => {

@@ -102,8 +102,10 @@ async function exportFromTor(specs: string[], flags: Flags, exportFlags: ExportF
       ...(stateDir ? { stateDir } : {}),
       ...(secretsDir ? { secretsDir } : {}),
     });
-    // Without a file, the spec has no identity to own the services under; its plan re-adds them (same address).
-    return { spec, ...(output && stateDir && records.length ? { adopt: () => adoptRecords(stateDir, output, records) } : {}) };
+    if (output && stateDir && records.length) return { spec, adopt: () => adoptRecords(stateDir, output, records) };
+    // Without a file, the spec has no identity to own the services under: its first apply re-adds them.
+    if (records.length) spec.notes.push('Export with -o FILE to adopt the ephemeral services above: without it, the first apply of this spec re-adds them (same addresses).');
+    return { spec };
   } finally {
     await client.close();
   }
