@@ -3,7 +3,7 @@
  * came from, `options:` with tor's one-line meaning above each option when asked, and the instance options
  * and notes as a closing comment.
  */
-import { Document, isMap, isScalar, isSeq, Scalar, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, isSeq, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ExportedOption, ExportedSpec } from '../../reconcile/export.js';
 
 export interface ExportViewOptions {
@@ -26,7 +26,7 @@ export function renderExport(spec: ExportedSpec, view: ExportViewOptions = {}): 
     const meaning = view.meaning?.(String(key.value));
     const lines = [meaning, why && `instance option: ${why}`].filter((l): l is string => Boolean(l));
     if (lines.length) key.commentBefore = lines.map((l) => ` ${l}`).join('\n');
-    if (isSeq(pair.value) && pair.value.items.every(isScalar) && JSON.stringify(pair.value.toJSON()).length < 70) pair.value.flow = true;
+    if (isSeq(pair.value) && shortWords(pair.value)) pair.value.flow = true;
   }
   const back = spec.fromFiles ? 'Applied to a tor running these files, this spec plans no change.' : 'Applying this spec back to the same tor plans no change.';
   doc.commentBefore = [` Exported by tor-reconcile from ${spec.origin}.`, ` ${back}`].join('\n');
@@ -39,6 +39,11 @@ export function renderExport(spec: ExportedSpec, view: ExportViewOptions = {}): 
   return doc.toString({ lineWidth: 0 });
 }
 
+/** A list of single words (`["{cn}", "{ru}"]`) reads best on one line; lines of a line list (SocksPort) one per line. */
+function shortWords(seq: YAMLSeq): boolean {
+  return seq.items.every((i) => isScalar(i) && !/\s/.test(String(i.value))) && JSON.stringify(seq.toJSON()).length < 70;
+}
+
 function optionMap(options: readonly ExportedOption[]): Record<string, unknown> {
   return Object.fromEntries(options.map((o) => [o.name, o.value]));
 }
@@ -47,7 +52,7 @@ function optionMap(options: readonly ExportedOption[]): Record<string, unknown> 
 function commentedYaml(value: unknown): string[] {
   const doc = new Document(value);
   const map = doc.contents;
-  if (isMap(map)) for (const pair of map.items) if (isMap(pair.value)) for (const p of pair.value.items) if (isSeq(p.value) && p.value.items.every(isScalar)) p.value.flow = true;
+  if (isMap(map)) for (const pair of map.items) if (isMap(pair.value)) for (const p of pair.value.items) if (isSeq(p.value) && shortWords(p.value)) p.value.flow = true;
   return doc
     .toString({ lineWidth: 0 })
     .trimEnd()
