@@ -196,6 +196,15 @@ describe('export --torrc of a whole /etc/tor/torrc, offline', () => {
     await expect(readFile('/var/lib/tor-example-relay/fingerprint')).rejects.toThrow();
   });
 
+  it('an empty torrc exports nothing: only what differs from tor\'s compiled-in defaults is exported', async () => {
+    const empty = path.join(work, 'empty.torrc');
+    await writeFile(empty, '');
+    const r = await cli(['export', '--torrc', empty, '--defaults-torrc', empty, '--include-instance']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(parse(r.stdout)).toEqual({ version: 1, options: {} });
+    expect(r.stdout).toContain('# The torrc opens no control listener this spec could name: give --control ADDRESS when you use it.');
+  });
+
   it('--include-instance puts them into options:', async () => {
     const r = await cli(['export', '--torrc', path.join(work, 'relay-full.torrc'), '--include-instance']);
     expect(r.code, r.stderr).toBe(0);
