@@ -136,6 +136,10 @@ describe('renderExport', () => {
     expect(text).toContain('# a note');
     expect(renderExport(spec)).not.toContain(optionMeaning('MaxCircuitDirtiness')!);
   });
+  it('per-service options carry their meaning too', () => {
+    const text = renderExport({ ...spec, services: [{ name: 'web', type: 'filesystem', directory: '/hs', ports: [{ port: 80, target: '127.0.0.1:80' }], options: { HiddenServiceMaxStreams: 100 } }] }, { meaning: optionMeaning });
+    expect(text).toContain('      # Most simultaneous streams per rendezvous circuit, 0 (unlimited) to 65535.\n      HiddenServiceMaxStreams: 100\n');
+  });
   it('knows most options', () => {
     expect(optionMeaning('StrictNodes')).toMatch(/^If StrictNodes is set to 1/);
     expect(table.all().filter((o) => !o.name.startsWith('__') && optionMeaning(o.name)).length).toBeGreaterThan(320);

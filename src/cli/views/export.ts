@@ -5,6 +5,7 @@
  */
 import { Document, isMap, isScalar, isSeq, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ExportedOption, ExportedSpec } from '../../reconcile/export.js';
+import { onionOption } from '../../spec/onion-options.js';
 
 export interface ExportViewOptions {
   /** tor's one-line meaning of an option (`--comments`); undefined leaves options uncommented. */
@@ -29,6 +30,18 @@ export function renderExport(spec: ExportedSpec, view: ExportViewOptions = {}): 
     if (isSeq(pair.value) && shortWords(pair.value)) pair.value.flow = true;
   }
   const back = spec.fromFiles ? 'Applied to a tor running these files, this spec plans no change.' : 'Applying this spec back to the same tor plans no change.';
+  // Per-service options carry their meaning too (the spec's own table of them).
+  const services = doc.get('onionServices', true);
+  if (view.meaning && isSeq(services)) {
+    for (const service of services.items) {
+      const options = isMap(service) ? service.get('options', true) : undefined;
+      if (!isMap(options)) continue;
+      for (const pair of options.items) {
+        const meaning = onionOption(String((pair.key as Scalar).value))?.description;
+        if (meaning) (pair.key as Scalar).commentBefore = ` ${meaning}`;
+      }
+    }
+  }
   doc.commentBefore = [` Exported by tor-reconcile from ${spec.origin}.`, ` ${back}`].join('\n');
   const closing: string[] = [];
   if (spec.instance.length) {
