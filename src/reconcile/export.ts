@@ -32,7 +32,8 @@ export interface ExportFlags {
 
 export interface ExportedOption {
   name: string;
-  value: ExportValue;
+  /** null: unset, tor's default (only with `--all`). */
+  value: ExportValue | null;
   /** Set for an instance option: why it is not declared state. */
   instance?: string;
 }
@@ -104,14 +105,13 @@ export async function specFromDump(lines: readonly DumpLine[], table: OptionTabl
     // An empty line list is nothing configured (DirAuthority, FallbackDir: tor's built-in lists are used).
     if (values.every((v) => v === '') && (!info || info.type === 'LineList' || info.type === 'Dependent')) continue;
     if (info && !flags.all && isDefault(info, values)) continue;
-    const value: ExportValue = SECRET_OPTIONS.has(name)
-      ? // The exported spec refers to the secret instead of carrying it (a password hash is brute-forceable).
-        `\${env:${secretEnvName(name)}}`
-      : info
-        ? exportValue(info, values, { geoipExcludeUnknown })
-        : values.length === 1
-          ? values[0]!
-          : values;
+    // Unset (`--all` only): null, the spec's "tor's default"; an unset secret has nothing to refer to.
+    let value: ExportValue | null;
+    if (values.every((v) => v === '')) value = null;
+    // The exported spec refers to the secret instead of carrying it (a password hash is brute-forceable).
+    else if (SECRET_OPTIONS.has(name)) value = `\${env:${secretEnvName(name)}}`;
+    else if (info) value = exportValue(info, values, { geoipExcludeUnknown });
+    else value = values.length === 1 ? values[0]! : values;
     const why = instanceReason(name);
     if (why && !flags.includeInstance) instance.push({ name, value, instance: why });
     else options.push({ name, value, ...(why ? { instance: why } : {}) });

@@ -158,6 +158,19 @@ describe.each(CASES)('$torrc: export, three round trips', ({ torrc, expect: expe
     expect(p.code, p.stdout + p.stderr).toBe(0);
   }, 60_000);
 
+  it('--all: every option tor holds, typed, validates and plans empty too', async () => {
+    const all = path.join(dir, 'all.yaml');
+    expect((await cli(['export', '--control', control, '--all', '-o', all])).code).toBe(0);
+    const options = parse(await readFile(all, 'utf8')).options;
+    expect(Object.keys(options).length).toBeGreaterThan(250);
+    // Unset secrets are null (tor's default), never a reference to a variable nobody sets.
+    expect(options.Socks5ProxyPassword).toBeNull();
+    const v = await cli(['validate', all]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    const p = await cli(['plan', all, '--detailed-exitcode']);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+  }, 60_000);
+
   it('(b) applied to a fresh tor, it converges to the same options', async () => {
     const fresh = await startTestTor();
     try {
