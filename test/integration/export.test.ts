@@ -219,6 +219,22 @@ describe('export --torrc of a whole /etc/tor/torrc, offline', () => {
     expect(r.stdout).toContain('# The torrc opens no control listener this spec could name: give --control ADDRESS when you use it.');
   });
 
+  it('secret options are references, never their values', async () => {
+    const file = path.join(work, 'proxy.torrc');
+    const hash = `16:${'A1'.repeat(29)}`;
+    await writeFile(file, `Socks5Proxy 127.0.0.1:1080\nSocks5ProxyUsername alice\nSocks5ProxyPassword s3cret-socks-pw\nHashedControlPassword ${hash}\n`);
+    const r = await cli(['export', '--torrc', file, '--include-instance', '--comments']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(parse(r.stdout).options).toEqual({
+      Socks5Proxy: '127.0.0.1:1080',
+      Socks5ProxyUsername: 'alice',
+      Socks5ProxyPassword: '${env:TOR_SOCKS5_PROXY_PASSWORD}',
+      HashedControlPassword: '${env:TOR_HASHED_CONTROL_PASSWORD}',
+    });
+    expect(r.stdout + r.stderr).not.toContain('s3cret-socks-pw');
+    expect(r.stdout + r.stderr).not.toContain(hash);
+  });
+
   it('--include-instance puts them into options:', async () => {
     const r = await cli(['export', '--torrc', path.join(work, 'relay-full.torrc'), '--include-instance']);
     expect(r.code, r.stderr).toBe(0);
