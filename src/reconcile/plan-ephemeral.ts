@@ -18,7 +18,7 @@ import type { EphemeralServiceShown, LiveState, Step } from './types.js';
  * Everything ADD_ONION is given except the key: if it changes, the service must be re-added. Its digest is
  * the record's `config`; ports stay port lines in it, as in every record written so far.
  */
-function ephemeralConfig(s: EphemeralService): { ports: string[]; flags: string[]; maxStreams?: number; clientAuthV3: string[] } {
+export function ephemeralConfig(s: EphemeralService): { ports: string[]; flags: string[]; maxStreams?: number; clientAuthV3: string[] } {
   const flags = ['Detach'];
   if (s.maxStreamsCloseCircuit) flags.push('MaxStreamsCloseCircuit');
   const clientAuthV3 = s.authorizedClients.map((c) => serviceAuthLine(c.publicKey).split(':')[2]!.toUpperCase()).sort();

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('secrets never leak', () => {
-  it('through validate, plan (every format), saved plans, apply, diff, status and export', async () => {
+  it('through validate, plan (every format), saved plans, apply, diff, status and export (live, via a spec, --torrc)', async () => {
     const service = await tor.client.addOnion({ key: 'NEW:ED25519-V3', ports: [{ port: 80 }], flags: ['Detach', 'DiscardPK'] });
     const client = generateClientAuthKeyPair();
     await writeFile(path.join(dir, 'alice.auth_private'), clientAuthPrivateLine(service.serviceId, client.privateKey).reveal() + '\n', { mode: 0o600 });
@@ -86,9 +86,33 @@ describe('secrets never leak', () => {
     // status prints the services' addresses from their keys, never the keys.
     expect((await cli(['status', spec])).code).toBe(0);
     expect(JSON.parse((await cli(['status', spec, '--json'])).stdout).services.map((s: { address: string }) => s.address)).toContain(pinnedKey.address);
-    const exported = await cli(['export', '--control', formatControlAddress(tor.controlAddress), '--password-env', 'TR_PW']);
-    expect(exported.stdout, exported.stderr).toContain('HashedControlPassword: ${env:TOR_HASHED_CONTROL_PASSWORD}');
-    expect(exported.stdout).not.toMatch(/16:[0-9A-F]{20}/);
+    // tor 0.4.9.11 forgets non-permanent client credentials on any SETCONF (the drift above): apply restores it.
+    expect((await cli(['apply', spec])).code).toBe(0);
+    expect(await tor.client.onionClientAuthView()).toHaveLength(1);
+    // export, every way: tor's live configuration (ContactInfo included) is what it prints.
+    const exportsFrom = outputs.length;
+    const control = formatControlAddress(tor.controlAddress);
+    const exported = await cli(['export', '--control', control, '--password-env', 'TR_PW']);
+    // An instance option, in the closing comment, as a reference.
+    expect(exported.stdout, exported.stderr).toContain('#     HashedControlPassword: ${env:TOR_HASHED_CONTROL_PASSWORD}');
+    const everything = await cli(['export', '--control', control, '--password-env', 'TR_PW', '--include-instance', '--all', '--comments']);
+    expect(everything.stdout, everything.stderr).toMatch(/^ {2}HashedControlPassword: \$\{env:TOR_HASHED_CONTROL_PASSWORD\}$/m);
+    // Through the spec: its ephemeral services (keys by reference) and tor's client credential (a 0600 file).
+    const exportFile = path.join(dir, 'exported.yaml');
+    const viaSpec = await cli(['export', spec, '-o', exportFile]);
+    expect(viaSpec.code, viaSpec.stderr).toBe(0);
+    const exportText = await readFile(exportFile, 'utf8');
+    outputs.push(exportText);
+    expect(exportText).toContain('file: ./.tor-reconcile/keys/gen.key');
+    expect(exportText).toContain('file: ./pinned.key');
+    expect(exportText).toContain('privateKey: ${file:./secrets/alice.auth_private}');
+    expect((await stat(path.join(dir, 'secrets/alice.auth_private'))).mode & 0o777).toBe(0o600);
+    // Offline, from tor's own torrc (which holds the password hash).
+    await tor.client.saveConf();
+    const offline = await cli(['export', '--torrc', tor.torrcPath, '--defaults-torrc', path.join(tor.dataDirectory, 'torrc-defaults'), '--include-instance']);
+    expect(offline.stdout, offline.stderr).toContain('HashedControlPassword: ${env:TOR_HASHED_CONTROL_PASSWORD}');
+    const exportsTo = outputs.length;
+    for (const text of outputs.slice(exportsFrom)) expect(text).not.toMatch(/16:[0-9A-F]{20}/);
     // A wrong password must not be echoed either.
     await cli(['plan', spec], { TR_PW: 'wrong-pw-271828' });
 
@@ -111,7 +135,7 @@ describe('secrets never leak', () => {
     expect(hits).toBe(needles.length);
     // The ${env:} option value is a spec secret: redacted everywhere tor-reconcile prints spec values.
     // (export prints tor's live configuration, which the spec's secrecy does not reach.)
-    for (const text of [...outputs.slice(0, -4), ...haystack.slice(-files.length)]) expect(text).not.toContain(CONTACT);
+    for (const text of [...outputs.slice(0, exportsFrom), ...outputs.slice(exportsTo), ...haystack.slice(-files.length)]) expect(text).not.toContain(CONTACT);
     expect(outputs.join('\n')).toContain('<redacted>');
 
     expect((await stat(path.join(dir, '.tor-reconcile'))).mode & 0o777).toBe(0o700);

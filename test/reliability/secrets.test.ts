@@ -268,7 +268,7 @@ describe('secrets: file and directory modes, whatever the umask', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('keys, plans, state and authorized_clients are 0600 files in 0700 directories under umask 000, even over looser existing ones', async () => {
+  it('keys, plans, state, authorized_clients and exports are 0600 files in 0700 directories under umask 000, even over looser existing ones', async () => {
     const control = formatControlAddress(tor.controlAddress);
     const ca = generateClientAuthKeyPair();
     const remote = generateServiceKey();
@@ -299,6 +299,8 @@ clientAuth:
       ['keys', 'client-auth', 'bob', '--address', remote.address, '--private-out', path.join(dir, 'loose/bob.auth_private')],
       ['keys', 'import', path.join(dir, 'hs/web'), path.join(dir, 'loose/imported.key')],
       ['keys', 'export', path.join(dir, 'state/keys/api.key'), path.join(dir, 'exported-hs')],
+      // export writes the spec, tor's client credential beside it, and the adopted records.
+      ['export', '--control', control, '--state-dir', path.join(dir, 'state'), '-o', path.join(dir, 'adopted.yaml')],
     ];
     for (const argv of runs) {
       const r = await cliChild(argv, { umask: 0o000, cwd: dir });
@@ -322,6 +324,9 @@ clientAuth:
       ['loose/imported.key', 0o600],
       ['exported-hs', 0o700],
       ['exported-hs/hs_ed25519_secret_key', 0o600],
+      ['adopted.yaml', 0o600],
+      ['secrets', 0o700],
+      [`secrets/${remote.address}.auth_private`, 0o600],
     ];
     const wrong: string[] = [];
     for (const [rel, want] of expected) {
