@@ -20,7 +20,12 @@ describe('deployment files', () => {
     const spec = docs.find((d) => d.metadata.name === 'tor-reconcile-spec')!.data!['spec.yaml']!;
     // The Secret is mounted at /keys in the pod; here the demo key of the examples stands in for it.
     const demo = path.join(root, 'examples/specs/secrets/demo-client.auth_private');
-    const { state } = await loadSpecSources([{ name: 'configmap spec.yaml', text: spec.replace('/keys/upstream.auth_private', demo), path: path.join(root, 'deploy/kubernetes/spec.yaml') }]);
+    // The container's --allow-path flags are what the spec may reach (confinement, docs/gitops.md); /keys is
+    // played by the demo key's directory.
+    const args = (docs.find((d) => d.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { name: string; args: string[] }[] } } } }).spec.template.spec.containers.find((c) => c.name === 'tor-reconcile')!.args;
+    const allow = args.flatMap((a, i) => (args[i - 1] === '--allow-path' ? [a === '/keys' ? path.dirname(demo) : a] : []));
+    expect(allow).toHaveLength(2);
+    const { state } = await loadSpecSources([{ name: 'configmap spec.yaml', text: spec.replace('/keys/upstream.auth_private', demo), path: path.join(root, 'deploy/kubernetes/spec.yaml') }], { confine: { allow } });
     expect(state.tor.control).toBe('unix:/run/tor/control');
     expect(state.onionServices.map((s) => s.name)).toEqual(['web', 'api']);
   });
@@ -28,7 +33,7 @@ describe('deployment files', () => {
   it('the systemd unit runs watch as tor user, restarts always, and is hardened', async () => {
     const unit = await readFile(path.join(root, 'deploy/systemd/tor-reconcile.service'), 'utf8');
     for (const line of ['User=debian-tor', 'Restart=always', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'StateDirectoryMode=0700']) expect(unit).toContain(line);
-    expect(unit).toMatch(/^ExecStart=.*tor-reconcile watch /m);
+    expect(unit).toMatch(/^ExecStart=.*tor-reconcile watch .*--allow-path \/var\/lib\/tor .*--allow-path \/var\/lib\/tor-reconcile/m);
   });
 
   it('the apply unit runs apply after every start of tor, restarts with it, and passes systemd-analyze verify', async (ctx) => {
