@@ -7,6 +7,7 @@ import { CliUsageError } from '../report.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { githubAnnotations, githubDiagnostics, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
+import { withLintFindings } from '../plan-lint.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { openSession } from './session.js';
 
@@ -18,6 +19,7 @@ interface PlanFlags {
   format?: PlanFormat;
   out?: string;
   detailedExitcode?: boolean;
+  lintStrict?: boolean;
   timeout: string;
 }
 
@@ -50,6 +52,7 @@ export const planCommand: CliCommand = {
       .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
+      .option('--lint-strict', "block the plan (exit 1, apply refuses it) when `tor-reconcile lint` finds an error or a warning; otherwise its findings are shown among the warnings")
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
@@ -64,17 +67,19 @@ export const planCommand: CliCommand = {
           if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
           throw err;
         });
+        let plan = session.plan;
         try {
-          await renderPlan(session.plan, format, io);
+          plan = await withLintFindings(session.plan, specs, session.desired, flags.lintStrict ?? false);
+          await renderPlan(plan, format, io);
           if (flags.out) {
-            await writePlanFile(flags.out, session.plan);
+            await writePlanFile(flags.out, plan);
             io.stderr(`plan saved to ${flags.out}; apply it with: tor-reconcile apply ${flags.out}\n`);
           }
         } finally {
           await session.close();
         }
-        if (session.plan.errors.length) setExitCode(EXIT_INVALID);
-        else if (flags.detailedExitcode && !isEmptyPlan(session.plan)) setExitCode(EXIT_CHANGES);
+        if (plan.errors.length) setExitCode(EXIT_INVALID);
+        else if (flags.detailedExitcode && !isEmptyPlan(plan)) setExitCode(EXIT_CHANGES);
       });
   },
 };
