@@ -6,14 +6,12 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import AjvModule from 'ajv';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allRuleDocs, renderRuleDocs } from '../../src/lint/index.js';
 import { cliInProcess } from '../helpers/cli.js';
 
 const root = path.join(import.meta.dirname, '../..');
-// ajv is CommonJS: its class is the default export's `default`.
-const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default;
 
 async function sarifValidator() {
   const schema = JSON.parse(await readFile(path.join(root, 'test/data/sarif-2.1.0-subset.schema.json'), 'utf8'));
