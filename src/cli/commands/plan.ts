@@ -52,7 +52,7 @@ export const planCommand: CliCommand = {
       .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
-      .option('--lint-strict', "block the plan (exit 1, apply refuses it) when `tor-reconcile lint` finds an error or a warning; otherwise its findings are shown among the warnings")
+      .option('--lint-strict', "block the plan (exit 1, --out saves nothing) when `tor-reconcile lint` finds an error or a warning; without it they are shown among the warnings")
       .option(...TIMEOUT_OPTION)
       .addHelpText(
         'after',
@@ -71,7 +71,10 @@ export const planCommand: CliCommand = {
         try {
           plan = await withLintFindings(session.plan, specs, session.desired, flags.lintStrict ?? false);
           await renderPlan(plan, format, io);
-          if (flags.out) {
+          // apply re-plans a saved plan without linting it: a plan lint blocks is not saved at all.
+          const lintBlocked = plan.errors.some((e) => e.item.startsWith('lint:'));
+          if (flags.out && lintBlocked) io.stderr(`plan not saved to ${flags.out}: --lint-strict and lint findings block it\n`);
+          else if (flags.out) {
             await writePlanFile(flags.out, plan);
             io.stderr(`plan saved to ${flags.out}; apply it with: tor-reconcile apply ${flags.out}\n`);
           }
