@@ -56,6 +56,7 @@ const cases: Record<string, [trigger: string, clean: string]> = {
   TR004: [`version: 1\n${fsService('192.168.1.5:80')}`, `version: 1\n${fsService('127.0.0.1:80')}`],
   TR005: ['version: 1\noptions:\n  MetricsPort: 0.0.0.0:9035\n  MetricsPortPolicy: accept *\n', 'version: 1\noptions:\n  MetricsPort: 0.0.0.0:9035\n  MetricsPortPolicy: accept 192.0.2.10\n'],
   TR006: ['version: 1\noptions:\n  ExtORPort: 0.0.0.0:5000\n', 'version: 1\noptions:\n  ExtORPort: auto\n'],
+  TR007: ['version: 1\ntor:\n  control: tcp:192.0.2.5:9051\n', 'version: 1\ntor:\n  control: tcp:127.0.0.1:9051\n'],
   TR010: [`version: 1\noptions:\n  ORPort: 9001\n${SERVICE}`, 'version: 1\noptions:\n  ORPort: 9001\n'],
   TR011: [`version: 1\noptions:\n  HiddenServiceNonAnonymousMode: true\n  SocksPort: 0\n${SERVICE}`, `version: 1\noptions:\n  HiddenServiceNonAnonymousMode: true\n  HiddenServiceSingleHopMode: true\n  SocksPort: 0\n${SERVICE}`],
   TR012: [`version: 1\noptions:\n  HiddenServiceNonAnonymousMode: true\n  HiddenServiceSingleHopMode: true\n${SERVICE}`, `version: 1\noptions:\n  HiddenServiceNonAnonymousMode: true\n  HiddenServiceSingleHopMode: true\n  SocksPort: 0\n${SERVICE}`],

@@ -139,4 +139,20 @@ export const extOrPortExposed: Rule = {
   },
 };
 
-export const exposureRules: Rule[] = [clientListenerExposed, controlPortNoAuth, controlPortRemote, onionTargetRemote, metricsPortOpen, extOrPortExposed];
+export const controlConnectionRemote: Rule = {
+  id: 'TR007',
+  name: 'control-connection-remote',
+  severity: 'warning',
+  summary: 'tor.control is a TCP address on another host',
+  rationale:
+    'tor-reconcile then speaks the control protocol across the network in clear: the password (or the cookie) it authenticates with, and everything it sends (ADD_ONION with private keys, client authorization keys), can be read on the way. The control protocol has no encryption of its own; tor\'s manual recommends a local port or socket.',
+  sources: [`${MANUAL}: ControlPort, ControlSocket`, 'tor 0.4.9\'s warning for a ControlPort on a non-local address ("the controller protocol isn\'t encrypted!")'],
+  fix: 'Run tor-reconcile on the tor\'s host (unix:/run/tor/control), or reach the remote control port through an SSH tunnel and give its local end (tcp:127.0.0.1:PORT).',
+  *check(config) {
+    const control = config.state.tor.control;
+    const m = control ? /^tcp:(.*):\d+$/i.exec(control) : null;
+    if (m && !isLoopback(m[1]!)) yield { message: `tor.control ${control} is on another host: the control connection is unencrypted`, at: ['tor', 'control'] };
+  },
+};
+
+export const exposureRules: Rule[] = [clientListenerExposed, controlPortNoAuth, controlPortRemote, onionTargetRemote, metricsPortOpen, extOrPortExposed, controlConnectionRemote];
