@@ -1,6 +1,7 @@
 /**
- * The lint rules that say "tor refuses to start" (TR011, TR012) checked against the real tor: the torrc
- * their triggering spec describes fails `tor --verify-config`, the clean one passes. Every torrc has
+ * Lint rules checked against the real tor. Those that say "tor refuses to start" (TR011, TR012): the torrc
+ * their triggering spec describes fails `tor --verify-config`, the clean one passes; those that quote a tor
+ * warning (TR010, TR003): tor prints it exactly for the triggering spec. Every torrc has
  * DisableNetwork 1; --verify-config only parses and validates, it opens no connection.
  */
 import { spawnSync } from 'node:child_process';
@@ -56,5 +57,19 @@ describe('lint rules that predict tor refusing a configuration', () => {
     // Refused for the reason the rule gives, not for another.
     if (!accepted) expect(tor.output).toMatch(id === 'TR011' ? /must be used with Hidden\w+ set to 1/ : /incompatible with using Tor as an anonymous client/);
     expect((await findings(options)).includes(id)).toBe(!accepted);
+  }, 90_000);
+});
+
+describe('lint rules that quote a warning of tor', () => {
+  const cases: Array<[string, Record<string, string>, RegExp, boolean]> = [
+    ['TR010', { ORPort: '127.0.0.1:9999', AssumeReachable: '1', SocksPort: '0' }, /configured as a relay and a hidden service/, true],
+    ['TR010', { SocksPort: '0' }, /configured as a relay and a hidden service/, false],
+    ['TR003', { ControlPort: '0.0.0.0:9998', CookieAuthentication: '1', SocksPort: '0' }, /ControlPort set to accept connections from a non-local address/, true],
+    ['TR003', { ControlPort: '127.0.0.1:9998', CookieAuthentication: '1', SocksPort: '0' }, /ControlPort set to accept connections from a non-local address/, false],
+  ];
+  it.each(cases)('%s %o: tor warns (%s) exactly when lint reports it', async (id, options, warning, warns) => {
+    const tor = await torAccepts(options);
+    expect(warning.test(tor.output), tor.output).toBe(warns);
+    expect((await findings(options)).includes(id)).toBe(warns);
   }, 90_000);
 });
