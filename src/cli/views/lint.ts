@@ -6,13 +6,14 @@ import { activeFindings } from '../../lint/index.js';
 import { plural } from '../report.js';
 
 export function renderLintHuman(result: LintResult): string {
+  const active = activeFindings(result);
   const out: string[] = [];
-  for (const f of activeFindings(result)) {
+  for (const f of active) {
     const where = f.line > 0 ? `${f.file}:${f.line}:${f.col}` : f.file;
     out.push(`${where}: ${f.severity} ${f.ruleId}: ${f.message}`);
+    // The caret keeps the line's tabs so it lands under the right character in a terminal.
     if (f.excerpt) out.push(`  ${f.excerpt}`, `  ${f.excerpt.slice(0, Math.max(0, f.col - 1)).replace(/[^\t]/g, ' ')}^`);
   }
-  const active = activeFindings(result);
   const count = (s: string) => active.filter((f) => f.severity === s).length;
   const suppressed = result.findings.length - active.length;
   const parts = [plural(count('error'), 'error'), plural(count('warning'), 'warning'), plural(count('note'), 'note')];
