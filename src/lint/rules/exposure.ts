@@ -56,7 +56,7 @@ export const controlPortNoAuth: Rule = {
   severity: 'error',
   summary: 'A ControlPort with no authentication declared (neither CookieAuthentication 1 nor HashedControlPassword)',
   rationale:
-    'The control port can reconfigure tor, read its onion service keys (ADD_ONION, GETINFO) and learn every circuit and stream. "Unless you also specify one or more of HashedControlPassword or CookieAuthentication, setting this option will cause Tor to allow any process on the local host to control it", and a web page in a local browser can reach a TCP port on 127.0.0.1. A spec that opens the port should also declare how it is protected; tor-reconcile cannot see an external tor\'s torrc when it lints.',
+    'The control port can reconfigure tor, read its onion service keys (ADD_ONION, GETINFO) and learn every circuit and stream. "Unless you also specify one or more of HashedControlPassword or CookieAuthentication, setting this option will cause Tor to allow any process on the local host to control it", any other user\'s included. A spec that opens the port should also declare how it is protected; tor-reconcile cannot see an external tor\'s torrc when it lints.',
   sources: [`${MANUAL}: ControlPort, CookieAuthentication, HashedControlPassword`],
   fix: 'Add `CookieAuthentication: true` (or a HashedControlPassword) to the same spec, or use a unix: ControlSocket whose directory only the right users can enter. A tor started by `tor.launch` always gets cookie authentication and is not reported.',
   *check(config) {

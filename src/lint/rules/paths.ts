@@ -45,8 +45,8 @@ export const strictExcludeOnions: Rule = {
   severity: 'warning',
   summary: 'StrictNodes 1 with ExcludeNodes on a tor that hosts onion services',
   rationale:
-    'An onion service does not choose all the relays it must reach: clients pick the rendezvous point, and the HSDirs are fixed by the address and the day. With StrictNodes 1, tor refuses to use an excluded relay for these too ("Every introduction point for service %s is in the ExcludeNodes set and StrictNodes is set. We can\'t connect."), so some clients cannot reach the service and descriptors may not be uploaded, at random and without an error in the spec.',
-  sources: [`${MANUAL}: StrictNodes ("even if doing so will break functionality for you")`, "tor 0.4.9's log messages for excluded introduction points and HSDirs"],
+    'An onion service does not choose all the relays it must reach: each client picks the rendezvous point, and the HSDirs that store its descriptor follow from its address and the time period. StrictNodes 0 lets tor use an excluded node when it must "connect to a hidden service, provide a hidden service to a client, [...] upload directory information"; StrictNodes 1 removes exactly that leeway. Clients whose rendezvous point is excluded cannot connect, and descriptor uploads to excluded HSDirs are skipped, at random and with nothing wrong in the spec.',
+  sources: [`${MANUAL}: StrictNodes ("even if doing so will break functionality for you"; the list of what StrictNodes 0 allows)`, `${MANUAL}: ExcludeNodes`],
   fix: 'Keep the exclusions on a separate client tor, or drop StrictNodes on the onion service\'s tor, or accept the breakage and suppress with that reason.',
   *check(config) {
     if (!strict(config) || !config.hostsOnionServices) return;
