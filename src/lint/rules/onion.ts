@@ -158,11 +158,12 @@ export const duplicateClientKey: Rule = {
 };
 
 /**
- * An estimate of how many clients fit in one v3 descriptor (tor-reconcile's model of rend-spec-v3, not a
- * measurement): a descriptor may be at most 50000 bytes (HSV3MaxDescriptorSize's default); both encrypted
- * layers are padded to a multiple of 10000 bytes, carry 48 bytes of salt and MAC, and are base64 with a
- * line break per 64 characters; an `auth-client` line is 70 bytes, and tor pads the list to a multiple of
- * 16 clients with fake ones; an introduction point takes about 750 bytes of the inner layer.
+ * How many clients fit in one v3 descriptor, by tor-reconcile's model of the format: a descriptor may be at
+ * most 50000 bytes (HSV3MaxDescriptorSize's default); the middle (superencrypted) layer is padded to a
+ * multiple of 10000 bytes, and both encrypted layers carry 48 bytes of salt and MAC and are base64 with a
+ * line break per 64 characters; an `auth-client` line is 70 bytes, and tor pads the list to a multiple of 16
+ * clients; an introduction point takes about 750 bytes of the inner layer. Measured on the private network
+ * with 3 introduction points (test/e2e/lint-client-limit.test.ts): 368 clients publish, 384 do not.
  */
 export function maxAuthorizedClients(introPoints: number): number {
   const MAX_DESCRIPTOR = 50_000;
@@ -170,9 +171,8 @@ export function maxAuthorizedClients(introPoints: number): number {
   const MIDDLE_FIXED = 200;
   const PER_CLIENT = 70;
   const PER_INTRO_POINT = 750;
-  const pad = (n: number) => Math.ceil(n / 10_000) * 10_000;
   const armored = (n: number) => Math.ceil(((n + 48) * 4) / 3) * (65 / 64);
-  const inner = armored(pad(introPoints * PER_INTRO_POINT + 100));
+  const inner = armored(introPoints * PER_INTRO_POINT + 100);
   // The largest padded middle layer whose armour still fits.
   let middle = 0;
   while (armored(middle + 10_000) + OUTER_FIXED <= MAX_DESCRIPTOR) middle += 10_000;
@@ -186,8 +186,8 @@ export const tooManyClients: Rule = {
   severity: 'warning',
   summary: 'More authorized clients than are estimated to fit in one onion service descriptor',
   rationale:
-    'Every authorized client adds an `auth-client` line to the service\'s descriptor (padded to a multiple of 16), and HSDirs refuse a descriptor above 50000 bytes: past the limit the service is not published and nobody can reach it. The limit depends on the number of introduction points; tor-reconcile estimates it (about 224 clients with up to 13 introduction points, 32 with 14 to 20) from the descriptor format; the estimate is not a guarantee in either direction.',
-  sources: ['Tor rend-spec-v3, "Client authorization" and descriptor size (HSV3MaxDescriptorSize, default 50000)', `${MANUAL}: HiddenServiceNumIntroductionPoints`],
+    'Every authorized client adds an `auth-client` line to the service\'s descriptor (tor pads the list to a multiple of 16), and a descriptor may not exceed 50000 bytes. Past the limit tor does not publish the service at all: measured with tor 0.4.9 on a private network, a service with 384 clients got no descriptor and made no upload, so nobody could reach it, and the spec applied without an error. With 3 introduction points (the default) 368 clients fit; each further introduction point takes room from the clients (tor-reconcile\'s estimate: about 128 with 20).',
+  sources: ['Tor rend-spec-v3 (descriptor layers, client authorization); HSV3MaxDescriptorSize, default 50000', 'measured: test/e2e/lint-client-limit.test.ts (tor 0.4.9, private network)', `${MANUAL}: HiddenServiceNumIntroductionPoints`],
   fix: 'Split the clients over several onion services (each its own key and address), or use fewer introduction points.',
   *check(config) {
     for (const service of config.services) {
