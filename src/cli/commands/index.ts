@@ -5,6 +5,7 @@ import { checkCommand } from './check.js';
 import { diffCommand } from './diff.js';
 import { exportCommand } from './export.js';
 import { keysCommand } from './keys.js';
+import { lintCommand } from './lint.js';
 import { planCommand } from './plan.js';
 import { schemaCommand } from './schema.js';
 import { statusCommand } from './status.js';
@@ -12,4 +13,4 @@ import { stopCommand } from './stop.js';
 import { validateCommand } from './validate.js';
 import { watchCommand } from './watch.js';
 
-export const commands: readonly CliCommand[] = [validateCommand, planCommand, applyCommand, diffCommand, statusCommand, exportCommand, stopCommand, watchCommand, checkCommand, keysCommand, schemaCommand];
+export const commands: readonly CliCommand[] = [validateCommand, lintCommand, planCommand, applyCommand, diffCommand, statusCommand, exportCommand, stopCommand, watchCommand, checkCommand, keysCommand, schemaCommand];

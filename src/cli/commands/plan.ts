@@ -7,6 +7,7 @@ import { CliUsageError } from '../report.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { githubAnnotations, githubDiagnostics, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
+import { withLintFindings } from '../plan-lint.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 import { openPlanSession } from './session.js';
@@ -19,6 +20,7 @@ interface PlanFlags {
   format?: PlanFormat;
   out?: string;
   detailedExitcode?: boolean;
+  lintStrict?: boolean;
   timeout: string;
   allowPath: string[];
 }
@@ -52,6 +54,7 @@ export const planCommand: CliCommand = {
       .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
       .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
+      .option('--lint-strict', "block the plan (exit 1, --out saves nothing) when `tor-reconcile lint` finds an error or a warning; without it they are shown among the warnings")
       .option(...TIMEOUT_OPTION)
       .option(...ALLOW_PATH_OPTION)
       .addHelpText(
@@ -67,17 +70,22 @@ export const planCommand: CliCommand = {
           if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
           throw err;
         });
+        let plan = session.plan;
         try {
-          await renderPlan(session.plan, format, io);
-          if (flags.out) {
-            await writePlanFile(flags.out, session.plan);
+          plan = await withLintFindings(session.plan, specs, session.desired, flags.lintStrict ?? false);
+          await renderPlan(plan, format, io);
+          // apply re-plans a saved plan without linting it: a plan lint blocks is not saved at all.
+          const lintBlocked = plan.errors.some((e) => e.item.startsWith('lint:'));
+          if (flags.out && lintBlocked) io.stderr(`plan not saved to ${flags.out}: --lint-strict and lint findings block it\n`);
+          else if (flags.out) {
+            await writePlanFile(flags.out, plan);
             io.stderr(`plan saved to ${flags.out}; apply it with: tor-reconcile apply ${flags.out}\n`);
           }
         } finally {
           await session.close();
         }
-        if (session.plan.errors.length) setExitCode(EXIT_INVALID);
-        else if (flags.detailedExitcode && !isEmptyPlan(session.plan)) setExitCode(EXIT_CHANGES);
+        if (plan.errors.length) setExitCode(EXIT_INVALID);
+        else if (flags.detailedExitcode && !isEmptyPlan(plan)) setExitCode(EXIT_CHANGES);
       });
   },
 };
