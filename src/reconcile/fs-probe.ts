@@ -10,14 +10,15 @@ import type { PathEntry, PathProbe, TorIdentity } from './types.js';
 /** Linux's own limit on symlinks followed in one lookup. */
 const MAX_LINKS = 40;
 
-/** One path component as lstat sees it; `missing` when nothing is there. */
-export async function probeEntry(file: string, inDir = path.dirname(file)): Promise<PathEntry> {
+/** One path component as lstat sees it; `missing` when nothing is there. `empty` is read for a directory with `contents`. */
+export async function probeEntry(file: string, inDir = path.dirname(file), contents = true): Promise<PathEntry> {
   const at = { path: file, in: file === '/' ? '' : inDir };
   try {
     const st = await lstat(file);
     const facts = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
     if (st.isSymbolicLink()) return { ...at, kind: 'symlink', ...facts, target: path.resolve(path.dirname(file), await readlink(file)) };
     if (st.isDirectory()) {
+      if (!contents) return { ...at, kind: 'dir', ...facts };
       // An unreadable directory counts as not empty: never take over what we cannot see.
       const empty = await readdir(file).then((names) => names.length === 0, () => false);
       return { ...at, kind: 'dir', ...facts, empty };
@@ -39,7 +40,8 @@ export async function probePath(target: string): Promise<PathProbe> {
   const record = async (file: string, inDir: string) => {
     const known = seen.get(file);
     if (known) return known;
-    const e = await probeEntry(file, inDir);
+    // Only the target's contents matter (is it empty?): /tmp's are neither needed nor cheap.
+    const e = await probeEntry(file, inDir, file === path.resolve(target));
     seen.set(file, e);
     entries.push(e);
     return e;
@@ -69,6 +71,9 @@ export async function probePath(target: string): Promise<PathProbe> {
       break;
     }
   }
+  const last = seen.get(real);
+  // The target reached through a symlink: its contents were not read under the link's name.
+  if (last?.kind === 'dir' && last.empty === undefined) last.empty = (await probeEntry(real, last.in)).empty!;
   return { path: target, real, entries };
 }
 
