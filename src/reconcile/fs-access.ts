@@ -35,13 +35,14 @@ function trustedUid(uid: number | undefined, ctx: AccessContext): boolean {
   return uid === 0 || uid === ctx.uid || (ctx.tor !== undefined && uid === ctx.tor.uid);
 }
 
-/** Someone other than root, us or tor can create, rename or remove entries in `dir`. */
-function writableByOthers(dir: PathEntry, ctx: AccessContext): boolean {
+/** Someone other than root, us or tor can create, rename or remove entries in `dir`: who, for messages; undefined when no one. */
+function writableByOthers(dir: PathEntry, ctx: AccessContext): string | undefined {
   const mode = dir.mode ?? 0;
-  if (!trustedUid(dir.uid, ctx)) return true;
-  if (mode & 0o002) return true;
+  const what = `${ownerLabel(dir, ctx)}, mode ${octal(mode)}`;
+  if (!trustedUid(dir.uid, ctx)) return `which its owner, neither root nor tor's user, can write (${what})`;
+  if (mode & 0o002) return `which others can write (${what}${mode & 0o1000 ? '' : ', no sticky bit'})`;
   const trustedGroup = dir.gid === 0 || (ctx.tor?.gid !== undefined && dir.gid === ctx.tor.gid);
-  return Boolean(mode & 0o020) && !trustedGroup;
+  return mode & 0o020 && !trustedGroup ? `which its group can write (${what}${mode & 0o1000 ? '' : ', no sticky bit'})` : undefined;
 }
 
 /** Tor's user may search (traverse) `dir`: the owner, group or other execute bit that applies to it. */
@@ -64,19 +65,19 @@ export function judgePath(probe: PathProbe, ctx: AccessContext): PathVerdict {
     if (e.kind === 'missing') {
       missing.push(e.path);
       // We create it; a sticky directory (/tmp) keeps others from renaming what we created.
-      if (parent && parent.kind === 'dir' && writableByOthers(parent, ctx) && !((parent.mode ?? 0) & 0o1000)) {
-        problems.push(`${e.path} would be created in ${parent.path}, which others can write (${ownerLabel(parent, ctx)}, mode ${octal(parent.mode ?? 0)}, no sticky bit): they could replace it before tor uses it`);
-      }
+      const who = parent?.kind === 'dir' ? writableByOthers(parent, ctx) : undefined;
+      if (who && !((parent!.mode ?? 0) & 0o1000)) problems.push(`${e.path} would be created in ${parent!.path}, ${who}: they could replace it before tor uses it`);
       continue;
     }
     if (!parent) continue;
     const sticky = Boolean((parent.mode ?? 0) & 0o1000);
     // In a sticky directory only an entry's owner (or root) may rename it: safe when that owner is trusted.
-    const swappable = writableByOthers(parent, ctx) && !(sticky && trustedUid(e.uid, ctx));
+    const who = writableByOthers(parent, ctx);
+    const swappable = who && !(sticky && trustedUid(e.uid, ctx));
     if (swappable && e.kind === 'symlink') {
-      problems.push(`${e.path} is a symlink (to ${e.target}) in ${parent.path}, which others can write (${ownerLabel(parent, ctx)}, mode ${octal(parent.mode ?? 0)}): whoever can write there decides where it points. Give the real path, in a directory only root or tor's user can write`);
+      problems.push(`${e.path} is a symlink (to ${e.target}) in ${parent.path}, ${who}: whoever can write there decides where it points. Give the real path, in a directory only root or tor's user can write`);
     } else if (swappable) {
-      problems.push(`${parent.path} is writable by others (${ownerLabel(parent, ctx)}, mode ${octal(parent.mode ?? 0)}${sticky ? `, and ${e.path} is owned by ${ownerLabel(e, ctx)}` : ', no sticky bit'}): anyone who can write there can replace ${e.path}. Choose a path whose directories only root or tor's user can write`);
+      problems.push(`${e.path} is in ${parent.path}, ${who}${sticky ? `, and belongs to ${ownerLabel(e, ctx)}` : ''}: whoever can write there can replace it. Choose a path whose directories only root or tor's user can write`);
     }
     if (e !== target && e.kind !== 'symlink' && e.kind !== 'dir') problems.push(`${e.path} is not a directory`);
     if (e !== target && e.kind === 'dir' && ctx.tor && !torCanTraverse(e, ctx.tor)) {
