@@ -57,7 +57,8 @@ const octal = (mode: number) => `0${mode.toString(8)}`;
 
 export const STEPS: { [O in StepOp]: StepKind<O> } = {
   'generate-key': {
-    display: (s) => `generate key ${s.path} (0600)`,
+    // Every effect on disk is shown: the key file, and its directory when it must be made (local.ts keyDirectories).
+    display: (s) => `generate key ${s.path} (0600; its directory made 0700 if missing)`,
     control: false,
     stateful: true,
     batch: 'together',
