@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
-import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
+import { HOSTNAME_FILE, KeyFileError, PUBLIC_KEY_FILE, readTorKeyFiles, SECRET_KEY_FILE } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords } from './local.js';
@@ -72,6 +72,9 @@ async function readLocal(desired: DesiredState) {
   return { serviceFiles, ephemeralKeys, records, localFiles: { stateDirectory, keyFiles } };
 }
 
+/** The files tor keeps in a service directory, which it must be able to read. */
+const TOR_FILES = [SECRET_KEY_FILE, PUBLIC_KEY_FILE, HOSTNAME_FILE];
+
 async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveServiceFiles> {
   // Every component, for tor's access and for paths others could swap (plan-directories.ts).
   const probe = await probePath(dir);
@@ -86,6 +89,9 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
     return files;
   }
   files.authDir = await probeEntry(path.join(probe.real, 'authorized_clients'));
+  const authNames = files.authDir.kind === 'dir' ? await readdir(files.authDir.path).catch(() => [] as string[]) : [];
+  const torFiles = [...TOR_FILES.map((n) => path.join(probe.real, n)), ...authNames.filter((n) => n.endsWith('.auth')).map((n) => path.join(probe.real, 'authorized_clients', n))];
+  files.torFiles = (await Promise.all(torFiles.map((f) => probeEntry(f)))).filter((e) => e.kind !== 'missing');
   const names = await readdir(authDir).catch(() => [] as string[]);
   await Promise.all(
     names
@@ -112,7 +118,7 @@ function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     o: [...state.options].sort(),
     s: state.services,
     // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null]),
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),

@@ -28,7 +28,17 @@ export interface ServiceDirectories {
  * Steps that make `s.directory` (and, with `authDir`, its authorized_clients) a directory tor's user owns
  * and can reach; null when the plan must stop (the errors say why).
  */
-export function planServiceDirectories(s: FilesystemService, files: LiveServiceFiles, live: LiveState, ctx: PlanContext, b: Builder, item: string, authDir: boolean): ServiceDirectories | null {
+export function planServiceDirectories(
+  s: FilesystemService,
+  files: LiveServiceFiles,
+  live: LiveState,
+  ctx: PlanContext,
+  b: Builder,
+  item: string,
+  authDir: boolean,
+  /** Files the plan writes or removes, relative to the directory: what they hold now does not matter. */
+  replaced: ReadonlySet<string> = new Set(),
+): ServiceDirectories | null {
   const owner = ownerFor(live, ctx, b, item);
   if (owner === null) return null;
   const access: AccessContext = { ...(live.torUser ? { tor: live.torUser } : {}), ...(ctx.uid !== undefined ? { uid: ctx.uid } : {}) };
@@ -87,6 +97,21 @@ export function planServiceDirectories(s: FilesystemService, files: LiveServiceF
     if (!found || found.kind === 'missing') steps.push(step('mkdir', { path: auth, mode: DIR_MODE, ...withOwner }, [item]));
     else if (found.kind !== 'dir') return (fail(`${auth} exists and is not a directory`), null);
     else if (!takeOver(found, 'authorized_clients directory')) return null;
+  }
+
+  // Key files and client files tor reads and we leave as they are: tor's own, or handed over with adopt: true.
+  const to = owner ?? (ctx.uid === 0 ? { uid: 0, gid: 0 } : undefined);
+  for (const f of files.torFiles ?? []) {
+    if (replaced.has(path.relative(real, f.path))) continue;
+    if (f.kind === 'symlink') return (fail(`${f.path} is a symlink (to ${f.target}): tor would read whatever it points to. Replace it with the file itself`), null);
+    if (f.uid === torUid) continue;
+    if (!s.adopt || !to) {
+      fail(
+        `${f.path} belongs to ${ownerLabel(f, access)} (mode ${octal(f.mode ?? 0)}), not to tor's user ${live.torUser?.name ?? `uid ${torUid}`}: tor may not be able to read it, and tor-reconcile does not take over files it did not write. ${to ? 'Declare adopt: true on the service to hand it to tor\'s user (a chown step)' : 'Run tor-reconcile as root with adopt: true on the service'}, or remove it`,
+      );
+      return null;
+    }
+    steps.push(step('chown', { path: f.path, owner: to, ...(names ? { names } : {}), from: { uid: f.uid ?? 0, gid: f.gid ?? 0, mode: (f.mode ?? 0) & 0o7777 }, note: 'adopt: true' }, [item]));
   }
   return { steps, real, ...withOwner };
 }

@@ -83,7 +83,7 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     rewrite = true;
     ids.push(b.change({ kind: 'filesystem-service', id: s.name, action: found ? 'update' : 'create', before, after, reason: reasons.join('; '), source: s.source }));
     if (files.notDirectory) continue;
-    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'));
+    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set(clientSteps.map((st) => path.relative(dir, st.path))));
     if (!dirs) continue;
     mkdirs.push(...dirs.steps);
     // Files go where the directories really are (the plan's real path), given tor's user and group.

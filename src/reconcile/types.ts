@@ -52,6 +52,8 @@ export interface LiveServiceFiles {
   probe?: PathProbe;
   /** `<dir>/authorized_clients` as found (lstat), when the directory exists. */
   authDir?: PathEntry;
+  /** The files tor reads there, as found (lstat): its key files and hostname, and `authorized_clients/*.auth`. */
+  torFiles?: PathEntry[];
 }
 
 /** One component of a path as found by lstat (a symlink is not followed here; its target is walked next). */

@@ -320,6 +320,29 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     expect(await torRunning()).toBe(true);
   }, 60_000);
 
+  it('keys exported by root into a directory: refused, then adopted file by file, and tor serves that key', async () => {
+    const key = path.join(base, 'exported.key');
+    const dir = path.join(sandbox, 'exported');
+    const address = (await cli(['keys', 'generate', key])).stdout.trim();
+    expect((await cli(['keys', 'export', key, dir])).code).toBe(0);
+    const before = await snapshot(sandbox);
+    const refused = await cli(['plan', await spec(dir)]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout + refused.stderr).toContain(`${dir} exists, is not empty and belongs to root:root (mode 0700)`);
+    expect(changed(before, await snapshot(sandbox))).toEqual([]);
+
+    const s = await spec(dir, `    adopt: true\n    address: ${address}\n`);
+    const apply = await cli(['apply', s]);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    for (const f of ['hs_ed25519_secret_key', 'hs_ed25519_public_key', 'hostname']) {
+      expect(apply.stdout).toContain(`chown ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER}) ${path.join(dir, f)} (now 0:0; adopt: true)`);
+      expect((await lstat(path.join(dir, f))).uid).toBe(account!.uid);
+    }
+    expect(await readFile(path.join(dir, 'hostname'), 'utf8')).toBe(`${address}\n`);
+    expect(changed(before, await snapshot(sandbox)).every((p) => p === 'exported' || p.startsWith('exported/'))).toBe(true);
+    expect(await torRunning()).toBe(true);
+  }, 60_000);
+
   it('an empty directory tor does not own is fine: given to tor\'s user and group, shown as steps', async () => {
     const empty = path.join(sandbox, 'empty');
     await mkdir(empty, { mode: 0o755 });

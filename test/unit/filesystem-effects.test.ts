@@ -109,6 +109,18 @@ describe('planning a service directory for tor running as debian-tor (as root)',
     expect(p.errors.map((e) => e.message)).toEqual([expect.stringContaining('/srv/hs/authorized_clients exists, is not empty and belongs to root:root')]);
   });
 
+  it('refuses key files tor does not own in its own directory unless adopted, and a key file that is a symlink', () => {
+    const keyFile: PathEntry = { path: '/srv/hs/hs_ed25519_secret_key', in: '/srv/hs', kind: 'file', uid: 0, gid: 0, mode: 0o600 };
+    const files = (torFiles: PathEntry[]) => live({ exists: true, mode: 0o700, probe: probe('/srv/hs', [root, srv, dir('/srv/hs', 104, 107, 0o700, { empty: false })]), torFiles });
+    const refused = computePlan(desiredState('/s', { onionServices: [svc()] }), files([keyFile]), planCtx);
+    expect(refused.errors.map((e) => e.message)).toEqual([expect.stringContaining("/srv/hs/hs_ed25519_secret_key belongs to root:root (mode 0600), not to tor's user debian-tor")]);
+    const adopted = computePlan(desiredState('/s', { onionServices: [svc({ adopt: true })] }), files([keyFile]), planCtx);
+    expect(adopted.steps[0]).toMatchObject({ op: 'chown', path: keyFile.path, owner: { uid: 104, gid: 107 }, from: { uid: 0, gid: 0, mode: 0o600 } });
+    const link = computePlan(desiredState('/s', { onionServices: [svc({ adopt: true })] }), files([{ ...keyFile, kind: 'symlink', target: '/etc/shadow' }]), planCtx);
+    expect(link.errors.map((e) => e.message)).toEqual([expect.stringContaining('/srv/hs/hs_ed25519_secret_key is a symlink (to /etc/shadow)')]);
+    expect(computePlan(desiredState('/s', { onionServices: [svc()] }), files([{ ...keyFile, uid: 104 }]), planCtx).errors).toEqual([]);
+  });
+
   it('checks the state directory and warns about key files others can read', () => {
     const local = (sd: PathEntry, key?: PathEntry) => liveState({ localFiles: { stateDirectory: sd, keyFiles: new Map(key ? [[key.path, key]] : []) } });
     const theirs = computePlan(desiredState('/s'), local(dir('/s', 1000, 1000, 0o700)), planCtx);
