@@ -40,9 +40,13 @@ async function snapshot(root: string): Promise<Map<string, string>> {
   return out;
 }
 
+const tally = { comparisons: 0, entries: 0 };
+
 /** Entries that differ between two snapshots (added, removed or changed), as relative paths. */
 function changed(before: Map<string, string>, after: Map<string, string>): string[] {
   const keys = new Set([...before.keys(), ...after.keys()]);
+  tally.comparisons++;
+  tally.entries += keys.size;
   return [...keys].filter((k) => before.get(k) !== after.get(k)).sort();
 }
 
@@ -126,6 +130,7 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
   }, 90_000);
 
   afterAll(async () => {
+    figures('hostile-filesystem', { 'sandbox snapshots compared': tally.comparisons, 'entries compared': tally.entries });
     if (torPid) {
       const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
       process.kill(torPid, 'SIGTERM');
