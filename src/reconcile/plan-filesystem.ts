@@ -85,7 +85,8 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     if (files.notDirectory) continue;
     const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set(clientSteps.map((st) => path.relative(dir, st.path))));
     if (!dirs) continue;
-    mkdirs.push(...dirs.steps);
+    // Services sharing a missing parent: it is created once (a second mkdir of it would fail, by design).
+    mkdirs.push(...dirs.steps.filter((st) => st.op !== 'mkdir' || !mkdirs.some((m) => m.op === 'mkdir' && m.path === st.path)));
     // Files go where the directories really are (the plan's real path), given tor's user and group.
     const inReal = (file: string) => path.join(dirs.real, path.relative(dir, file));
     const owned = dirs.owner ? { owner: dirs.owner, ...(dirs.names ? { names: dirs.names } : {}) } : {};

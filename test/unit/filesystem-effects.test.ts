@@ -79,6 +79,16 @@ describe('planning a service directory for tor running as debian-tor (as root)',
     expect(p.steps[1]).toMatchObject({ op: 'mkdir', owner: { uid: 104, gid: 107 } });
   });
 
+  it('creates a parent two new services share once', () => {
+    const two = [fsService('a', '/srv/a', [[80, '127.0.0.1:8080']]), fsService('b', '/srv/b', [[80, '127.0.0.1:8081']])];
+    const l = liveState({
+      torUid: 104,
+      torUser: tor,
+      serviceFiles: new Map(['/srv/a', '/srv/b'].map((d) => [d, { clients: new Map(), exists: false, probe: probe(d, [root, missing('/srv'), missing(d)]) }])),
+    });
+    expect(computePlan(desiredState('/s', { onionServices: two }), l, planCtx).steps.filter((s) => s.op === 'mkdir').map((s) => (s as { path: string }).path)).toEqual(['/srv', '/srv/a', '/srv/b']);
+  });
+
   it('refuses a foreign, non-empty directory with its owner, mode and both fixes; adopt: true makes that steps', () => {
     const foreign = live({ exists: true, mode: 0o755, probe: probe('/srv/hs', [root, srv, dir('/srv/hs', 0, 0, 0o755, { empty: false })]) });
     const refused = computePlan(desiredState('/s', { onionServices: [svc()] }), foreign, planCtx);
