@@ -10,6 +10,11 @@ export interface AccessContext {
   tor?: TorIdentity;
   /** tor-reconcile's uid. */
   uid?: number;
+  /**
+   * A path only tor-reconcile uses (its state directory, a key file): only a symlink others could swap is
+   * refused, and tor's access is not checked.
+   */
+  ours?: boolean;
 }
 
 export interface PathVerdict {
@@ -65,7 +70,7 @@ export function judgePath(probe: PathProbe, ctx: AccessContext): PathVerdict {
     if (e.kind === 'missing') {
       missing.push(e.path);
       // We create it; a sticky directory (/tmp) keeps others from renaming what we created.
-      const who = parent?.kind === 'dir' ? writableByOthers(parent, ctx) : undefined;
+      const who = parent?.kind === 'dir' && !ctx.ours ? writableByOthers(parent, ctx) : undefined;
       if (who && !((parent!.mode ?? 0) & 0o1000)) problems.push(`${e.path} would be created in ${parent!.path}, ${who}: they could replace it before tor uses it`);
       continue;
     }
@@ -76,11 +81,11 @@ export function judgePath(probe: PathProbe, ctx: AccessContext): PathVerdict {
     const swappable = who && !(sticky && trustedUid(e.uid, ctx));
     if (swappable && e.kind === 'symlink') {
       problems.push(`${e.path} is a symlink (to ${e.target}) in ${parent.path}, ${who}: whoever can write there decides where it points. Give the real path, in a directory only root or tor's user can write`);
-    } else if (swappable) {
+    } else if (swappable && !ctx.ours) {
       problems.push(`${e.path} is in ${parent.path}, ${who}${sticky ? `, and belongs to ${ownerLabel(e, ctx)}` : ''}: whoever can write there can replace it. Choose a path whose directories only root or tor's user can write`);
     }
     if (e !== target && e.kind !== 'symlink' && e.kind !== 'dir') problems.push(`${e.path} is not a directory`);
-    if (e !== target && e.kind === 'dir' && ctx.tor && !torCanTraverse(e, ctx.tor)) {
+    if (e !== target && e.kind === 'dir' && ctx.tor && !ctx.ours && !torCanTraverse(e, ctx.tor)) {
       problems.push(
         `tor runs as ${ctx.tor.name ?? `uid ${ctx.tor.uid}`} and cannot traverse ${e.path} (${ownerLabel(e, ctx)}, mode ${octal(e.mode ?? 0)}): it would answer "Permission denied". Choose a directory tor's user can reach; tor-reconcile does not change directories it did not create`,
       );

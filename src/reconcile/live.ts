@@ -8,7 +8,7 @@ import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import { probeEntry, probePath, readTorIdentity } from './fs-probe.js';
-import type { LiveServiceFiles, LiveState, PathEntry } from './types.js';
+import type { LiveServiceFiles, LiveState, PathProbe } from './types.js';
 
 /**
  * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
@@ -57,13 +57,13 @@ async function readLocal(desired: DesiredState) {
   const records = await readRecords(desired.stateDirectory);
   // A record's key digest proves which address the file's bytes gave, on whichever tor it was made.
   const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
-  const keyFiles = new Map<string, PathEntry>();
+  const keyFiles = new Map<string, PathProbe>();
   const [stateDirectory] = await Promise.all([
-    probeEntry(desired.stateDirectory),
+    probePath(desired.stateDirectory),
     ...desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
       else {
-        const [key, entry] = await Promise.all([probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)), probeEntry(s.keyFile)]);
+        const [key, entry] = await Promise.all([probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)), probePath(s.keyFile)]);
         ephemeralKeys.set(s.name, key);
         keyFiles.set(s.keyFile, entry);
       }

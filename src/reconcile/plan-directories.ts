@@ -130,16 +130,23 @@ export function tooOpen(mode: number | undefined, s: FilesystemService): boolean
 export function planLocalFiles(live: LiveState, ctx: PlanContext, b: Builder): void {
   const local = live.localFiles;
   if (!local) return;
-  const sd = local.stateDirectory;
-  if (sd.kind === 'symlink' || (sd.kind !== 'missing' && sd.kind !== 'dir')) {
-    b.errors.push({ item: 'stateDirectory', message: `the state directory ${sd.path} is not a directory${sd.kind === 'symlink' ? ` but a symlink to ${sd.target}` : ''}; give a real directory` });
-  } else if (sd.kind === 'dir' && ctx.uid !== undefined && sd.uid !== ctx.uid) {
+  const access: AccessContext = { ...(live.torUser ? { tor: live.torUser } : {}), ...(ctx.uid !== undefined ? { uid: ctx.uid } : {}), ours: true };
+  const sdProbe = local.stateDirectory;
+  const sdVerdict = judgePath(sdProbe, access);
+  for (const problem of sdVerdict.problems) b.errors.push({ item: 'stateDirectory', message: `the state directory: ${problem}` });
+  const sd = sdVerdict.target;
+  if (sd && sd.kind !== 'missing' && sd.kind !== 'dir') {
+    b.errors.push({ item: 'stateDirectory', message: `the state directory ${sdProbe.path} exists and is not a directory; give a directory` });
+  } else if (sd?.kind === 'dir' && ctx.uid !== undefined && sd.uid !== ctx.uid) {
     b.errors.push({ item: 'stateDirectory', message: `the state directory ${sd.path} belongs to uid ${sd.uid}, not to the user running tor-reconcile (uid ${ctx.uid}): its keys and records must be ours alone. chown it, or choose another stateDirectory` });
-  } else if (sd.kind === 'dir' && (sd.mode ?? 0) & 0o022) {
+  } else if (sd?.kind === 'dir' && (sd.mode ?? 0) & 0o022) {
     b.errors.push({ item: 'stateDirectory', message: `the state directory ${sd.path} is writable by others (mode ${octal(sd.mode ?? 0)}): they could replace its keys and records. chmod 700 ${sd.path}` });
   }
-  for (const [file, e] of local.keyFiles) {
-    if (e.kind === 'file' && (e.mode ?? 0) & 0o077) {
+  for (const [file, keyProbe] of local.keyFiles) {
+    const verdict = judgePath(keyProbe, access);
+    for (const problem of verdict.problems) b.errors.push({ item: 'key-file', message: `key file ${file}: ${problem}` });
+    const e = verdict.target;
+    if (e?.kind === 'file' && (e.mode ?? 0) & 0o077) {
       b.warnings.push({ item: 'key-file', message: `key file ${file} is accessible to group or others (mode ${octal(e.mode ?? 0)}): anyone who reads it can impersonate the service. chmod 600 ${file}` });
     }
   }

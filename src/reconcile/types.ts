@@ -98,10 +98,10 @@ export interface TorIdentity {
 
 /** Files the plan must judge before it trusts them with secrets (live.ts reads them). */
 export interface LiveLocalFiles {
-  /** The state directory itself (lstat). */
-  stateDirectory: PathEntry;
-  /** Each ephemeral service's key file, by path. */
-  keyFiles: Map<string, PathEntry>;
+  /** The state directory's path, walked. */
+  stateDirectory: PathProbe;
+  /** Each ephemeral service's key file's path, walked; by path. */
+  keyFiles: Map<string, PathProbe>;
 }
 
 export interface LiveState {

@@ -71,12 +71,12 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     }
   };
   /** A spec in `dir` (default: the sandbox's specs directory) with one filesystem service. */
-  const spec = async (directory: string, extra = '', dir = path.join(base, 'specs')): Promise<string> => {
+  const spec = async (directory: string, extra = '', dir = path.join(base, 'specs'), state = path.join(base, 'state')): Promise<string> => {
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, `spec-${++n}.yaml`);
     await writeFile(
       file,
-      `version: 1\ntor:\n  control: unix:${socket}\nstateDirectory: ${path.join(base, 'state')}\nonionServices:\n  - name: web\n    type: filesystem\n    directory: ${directory}\n    ports:\n      - { port: 80, target: "127.0.0.1:8080" }\n${extra}`,
+      `version: 1\ntor:\n  control: unix:${socket}\nstateDirectory: ${state}\nonionServices:\n  - name: web\n    type: filesystem\n    directory: ${directory}\n    ports:\n      - { port: 80, target: "127.0.0.1:8080" }\n${extra}`,
     );
     return file;
   };
@@ -297,6 +297,11 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     const link = path.join(sticky, 'svc');
     await symlink(target, link);
     await lchown(link, nobody, nobody);
+    // The state directory through a symlink planted there too: its keys would go wherever it points.
+    const stateLink = path.join(sticky, 'state');
+    await mkdir(path.join(sandbox, 'planted-state'), { mode: 0o700 });
+    await symlink(path.join(sandbox, 'planted-state'), stateLink);
+    await lchown(stateLink, nobody, nobody);
     const before = await snapshot(sandbox);
 
     const a = await cli(['plan', await spec(path.join(ww, 'svc'))]);
@@ -305,7 +310,10 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     const b = await cli(['plan', await spec(link)]);
     expect(b.code).toBe(1);
     expect(b.stdout + b.stderr).toContain(`${link} is a symlink (to ${target}) in ${sticky}, which others can write`);
-    for (const s of [await spec(path.join(ww, 'svc')), await spec(link)]) expect((await cli(['apply', s])).mutating).toEqual([]);
+    const c = await cli(['plan', await spec(path.join(sandbox, 'fine', 'svc'), '', undefined, stateLink)]);
+    expect(c.code).toBe(1);
+    expect(c.stdout + c.stderr).toContain(`the state directory: ${stateLink} is a symlink (to ${path.join(sandbox, 'planted-state')}) in ${sticky}, which others can write`);
+    for (const s of [await spec(path.join(ww, 'svc')), await spec(link), await spec(path.join(sandbox, 'fine', 'svc'), '', undefined, stateLink)]) expect((await cli(['apply', s])).mutating).toEqual([]);
     expect(changed(before, await snapshot(sandbox))).toEqual([]);
     expect(await torRunning()).toBe(true);
   }, 60_000);

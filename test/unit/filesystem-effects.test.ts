@@ -132,7 +132,8 @@ describe('planning a service directory for tor running as debian-tor (as root)',
   });
 
   it('checks the state directory and warns about key files others can read', () => {
-    const local = (sd: PathEntry, key?: PathEntry) => liveState({ localFiles: { stateDirectory: sd, keyFiles: new Map(key ? [[key.path, key]] : []) } });
+    const walked = (e: PathEntry) => probe(e.path, [root, dir(e.in, 0, 0, 0o755), e]);
+    const local = (sd: PathEntry, key?: PathEntry) => liveState({ localFiles: { stateDirectory: walked(sd), keyFiles: new Map(key ? [[key.path, walked(key)]] : []) } });
     const theirs = computePlan(desiredState('/s'), local(dir('/s', 1000, 1000, 0o700)), planCtx);
     expect(theirs.errors.map((e) => e.message)).toEqual([expect.stringContaining('the state directory /s belongs to uid 1000, not to the user running tor-reconcile (uid 0)')]);
     const open = computePlan(desiredState('/s'), local(dir('/s', 0, 0, 0o777)), planCtx);
@@ -142,6 +143,13 @@ describe('planning a service directory for tor running as debian-tor (as root)',
     expect(readable.errors).toEqual([]);
     expect(readable.warnings.map((w) => w.message)).toEqual([expect.stringContaining('key file /s/keys/api.key is accessible to group or others (mode 0644)')]);
     expect(computePlan(desiredState('/s'), local(dir('/s', 0, 0, 0o700), { ...key, mode: 0o600 }), planCtx).warnings).toEqual([]);
+    // A symlink another user planted in a sticky /tmp: the state directory (and a key file) would be theirs to point.
+    const planted = (p: string): PathProbe => probe('/home/x/' + path.basename(p), [root, dir('/tmp', 0, 0, 0o1777), { path: p, in: '/tmp', kind: 'symlink', uid: 1000, gid: 1000, mode: 0o777, target: '/home/x/' + path.basename(p) }, dir('/home', 0, 0, 0o755), dir('/home/x', 1000, 1000, 0o755), dir('/home/x/' + path.basename(p), 0, 0, 0o700)], p);
+    const swapped = computePlan(desiredState('/tmp/state'), liveState({ localFiles: { stateDirectory: planted('/tmp/state'), keyFiles: new Map([['/tmp/k', planted('/tmp/k')]]) } }), planCtx);
+    expect(swapped.errors.map((e) => e.message)).toEqual([
+      expect.stringContaining('the state directory: /tmp/state is a symlink (to /home/x/state) in /tmp, which others can write'),
+      expect.stringContaining('key file /tmp/k: /tmp/k is a symlink (to /home/x/k) in /tmp'),
+    ]);
   });
 });
 
