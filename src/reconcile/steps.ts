@@ -265,5 +265,8 @@ function idPair(owner: Owner, names: OwnerNames | undefined): string {
 
 /** The owner a created file or directory is given, for the display: every effect on disk is in the plan. */
 function ownedBy(owner: Owner | undefined, names: OwnerNames | undefined): string {
-  return owner ? `, owner ${idPair(owner, names)}` : '';
+  if (!owner) return '';
+  // Only the group given (a parent for tor's group): the owner stays who made it.
+  if (owner.uid < 0 && owner.gid >= 0) return `, group ${owner.gid}${names?.group ? ` (${names.group})` : ''}`;
+  return `, owner ${idPair(owner, names)}`;
 }

@@ -206,9 +206,9 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
 
     const plan = await cli(['plan', s]);
     expect(plan.code, plan.stderr).toBe(0);
-    const g = `:${account!.gid} (:${TOR_USER})`;
-    expect(plan.stdout).toContain(`mkdir -m 0750 ${path.join(sandbox, 'new')}, owner ${g} (a parent: tor's group may traverse it, others may not)`);
-    expect(plan.stdout).toContain(`mkdir -m 0750 ${path.join(sandbox, 'new', 'a')}, owner ${g}`);
+    const g = `group ${account!.gid} (${TOR_USER})`;
+    expect(plan.stdout).toContain(`mkdir -m 0750 ${path.join(sandbox, 'new')}, ${g} (a parent: tor's group may traverse it, others may not)`);
+    expect(plan.stdout).toContain(`mkdir -m 0750 ${path.join(sandbox, 'new', 'a')}, ${g}`);
     expect(plan.stdout).toContain(`mkdir -m 0700 ${svc}, owner ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER})`);
 
     const t0 = performance.now();

@@ -72,7 +72,7 @@ describe('planning a service directory for tor running as debian-tor (as root)',
     const p = computePlan(desiredState('/s', { onionServices: [svc()] }), live({ probe: probe('/srv/hs', [root, missing('/srv'), missing('/srv/hs')]) }), planCtx);
     expect(p.errors).toEqual([]);
     expect(p.steps.map((s) => s.display)).toEqual([
-      "mkdir -m 0750 /srv, owner :107 (:debian-tor) (a parent: tor's group may traverse it, others may not)",
+      "mkdir -m 0750 /srv, group 107 (debian-tor) (a parent: tor's group may traverse it, others may not)",
       'mkdir -m 0700 /srv/hs, owner 104:107 (debian-tor:debian-tor)',
       expect.stringMatching(/^SETCONF HiddenServiceDir="\/srv\/hs"/),
     ]);
