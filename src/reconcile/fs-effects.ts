@@ -109,7 +109,7 @@ export async function writeFileExclusive(file: string, content: MaybeSecret, mod
   await syncDirectory(path.dirname(file));
 }
 
-/** Removes a regular file (unlink never follows a symlink); one already gone is fine. */
+/** Removes a file or a symlink itself (unlink never follows one), never a directory; one already gone is fine. */
 export async function removeFile(file: string): Promise<void> {
   await assertRealParent(file);
   const st = await lstat(file).catch((err: NodeJS.ErrnoException) => {
@@ -117,6 +117,6 @@ export async function removeFile(file: string): Promise<void> {
     throw err;
   });
   if (!st) return;
-  if (!st.isFile()) throw new ChangedSincePlanError(`${file} is no longer a regular file; refusing to remove it`);
+  if (st.isDirectory()) throw new ChangedSincePlanError(`${file} is now a directory; refusing to remove it`);
   await unlink(file);
 }

@@ -209,7 +209,7 @@ describe('on a real tree', () => {
     expect((await lstat(d)).mode & 0o7777).toBe(0o700);
   });
 
-  it('writes a file in place of a symlink without following it, and removes only regular files', async () => {
+  it('writes a file in place of a symlink without following it, and removes files and links but never a directory', async () => {
     const victim = path.join(t, 'victim');
     await writeFile(victim, 'keep\n');
     const file = path.join(t, 'client.auth');
@@ -219,7 +219,7 @@ describe('on a real tree', () => {
     expect((await lstat(file)).isFile()).toBe(true);
     expect((await lstat(file)).mode & 0o777).toBe(0o600);
     expect((await readdir(t)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-    await expect(removeFile(path.join(t, 'existing'))).rejects.toThrow(/no longer a regular file/);
+    await expect(removeFile(path.join(t, 'existing'))).rejects.toThrow(/is now a directory/);
     await removeFile(file);
     await removeFile(file);
     expect(await readFile(victim, 'utf8')).toBe('keep\n');
