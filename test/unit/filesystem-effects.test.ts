@@ -222,6 +222,10 @@ describe('on a real tree', () => {
     await expect(removeFile(path.join(t, 'existing'))).rejects.toThrow(/is now a directory/);
     await removeFile(file);
     await removeFile(file);
+    const stale = path.join(t, 'stale.auth');
+    await symlink(victim, stale);
+    await removeFile(stale);
+    expect(await readdir(t)).not.toContain('stale.auth');
     expect(await readFile(victim, 'utf8')).toBe('keep\n');
   });
 
