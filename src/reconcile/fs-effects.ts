@@ -45,14 +45,19 @@ async function own(handle: FileHandle, owner: Owner | undefined): Promise<void> 
   if (owner) await handle.chown(owner.uid, owner.gid);
 }
 
-/** mkdir(2) of exactly `dir` (never its parents: those are steps of their own), then mode and owner. */
-export async function makeDirectory(dir: string, mode: number, owner?: Owner): Promise<void> {
+/**
+ * mkdir(2) of exactly `dir` (never its parents: those are steps of their own), then mode and owner. An
+ * existing `dir` is refused, except a `parent` that is a real directory of ours others cannot write: left as it is.
+ */
+export async function makeDirectory(dir: string, mode: number, owner?: Owner, parent = false): Promise<void> {
   await assertRealParent(dir);
   try {
     await mkdir(dir, { mode: 0o700 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ChangedSincePlanError(`${dir} appeared since the plan was made; tor-reconcile does not take over a directory it did not create: run plan again`);
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = parent ? await lstat(dir) : undefined;
+    if (st?.isDirectory() && st.uid === process.getuid?.() && !(st.mode & 0o022)) return;
+    throw new ChangedSincePlanError(`${dir} appeared since the plan was made; tor-reconcile does not take over a directory it did not create: run plan again`);
   }
   const handle = await openNoFollow(dir);
   try {

@@ -38,6 +38,8 @@ export function planServiceDirectories(
   authDir: boolean,
   /** Files the plan writes or removes, relative to the directory: what they hold now does not matter. */
   replaced: ReadonlySet<string> = new Set(),
+  /** The spec's state directory: apply makes it 0700, ours alone, when it locks it. */
+  stateDirectory?: string,
 ): ServiceDirectories | null {
   const owner = ownerFor(live, ctx, b, item);
   if (owner === null) return null;
@@ -47,6 +49,12 @@ export function planServiceDirectories(
   const fail = (message: string) => b.errors.push({ item, message: `service "${s.name}": ${message}`, source: s.source });
   verdict.problems.forEach(fail);
   if (verdict.problems.length) return null;
+  // A missing state directory is made private to us (0700) by apply's lock, before any step: tor's user could not traverse it.
+  const privateParent = stateDirectory !== undefined && owner ? verdict.missing.find((d) => d === stateDirectory && d !== probe.real) : undefined;
+  if (privateParent) {
+    fail(`${s.directory} is inside the state directory ${privateParent}, which tor-reconcile keeps private (0700, its own user): tor's user ${live.torUser?.name ?? `uid ${live.torUid}`} could not reach it. Choose a directory outside it (for example under tor's DataDirectory)`);
+    return null;
+  }
   const names = ownerNames(owner, live);
   const withOwner = owner ? { owner, ...(names ? { names } : {}) } : {};
   const steps: Step[] = [];
@@ -57,8 +65,9 @@ export function planServiceDirectories(
   const parentOwner: Owner | undefined = owner && owner.gid >= 0 ? { uid: -1, gid: owner.gid } : undefined;
   const parentMode = owner ? (parentOwner ? 0o750 : 0o755) : DIR_MODE;
   for (const dir of verdict.missing.filter((d) => d !== real)) {
-    const note = owner ? (parentOwner ? `a parent: tor's group may traverse it, others may not` : `a parent tor must traverse`) : 'a parent';
-    steps.push(step('mkdir', { path: dir, mode: parentMode, ...(parentOwner ? { owner: parentOwner, ...(names?.group ? { names: { group: names.group } } : {}) } : {}), note }, [item]));
+    const note =
+      dir === stateDirectory ? 'the state directory: kept if apply made it first' : owner ? (parentOwner ? `a parent: tor's group may traverse it, others may not` : `a parent tor must traverse`) : 'a parent';
+    steps.push(step('mkdir', { path: dir, mode: parentMode, ...(parentOwner ? { owner: parentOwner, ...(names?.group ? { names: { group: names.group } } : {}) } : {}), note, parent: true }, [item]));
   }
 
   const target = verdict.target;

@@ -83,7 +83,7 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     rewrite = true;
     ids.push(b.change({ kind: 'filesystem-service', id: s.name, action: found ? 'update' : 'create', before, after, reason: reasons.join('; '), source: s.source }));
     if (files.notDirectory) continue;
-    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set(clientSteps.map((st) => path.relative(dir, st.path))));
+    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set(clientSteps.map((st) => path.relative(dir, st.path))), desired.stateDirectory);
     if (!dirs) continue;
     // Services sharing a missing parent: it is created once (a second mkdir of it would fail, by design).
     mkdirs.push(...dirs.steps.filter((st) => st.op !== 'mkdir' || !mkdirs.some((m) => m.op === 'mkdir' && m.path === st.path)));

@@ -73,7 +73,7 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     control: false,
     stateful: false,
     batch: 'alone',
-    run: (s) => makeDirectory(s.path, s.mode, s.owner),
+    run: (s) => makeDirectory(s.path, s.mode, s.owner, s.parent === true),
   },
   chmod: {
     display: (s) => `chmod ${octal(s.mode)} ${s.path} (now ${octal(s.from.mode)}; ${s.note})`,

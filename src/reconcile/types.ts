@@ -217,7 +217,21 @@ export type Step = StepBase &
   (
     | { op: 'generate-key'; service: string; path: string }
     /** Created exclusively (never an existing directory), then chmod and chown through a handle that follows no link. */
-    | { op: 'mkdir'; path: string; mode: number; owner?: Owner; /** Names of owner.uid/gid, for the display. */ names?: OwnerNames; /** Why, for the display. */ note?: string }
+    | {
+        op: 'mkdir';
+        path: string;
+        mode: number;
+        owner?: Owner;
+        /** Names of owner.uid/gid, for the display. */
+        names?: OwnerNames;
+        /** Why, for the display. */
+        note?: string;
+        /**
+         * A parent: found existing at apply time it is accepted if it is a real directory of ours that others
+         * cannot write (an earlier step or apply's lock made it, as with a service inside the state directory).
+         */
+        parent?: boolean;
+      }
     /** An existing directory's mode; `from` is what the plan saw, re-checked at apply. */
     | { op: 'chmod'; path: string; mode: number; from: FileFacts; note: string }
     /** An existing directory's owner; `from` is what the plan saw, re-checked at apply. */

@@ -79,6 +79,16 @@ describe('planning a service directory for tor running as debian-tor (as root)',
     expect(p.steps[1]).toMatchObject({ op: 'mkdir', owner: { uid: 104, gid: 107 } });
   });
 
+  it('refuses a service inside a state directory apply would make private, for a tor running as another user', () => {
+    const l = liveState({ torUid: 104, torUser: tor, serviceFiles: new Map([['/st/hs', { clients: new Map(), exists: false, probe: probe('/st/hs', [root, missing('/st'), missing('/st/hs')]) }]]) });
+    const p = computePlan(desiredState('/st', { onionServices: [fsService('web', '/st/hs', [[80, '127.0.0.1:8080']])] }), l, planCtx);
+    expect(p.errors.map((e) => e.message)).toEqual([expect.stringContaining('/st/hs is inside the state directory /st, which tor-reconcile keeps private')]);
+    // The same tor user as ours: fine, the state directory is a parent like any other (kept if the lock made it).
+    const same = computePlan(desiredState('/st', { onionServices: [fsService('web', '/st/hs', [[80, '127.0.0.1:8080']])] }), { ...l, torUid: 0, torUser: { uid: 0, groups: [0] } }, planCtx);
+    expect(same.errors).toEqual([]);
+    expect(same.steps[0]).toMatchObject({ op: 'mkdir', path: '/st', mode: 0o700, parent: true });
+  });
+
   it('creates a parent two new services share once', () => {
     const two = [fsService('a', '/srv/a', [[80, '127.0.0.1:8080']]), fsService('b', '/srv/b', [[80, '127.0.0.1:8081']])];
     const l = liveState({
@@ -191,6 +201,12 @@ describe('on a real tree', () => {
     await makeDirectory(d, 0o750);
     expect((await lstat(d)).mode & 0o7777).toBe(0o750);
     await expect(makeDirectory(d, 0o700)).rejects.toThrow(/appeared since the plan was made/);
+    // A parent found made (by apply's lock, say) is kept when it is ours and others cannot write it.
+    await makeDirectory(d, 0o700, undefined, true);
+    expect((await lstat(d)).mode & 0o7777).toBe(0o750);
+    await chmod(d, 0o777);
+    await expect(makeDirectory(d, 0o700, undefined, true)).rejects.toThrow(/appeared since the plan was made/);
+    await chmod(d, 0o750);
     await symlink(d, path.join(t, 'swapped'));
     await expect(makeDirectory(path.join(t, 'swapped', 'x'), 0o700)).rejects.toThrow(ChangedSincePlanError);
     expect(await readdir(d)).toEqual([]);
