@@ -2,12 +2,13 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
-import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
+import { HOSTNAME_FILE, KeyFileError, PUBLIC_KEY_FILE, readTorKeyFiles, SECRET_KEY_FILE } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFile, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
-import type { LiveServiceFiles, LiveState } from './types.js';
+import { probeEntry, probePath, readTorIdentity } from './fs-probe.js';
+import type { LiveServiceFiles, LiveState, PathProbe } from './types.js';
 
 /**
  * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
@@ -20,7 +21,7 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   const [conf, block, info, clientAuth, local] = await Promise.all([
     names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
     client.getConfEntries(['HiddenServiceOptions']),
-    client.getInfo(['onions/detached', 'process/uid', ...persistInfoKeys(desired.persist)]),
+    client.getInfo(['onions/detached', 'process/uid', 'process/user', ...persistInfoKeys(desired.persist)]),
     desired.clientAuth.length || desired.prune ? client.onionClientAuthView() : Promise.resolve([]),
     readLocal(desired),
   ]);
@@ -29,10 +30,15 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   for (const [k, v] of conf) options.set(k, v);
   const uid = Number(info['process/uid']);
   const torUid = Number.isInteger(uid) && uid >= 0 ? uid : undefined;
-  const persist = await readLivePersist(desired.persist, info, torUid);
+  const [persist, torUser] = await Promise.all([
+    readLivePersist(desired.persist, info, torUid),
+    torUid !== undefined ? readTorIdentity(info['process/user']?.trim() || undefined, torUid) : Promise.resolve(undefined),
+  ]);
   const state: Omit<LiveState, 'fingerprint'> = {
     torVersion: client.version,
     ...(Number.isInteger(uid) && uid >= 0 ? { torUid: uid } : {}),
+    ...(torUser ? { torUser } : {}),
+    localFiles: local.localFiles,
     options,
     services,
     serviceFiles: local.serviceFiles,
@@ -52,17 +58,28 @@ export async function readLocal(desired: DesiredState) {
   const records = await readRecords(desired.stateDirectory);
   // A record's key digest proves which address the file's bytes gave, on whichever tor it was made.
   const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
-  await Promise.all(
-    desired.onionServices.map(async (s) => {
+  const keyFiles = new Map<string, PathProbe>();
+  const [stateDirectory] = await Promise.all([
+    probePath(desired.stateDirectory),
+    ...desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
-      else ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)));
+      else {
+        const [key, entry] = await Promise.all([probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)), probePath(s.keyFile)]);
+        ephemeralKeys.set(s.name, key);
+        keyFiles.set(s.keyFile, entry);
+      }
     }),
-  );
-  return { serviceFiles, ephemeralKeys, records };
+  ]);
+  return { serviceFiles, ephemeralKeys, records, localFiles: { stateDirectory, keyFiles } };
 }
 
+/** The files tor keeps in a service directory, which it must be able to read. */
+const TOR_FILES = [SECRET_KEY_FILE, PUBLIC_KEY_FILE, HOSTNAME_FILE];
+
 async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveServiceFiles> {
-  const files: LiveServiceFiles = { clients: new Map(), exists: false };
+  // Every component, for tor's access and for paths others could swap (plan-directories.ts).
+  const probe = await probePath(dir);
+  const files: LiveServiceFiles = { clients: new Map(), exists: false, probe };
   const authDir = path.join(dir, 'authorized_clients');
   try {
     const st = await stat(dir);
@@ -72,6 +89,10 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
   } catch {
     return files;
   }
+  files.authDir = await probeEntry(path.join(probe.real, 'authorized_clients'));
+  const authNames = files.authDir.kind === 'dir' ? await readdir(files.authDir.path).catch(() => [] as string[]) : [];
+  const torFiles = [...TOR_FILES.map((n) => path.join(probe.real, n)), ...authNames.filter((n) => n.endsWith('.auth')).map((n) => path.join(probe.real, 'authorized_clients', n))];
+  files.torFiles = (await Promise.all(torFiles.map((f) => probeEntry(f)))).filter((e) => e.kind !== 'missing');
   const names = await readdir(authDir).catch(() => [] as string[]);
   await Promise.all(
     names
@@ -97,7 +118,8 @@ export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     v: state.torVersion,
     o: [...state.options].sort(),
     s: state.services,
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists]),
+    // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),

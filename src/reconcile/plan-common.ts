@@ -65,7 +65,8 @@ export function held(ctx: PlanContext, item: string): boolean {
 /** Directories for a tor running as another user are chowned to it; null when we can't (an error says why). */
 export function ownerFor(live: LiveState, ctx: PlanContext, b: Builder, item: string): Owner | undefined | null {
   if (live.torUid === undefined || ctx.uid === undefined || live.torUid === ctx.uid) return undefined;
-  if (ctx.uid === 0) return { uid: live.torUid, gid: -1 };
+  // Tor's primary group too: a directory left in root's group is one tor's group cannot share (issue #20).
+  if (ctx.uid === 0) return { uid: live.torUid, gid: live.torUser?.gid ?? -1 };
   b.errors.push({
     item,
     message: `tor runs as uid ${live.torUid} and tor-reconcile as uid ${ctx.uid}: the directories must belong to tor's user; run tor-reconcile as that user or as root`,

@@ -1,19 +1,20 @@
 /**
  * Plan section: filesystem onion services. One SETCONF of the complete ordered HiddenService block (tor
  * replaces the whole block whenever any part is set), preceded by the directories it names (a missing parent
- * makes tor exit) and the authorized_clients files it will re-read.
+ * makes tor exit) and the authorized_clients files it will re-read. Which directories to create, chmod or
+ * chown, and which paths to refuse, is plan-directories.ts's (tor's real access, issue #20).
  */
 import path from 'node:path';
 import type { DesiredState, FilesystemService } from '../spec/model.js';
 import { parseServiceAuthLine, serviceAuthLine } from '../tor/onion/index.js';
 import { changeId } from './desired.js';
 import { normalizeDirectory, portLine, serviceBlockEntries } from './hsblock.js';
-import { ownerFor, type Builder, type PlanContext } from './plan-common.js';
+import { type Builder, type PlanContext } from './plan-common.js';
+import { planServiceDirectories, tooOpen } from './plan-directories.js';
 import { step } from './steps.js';
 import type { FilesystemServiceShown, LiveServiceFiles, LiveState, Step, StepOf } from './types.js';
 
-/** Service directories and their authorized_clients: private to tor's user. */
-const DIR_MODE = 0o700;
+/** authorized_clients files: private to tor's user. */
 const FILE_MODE = 0o600;
 
 export function planFilesystemServices(desired: DesiredState, live: LiveState, ctx: PlanContext, b: Builder): void {
@@ -81,14 +82,19 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     }
     rewrite = true;
     ids.push(b.change({ kind: 'filesystem-service', id: s.name, action: found ? 'update' : 'create', before, after, reason: reasons.join('; '), source: s.source }));
-    const owner = ownerFor(live, ctx, b, item);
-    if (!files.exists) mkdirs.push(step('mkdir', { path: dir, mode: DIR_MODE, ...(owner ? { owner } : {}) }, [item]));
-    else if (tooOpen(files.mode, s)) mkdirs.push(step('mkdir', { path: dir, mode: DIR_MODE, ...(owner ? { owner } : {}), tighten: true }, [item]));
-    if (clientSteps.some((st) => st.op === 'write-file')) {
-      mkdirs.push(step('mkdir', { path: authDir, mode: DIR_MODE, ...(owner ? { owner } : {}) }, [item]));
-    }
-    // Built again with the owner, so that the chown is in the step's display too.
-    fileSteps.push(...clientSteps.map((st) => (st.op === 'write-file' && owner ? step('write-file', { path: st.path, content: st.content, mode: st.mode, note: st.note, owner }, st.changes) : st)));
+    if (files.notDirectory) continue;
+    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set(clientSteps.map((st) => path.relative(dir, st.path))), desired.stateDirectory);
+    if (!dirs) continue;
+    // Services sharing a missing parent: it is created once (a second mkdir of it would fail, by design).
+    mkdirs.push(...dirs.steps.filter((st) => st.op !== 'mkdir' || !mkdirs.some((m) => m.op === 'mkdir' && m.path === st.path)));
+    // Files go where the directories really are (the plan's real path), given tor's user and group.
+    const inReal = (file: string) => path.join(dirs.real, path.relative(dir, file));
+    const owned = dirs.owner ? { owner: dirs.owner, ...(dirs.names ? { names: dirs.names } : {}) } : {};
+    fileSteps.push(
+      ...clientSteps.map((st) =>
+        st.op === 'write-file' ? step('write-file', { path: inReal(st.path), content: st.content, mode: st.mode, note: st.note, ...owned }, st.changes) : step('remove-file', { path: inReal(st.path), note: st.note }, st.changes),
+      ),
+    );
   }
 
   const unmanaged: string[] = [];
@@ -116,13 +122,6 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
   } else {
     b.fsSteps.push(step('resetconf', { keys: ['HiddenServiceDir'] }, ids));
   }
-}
-
-/** Tor wants a service directory private to its user (group-readable only with HiddenServiceDirGroupReadable). */
-function tooOpen(mode: number | undefined, s: FilesystemService): boolean {
-  if (mode === undefined) return false;
-  const groupReadable = s.options.some(([k, v]) => k === 'HiddenServiceDirGroupReadable' && v === '1');
-  return (mode & (groupReadable ? 0o027 : 0o077)) !== 0;
 }
 
 function sameAuthLine(have: string, want: string): boolean {

@@ -25,6 +25,7 @@ import { Builder, type PlanContext } from './plan-common.js';
 import { planClientAuth } from './plan-clientauth.js';
 import { planEphemeralServices } from './plan-ephemeral.js';
 import { planFilesystemServices } from './plan-filesystem.js';
+import { planLocalFiles } from './plan-directories.js';
 import { planOptions, withAttachOptions } from './plan-options.js';
 import { planPersist } from './persist/plan.js';
 import { startupOptions } from './startup.js';
@@ -35,6 +36,7 @@ export type { PlanContext } from './plan-common.js';
 
 export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanContext): Plan {
   const b = new Builder();
+  planLocalFiles(live, ctx, b);
   const options = withAttachOptions(desired, b);
   planOptions(options, live, ctx, b);
   planFilesystemServices(desired, live, ctx, b);

@@ -4,16 +4,16 @@
  * does. A new op is added here and in the Step union, nowhere else: plan sections build steps with step(),
  * apply runs whatever this table says.
  */
-import { chmod, chown, mkdir, unlink } from 'node:fs/promises';
 import { addOnionCommand, clientAuthAddCommand, clientAuthRemoveCommand, delOnionCommand, type TorClient } from '../tor/client.js';
-import { generateServiceKey, writeSecretFileAtomic, type OnionServiceKey } from '../tor/onion/index.js';
+import { generateServiceKey, type OnionServiceKey } from '../tor/onion/index.js';
 import { ReplyError } from '../tor/errors.js';
 import { commands } from '../tor/protocol/encoder.js';
 import { Secret } from '../tor/secret.js';
 import { PersistError } from './errors.js';
+import { changeExisting, makeDirectory, removeFile, writeFileExclusive } from './fs-effects.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, recordKey } from './local.js';
 import { addInclude, verifyDropIn, writeDropIn } from './persist/files.js';
-import type { EphemeralRecord, Owner, Step, StepOf, StepOp } from './types.js';
+import type { EphemeralRecord, Owner, OwnerNames, Step, StepOf, StepOp } from './types.js';
 
 /** What the steps of one apply share. */
 export interface StepRuntime {
@@ -57,7 +57,8 @@ const octal = (mode: number) => `0${mode.toString(8)}`;
 
 export const STEPS: { [O in StepOp]: StepKind<O> } = {
   'generate-key': {
-    display: (s) => `generate key ${s.path} (0600)`,
+    // Every effect on disk is shown: the key file, and its directory when it must be made (local.ts keyDirectories).
+    display: (s) => `generate key ${s.path} (0600; its directory made 0700 if missing)`,
     control: false,
     stateful: true,
     batch: 'together',
@@ -68,36 +69,39 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
     },
   },
   mkdir: {
-    display: (s) => (s.tighten ? `chmod ${octal(s.mode)} ${s.path} (tor refuses a service directory others can read)` : `mkdir -m ${octal(s.mode)} ${s.path}`) + chowned(s.owner),
+    display: (s) => `mkdir -m ${octal(s.mode)} ${s.path}${ownedBy(s.owner, s.names)}${s.note ? ` (${s.note})` : ''}`,
     control: false,
     stateful: false,
     batch: 'alone',
-    async run(s) {
-      await mkdir(s.path, { recursive: true, mode: s.mode });
-      // mkdir's mode is filtered by the umask, and an existing directory keeps its own.
-      await chmod(s.path, s.mode);
-      await own(s.path, s.owner);
-    },
+    run: (s) => makeDirectory(s.path, s.mode, s.owner, s.parent === true),
+  },
+  chmod: {
+    display: (s) => `chmod ${octal(s.mode)} ${s.path} (now ${octal(s.from.mode)}; ${s.note})`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    run: (s) => changeExisting(s.path, s.from, { mode: s.mode }),
+  },
+  chown: {
+    display: (s) => `chown ${idPair(s.owner, s.names)} ${s.path} (now ${s.from.uid}:${s.from.gid}; ${s.note})`,
+    control: false,
+    stateful: false,
+    batch: 'alone',
+    run: (s) => changeExisting(s.path, s.from, { owner: s.owner }),
   },
   'write-file': {
-    display: (s) => `write ${s.path} (${s.note})${chowned(s.owner)}`,
+    display: (s) => `write ${s.path} (${s.note}) mode ${octal(s.mode)}${ownedBy(s.owner, s.names)}`,
     control: false,
     stateful: false,
     batch: 'alone',
-    async run(s) {
-      await writeSecretFileAtomic(s.path, s.content, s.mode);
-      await own(s.path, s.owner);
-    },
+    run: (s) => writeFileExclusive(s.path, s.content, s.mode, s.owner),
   },
   'remove-file': {
     display: (s) => `remove ${s.path} (${s.note})`,
     control: false,
     stateful: false,
     batch: 'alone',
-    run: (s) =>
-      unlink(s.path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      }),
+    run: (s) => removeFile(s.path),
   },
   setconf: {
     display: (s) => commands.setConf(s.entries).display,
@@ -252,12 +256,17 @@ function clientAuthOptions(s: StepData<'client-auth-add'>) {
   return { address: s.address, privateKey: s.privateKey, ...(s.clientName !== undefined ? { clientName: s.clientName } : {}), permanent: s.permanent };
 }
 
-/** What `own` will do, for the display: every effect on disk is shown in the plan. */
-function chowned(owner: Owner | undefined): string {
-  // -1 leaves that id as it is (chown(2)).
-  return owner ? `, then chown ${[owner.uid, owner.gid].map((id) => (id < 0 ? '' : String(id))).join(':').replace(/:$/, '')}` : '';
+/** `uid:gid (user:group)`; -1 leaves that id as it is (chown(2)). */
+function idPair(owner: Owner, names: OwnerNames | undefined): string {
+  const ids = `${owner.uid < 0 ? '' : owner.uid}:${owner.gid < 0 ? '' : owner.gid}`;
+  const shown = names && (names.user || names.group) ? ` (${names.user ?? ''}:${names.group ?? ''})` : '';
+  return ids + shown;
 }
 
-async function own(path: string, owner: Owner | undefined): Promise<void> {
-  if (owner) await chown(path, owner.uid, owner.gid);
+/** The owner a created file or directory is given, for the display: every effect on disk is in the plan. */
+function ownedBy(owner: Owner | undefined, names: OwnerNames | undefined): string {
+  if (!owner) return '';
+  // Only the group given (a parent for tor's group): the owner stays who made it.
+  if (owner.uid < 0 && owner.gid >= 0) return `, group ${owner.gid}${names?.group ? ` (${names.group})` : ''}`;
+  return `, owner ${idPair(owner, names)}`;
 }

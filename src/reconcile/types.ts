@@ -48,12 +48,70 @@ export interface LiveServiceFiles {
   mode?: number;
   /** Something other than a directory is at the path. */
   notDirectory?: boolean;
+  /** Every component of the directory's path, as found (read by live.ts; absent in plans built in code). */
+  probe?: PathProbe;
+  /** `<dir>/authorized_clients` as found (lstat), when the directory exists. */
+  authDir?: PathEntry;
+  /** The files tor reads there, as found (lstat): its key files and hostname, and `authorized_clients/*.auth`. */
+  torFiles?: PathEntry[];
+}
+
+/** One component of a path as found by lstat (a symlink is not followed here; its target is walked next). */
+export interface PathEntry {
+  /** Absolute path of the component. */
+  path: string;
+  /** The directory it is in ('' for `/`). */
+  in: string;
+  kind: 'dir' | 'symlink' | 'file' | 'other' | 'missing';
+  uid?: number;
+  gid?: number;
+  /** Permission bits with setuid/setgid/sticky (mode & 0o7777). */
+  mode?: number;
+  /** A directory with no entries. */
+  empty?: boolean;
+  /** A symlink's target, absolute. */
+  target?: string;
+}
+
+/** A path walked from `/`: each component, and each symlink followed by the components of its target. */
+export interface PathProbe {
+  /** The path as the spec gives it (absolute). */
+  path: string;
+  /** Where it really is (symlinks resolved): the path every filesystem step acts on. */
+  real: string;
+  entries: PathEntry[];
+  /** The walk gave up (a symlink loop, a component that cannot be read). */
+  error?: string;
+}
+
+/** Who tor runs as (`GETINFO process/user`, `process/uid`) and its groups (the passwd and group databases). */
+export interface TorIdentity {
+  name?: string;
+  uid: number;
+  /** Its primary group; absent when the user is not in the passwd database. */
+  gid?: number;
+  /** Primary and supplementary groups. */
+  groups: number[];
+  /** Group names by gid, for messages. */
+  groupNames?: Record<string, string>;
+}
+
+/** Files the plan must judge before it trusts them with secrets (live.ts reads them). */
+export interface LiveLocalFiles {
+  /** The state directory's path, walked. */
+  stateDirectory: PathProbe;
+  /** Each ephemeral service's key file's path, walked; by path. */
+  keyFiles: Map<string, PathProbe>;
 }
 
 export interface LiveState {
   torVersion: string;
   /** `GETINFO process/uid`: who tor runs as (directories it must own). */
   torUid?: number;
+  /** Tor's user and groups, for checking what it can reach (absent in plans built in code). */
+  torUser?: TorIdentity;
+  /** The state directory and key files, for their owners and modes (absent in plans built in code). */
+  localFiles?: LiveLocalFiles;
   /** Managed options only: tor's canonical name → read-back lines. */
   options: Map<string, string[]>;
   services: ServiceGroup[];
@@ -132,6 +190,18 @@ export interface Owner {
   gid: number;
 }
 
+export interface OwnerNames {
+  user?: string;
+  group?: string;
+}
+
+/** What a file-system step expects to find at its path (what the plan saw). */
+export interface FileFacts {
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
 interface StepBase {
   /** The control command exactly as it will be sent (secrets `<redacted>`), or a description of a file effect. */
   display: string;
@@ -146,8 +216,27 @@ export type PlannedRecord = Omit<EphemeralRecord, 'address' | 'keyDigest'> & { a
 export type Step = StepBase &
   (
     | { op: 'generate-key'; service: string; path: string }
-    | { op: 'mkdir'; path: string; mode: number; owner?: Owner; /** The directory exists, with a mode tor refuses. */ tighten?: boolean }
-    | { op: 'write-file'; path: string; content: MaybeSecret; mode: number; owner?: Owner; /** Why, for the display. */ note: string }
+    /** Created exclusively (never an existing directory), then chmod and chown through a handle that follows no link. */
+    | {
+        op: 'mkdir';
+        path: string;
+        mode: number;
+        owner?: Owner;
+        /** Names of owner.uid/gid, for the display. */
+        names?: OwnerNames;
+        /** Why, for the display. */
+        note?: string;
+        /**
+         * A parent: found existing at apply time it is accepted if it is a real directory of ours that others
+         * cannot write (an earlier step or apply's lock made it, as with a service inside the state directory).
+         */
+        parent?: boolean;
+      }
+    /** An existing directory's mode; `from` is what the plan saw, re-checked at apply. */
+    | { op: 'chmod'; path: string; mode: number; from: FileFacts; note: string }
+    /** An existing directory's owner; `from` is what the plan saw, re-checked at apply. */
+    | { op: 'chown'; path: string; owner: Owner; names?: OwnerNames; from: FileFacts; note: string }
+    | { op: 'write-file'; path: string; content: MaybeSecret; mode: number; owner?: Owner; names?: OwnerNames; /** Why, for the display. */ note: string }
     | { op: 'remove-file'; path: string; note: string }
     | { op: 'setconf'; entries: Array<[string, MaybeSecret | null]> }
     | { op: 'resetconf'; keys: string[] }

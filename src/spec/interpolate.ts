@@ -178,6 +178,8 @@ async function readSecretFile(node: ScalarNode, file: string, diags: Diagnostics
     const info = await stat(abs);
     if (!info.isFile()) throw new Error('not a regular file');
     if (info.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes; a secret file holds one key or password`);
+    // As ssh says of a private key: a secret others can read is no longer only ours (issue #20).
+    if (info.mode & 0o077) diags.warn(node.loc, `${pathLabel(p)}: ${shown} (${abs}) is accessible to group or others (mode 0${(info.mode & 0o777).toString(8)}); anyone who can read it has the secret. chmod 600 ${abs}`);
     return (await readFile(abs, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -64,6 +64,8 @@ export interface FilesystemService {
   authorizedClients: AuthorizedClient[];
   /** 56-char address pin (no `.onion`): the plan fails if the key would give another. */
   address?: string;
+  /** An existing, non-empty directory tor's user does not own may be handed to it (chown, chmod: shown as steps). */
+  adopt?: boolean;
   source: SourcePos;
 }
 

@@ -104,6 +104,11 @@ const filesystemService = z
       .optional(),
     authorizedClients: authorizedClients.optional(),
     address: address.optional(),
+    adopt: z
+      .boolean()
+      .describe('true: an existing, non-empty `directory` that tor\'s user does not own is handed to it (chown to tor\'s user and group, chmod 0700, shown in the plan). Without it such a directory stops the plan.')
+      .meta({ default: false })
+      .optional(),
   })
   .describe('An onion service in tor\'s configuration (HiddenServiceDir), kept across tor restarts.');
 

@@ -150,7 +150,7 @@ describe('filesystem onion services', () => {
   it('tightens a service directory others can read, which tor would refuse', async () => {
     await mkdir(dirs[0]!, { mode: 0o755, recursive: true });
     const { result, plan: p } = await converge(desiredState(work, { onionServices: [fsService('a', dirs[0]!, [[80, '127.0.0.1:8080']])] }));
-    expect(p.steps.map((s) => s.display)).toContain(`chmod 0700 ${dirs[0]} (tor refuses a service directory others can read)`);
+    expect(p.steps.map((s) => s.display)).toContain(`chmod 0700 ${dirs[0]} (now 0755; tor refuses a service directory others can read)`);
     expect(result.ok).toBe(true);
     expect((await stat(dirs[0]!)).mode & 0o777).toBe(0o700);
   });

@@ -282,8 +282,8 @@ describe('filesystem service plans (sections)', () => {
   it('tightens a directory too open for tor, and rewrites the block', () => {
     const p = computePlan(desiredState('/s', { onionServices: [a, b] }), liveAB({ mode: 0o755 }), ctx);
     expect(p.changes[0]).toMatchObject({ id: 'a', action: 'update', reason: 'directory mode 755 is too open for tor' });
-    expect(p.steps[0]).toMatchObject({ op: 'mkdir', path: '/hs/a', mode: 0o700, tighten: true, changes: ['filesystem-service:a'] });
-    expect(p.steps.map((s) => s.display)).toEqual(['chmod 0700 /hs/a (tor refuses a service directory others can read)', setconfAB]);
+    expect(p.steps[0]).toMatchObject({ op: 'chmod', path: '/hs/a', mode: 0o700, from: { mode: 0o755 }, changes: ['filesystem-service:a'] });
+    expect(p.steps.map((s) => s.display)).toEqual(['chmod 0700 /hs/a (now 0755; tor refuses a service directory others can read)', setconfAB]);
   });
 
   it('lets a group read the directory only with HiddenServiceDirGroupReadable 1', () => {
@@ -308,8 +308,8 @@ describe('filesystem service plans (sections)', () => {
     expect(p.changes[0]).toMatchObject({ id: 'a', action: 'update', reason: 'authorized clients differ' });
     expect(p.steps.map((s) => s.display)).toEqual([
       'mkdir -m 0700 /hs/a/authorized_clients',
-      'write /hs/a/authorized_clients/bob.auth (rotate client bob)',
-      'write /hs/a/authorized_clients/carol.auth (add client carol)',
+      'write /hs/a/authorized_clients/bob.auth (rotate client bob) mode 0600',
+      'write /hs/a/authorized_clients/carol.auth (add client carol) mode 0600',
       'remove /hs/a/authorized_clients/dave.auth (client dave no longer authorized)',
       setconfAB,
     ]);
@@ -322,7 +322,7 @@ describe('filesystem service plans (sections)', () => {
   it('rewrites a client file it cannot parse', () => {
     const withAlice = { ...a, authorizedClients: [{ name: 'alice', publicKey: alice.publicKey }] };
     const p = computePlan(desiredState('/s', { onionServices: [withAlice, b] }), liveAB({ clients: new Map([['alice', 'garbage']]) }), ctx);
-    expect(p.steps.map((s) => s.display)).toContain('write /hs/a/authorized_clients/alice.auth (rotate client alice)');
+    expect(p.steps.map((s) => s.display)).toContain('write /hs/a/authorized_clients/alice.auth (rotate client alice) mode 0600');
   });
 
   it('only removing clients needs no authorized_clients directory', () => {
@@ -340,9 +340,9 @@ describe('filesystem service plans (sections)', () => {
     expect(p.steps[2]).toMatchObject({ path: '/hs/c/authorized_clients/alice.auth', owner });
     // Every effect on disk is in the plan: the chown too, not only in the step's data.
     expect(p.steps.slice(0, 3).map((st) => st.display)).toEqual([
-      'mkdir -m 0700 /hs/c, then chown 108',
-      'mkdir -m 0700 /hs/c/authorized_clients, then chown 108',
-      'write /hs/c/authorized_clients/alice.auth (add client alice), then chown 108',
+      'mkdir -m 0700 /hs/c, owner 108:',
+      'mkdir -m 0700 /hs/c/authorized_clients, owner 108:',
+      'write /hs/c/authorized_clients/alice.auth (add client alice) mode 0600, owner 108:',
     ]);
     const same = computePlan(desiredState('/s', { onionServices: [a, b, c] }), liveAB(), ctx);
     for (const s of same.steps) expect(s).not.toHaveProperty('owner');

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -28,8 +28,9 @@ let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'spec-test-'));
-  await writeFile(path.join(dir, 'client.key'), `${PRIV}\n`);
-  await writeFile(path.join(dir, 'client.line'), `${ADDR2}:descriptor:x25519:${PRIV2}\n`);
+  // Secrets private to their owner, as the loader asks (a group- or world-readable one is a warning).
+  await writeFile(path.join(dir, 'client.key'), `${PRIV}\n`, { mode: 0o600 });
+  await writeFile(path.join(dir, 'client.line'), `${ADDR2}:descriptor:x25519:${PRIV2}\n`, { mode: 0o600 });
   await writeFile(path.join(dir, 'contact.txt'), 'ops@example.org\n');
   await writeFile(path.join(dir, 'two-lines.txt'), 'first\nsecond\n');
   await mkdir(path.join(dir, 'sub'));
@@ -910,6 +911,9 @@ describe('examples/specs', async () => {
   });
 
   it.each(files)('%s is valid, without warnings, and points editors at the schema', async (file) => {
+    // Git keeps no mode but the executable bit: a clone's demo secret is 0644, which the loader warns about
+    // (#20) until it is made private, as the warning says.
+    for (const f of await readdir(path.join(examples, 'secrets'))) await chmod(path.join(examples, 'secrets', f), 0o600);
     const full = path.join(examples, file);
     const { state, warnings } = await loadSpec([full], { env: {} });
     expect(warnings).toEqual([]);

@@ -37,6 +37,7 @@ export function onionServices(r: SpecReader, stateDirectory: string): Array<{ se
       if (dirNode && directory) directories.add(directory, dirNode.loc, [...p, 'directory'], name);
       const service: FilesystemService = { type, name, directory, ports, options: [], authorizedClients, source };
       if (address) service.address = address;
+      if (r.scalar([...p, 'adopt'])?.value === true) service.adopt = true;
       out.push({ service, p });
     } else {
       const keyFile = keyFileOf(r, p, name, stateDirectory) ?? '';
