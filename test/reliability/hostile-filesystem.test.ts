@@ -57,6 +57,9 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
   let socket: string;
   let torPid: number;
   let n = 0;
+  // The sandbox, state and spec directories are siblings under base: plan and apply may reach them only with
+  // --allow-path (file references are confined to the spec's tree, issue #21).
+  const tc = (argv: string[], env?: Record<string, string | undefined>) => cli([...argv, '--allow-path', base], env);
 
   const client = (): Promise<TorClient> => connect({ control: { type: 'unix', path: socket } });
   const torRunning = async () => {
@@ -154,12 +157,12 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     const s = await spec(www);
     const before = await snapshot(sandbox);
 
-    const plan = await cli(['plan', s]);
+    const plan = await tc(['plan', s]);
     expect(plan.code, plan.stdout + plan.stderr).toBe(1);
     const out = plan.stdout + plan.stderr;
     expect(out).toContain(`${www} exists, is not empty and belongs to root:root (mode 0755), not to tor's user ${TOR_USER}`);
     expect(out).toContain('Declare adopt: true on the service');
-    const apply = await cli(['apply', s]);
+    const apply = await tc(['apply', s]);
     expect(apply.code).not.toBe(0);
     expect(apply.mutating).toEqual([]);
 
@@ -175,20 +178,20 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     const s = await spec(www, '    adopt: true\n');
     const before = await snapshot(sandbox);
 
-    const plan = await cli(['plan', s]);
+    const plan = await tc(['plan', s]);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(`chmod 0700 ${www} (now 0755; adopt: true; private to tor's user)`);
     expect(plan.stdout).toContain(`chown ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER}) ${www} (now 0:0; adopt: true)`);
     // Every view: the steps as data in JSON, the same lines in markdown and GitHub's summary.
-    const json = JSON.parse((await cli(['plan', s, '--json'])).stdout) as { plan: { steps: Array<{ op: string; path?: string; owner?: unknown; from?: unknown }> } };
+    const json = JSON.parse((await tc(['plan', s, '--json'])).stdout) as { plan: { steps: Array<{ op: string; path?: string; owner?: unknown; from?: unknown }> } };
     expect(json.plan.steps.filter((st) => st.path === www).map((st) => st.op)).toEqual(['chmod', 'chown']);
     expect(json.plan.steps.find((st) => st.op === 'chown')).toMatchObject({ owner: { uid: account!.uid, gid: account!.gid }, from: { uid: 0, gid: 0, mode: 0o700 } });
     for (const format of ['markdown', 'github']) {
-      const shown = await cli(['plan', s, '--format', format], { GITHUB_STEP_SUMMARY: undefined });
+      const shown = await tc(['plan', s, '--format', format], { GITHUB_STEP_SUMMARY: undefined });
       expect(shown.stdout, format).toContain(`chown ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER}) ${www}`);
     }
 
-    const apply = await cli(['apply', s]);
+    const apply = await tc(['apply', s]);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     const st = await lstat(www);
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([account!.uid, account!.gid, 0o700]);
@@ -204,7 +207,7 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     const s = await spec(svc);
     const before = await snapshot(sandbox);
 
-    const plan = await cli(['plan', s]);
+    const plan = await tc(['plan', s]);
     expect(plan.code, plan.stderr).toBe(0);
     const g = `group ${account!.gid} (${TOR_USER})`;
     expect(plan.stdout).toContain(`mkdir -m 0750 ${path.join(sandbox, 'new')}, ${g} (a parent: tor's group may traverse it, others may not)`);
@@ -212,7 +215,7 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     expect(plan.stdout).toContain(`mkdir -m 0700 ${svc}, owner ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER})`);
 
     const t0 = performance.now();
-    const apply = await cli(['apply', s]);
+    const apply = await tc(['apply', s]);
     const ms = performance.now() - t0;
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     expect(existsSync(path.join(svc, 'hostname'))).toBe(true);
@@ -224,7 +227,7 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
       const st = await lstat(dir);
       expect([st.uid, st.gid, st.mode & 0o7777], dir).toEqual(want);
     }
-    expect((await cli(['plan', s, '--detailed-exitcode'])).code).toBe(0);
+    expect((await tc(['plan', s, '--detailed-exitcode'])).code).toBe(0);
     expect(changed(before, await snapshot(sandbox)).every((p) => p === 'new' || p.startsWith('new/'))).toBe(true);
     expect(await torRunning()).toBe(true);
     figures('hostile-filesystem', { 'apply with 3 missing directories (ms)': Math.round(ms) });
@@ -236,10 +239,10 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     await chmod(closed, 0o700);
     const s = await spec(path.join(closed, 'svc'));
     const before = await snapshot(sandbox);
-    const plan = await cli(['plan', s]);
+    const plan = await tc(['plan', s]);
     expect(plan.code).toBe(1);
     expect(plan.stdout + plan.stderr).toContain(`tor runs as ${TOR_USER} and cannot traverse ${closed} (root:root, mode 0700)`);
-    expect((await cli(['apply', s])).mutating).toEqual([]);
+    expect((await tc(['apply', s])).mutating).toEqual([]);
     expect(changed(before, await snapshot(sandbox))).toEqual([]);
     expect(await torRunning()).toBe(true);
   }, 60_000);
@@ -274,11 +277,11 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     await rm(parent);
     await rename(path.join(sandbox, 'swap-old'), parent);
     const saved = path.join(base, 'plan.json');
-    expect((await cli(['plan', s, '--out', saved])).code).toBe(0);
+    expect((await tc(['plan', s, '--out', saved])).code).toBe(0);
     await rename(parent, path.join(sandbox, 'swap-old'));
     await symlink(elsewhere, parent);
     const before = await snapshot(sandbox);
-    const apply = await cli(['apply', saved]);
+    const apply = await tc(['apply', saved]);
     expect(apply.code).not.toBe(0);
     expect(apply.stdout + apply.stderr).toMatch(/stale plan/);
     expect(changed(before, await snapshot(sandbox))).toEqual([]);
@@ -304,16 +307,16 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     await lchown(stateLink, nobody, nobody);
     const before = await snapshot(sandbox);
 
-    const a = await cli(['plan', await spec(path.join(ww, 'svc'))]);
+    const a = await tc(['plan', await spec(path.join(ww, 'svc'))]);
     expect(a.code).toBe(1);
     expect(a.stdout + a.stderr).toContain(`${path.join(ww, 'svc')} would be created in ${ww}, which others can write (root:root, mode 0777, no sticky bit)`);
-    const b = await cli(['plan', await spec(link)]);
+    const b = await tc(['plan', await spec(link)]);
     expect(b.code).toBe(1);
     expect(b.stdout + b.stderr).toContain(`${link} is a symlink (to ${target}) in ${sticky}, which others can write`);
-    const c = await cli(['plan', await spec(path.join(sandbox, 'fine', 'svc'), '', undefined, stateLink)]);
+    const c = await tc(['plan', await spec(path.join(sandbox, 'fine', 'svc'), '', undefined, stateLink)]);
     expect(c.code).toBe(1);
     expect(c.stdout + c.stderr).toContain(`the state directory: ${stateLink} is a symlink (to ${path.join(sandbox, 'planted-state')}) in ${sticky}, which others can write`);
-    for (const s of [await spec(path.join(ww, 'svc')), await spec(link), await spec(path.join(sandbox, 'fine', 'svc'), '', undefined, stateLink)]) expect((await cli(['apply', s])).mutating).toEqual([]);
+    for (const s of [await spec(path.join(ww, 'svc')), await spec(link), await spec(path.join(sandbox, 'fine', 'svc'), '', undefined, stateLink)]) expect((await tc(['apply', s])).mutating).toEqual([]);
     expect(changed(before, await snapshot(sandbox))).toEqual([]);
     expect(await torRunning()).toBe(true);
   }, 60_000);
@@ -323,7 +326,7 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     await mkdir(specs, { mode: 0o755 });
     const s = await spec('../rel/svc', '', specs);
     const before = await snapshot(sandbox);
-    const apply = await cli(['apply', s]);
+    const apply = await tc(['apply', s]);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     const svc = path.join(sandbox, 'rel', 'svc');
     expect(apply.stdout).toContain(`mkdir -m 0750 ${path.join(sandbox, 'rel')}`);
@@ -339,13 +342,13 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     const address = (await cli(['keys', 'generate', key])).stdout.trim();
     expect((await cli(['keys', 'export', key, dir])).code).toBe(0);
     const before = await snapshot(sandbox);
-    const refused = await cli(['plan', await spec(dir)]);
+    const refused = await tc(['plan', await spec(dir)]);
     expect(refused.code).toBe(1);
     expect(refused.stdout + refused.stderr).toContain(`${dir} exists, is not empty and belongs to root:root (mode 0700)`);
     expect(changed(before, await snapshot(sandbox))).toEqual([]);
 
     const s = await spec(dir, `    adopt: true\n    address: ${address}\n`);
-    const apply = await cli(['apply', s]);
+    const apply = await tc(['apply', s]);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     for (const f of ['hs_ed25519_secret_key', 'hs_ed25519_public_key', 'hostname']) {
       expect(apply.stdout).toContain(`chown ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER}) ${path.join(dir, f)} (now 0:0; adopt: true)`);
@@ -361,7 +364,7 @@ describe.skipIf(skip)(`hostile filesystem, tor as ${TOR_USER}${skip ? ` (skipped
     await mkdir(empty, { mode: 0o755 });
     await chmod(empty, 0o755);
     const s = await spec(empty);
-    const apply = await cli(['apply', s]);
+    const apply = await tc(['apply', s]);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     expect(apply.stdout).toContain(`chown ${account!.uid}:${account!.gid} (${TOR_USER}:${TOR_USER}) ${empty} (now 0:0; empty, given to tor)`);
     const st = await lstat(empty);
