@@ -5,9 +5,9 @@ import type { TorClient } from '../tor/client.js';
 import { readTorKeyFiles, KeyFileError } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
-import { digest, probeKeyFile, readRecords } from './local.js';
+import { digest, probeKeyFiles, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
-import type { LiveServiceFiles, LiveState } from './types.js';
+import type { LiveServiceFiles, LiveState, LocalKey } from './types.js';
 
 /**
  * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
@@ -47,16 +47,18 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
 
 async function readLocal(desired: DesiredState) {
   const serviceFiles = new Map<string, LiveServiceFiles>();
-  const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
+  const ephemeralKeys = new Map<string, LocalKey>();
   const records = await readRecords(desired.stateDirectory);
   // A record's key digest proves which address the file's bytes gave, on whichever tor it was made.
   const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
-  await Promise.all(
-    desired.onionServices.map(async (s) => {
+  const ephemeral = desired.onionServices.filter((s) => s.type === 'ephemeral');
+  const [probed] = await Promise.all([
+    probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))),
+    ...desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
-      else ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)));
     }),
-  );
+  ]);
+  ephemeral.forEach((s, i) => ephemeralKeys.set(s.name, probed[i]!));
   return { serviceFiles, ephemeralKeys, records };
 }
 
