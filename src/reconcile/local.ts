@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
-import { link, lstat, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -174,13 +174,14 @@ export async function createKeyFiles(keys: readonly KeyToWrite[], stateDirectory
 
 async function createInKeyStore(dir: string, keys: readonly KeyToWrite[]): Promise<void> {
   const store = await readKeyStore(dir);
+  // One readdir rather than a stat per key: the directory is ours, and its lock is held.
+  const present = new Set(await readdir(dir));
   const creating = new Set(keys.map((k) => path.basename(k.file)));
-  for (const k of keys) {
-    const exists = store.has(path.basename(k.file)) || (await lstat(k.file).then(() => true, () => false));
-    if (exists) throw new SecretFileError(k.file, 'key file appeared meanwhile; refusing to replace it');
+  for (const name of creating) {
+    if (store.has(name) || present.has(name)) throw new SecretFileError(path.join(dir, name), 'key file appeared meanwhile; refusing to replace it');
   }
   const entries = new Map(keys.map((k) => [path.basename(k.file), keyBytes(k.key)]));
-  for (const [name, bytes] of await strayKeyFiles(dir, store, creating)) entries.set(name, bytes);
+  for (const [name, bytes] of await strayKeyFiles(dir, present, store)) entries.set(name, bytes);
   await addToKeyStore(dir, entries, { replace: false });
   for (const k of keys) writeCopy(k.file, entries.get(path.basename(k.file))!);
   keys.forEach((k) => known.set(k.file, { digest: sha256(entries.get(path.basename(k.file))!), key: k.key }));
@@ -191,9 +192,9 @@ async function createInKeyStore(dir: string, keys: readonly KeyToWrite[]): Promi
  * store takes them over with the digests recorded for them. A file that does not parse as a key stays a file
  * (and an error in the plan), as it was.
  */
-async function strayKeyFiles(dir: string, store: KeyStore, creating: ReadonlySet<string>): Promise<Map<string, Buffer>> {
+async function strayKeyFiles(dir: string, present: ReadonlySet<string>, store: KeyStore): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.key') && !store.has(n) && !creating.has(n));
+  const names = [...present].filter((n) => n.endsWith('.key') && !store.has(n));
   await Promise.all(
     names.map(async (name) => {
       const file = path.join(dir, name);
