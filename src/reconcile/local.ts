@@ -7,7 +7,6 @@
  * each short; the key store's file format is kept apart in keystore.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -183,7 +182,7 @@ async function createInKeyStore(dir: string, keys: readonly KeyToWrite[]): Promi
   const entries = new Map(keys.map((k) => [path.basename(k.file), keyBytes(k.key)]));
   for (const [name, bytes] of await strayKeyFiles(dir, present, store)) entries.set(name, bytes);
   await addToKeyStore(dir, entries, { replace: false });
-  for (const k of keys) writeCopy(k.file, entries.get(path.basename(k.file))!);
+  await Promise.all(keys.map((k) => writeCopy(k.file, entries.get(path.basename(k.file))!)));
   keys.forEach((k) => known.set(k.file, { digest: sha256(entries.get(path.basename(k.file))!), key: k.key }));
 }
 
@@ -211,24 +210,11 @@ async function strayKeyFiles(dir: string, present: ReadonlySet<string>, store: K
   return out;
 }
 
-/**
- * The copy of a stored key at its path: created (never replacing a file), 0600, in one write, not fsynced.
- * Synchronous: 1,000 copies are ~1,000 × (open, chmod, write, close), which node's thread pool only slows.
- */
-function writeCopy(file: string, bytes: Buffer): void {
-  let fd: number;
-  try {
-    fd = openSync(file, 'wx', 0o600);
-  } catch (err) {
-    throw new SecretFileError(file, `cannot create: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    // open()'s mode is filtered by the umask.
-    fchmodSync(fd, 0o600);
-    writeSync(fd, bytes);
-  } finally {
-    closeSync(fd);
-  }
+/** The copy of a stored key at its path: created (never replacing a file), exactly 0600, not fsynced. */
+async function writeCopy(file: string, bytes: Buffer): Promise<void> {
+  await writeNewFile(file, bytes, 0o600, false).catch((err: Error) => {
+    throw new SecretFileError(file, `cannot create: ${err.message}`, { cause: err });
+  });
 }
 
 async function createLooseKeyFiles(keys: readonly KeyToWrite[]): Promise<void> {
