@@ -28,8 +28,8 @@ export type KeyStore = ReadonlyMap<string, Buffer>;
 const EMPTY: KeyStore = new Map();
 
 /**
- * The last store read or written per file, with its inode, size and change times: a no-op re-plan of 5,000
- * services asks for the store once per key through probeKeyFile() and loadKeyFile(), and parses it once.
+ * The last store read or written per file, with its inode, size and change times: callers that load keys one
+ * by one (status, check, watch, `apply --wait-published`) parse the store once, then only stat it.
  */
 const cache = new Map<string, { stamp: string; keys: KeyStore }>();
 
