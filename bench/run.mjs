@@ -221,7 +221,30 @@ function fileCalibration(n = CALIBRATION_FILES) {
     out[sync ? 'fsync' : 'noFsync'] = ms(now() - t);
     rmSync(dir, { recursive: true, force: true });
   }
+  out.oneFile = diskFloor(n);
   return out;
+}
+
+/**
+ * The disk's floor for persisting n keys durably in one file, as the key store does (issue #16, goal 3): one
+ * file of n keys written, fsynced and renamed, its directory fsynced. bench/keys.mjs measures the same floor
+ * beside the in-process apply.
+ */
+function diskFloor(n) {
+  const dir = path.join(tmp, `floor-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(dir, { mode: 0o700 });
+  const t = now();
+  const fd = openSync(path.join(dir, '.keystore.json.tmp'), 'wx', 0o600);
+  writeSync(fd, JSON.stringify({ format_version: 1, keys: Object.fromEntries(Array.from({ length: n }, (_, i) => [`e${i}.key`, `ED25519-V3:${'A'.repeat(86)}==`])) }));
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(path.join(dir, '.keystore.json.tmp'), path.join(dir, 'keystore.json'));
+  const dfd = openSync(dir, 'r');
+  fsyncSync(dfd);
+  closeSync(dfd);
+  const floor = ms(now() - t);
+  rmSync(dir, { recursive: true, force: true });
+  return floor;
 }
 const CALIBRATION_FILES = QUICK ? 200 : 1000;
 const load = { start: os.loadavg(), calibrationStart: fileCalibration() };
@@ -856,7 +879,7 @@ function markdown(chartLink) {
   L.push(`- stem ${v.stem} (Debian python3-stem), ${v.python}`);
   const la = (x) => x.map((y) => y.toFixed(2)).join(' / ');
   L.push(`- Load average (1/5/15 min) at the start ${la(load.start)}, at the end ${la(load.end)}${Math.max(load.start[0], load.end[0]) > m.cores / 2 ? ' — **other work was running on this machine during the run: expect noise**' : ''}`);
-  L.push(`- The disk under the benchmark's directory (${path.dirname(tmp)}): creating ${CALIBRATION_FILES.toLocaleString('en')} small files (temporary file 0600, write, rename) took ${fmt(load.calibrationStart.noFsync)} ms without fsync and ${fmt(load.calibrationStart.fsync)} ms with an fsync each at the start of the run, ${fmt(load.calibrationEnd.noFsync)} / ${fmt(load.calibrationEnd.fsync)} ms at the end. Every tool that keeps one file per key pays this; set TMPDIR to measure on another disk.`, '');
+  L.push(`- The disk under the benchmark's directory (${path.dirname(tmp)}): creating ${CALIBRATION_FILES.toLocaleString('en')} small files (temporary file 0600, write, rename) took ${fmt(load.calibrationStart.noFsync)} ms without fsync and ${fmt(load.calibrationStart.fsync)} ms with an fsync each at the start of the run, ${fmt(load.calibrationEnd.noFsync)} / ${fmt(load.calibrationEnd.fsync)} ms at the end. Every tool that keeps one file per key pays this; set TMPDIR to measure on another disk. The disk's floor for persisting the same keys durably in one file (written, fsynced, renamed, directory fsynced; what the key store does): ${fmt(load.calibrationStart.oneFile)} ms at the start, ${fmt(load.calibrationEnd.oneFile)} ms at the end.`, '');
   L.push('## How to read this', '');
   L.push('- Every figure: **median** of the runs, (min–max) beside it; the number of runs is in the last column.');
   L.push('- **Whole process**: wall time of a spawned process from spawn to exit (node or python start-up included). For the tor-reconcile CLI that is `node dist/cli/main.js apply|plan SPEC --control …`, plan rendering on stdout included.');

@@ -5,10 +5,10 @@ import type { TorClient } from '../tor/client.js';
 import { HOSTNAME_FILE, KeyFileError, PUBLIC_KEY_FILE, readTorKeyFiles, SECRET_KEY_FILE } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
-import { digest, probeKeyFile, readRecords } from './local.js';
+import { digest, probeKeyFiles, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import { probeEntry, probePath, readTorIdentity } from './fs-probe.js';
-import type { LiveServiceFiles, LiveState, PathProbe } from './types.js';
+import type { LiveServiceFiles, LiveState, LocalKey, PathProbe } from './types.js';
 
 /**
  * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
@@ -54,22 +54,21 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
 /** The local files the spec names (keys, authorized_clients, records); offline.ts reads them too. */
 export async function readLocal(desired: DesiredState) {
   const serviceFiles = new Map<string, LiveServiceFiles>();
-  const ephemeralKeys = new Map<string, Awaited<ReturnType<typeof probeKeyFile>>>();
+  const ephemeralKeys = new Map<string, LocalKey>();
   const records = await readRecords(desired.stateDirectory);
   // A record's key digest proves which address the file's bytes gave, on whichever tor it was made.
   const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
   const keyFiles = new Map<string, PathProbe>();
-  const [stateDirectory] = await Promise.all([
+  const ephemeral = desired.onionServices.filter((s) => s.type === 'ephemeral');
+  const [stateDirectory, probed] = await Promise.all([
     probePath(desired.stateDirectory),
+    probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))),
+    ...ephemeral.map(async (s) => void keyFiles.set(s.keyFile, await probePath(s.keyFile))),
     ...desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
-      else {
-        const [key, entry] = await Promise.all([probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)), probePath(s.keyFile)]);
-        ephemeralKeys.set(s.name, key);
-        keyFiles.set(s.keyFile, entry);
-      }
     }),
   ]);
+  ephemeral.forEach((s, i) => ephemeralKeys.set(s.name, probed[i]!));
   return { serviceFiles, ephemeralKeys, records, localFiles: { stateDirectory, keyFiles } };
 }
 

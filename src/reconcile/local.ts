@@ -1,10 +1,13 @@
 /**
  * What tor-reconcile keeps on its own disk: ephemeral service keys and the record of what it created.
  * Tor can list detached onion services but not their ports or clients, so the record is the only way to
- * know whether a running service still matches the spec.
+ * know whether a running service still matches the spec. Generated keys live in the key store
+ * (keystore.ts); a key's path names it either way, and every read here goes through the store first.
+ * Longer than ~400 lines because keys, records and the lock are the one state directory's three concerns,
+ * each short; the key store's file format is kept apart in keystore.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { createHash, hash, randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +16,7 @@ import { processAlive } from '../tor/launch.js';
 import { syncDirectory, writeNewFile } from '../tor/onion/persist.js';
 import { Secret } from '../tor/secret.js';
 import { StateFileError, StateLockedError } from './errors.js';
+import { addToKeyStore, readKeyStore, type KeyStore } from './keystore.js';
 import type { EphemeralRecord, LocalKey } from './types.js';
 
 const STATE_FILE = 'state.json';
@@ -26,7 +30,8 @@ const LOCK_FILE = '.lock';
 const known = new Map<string, { digest: string; key?: OnionServiceKey }>();
 
 function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  // One-shot crypto.hash() (node ≥ 20.12) costs a third of createHash() for a 100-byte key: 5,000 keys per plan.
+  return hash('sha256', bytes, 'hex');
 }
 
 /**
@@ -34,7 +39,19 @@ function sha256(bytes: Uint8Array): string {
  * tor's own 96-byte `hs_ed25519_secret_key`, so a filesystem service's key can be used directly.
  */
 export async function loadKeyFile(file: string): Promise<OnionServiceKey> {
-  const bytes = await readFile(file);
+  return keyFromBytes(file, await readKeyBytes(file));
+}
+
+/** The bytes of the key named by `file`: its entry in the key store of its directory, else the file. */
+async function readKeyBytes(file: string): Promise<Buffer> {
+  return storeEntry(await readKeyStore(path.dirname(file)), file) ?? readFile(file);
+}
+
+function storeEntry(store: KeyStore, file: string): Buffer | undefined {
+  return store.size === 0 ? undefined : store.get(path.basename(file));
+}
+
+function keyFromBytes(file: string, bytes: Buffer): OnionServiceKey {
   const digest = sha256(bytes);
   const seen = known.get(file);
   if (seen?.key && seen.digest === digest) return seen.key;
@@ -57,7 +74,7 @@ function parseKeyBytes(bytes: Buffer, file: string): OnionServiceKey {
 
 /** The SHA-256 of a key file's bytes, as loaded or written by this process (read again if not). */
 export async function keyFileDigest(file: string): Promise<string> {
-  return known.get(file)?.digest ?? sha256(await readFile(file));
+  return known.get(file)?.digest ?? sha256(await readKeyBytes(file));
 }
 
 /**
@@ -66,42 +83,158 @@ export async function keyFileDigest(file: string): Promise<string> {
  */
 export async function probeKeyFile(file: string, record?: EphemeralRecord): Promise<LocalKey> {
   try {
-    if (record?.keyDigest) {
-      const bytes = await readFile(file);
-      if (sha256(bytes) === record.keyDigest) {
-        if (known.get(file)?.digest !== record.keyDigest) known.set(file, { digest: record.keyDigest });
-        return { address: record.address };
-      }
-    }
-    return { address: (await loadKeyFile(file)).address };
+    return probeBytes(file, await readKeyBytes(file), record);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
-    if (err instanceof KeyFileError) return { error: err.message };
-    return { error: `${file}: cannot be read: ${(err as Error).message}` };
+    return probeError(file, err);
   }
+}
+
+/**
+ * probeKeyFile() for many keys, as a plan reads them: each directory's key store is read once, and only
+ * keys outside a store are read as files.
+ */
+export async function probeKeyFiles(keys: ReadonlyArray<{ file: string; record?: EphemeralRecord | undefined }>): Promise<LocalKey[]> {
+  const dirs = [...new Set(keys.map((k) => path.dirname(k.file)))];
+  const stores = new Map(await Promise.all(dirs.map(async (dir) => [dir, await readKeyStore(dir).catch((err: unknown) => err as Error)] as const)));
+  const out: LocalKey[] = new Array<LocalKey>(keys.length);
+  const fileReads: Array<Promise<void>> = [];
+  // Keys in a store are probed synchronously: 5,000 of them in one pass, without a promise each.
+  keys.forEach(({ file, record }, i) => {
+    const store = stores.get(path.dirname(file))!;
+    if (store instanceof Error) {
+      out[i] = probeError(file, store);
+      return;
+    }
+    const entry = storeEntry(store, file);
+    if (entry) out[i] = probeOrError(file, entry, record);
+    else {
+      fileReads.push(
+        readFile(file).then(
+          (bytes) => {
+            out[i] = probeOrError(file, bytes, record);
+          },
+          (err: unknown) => {
+            out[i] = probeError(file, err);
+          },
+        ),
+      );
+    }
+  });
+  await Promise.all(fileReads);
+  return out;
+}
+
+function probeOrError(file: string, bytes: Buffer, record: EphemeralRecord | undefined): LocalKey {
+  try {
+    return probeBytes(file, bytes, record);
+  } catch (err) {
+    return probeError(file, err);
+  }
+}
+
+function probeBytes(file: string, bytes: Buffer, record: EphemeralRecord | undefined): LocalKey {
+  if (record?.keyDigest && sha256(bytes) === record.keyDigest) {
+    if (known.get(file)?.digest !== record.keyDigest) known.set(file, { digest: record.keyDigest });
+    return { address: record.address };
+  }
+  return { address: keyFromBytes(file, bytes).address };
+}
+
+function probeError(file: string, err: unknown): LocalKey {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
+  if (err instanceof KeyFileError) return { error: err.message };
+  return { error: `${file}: cannot be read: ${(err as Error).message}` };
 }
 
 type KeyToWrite = { file: string; key: OnionServiceKey };
 
 /**
  * Writes keys (0600, each atomically) before anything uses them, replacing what the files held (`keys
- * import` rewrites a key file in our format). The fsyncs of many keys run concurrently.
+ * import` rewrites a key file in our format). The fsyncs of many keys run concurrently. A key the store of
+ * its directory holds is replaced there too, since the store's entry is the one that counts.
  */
 export async function persistKeys(keys: readonly KeyToWrite[], stateDirectory?: string): Promise<void> {
   await keyDirectories(keys, stateDirectory);
   const files = keys.map((k) => ({ path: k.file, data: new Secret(keyBytes(k.key)) }));
+  for (const [dir, group] of byDirectory(keys)) {
+    const store = await readKeyStore(dir);
+    const held = group.filter((k) => store.has(path.basename(k.file)));
+    if (held.length) await addToKeyStore(dir, new Map(held.map((k) => [path.basename(k.file), keyBytes(k.key)])), { replace: true });
+  }
   await writeSecretFilesAtomic(files);
   keys.forEach((k, i) => known.set(k.file, { digest: sha256(files[i]!.data.reveal()), key: k.key }));
 }
 
 /**
- * Writes newly generated keys where no file exists, and fails rather than replace one: a key file that
- * appears between the plan and now (another apply, a restore from backup) may hold an address in use.
- * Each key is written and fsynced under a temporary name, then hard-linked to its name, which fails if the
- * name exists (rename would replace it); the directories are fsynced once all are in place.
+ * Writes newly generated keys where none exists, and fails rather than replace one: a key that appears
+ * between the plan and now (another apply, a restore from backup) may hold an address in use.
+ *
+ * Keys in the state directory go to its key store, all of a directory in one durable write, before anything
+ * uses them. Each also gets a copy at its path, for people and tools that read key files (`keys export`,
+ * backups of `keys/`); the copies are not fsynced, because the store is the record and is read first. A
+ * directory's older key files (from before the store) are folded into the store on the way, as they are.
+ *
+ * Key files elsewhere (a spec's own `key.file`) are written and fsynced under a temporary name each, then
+ * hard-linked to their name, which fails if the name exists (rename would replace it); the directories are
+ * fsynced once all are in place.
  */
 export async function createKeyFiles(keys: readonly KeyToWrite[], stateDirectory: string): Promise<void> {
   await keyDirectories(keys, stateDirectory);
+  const state = path.resolve(stateDirectory);
+  const own: KeyToWrite[] = [];
+  const loose: KeyToWrite[] = [];
+  for (const k of keys) (isInside(path.dirname(path.resolve(k.file)), state) ? own : loose).push(k);
+  for (const [dir, group] of byDirectory(own)) await createInKeyStore(dir, group);
+  if (loose.length) await createLooseKeyFiles(loose);
+}
+
+async function createInKeyStore(dir: string, keys: readonly KeyToWrite[]): Promise<void> {
+  const store = await readKeyStore(dir);
+  // One readdir rather than a stat per key: the directory is ours, and its lock is held.
+  const present = new Set(await readdir(dir));
+  const creating = new Set(keys.map((k) => path.basename(k.file)));
+  for (const name of creating) {
+    if (store.has(name) || present.has(name)) throw new SecretFileError(path.join(dir, name), 'key file appeared meanwhile; refusing to replace it');
+  }
+  const entries = new Map(keys.map((k) => [path.basename(k.file), keyBytes(k.key)]));
+  for (const [name, bytes] of await strayKeyFiles(dir, present, store)) entries.set(name, bytes);
+  await addToKeyStore(dir, entries, { replace: false });
+  await Promise.all(keys.map((k) => writeCopy(k.file, entries.get(path.basename(k.file))!)));
+  keys.forEach((k) => known.set(k.file, { digest: sha256(entries.get(path.basename(k.file))!), key: k.key }));
+}
+
+/**
+ * The key files of `dir` the store does not hold yet (written before it existed), byte for byte, so the
+ * store takes them over with the digests recorded for them. A file that does not parse as a key stays a file
+ * (and an error in the plan), as it was.
+ */
+async function strayKeyFiles(dir: string, present: ReadonlySet<string>, store: KeyStore): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const names = [...present].filter((n) => n.endsWith('.key') && !store.has(n));
+  await Promise.all(
+    names.map(async (name) => {
+      const file = path.join(dir, name);
+      const bytes = await readFile(file).catch(() => undefined);
+      if (!bytes) return;
+      try {
+        keyFromBytes(file, bytes);
+        out.set(name, bytes);
+      } catch (err) {
+        if (!(err instanceof KeyFileError)) throw err;
+      }
+    }),
+  );
+  return out;
+}
+
+/** The copy of a stored key at its path: created (never replacing a file), exactly 0600, not fsynced. */
+async function writeCopy(file: string, bytes: Buffer): Promise<void> {
+  await writeNewFile(file, bytes, 0o600, false).catch((err: Error) => {
+    throw new SecretFileError(file, `cannot create: ${err.message}`, { cause: err });
+  });
+}
+
+async function createLooseKeyFiles(keys: readonly KeyToWrite[]): Promise<void> {
   const targets = keys.map((k) => path.resolve(k.file));
   const temps = targets.map((t) => path.join(path.dirname(t), `.${path.basename(t)}.${randomBytes(6).toString('hex')}.tmp`));
   try {
@@ -119,6 +252,17 @@ export async function createKeyFiles(keys: readonly KeyToWrite[], stateDirectory
   }
   await Promise.all([...new Set(targets.map((t) => path.dirname(t)))].map(syncDirectory));
   keys.forEach((k) => known.set(k.file, { digest: sha256(keyBytes(k.key)), key: k.key }));
+}
+
+function byDirectory(keys: readonly KeyToWrite[]): Map<string, KeyToWrite[]> {
+  const out = new Map<string, KeyToWrite[]>();
+  for (const k of keys) {
+    const dir = path.dirname(path.resolve(k.file));
+    const group = out.get(dir);
+    if (group) group.push(k);
+    else out.set(dir, [k]);
+  }
+  return out;
 }
 
 function keyBytes(key: OnionServiceKey): Buffer {

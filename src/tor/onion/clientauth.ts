@@ -9,10 +9,11 @@
  * length, so the `====` that coreutils' base32 appends makes tor skip the file with only a log warning.
  * Tor decodes either case and writes lowercase (BASE32_CHARS in binascii.h); so does this module.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { TorError } from '../errors.js';
 import { reveal, Secret, type MaybeSecret } from '../secret.js';
 import { Base32Error, base32Decode, base32Encode } from './base32.js';
+import { generateRawKeyPair } from './keygen.js';
 import { OnionAddressError, parseOnionAddress } from './keys.js';
 
 const KEY_BASE32_LENGTH = 52;
@@ -37,9 +38,7 @@ export interface ClientAuthKeyPair {
 }
 
 export function generateClientAuthKeyPair(): ClientAuthKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
-  const x = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const { privateKey: d, publicKey: x } = generateRawKeyPair('x25519');
   return { publicKey: base32Encode(x), privateKey: new Secret(base32Encode(d)), privateKeyBase64: new Secret(d.toString('base64')) };
 }
 

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -6,6 +6,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { TorError } from '../errors.js';
 import { reveal, Secret, type MaybeSecret } from '../secret.js';
 import { base32Decode, base32Encode } from './base32.js';
+import { generateRawKeyPair } from './keygen.js';
 import { ensureSecretDir, writeSecretFilesAtomic } from './persist.js';
 
 /** Length of a v3 onion address without `.onion`. */
@@ -85,8 +86,8 @@ export class OnionServiceKey {
 
   /** Generation: node:crypto hands out seed and public key together (8× faster than importing a seed). */
   static generate(): OnionServiceKey {
-    const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-    return OnionServiceKey.#fromSeedAndPublic(Buffer.from(jwk.d!, 'base64url'), Buffer.from(jwk.x!, 'base64url'));
+    const { privateKey: seed, publicKey } = generateRawKeyPair('ed25519');
+    return OnionServiceKey.#fromSeedAndPublic(seed, publicKey);
   }
 
   static #fromSeedAndPublic(seed: Uint8Array, publicKey: Buffer): OnionServiceKey {
