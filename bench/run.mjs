@@ -5,7 +5,8 @@
 //
 // Flags: --quick (fewer sizes and runs; report under bench/out/ unless --write), --write (quick run writes
 // BENCHMARKS.md too), --strict (exit 1 when a target is missed), --keep (keep the temporary directories),
-// --only=REGEX (only the sections whose name matches), --dist=DIR (benchmark a prebuilt dist).
+// --only=REGEX (only the sections whose name matches), --dist=DIR (benchmark a prebuilt dist), --runs=N (at most N
+// runs per size of the workloads by size).
 // The code under test is frozen at the start: src/ compiled into bench/out/snapshot-PID/ (./dist itself is
 // neither used nor touched, so a rebuild during the run changes nothing). Temporary files go to TMPDIR.
 // Every run also leaves its raw figures in bench/out/results[.quick].json.
@@ -111,6 +112,12 @@ const PLAN = QUICK
       replan: { n: 5000, runs: 7 },
       diskFloor: { runs: 5 },
     };
+// --runs=N: at most N runs per size of the workloads by size (a shorter full run when the machine is busy).
+const RUNS_CAP = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice('--runs='.length) ?? Infinity);
+for (const part of Object.values(PLAN)) {
+  if (!part) continue;
+  if (part.runs && typeof part.runs === 'object') for (const n of Object.keys(part.runs)) part.runs[n] = Math.min(part.runs[n], RUNS_CAP);
+}
 const OPTION_COUNT = 50;
 /** Commands that change nothing in tor; anything else in a no-op trace counts as mutating. */
 const READ_ONLY = new Set(['GETINFO', 'GETCONF', 'PROTOCOLINFO', 'AUTHENTICATE', 'AUTHCHALLENGE', 'ONION_CLIENT_AUTH_VIEW', 'SETEVENTS', 'USEFEATURE', 'QUIT']);
