@@ -5,7 +5,8 @@
 //
 // Flags: --quick (fewer sizes and runs; report under bench/out/ unless --write), --write (quick run writes
 // BENCHMARKS.md too), --strict (exit 1 when a target is missed), --keep (keep the temporary directories),
-// --only=REGEX (only the sections whose name matches), --dist=DIR (benchmark a prebuilt dist).
+// --only=REGEX (only the sections whose name matches), --dist=DIR (benchmark a prebuilt dist), --runs=N (at most N
+// runs per size of the workloads by size).
 // The code under test is frozen at the start: src/ compiled into bench/out/snapshot-PID/ (./dist itself is
 // neither used nor touched, so a rebuild during the run changes nothing). Temporary files go to TMPDIR.
 // Every run also leaves its raw figures in bench/out/results[.quick].json.
@@ -96,6 +97,10 @@ const PLAN = QUICK
       filesystem: { sizes: [1, 100], runs: { 1: 2, 100: 1 } },
       options: { runs: 2, transports: ['unix', 'tcp'] },
       coldStart: { runs: 3 },
+      // Smoke only: CI time must not grow (issue #16).
+      startup: { runs: 3 },
+      replan: { n: 100, runs: 3 },
+      diskFloor: { runs: 3 },
     }
   : {
       ephemeral: { sizes: [1, 100, 1000, 5000], runs: { 1: 5, 100: 5, 1000: 5, 5000: 3 }, transports: ['unix', 'tcp'] },
@@ -103,7 +108,16 @@ const PLAN = QUICK
       filesystem: { sizes: [1, 100, 1000], runs: { 1: 5, 100: 5, 1000: 3 } },
       options: { runs: 5, transports: ['unix', 'tcp'] },
       coldStart: { runs: 7 },
+      startup: { runs: 11 },
+      replan: { n: 5000, runs: 7 },
+      diskFloor: { runs: 5 },
     };
+// --runs=N: at most N runs per size of the workloads by size (a shorter full run when the machine is busy).
+const RUNS_CAP = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice('--runs='.length) ?? Infinity);
+for (const part of Object.values(PLAN)) {
+  if (!part) continue;
+  if (part.runs && typeof part.runs === 'object') for (const n of Object.keys(part.runs)) part.runs[n] = Math.min(part.runs[n], RUNS_CAP);
+}
 const OPTION_COUNT = 50;
 /** Commands that change nothing in tor; anything else in a no-op trace counts as mutating. */
 const READ_ONLY = new Set(['GETINFO', 'GETCONF', 'PROTOCOLINFO', 'AUTHENTICATE', 'AUTHCHALLENGE', 'ONION_CLIENT_AUTH_VIEW', 'SETEVENTS', 'USEFEATURE', 'QUIT']);
@@ -634,6 +648,74 @@ async function coldStart(runs) {
   }
 }
 
+// ───────────────────────────────────────────── issue #16: start-up, disk floor, re-plan ─────────────────────────────────────────────
+
+/**
+ * Goal 2: `node -e 0`, `--version`, `validate` of a one-service spec and a no-op `plan` of that service
+ * (applied first, over the ControlSocket), interleaved run by run so that load hits all four alike; beside
+ * them one GETINFO round trip on an open raw connection, the "one round trip" a plan needs at least.
+ */
+async function startup(runs) {
+  const { control, raw } = addresses.unix;
+  const spec = await ephemeralSpec(1, path.join(workDir, 'state'));
+  await resetTor();
+  await run(process.execPath, [cli, 'apply', spec, '--control', control], { env: cliEnv });
+  const tools = {
+    'node -e 0': [process.execPath, ['-e', '0']],
+    'tor-reconcile --version': [process.execPath, [cli, '--version']],
+    'tor-reconcile validate': [process.execPath, [cli, 'validate', spec]],
+    'tor-reconcile plan (no-op)': [process.execPath, [cli, 'plan', spec, '--control', control, '--detailed-exitcode']],
+  };
+  for (let r = 0; r < runs; r++) {
+    await rotate(
+      r,
+      Object.entries(tools).map(([tool, [cmd, argv]]) => async () => record(key('startup', 'unix', 1, tool), { whole: (await run(cmd, argv)).wall })),
+    );
+  }
+  for (const t of await rawRoundTrips(raw, Array.from({ length: 50 }, () => 'GETINFO version\r\n'))) record(key('startup', 'unix', 1, 'one round trip'), { inproc: t });
+  await resetTor();
+}
+
+/**
+ * Goal 3's disk floor: the keys of N services written durably the cheapest way — one file (0600) holding
+ * them all, written, fsynced, renamed into place, and the directory fsynced — as a key store would.
+ */
+function diskFloor(n) {
+  const dir = path.join(tmp, `disk-floor-${n}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const body = Array.from({ length: n }, (_, i) => `e${i} ED25519-V3:${'A'.repeat(86)}==\n`).join('');
+  const t = now();
+  const fd = openSync(path.join(dir, '.keys.tmp'), 'w', 0o600);
+  writeSync(fd, body);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(path.join(dir, '.keys.tmp'), path.join(dir, 'keys'));
+  const dfd = openSync(dir, 'r');
+  fsyncSync(dfd);
+  closeSync(dfd);
+  const wall = ms(now() - t);
+  rmSync(dir, { recursive: true, force: true });
+  return wall;
+}
+
+/**
+ * Goal 4: a no-op re-plan of N ephemeral services in one process (bench/lib/replan.mjs: loadSpec of the
+ * unchanged spec, readLiveState, computePlan on an open connection) beside the time tor takes to answer the
+ * same read commands on a raw connection, interleaved.
+ */
+async function replanGoal(n, runs) {
+  const { control } = addresses.unix;
+  const spec = await ephemeralSpec(n, path.join(workDir, 'state'));
+  await resetTor();
+  await run(process.execPath, [cli, 'apply', spec, '--control', control], { env: cliEnv });
+  const r = await run(process.execPath, [path.join(benchDir, 'lib/replan.mjs'), spec, control, cookieFile, String(runs)], { env: { ...process.env, BENCH_DIST: snap.dist } });
+  const j = lastJson(r.stdout);
+  for (const [i, t] of j.replan.entries()) record(key('replan', 'unix', n, 'tor-reconcile library'), { inproc: t, phases: j.phases[i] });
+  for (const t of j.read) record(key('replan', 'unix', n, 'read floor'), { inproc: t });
+  results.get(key('replan', 'unix', n, 'read floor')).commands = j.commands;
+  await resetTor();
+}
+
 // ───────────────────────────────────────────── workloads 4 and 7: bench/watch.mjs (when it exists)
 
 /**
@@ -728,6 +810,11 @@ try {
   for (const transport of PLAN.options.transports) await section(`workload 3: ${OPTION_COUNT} options over ${transport}`, () => options(transport, PLAN.options.runs));
   for (const transport of PLAN.options.transports) await section(`workload 4 (floor only): one raw SETCONF round trip over ${transport}`, () => setconfRoundTrip(transport, QUICK ? 200 : 1000));
   await section('workload 6: cold start of validate (1,000 services)', () => coldStart(PLAN.coldStart.runs));
+  await section('issue 16 goal 2: start-up (node -e 0, --version, validate, no-op plan of one service)', () => startup(PLAN.startup.runs));
+  await section('issue 16 goal 3: disk floor (one key file for N keys, fsync, rename)', async () => {
+    for (let r = 0; r < PLAN.diskFloor.runs; r++) for (const n of PLAN.ephemeral.sizes) record(key('disk-floor', '-', n, 'disk floor'), { inproc: diskFloor(n) });
+  });
+  await section(`issue 16 goal 4: no-op re-plan of ${PLAN.replan.n.toLocaleString('en')} services in-process`, () => replanGoal(PLAN.replan.n, PLAN.replan.runs));
   await section('workloads 4 and 7: bench/watch.mjs', async () => (watch = await watchBench()));
   await section('workload 5: bench/ns-parse.mjs', async () => (ns = await nsParse()));
 } catch (err) {
@@ -756,7 +843,7 @@ const S = (k, field) => (k ? stat(k[field]) : null);
 
 /** Rows of the main table. */
 const rows = [];
-const label = { ephemeral: 'W1 apply N new ephemeral services', 'ephemeral-noop': 'W1 no-op re-apply', filesystem: 'W2 apply N filesystem services', 'filesystem-noop': 'W2 no-op re-plan', options: 'W3 change 50 options', 'options-noop': 'W3 no-op plan of 50 options', cold: 'W6 cold start (1,000-service spec)' };
+const label = { ephemeral: 'W1 apply N new ephemeral services', 'ephemeral-noop': 'W1 no-op re-apply', filesystem: 'W2 apply N filesystem services', 'filesystem-noop': 'W2 no-op re-plan', options: 'W3 change 50 options', 'options-noop': 'W3 no-op plan of 50 options', cold: 'W6 cold start (1,000-service spec)', startup: 'G2 start-up, one-service spec', 'disk-floor': 'G3 disk floor: N keys in one durable file', replan: 'G4 no-op re-plan in-process' };
 for (const [k, r] of results) {
   const [workload, transport, n, tool] = k.split('|');
   if (workload === 'setconf-rt') continue;
@@ -804,10 +891,56 @@ if (watch?.memory?.length >= 2) {
   targets.push({ name: W7, met, value: `heap ${first.heap.toFixed(1)} → ${lastM.heap.toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}), RSS ${first.rss.toFixed(1)} → ${lastM.rss.toFixed(1)} MiB over ${watch.reconciles.toLocaleString('en')} reconciles${watch.reconcileCounts ? `, ${watch.reconcileCounts.errors} errors` : ''}` });
 } else targets.push({ name: W7, met: null, value: watch ? `bench/watch.mjs gave no memory figures (exit ${watch.code})` : 'not measured yet (needs issue #6: watch mode; bench/watch.mjs)' });
 
+// Issue #16's goals: ratios from this run, met or missed.
+const goals = [];
+const ratio = (a, b) => `${(a / b).toFixed(2)} ×`;
+for (const transport of ['unix', 'tcp']) {
+  for (const n of PLAN.ephemeral.sizes) {
+    const cliW = S(get('ephemeral', transport, n, 'tor-reconcile CLI'), 'whole');
+    if (!cliW) continue;
+    const stemW = S(get('ephemeral', transport, n, 'stem'), 'whole');
+    const name = `G1 apply ${n.toLocaleString('en')} new ephemeral service${n === 1 ? '' : 's'} (${transport}), whole process: faster than stem`;
+    goals.push(stemW ? { name, met: cliW.median < stemW.median, value: `${fmt(cliW.median)} ms vs stem ${fmt(stemW.median)} ms (${ratio(cliW.median, stemW.median)})` } : { name, met: null, value: 'stem not installed' });
+  }
+}
+{
+  const node0 = S(get('startup', 'unix', 1, 'node -e 0'), 'whole');
+  const rt = S(get('startup', 'unix', 1, 'one round trip'), 'inproc');
+  for (const [tool, what] of [['tor-reconcile --version', '`--version`'], ['tor-reconcile validate', '`validate` of a one-service spec']]) {
+    const t = S(get('startup', 'unix', 1, tool), 'whole');
+    if (node0 && t) goals.push({ name: `G2 ${what} ≤ 1.5 × \`node -e 0\``, met: t.median <= 1.5 * node0.median, value: `${ratio(t.median, node0.median)} (${fmt(t.median)} ms vs ${fmt(node0.median)} ms)` });
+  }
+  const plan = S(get('startup', 'unix', 1, 'tor-reconcile plan (no-op)'), 'whole');
+  if (node0 && plan && rt) {
+    const bound = 2 * node0.median + rt.median;
+    goals.push({ name: 'G2 no-op `plan` of one service ≤ 2 × `node -e 0` + one round trip', met: plan.median <= bound, value: `${fmt(plan.median)} ms vs ${fmt(bound)} ms = 2 × ${fmt(node0.median)} + ${fmt(rt.median)} ms (${ratio(plan.median - rt.median, node0.median)} \`node -e 0\` once the round trip is taken off)` });
+  }
+}
+for (const transport of ['unix', 'tcp']) {
+  const lib = S(get('ephemeral', transport, 1000, 'tor-reconcile library'), 'inproc');
+  const floor = S(get('ephemeral', transport, 1000, 'raw floor'), 'inproc');
+  const disk = S(get('disk-floor', '-', 1000, 'disk floor'), 'inproc');
+  if (lib && floor && disk) {
+    const bound = floor.median + disk.median;
+    goals.push({ name: `G3 in-process apply of 1,000 (${transport}) ≤ 1.3 × (raw pipelined floor + disk floor)`, met: lib.median <= 1.3 * bound, value: `${ratio(lib.median, bound)} (${fmt(lib.median)} ms vs ${fmt(floor.median)} + ${fmt(disk.median)} ms)` });
+  }
+}
+{
+  const n = PLAN.replan.n;
+  const lib = S(get('replan', 'unix', n, 'tor-reconcile library'), 'inproc');
+  const read = S(get('replan', 'unix', n, 'read floor'), 'inproc');
+  if (lib && read) {
+    const ph = get('replan', 'unix', n, 'tor-reconcile library').phases;
+    const p = (name) => fmt(median(ph.map((x) => x[name] ?? 0)));
+    goals.push({ name: `G4 no-op re-plan of ${n.toLocaleString('en')} services in-process ≤ 3 × tor's answer to its read`, met: lib.median <= 3 * read.median, value: `${ratio(lib.median, read.median)} (${fmt(lib.median)} ms vs ${fmt(read.median)} ms for ${get('replan', 'unix', n, 'read floor').commands.join(', ')}; loadSpec ${p('loadSpec')}, readLiveState ${p('readLiveState')}, computePlan ${p('computePlan')} ms)` });
+  }
+}
+goals.push({ name: 'G5 durability: a generated key is on disk, fsynced, before tor hears of it', met: null, value: 'not a benchmark figure: the crash suite (test/reliability) decides' });
+
 // ── stdout table ──
 const table = [['workload', 'transport', 'N', 'tool', 'whole process', 'in-process', 'control traffic']];
-const order = ['ephemeral', 'ephemeral-noop', 'filesystem', 'filesystem-noop', 'options', 'options-noop', 'cold'];
-const toolOrder = ['tor-reconcile CLI', 'tor-reconcile library', 'stem', 'raw floor', 'node -e 0', 'tor-reconcile --version', 'tor-reconcile validate'];
+const order = ['ephemeral', 'ephemeral-noop', 'filesystem', 'filesystem-noop', 'options', 'options-noop', 'cold', 'startup', 'disk-floor', 'replan'];
+const toolOrder = ['tor-reconcile CLI', 'tor-reconcile library', 'stem', 'raw floor', 'node -e 0', 'tor-reconcile --version', 'tor-reconcile validate', 'tor-reconcile plan (no-op)', 'one round trip', 'read floor'];
 rows.sort((a, b) => order.indexOf(a.workload) - order.indexOf(b.workload) || a.transport.localeCompare(b.transport) * -1 || a.n - b.n || toolOrder.indexOf(a.tool) - toolOrder.indexOf(b.tool));
 for (const r of rows) table.push([r.what, r.transport, String(r.n), r.tool, fmtStat(r.whole), fmtStat(r.inproc), r.rt]);
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
@@ -821,6 +954,8 @@ for (const transport of ['unix', 'tcp']) {
 }
 if (watch?.drift) console.log(`W4 watch mode (bench/watch.mjs, its own tor): drift-revert latency p50 ${fmt(watch.drift.p50)} ms, p99 ${fmt(watch.drift.p99)} ms, max ${fmt(watch.drift.max)} ms over ${watch.drift.n} drifts${watch.raw ? `; one raw SETCONF round trip there p50 ${fmt(watch.raw.p50)} ms, p99 ${fmt(watch.raw.p99)} ms` : ''}`);
 if (watch?.memory) console.log(`W7 watch mode memory (RSS / heap used, MiB): ${watch.memory.map((m) => `${m.rss.toFixed(1)} / ${m.heap.toFixed(1)}`).join(' → ')}`);
+console.log('\nGoals (issue #16):');
+for (const g of goals) console.log(`  ${g.met === null ? 'n/a   ' : g.met ? 'met   ' : 'MISSED'}  ${g.name}: ${g.value}`);
 console.log('\nTargets (issue #9):');
 for (const t of targets) console.log(`  ${t.met === null ? (t.info ? 'info  ' : 'n/a   ') : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${t.value}`);
 const totalSeconds = ms(now() - started) / 1000;
@@ -863,7 +998,7 @@ if (WRITE_MAIN) {
   await writeFile(path.join(outDir, 'BENCHMARKS.quick.md'), markdown('chart.quick.svg'));
   log(`wrote bench/out/BENCHMARKS.quick.md and bench/out/chart.quick.svg`);
 }
-if (STRICT && targets.some((t) => t.met === false)) process.exitCode = 1;
+if (STRICT && [...targets, ...goals].some((t) => t.met === false)) process.exitCode = 1;
 
 function markdown(chartLink) {
   const m = info.machine;
@@ -871,6 +1006,7 @@ function markdown(chartLink) {
   const L = [];
   const cell = (s) => s.replace(/\|/g, '\\|');
   L.push('# Benchmarks', '');
+  if (process.env.BENCH_NOTE) L.push(`> ${process.env.BENCH_NOTE}`, '');
   L.push(`Generated by \`npm run bench${QUICK ? ':quick' : ''}\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}; the whole run took ${totalSeconds.toFixed(0)} s.${QUICK ? ' **Quick mode: few runs, smaller sizes — a smoke test, not figures to quote.**' : ''}`, '');
   L.push('## Machine and versions', '');
   L.push(`- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ramGiB.toFixed(1)} GiB; ${m.kernel}`);
@@ -887,6 +1023,12 @@ function markdown(chartLink) {
   L.push('- **Control traffic**: from `TOR_RECONCILE_TRACE=1` (the CLI) or the connection\'s counters (the library): round trips and commands after authentication, and how many of them change something (anything but GETINFO, GETCONF, SETEVENTS, ONION_CLIENT_AUTH_VIEW…), the largest over the runs.');
   L.push('- Between runs tor is reset: every detached onion service deleted, `RESETCONF HiddenServiceDir` and the benchmark\'s options, state and service directories removed.');
   L.push('- Ephemeral services: tor-reconcile generates each key locally and persists it (0600, written atomically with fsync) before ADD_ONION; stem asks tor for a key (`key_type=\'NEW\', key_content=\'ED25519-V3\'`) and writes each returned key to its own 0600 file (no fsync); the floor sends pregenerated keys (`generateServiceKey().toAddOnionBlob()`) and persists nothing.', '');
+  L.push('## Goals (issue #16)', '');
+  L.push('Ratios from this one run, every side measured interleaved with the others (medians). G1 compares whole processes (node or python start-up included); G2 runs a one-service spec over the ControlSocket (the plan is a no-op: the service was applied first), and "one round trip" is a GETINFO on an open raw connection; G3\'s disk floor is one file holding all the keys, written, fsynced and renamed, and the directory fsynced; G4 re-plans in one process with the connection open (bench/lib/replan.mjs) and its floor is the same read commands written at once on a raw connection.', '');
+  L.push('| goal | result | figure |', '|---|---|---|');
+  for (const g of goals) L.push(`| ${cell(g.name)} | ${g.met === null ? 'not measured here' : g.met ? '**met**' : '**missed**'} | ${cell(g.value)} |`);
+  L.push('');
+  L.push('**The ~40 ms stalls over TCP** (the raw floor shows them too, e.g. ADD_ONION × 100): tor never sets `TCP_NODELAY` on an accepted control connection (strace of tor: no `setsockopt(…, TCP_NODELAY, …)` after `accept4` on the ControlPort), so Nagle holds the last small segment of a reply until the previous one is acknowledged, and the client\'s kernel delays that acknowledgement (Linux: at least 40 ms, TCP_DELACK_MIN). `setNoDelay` on the client side (tor-reconcile sets it) cannot help, since the held data is tor\'s; Node offers no TCP_QUICKACK. Over the ControlSocket there is no Nagle: prefer it where tor offers one (a launched tor is always reached through its socket when the path fits).', '');
   L.push('## Figures', '');
   L.push('| workload | transport | N | tool | whole process | in-process | control traffic | runs |', '|---|---|--:|---|--:|--:|---|--:|');
   for (const r of rows) L.push(`| ${cell(r.what)} | ${r.transport} | ${r.n.toLocaleString('en')} | ${r.tool} | ${fmtStat(r.whole)} | ${fmtStat(r.inproc)} | ${r.rt} | ${r.runs} |`);

@@ -5,7 +5,7 @@
  * "changes"), 70 a bug in tor-reconcile (the only case with a stack trace). `diff` follows GNU diff.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { commands } from './commands/index.js';
 import { describeError } from './report.js';
 
@@ -40,7 +40,19 @@ function version(): string {
   return pkg.version;
 }
 
-function buildProgram(context: CliContext): Command {
+/**
+ * The commands `argv` needs: the one it runs (and nothing else, so that its start-up pays only for its own
+ * modules), or every command when it asks for the overall help, names no command, or an unknown one (whose
+ * error suggests the closest name).
+ */
+function needed(argv: readonly string[]): string[] {
+  const first = argv[0] === 'help' ? argv[1] : argv[0];
+  if (first !== undefined && Object.hasOwn(commands, first)) return [first];
+  return Object.keys(commands);
+}
+
+async function buildProgram(argv: readonly string[], context: CliContext): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command()
     .name('tor-reconcile')
     .description('Config-as-code for the Tor daemon: declare in YAML what a tor should be, and make a live tor match.')
@@ -53,14 +65,21 @@ function buildProgram(context: CliContext): Command {
       'after',
       '\nExamples:\n  $ tor-reconcile validate examples/specs/quickstart.yaml\n  $ tor-reconcile plan examples/specs/quickstart.yaml\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile schema > schema/tor-reconcile.schema.json\n\nSet TOR_RECONCILE_TRACE=1 to see every control command on stderr (secrets redacted).\n',
     );
-  for (const command of commands) command.register(program, context);
+  const loaded = await Promise.all(needed(argv).map((name) => commands[name]!()));
+  for (const command of loaded) command.register(program, context);
   return program;
 }
 
 /** Runs the command line `argv` (without node and the script) and returns the exit code. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode = EXIT_OK;
-  const program = buildProgram({ io, setExitCode: (code) => (exitCode = code) });
+  // The version alone needs no command line parser: the cheapest answer, as scripts ask it often.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    io.stdout(`${version()}\n`);
+    return EXIT_OK;
+  }
+  const { CommanderError } = await import('commander');
+  const program = await buildProgram(argv, { io, setExitCode: (code) => (exitCode = code) });
   try {
     if (argv.length === 0) {
       program.outputHelp({ error: true });

@@ -3,8 +3,9 @@
  * expected failure, or, for a bug, the stack trace. Every command reports through describeError.
  */
 import { ReconcileError } from '../reconcile/errors.js';
-import { sortDiagnostics } from '../spec/diagnostics.js';
-import { formatDiagnostic, SpecErrors, type SpecDiagnostic } from '../spec/index.js';
+// diagnostics.js, not spec/index.js: every command reports through here, and the spec loader (yaml, zod) is
+// not every command's to load.
+import { formatDiagnostic, sortDiagnostics, SpecErrors, type SpecDiagnostic } from '../spec/diagnostics.js';
 import { TorError } from '../tor/errors.js';
 
 /** The command line is wrong: a flag value that makes no sense. Exit 2 (1 with --detailed-exitcode). */

@@ -3,6 +3,7 @@
  * normalize against tor's option table. Every problem found on the way is reported together in one
  * SpecErrors; nothing else is thrown for a bad spec.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OptionTable } from '../tor/config/types.js';
@@ -77,6 +78,40 @@ export async function loadSpec(files: readonly string[], options: LoadOptions = 
 /** loadSpec for specs already in memory. */
 export async function loadSpecSources(specs: readonly SpecSource[], options: LoadOptions = {}): Promise<LoadResult> {
   if (specs.length === 0) throw new TypeError('loadSpec needs at least one spec file');
+  const key = cacheKey(specs, options.confine);
+  const cached = key === undefined ? undefined : unchanged.get(key);
+  const loaded = cached ?? (await parseAndCheck(specs, options));
+  if (key !== undefined && !cached) remember(key, loaded);
+  return withOptions(loaded, options.table ?? OptionTable.bundled(), options.allowUnknownOptions);
+}
+
+/**
+ * The last few specs read, by content: parsing is most of a load (yaml builds a document with every
+ * position), and watch and re-plans read the same text again and again. Only specs without `${…}`, whose
+ * load depends on nothing but their text and where they live; the tor options are still checked each time
+ * (withOptions), against the table of that load.
+ */
+const unchanged = new Map<string, Loaded>();
+const UNCHANGED_KEPT = 4;
+
+function cacheKey(specs: readonly SpecSource[], confine: LoadOptions['confine']): string | undefined {
+  if (specs.some((s) => s.text.includes('${'))) return undefined;
+  // Confinement changes what a load accepts: a load confined to other roots (or none) is another load. The
+  // paths were checked when the spec was first read; the filesystem steps re-check them at apply (#20).
+  const hash = createHash('sha256').update(process.cwd()).update(`\0${JSON.stringify(confine ?? null)}`);
+  for (const s of specs) hash.update(`\0${s.name}\0${path.resolve(s.path ?? s.name)}\0${s.text.length}\0`).update(s.text);
+  return hash.digest('base64');
+}
+
+function remember(key: string, loaded: Loaded): void {
+  // A spec with errors is being edited: its next reading will differ.
+  if (loaded.diags.errors.length) return;
+  unchanged.set(key, loaded);
+  if (unchanged.size > UNCHANGED_KEPT) unchanged.delete(unchanged.keys().next().value!);
+}
+
+/** Everything of a load but the tor options: parse, merge, interpolate, the schema, normalize. */
+async function parseAndCheck(specs: readonly SpecSource[], options: LoadOptions): Promise<Loaded> {
   const diags = new Diagnostics();
   const files: SourceFile[] = specs.map((s) => {
     const abs = path.resolve(s.path ?? s.name);
@@ -94,8 +129,7 @@ export async function loadSpecSources(specs: readonly SpecSource[], options: Loa
   await resolveText(root, options.env ?? process.env, diags, options.skipSecrets, confine);
   const checked = specSchema.safeParse(toPlain(root));
   if (!checked.success) reportIssues(checked.error.issues, root, diags);
-  const loaded: Loaded = { draft: normalizeSpec(root, files, diags, confine), diags, order };
-  return withOptions(loaded, options.table ?? OptionTable.bundled(), options.allowUnknownOptions);
+  return { draft: normalizeSpec(root, files, diags, confine), diags, order };
 }
 
 /** What recheckOptions needs of a load: the spec without its tor options, and what was found in it. */

@@ -49,12 +49,21 @@ function optionDescription(o: OptionInfo): string {
   return `tor option ${o.name} (${o.type}): ${TYPE_HELP[o.type]}; ${dflt}. null resets it to tor's default.${restart}`;
 }
 
-const torOptions = (() => {
+/**
+ * The options mapping as editors see it: every option tor 0.4.9 offers, each with its description. Hundreds
+ * of described members cost start-up time, and validating needs none of them (every key is checked by the
+ * catchall alike), so only the JSON Schema builds this.
+ */
+function describedTorOptions() {
   const shape: Record<string, z.ZodOptional<typeof optionValue>> = {};
   for (const o of OptionTable.bundled().all()) if (offered(o)) shape[o.name] = optionValue.describe(optionDescription(o)).optional();
   // Names are matched case-insensitively against tor's list, so any key is structurally acceptable here.
   return z.object(shape).catchall(optionValue).meta({ id: 'TorOptions' });
-})();
+}
+
+/** The same check as describedTorOptions, without the descriptions: what a spec is validated with. */
+const torOptions = z.object({}).catchall(optionValue);
+type TorOptionsSchema = typeof torOptions | ReturnType<typeof describedTorOptions>;
 
 const path = (description: string) => z.string().min(1).describe(description);
 const name = (description: string) => z.string().regex(SAFE_NAME, { error: SAFE_NAME_MESSAGE }).describe(description);
@@ -143,23 +152,6 @@ const clientAuth = z
   })
   .describe('Credentials for an onion service that requires client authorization.');
 
-const launch = z
-  .strictObject({
-    dataDirectory: path('tor\'s DataDirectory (created 0700). Relative to this spec file. Default: .tor-data beside the first spec file.').optional(),
-    binary: z.string().min(1).describe('The tor executable: a name looked up on PATH, or a path relative to this spec file. Default: tor.').optional(),
-    options: torOptions.describe('torrc options the embedded tor starts with (e.g. options that need a restart to change).').optional(),
-  })
-  .describe('Start and own an embedded tor instead of connecting to one.');
-
-const tor = z
-  .strictObject({
-    control: z.string().describe('Control port of a running tor: `unix:/run/tor/control` or `tcp:127.0.0.1:9051`. Omit and give `launch` to start one.').optional(),
-    password: z.string().describe('Control port password (HashedControlPassword). Use ${env:…} or ${file:…}; cookie authentication needs nothing here.').optional(),
-    cookieFile: path('The control auth cookie, when tor does not report where it is. Relative to this spec file.').optional(),
-    launch: launch.optional(),
-  })
-  .describe('Which tor to reconcile. Without `control` or `launch`, give --control on the command line.');
-
 const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
 
 const attachMatch = z
@@ -224,39 +216,61 @@ const health = z
   })
   .describe('Onion-service health that `tor-reconcile watch` exports (/metrics, /onions).');
 
-export const specSchema = z
-  .strictObject({
-    version: z.literal(1).describe('Spec format version: 1.'),
-    tor: tor.optional(),
-    stateDirectory: path('Where tor-reconcile keeps generated keys (0700). Relative to this spec file. Default: .tor-reconcile beside the first spec file.').optional(),
-    prune: z.boolean().describe('Remove onion services that tor has but the spec does not. Default false: such services stop the plan.').meta({ default: false }).optional(),
-    options: torOptions.describe('tor options by their names (case-insensitive). Only listed options are managed; null resets one to tor\'s default.').optional(),
-    onionServices: z
-      .array(z.discriminatedUnion('type', [filesystemService, ephemeralService]))
-      .describe('Onion services, in order. Filesystem services keep this order in tor\'s configuration.')
-      .optional(),
-    clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),
-    attach: attach.optional(),
-    persist: z
-      .union([
-        z.enum(['none', 'saveconf']),
-        z.strictObject({
-          file: path('The torrc drop-in this spec owns, which tor\'s torrc must `%include`. Relative to this spec file.'),
-          include: z.boolean().describe('Add the `%include` line to tor\'s torrc when it lacks one (with a backup), as `apply --persist-include`. Default false.').meta({ default: false }).optional(),
-        }),
-      ])
-      .describe('How what apply sets survives a tor restart: none (default: until tor restarts or reloads), saveconf (tor rewrites its own torrc), or { file: PATH } (a torrc drop-in). Not for tor.launch, which always persists.')
-      .optional(),
-    health: health.optional(),
-  })
-  .meta({
-    title: 'tor-reconcile spec',
-    description: 'What a tor should be: options, onion services and client authorization. See examples/specs/.',
-  });
+/** The whole spec, with `torOptions` for the options mappings (described for the JSON Schema, or lean). */
+function specWith(torOptions: TorOptionsSchema) {
+  const launch = z
+    .strictObject({
+      dataDirectory: path('tor\'s DataDirectory (created 0700). Relative to this spec file. Default: .tor-data beside the first spec file.').optional(),
+      binary: z.string().min(1).describe('The tor executable: a name looked up on PATH, or a path relative to this spec file. Default: tor.').optional(),
+      options: torOptions.describe('torrc options the embedded tor starts with (e.g. options that need a restart to change).').optional(),
+    })
+    .describe('Start and own an embedded tor instead of connecting to one.');
+
+  const tor = z
+    .strictObject({
+      control: z.string().describe('Control port of a running tor: `unix:/run/tor/control` or `tcp:127.0.0.1:9051`. Omit and give `launch` to start one.').optional(),
+      password: z.string().describe('Control port password (HashedControlPassword). Use ${env:…} or ${file:…}; cookie authentication needs nothing here.').optional(),
+      cookieFile: path('The control auth cookie, when tor does not report where it is. Relative to this spec file.').optional(),
+      launch: launch.optional(),
+    })
+    .describe('Which tor to reconcile. Without `control` or `launch`, give --control on the command line.');
+
+  return z
+    .strictObject({
+      version: z.literal(1).describe('Spec format version: 1.'),
+      tor: tor.optional(),
+      stateDirectory: path('Where tor-reconcile keeps generated keys (0700). Relative to this spec file. Default: .tor-reconcile beside the first spec file.').optional(),
+      prune: z.boolean().describe('Remove onion services that tor has but the spec does not. Default false: such services stop the plan.').meta({ default: false }).optional(),
+      options: torOptions.describe('tor options by their names (case-insensitive). Only listed options are managed; null resets one to tor\'s default.').optional(),
+      onionServices: z
+        .array(z.discriminatedUnion('type', [filesystemService, ephemeralService]))
+        .describe('Onion services, in order. Filesystem services keep this order in tor\'s configuration.')
+        .optional(),
+      clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),
+      attach: attach.optional(),
+      persist: z
+        .union([
+          z.enum(['none', 'saveconf']),
+          z.strictObject({
+            file: path('The torrc drop-in this spec owns, which tor\'s torrc must `%include`. Relative to this spec file.'),
+            include: z.boolean().describe('Add the `%include` line to tor\'s torrc when it lacks one (with a backup), as `apply --persist-include`. Default false.').meta({ default: false }).optional(),
+          }),
+        ])
+        .describe('How what apply sets survives a tor restart: none (default: until tor restarts or reloads), saveconf (tor rewrites its own torrc), or { file: PATH } (a torrc drop-in). Not for tor.launch, which always persists.')
+        .optional(),
+      health: health.optional(),
+    })
+    .meta({
+      title: 'tor-reconcile spec',
+      description: 'What a tor should be: options, onion services and client authorization. See examples/specs/.',
+    });
+}
+
+export const specSchema = specWith(torOptions);
 
 /** The spec's JSON Schema (draft-07), as committed in schema/tor-reconcile.schema.json. */
 export function specJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(specSchema, { target: 'draft-07' }) as Record<string, unknown>;
+  return z.toJSONSchema(specWith(describedTorOptions()), { target: 'draft-07' }) as Record<string, unknown>;
 }
 
 /**

@@ -2,8 +2,10 @@
  * Changes rendered as torrc-like lines, the form operators read tor configuration in. Shared by every view
  * and by `tor-reconcile diff`. Values arrive already redacted: views never see a secret.
  */
-import { diffArrays } from 'diff';
+import { createRequire } from 'node:module';
 import type { Change } from '../../reconcile/types.js';
+
+let diffArrays: (typeof import('diff'))['diffArrays'] | undefined;
 
 export function changeLines(change: Change, side: 'before' | 'after'): string[] {
   switch (change.kind) {
@@ -45,6 +47,8 @@ export function changeLines(change: Change, side: 'before' | 'after'): string[] 
 /** Lines of both sides with a diff marker each: ' ' same, '-' only before, '+' only after. */
 export function diffLines(before: string[], after: string[]): Array<['-' | '+' | ' ', string]> {
   const out: Array<['-' | '+' | ' ', string]> = [];
+  // `diff` on first use: a plan without changes, the common case, renders none.
+  diffArrays ??= (createRequire(import.meta.url)('diff') as typeof import('diff')).diffArrays;
   for (const part of diffArrays(before, after)) {
     const mark = part.added ? '+' : part.removed ? '-' : ' ';
     for (const line of part.value) out.push([mark, line]);

@@ -2,12 +2,22 @@ import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { createRequire } from 'node:module';
 import { TorError } from '../errors.js';
 import { reveal, Secret, type MaybeSecret } from '../secret.js';
 import { base32Decode, base32Encode } from './base32.js';
 import { generateRawKeyPair } from './keygen.js';
 import { ensureSecretDir, writeSecretFilesAtomic } from './persist.js';
+
+type Ed25519 = (typeof import('@noble/curves/ed25519.js'))['ed25519'];
+let nobleEd25519: Ed25519 | undefined;
+/**
+ * @noble/curves, loaded on first use (synchronously: Node ≥ 20.19 requires ES modules): only an expanded key
+ * and an onion address's point check need it, and most commands neither, so their start-up does not pay for it.
+ */
+function ed25519(): Ed25519 {
+  return (nobleEd25519 ??= (createRequire(import.meta.url)('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js')).ed25519);
+}
 
 /** Length of a v3 onion address without `.onion`. */
 export const ONION_ADDRESS_LENGTH = 56;
@@ -115,7 +125,8 @@ export class OnionServiceKey {
       );
     }
     const scalar = BigInt(`0x${Buffer.from(bytes.subarray(0, 32)).reverse().toString('hex')}`);
-    const point = ed25519.Point.BASE.multiply(scalar % ed25519.Point.Fn.ORDER);
+    const { Point } = ed25519();
+    const point = Point.BASE.multiply(scalar % Point.Fn.ORDER);
     return new OnionServiceKey(Buffer.from(bytes), Buffer.from(point.toBytes()));
   }
 
@@ -233,7 +244,7 @@ function decodePoint(bytes: Uint8Array) {
   try {
     // Lenient (ZIP-215) decoding: what rejects a key is what tor's ed25519_validate_pubkey() checks (a
     // decodable point, not the identity, no torsion), not how its y coordinate is spelled.
-    return ed25519.Point.fromBytes(bytes, true);
+    return ed25519().Point.fromBytes(bytes, true);
   } catch {
     return undefined;
   }
