@@ -1,0 +1,91 @@
+/**
+ * Tor rebuilds its client-auth map from ClientOnionAuthDir on every SETCONF/RESETCONF (and SIGHUP), even one
+ * that changes nothing: credentials added over the control port without Flags=Permanent are gone after it
+ * (docs/client-auth.md). These tests pin that on a real tor, and that plan, apply and watch cope with it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveDesired } from '../../src/reconcile/desired.js';
+import { readLiveState } from '../../src/reconcile/live.js';
+import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { reconcileOnce } from '../../src/reconcile/reconcile.js';
+import type { DesiredState } from '../../src/spec/model.js';
+import { connect, type TorClient } from '../../src/tor/client.js';
+import { OptionTable } from '../../src/tor/config/types.js';
+import { generateClientAuthKeyPair, generateServiceKey } from '../../src/tor/onion/index.js';
+import { Secret } from '../../src/tor/secret.js';
+import { clientAuth, desiredState } from '../helpers/desired.js';
+import { startTestTor, type TestTor } from '../helpers/tor.js';
+
+let tor: TestTor;
+let other: TorClient;
+let work: string;
+let ctx: PlanContext;
+
+const address = generateServiceKey().address;
+const pair = generateClientAuthKeyPair();
+const spec = (contact: string): DesiredState =>
+  desiredState(work, { options: { ContactInfo: contact }, clientAuth: [clientAuth(address, new Secret(pair.privateKey.reveal()), { clientName: 'alice' })] });
+
+const held = async () => (await tor.client.onionClientAuthView()).map((e) => e.address);
+const plan = async (d: DesiredState) => computePlan(d, await readLiveState(tor.client, d), ctx);
+
+beforeAll(async () => {
+  tor = await startTestTor();
+  // Another controller of the same tor (a person with nyx, a second tool).
+  other = await connect({ control: tor.controlAddress, cookieFile: path.join(tor.dataDirectory, 'control_auth_cookie') });
+  work = await mkdtemp(path.join(os.tmpdir(), 'tr-ca-'));
+  ctx = { table: OptionTable.bundled(), target: 'test', uid: process.getuid!(), salt: 'fixed' };
+}, 60_000);
+afterAll(async () => {
+  await other?.close();
+  await tor?.cleanup();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('non-permanent client credentials and SETCONF', () => {
+  it('tor forgets a non-permanent credential at any SETCONF, even one that changes nothing', async () => {
+    await tor.client.onionClientAuthAdd({ address, privateKey: pair.privateKeyBase64 });
+    expect(await held()).toEqual([address]);
+    const [value] = (await tor.client.getConf(['ContactInfo'])).get('ContactInfo') ?? [];
+    await other.setConf({ ContactInfo: value ?? '' });
+    expect(await held()).toEqual([]);
+  }, 60_000);
+
+  it('apply of a changed option keeps the credential, and the re-plan is empty', async () => {
+    const first = await reconcileOnce(tor.client, resolveDesired(spec('one@example.org')), ctx);
+    expect(first.result.ok).toBe(true);
+    expect(await held()).toEqual([address]);
+    const d = spec('two@example.org');
+    const p = await plan(d);
+    const ops = p.steps.map((s) => s.op);
+    // Re-added after the SETCONF that drops it, and the plan says why.
+    expect(ops).toEqual(['setconf', 'client-auth-add']);
+    const change = p.changes.find((c) => c.kind === 'client-auth')!;
+    expect(change.action).toBe('update');
+    expect(change.reason).toMatch(/SETCONF.*Permanent/);
+    const second = await reconcileOnce(tor.client, resolveDesired(d), ctx, { plan: p });
+    expect(second.result.remaining).toEqual([]);
+    expect(second.result.ok).toBe(true);
+    expect(await held()).toEqual([address]);
+    expect((await tor.client.onionClientAuthView())[0]!.clientName).toBe('alice');
+    expect(isEmptyPlan(await plan(d))).toBe(true);
+  }, 60_000);
+
+  it("another controller's SETCONF drops it: the plan re-adds it, and apply restores it", async () => {
+    const d = spec('two@example.org');
+    // As the spec wants it, whatever the test before left.
+    await tor.client.setConf({ ContactInfo: 'two@example.org' });
+    await tor.client.onionClientAuthAdd({ address, privateKey: pair.privateKeyBase64, clientName: 'alice' });
+    expect(isEmptyPlan(await plan(d))).toBe(true);
+    await other.setConf({ Nickname: 'someoneElse' });
+    expect(await held()).toEqual([]);
+    const p = await plan(d);
+    expect(p.changes.filter((c) => c.action !== 'noop').map((c) => [c.kind, c.id, c.action])).toEqual([['client-auth', address, 'create']]);
+    expect(p.steps.map((s) => s.op)).toEqual(['client-auth-add']);
+    expect((await reconcileOnce(tor.client, resolveDesired(d), ctx, { plan: p })).result.ok).toBe(true);
+    expect(await held()).toEqual([address]);
+  }, 60_000);
+});
