@@ -3,7 +3,7 @@
  * that changes nothing: credentials added over the control port without Flags=Permanent are gone after it
  * (docs/client-auth.md). These tests pin that on a real tor, and that plan, apply and watch cope with it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,7 +65,7 @@ describe('non-permanent client credentials and SETCONF', () => {
     expect(ops).toEqual(['setconf', 'client-auth-add']);
     const change = p.changes.find((c) => c.kind === 'client-auth')!;
     expect(change.action).toBe('update');
-    expect(change.reason).toMatch(/SETCONF.*Permanent/);
+    expect(change.reason).toMatch(/without Permanent.*SETCONF/);
     const second = await reconcileOnce(tor.client, resolveDesired(d), ctx, { plan: p });
     expect(second.result.remaining).toEqual([]);
     expect(second.result.ok).toBe(true);
@@ -87,5 +87,38 @@ describe('non-permanent client credentials and SETCONF', () => {
     expect(p.steps.map((s) => s.op)).toEqual(['client-auth-add']);
     expect((await reconcileOnce(tor.client, resolveDesired(d), ctx, { plan: p })).result.ok).toBe(true);
     expect(await held()).toEqual([address]);
+  }, 60_000);
+
+  it("keeps a credential it leaves alone (not in the spec) as tor held it, across its own SETCONF", async () => {
+    const theirs = generateServiceKey().address;
+    const theirKey = generateClientAuthKeyPair();
+    await other.onionClientAuthAdd({ address: theirs, privateKey: theirKey.privateKeyBase64, clientName: 'bob' });
+    const before = (await tor.client.onionClientAuthView(theirs)).map((e) => `${e.clientName} ${e.privateKey.reveal()} ${e.flags.join(',')}`);
+    const d = spec('three@example.org');
+    const p = await plan(d);
+    expect(p.warnings.map((w) => w.message).join('\n')).toContain(`left alone): ${theirs}`);
+    expect(p.changes.find((c) => c.id === theirs)?.reason).toMatch(/^not in the spec \(left alone\); tor forgets/);
+    expect((await reconcileOnce(tor.client, resolveDesired(d), ctx, { plan: p })).result.ok).toBe(true);
+    expect((await tor.client.onionClientAuthView(theirs)).map((e) => `${e.clientName} ${e.privateKey.reveal()} ${e.flags.join(',')}`)).toEqual(before);
+    await other.onionClientAuthRemove(theirs);
+  }, 60_000);
+
+  it('a permanent credential survives SETCONF, and is added again when the plan moves ClientOnionAuthDir', async () => {
+    const [one, two] = [path.join(work, 'auth-one'), path.join(work, 'auth-two')];
+    await mkdir(one, { mode: 0o700 });
+    await mkdir(two, { mode: 0o700 });
+    const permanent = (dir: string, contact: string) =>
+      desiredState(work, { options: { ClientOnionAuthDir: dir, ContactInfo: contact }, clientAuth: [clientAuth(address, new Secret(pair.privateKey.reveal()), { permanent: true })] });
+    expect((await reconcileOnce(tor.client, resolveDesired(permanent(one, 'p1@example.org')), ctx)).result.ok).toBe(true);
+    // Only the option: the file in ClientOnionAuthDir brings the credential back.
+    const same = await plan(permanent(one, 'p2@example.org'));
+    expect(same.steps.map((s) => s.op)).toEqual(['setconf']);
+    expect((await reconcileOnce(tor.client, resolveDesired(permanent(one, 'p2@example.org')), ctx, { plan: same })).result.ok).toBe(true);
+    const moved = await plan(permanent(two, 'p2@example.org'));
+    expect(moved.steps.map((s) => s.op)).toEqual(['setconf', 'client-auth-add']);
+    expect(moved.changes.find((c) => c.kind === 'client-auth')?.reason).toMatch(/changes ClientOnionAuthDir/);
+    expect((await reconcileOnce(tor.client, resolveDesired(permanent(two, 'p2@example.org')), ctx, { plan: moved })).result.ok).toBe(true);
+    expect((await readdir(two)).filter((f) => f.endsWith('.auth_private'))).toHaveLength(1);
+    await tor.client.resetConf(['ClientOnionAuthDir']);
   }, 60_000);
 });
