@@ -3,18 +3,21 @@
  * that changes nothing: credentials added over the control port without Flags=Permanent are gone after it
  * (docs/client-auth.md). These tests pin that on a real tor, and that plan, apply and watch cope with it.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveDesired } from '../../src/reconcile/desired.js';
 import { readLiveState } from '../../src/reconcile/live.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
-import { reconcileOnce } from '../../src/reconcile/reconcile.js';
+import { reconcileOnce, tableFor } from '../../src/reconcile/reconcile.js';
+import { Watcher, type WatchLogEntry } from '../../src/reconcile/watch.js';
+import { loadSpec } from '../../src/spec/index.js';
+import { formatControlAddress } from '../../src/tor/address.js';
 import type { DesiredState } from '../../src/spec/model.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
 import { OptionTable } from '../../src/tor/config/types.js';
-import { generateClientAuthKeyPair, generateServiceKey } from '../../src/tor/onion/index.js';
+import { clientAuthPrivateLine, generateClientAuthKeyPair, generateServiceKey } from '../../src/tor/onion/index.js';
 import { Secret } from '../../src/tor/secret.js';
 import { clientAuth, desiredState } from '../helpers/desired.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
@@ -122,3 +125,34 @@ describe('non-permanent client credentials and SETCONF', () => {
     await tor.client.resetConf(['ClientOnionAuthDir']);
   }, 60_000);
 });
+
+describe('watch and credentials another controller makes tor forget', () => {
+  let w: Watcher | undefined;
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it("restores them after another controller's SETCONF of an option the spec does not manage", async () => {
+    const dir = await mkdtemp(path.join(work, 'watch-'));
+    await writeFile(path.join(dir, 'alice.auth_private'), clientAuthPrivateLine(address, pair.privateKey).reveal() + '\n', { mode: 0o600 });
+    const file = path.join(dir, 'spec.yaml');
+    await writeFile(file, 'version: 1\noptions:\n  ContactInfo: watch@example.org\nclientAuth:\n  - privateKey: ${file:./alice.auth_private}\n    name: alice\n');
+    const logs: WatchLogEntry[] = [];
+    // No resync and no onion poll within the test: only the CONF_CHANGED can bring the credential back.
+    w = new Watcher({ specFiles: [file], control: formatControlAddress(tor.controlAddress), debounceMs: 20, resyncMs: 600_000, onionPollMs: 0, table: tableFor, log: (e) => logs.push(e), load: async (table) => (await loadSpec([file], table ? { table } : {})).state });
+    await w.start();
+    expect(await held()).toEqual([address]);
+    await other.setConf({ Nickname: 'watchOther' });
+    await until('the credential back in tor', async () => (await held()).includes(address));
+    await until('the log line', () => logs.some((l) => l.event === 'reconcile' && /reverted drift: create client-auth/.test(l.message)));
+    expect(w.metrics.driftsReverted).toBe(1);
+  }, 60_000);
+});
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

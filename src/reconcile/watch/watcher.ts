@@ -26,6 +26,7 @@ import { reconcileOnce } from '../reconcile.js';
 import type { Target } from '../target.js';
 import type { ApplyResult, Change, LiveState, Plan } from '../types.js';
 import { AttachRunner } from './attach-runner.js';
+import { mayHaveDroppedCredentials } from './client-auth.js';
 import { ConflictTracker } from './conflicts.js';
 import { ConnectionSupervisor } from './connection.js';
 import { isEcho } from './echo.js';
@@ -375,7 +376,7 @@ export class Watcher {
 
   #onConfChanged(event: ConfChangedEvent): void {
     if (this.#stopping) return;
-    if (isEcho(event, resolveDesired(this.#desired), this.#table)) return;
+    if (isEcho(event, resolveDesired(this.#desired), this.#table) && !mayHaveDroppedCredentials(event, this.#desired)) return;
     this.request('drift');
   }
 

@@ -1,0 +1,14 @@
+/**
+ * Tor rebuilds its client credentials from ClientOnionAuthDir whenever it acts on its options
+ * (plan-clientauth-reload.ts): a CONF_CHANGED, whoever caused it and whatever option it names, can have
+ * cost the spec's credentials. So such an event is never an echo while the spec declares a credential tor
+ * does not keep in a file, and watch re-reads tor (the view of its credentials with it) instead.
+ */
+import type { DesiredState } from '../../spec/model.js';
+import type { ConfChangedEvent } from '../../tor/events.js';
+
+export function mayHaveDroppedCredentials(event: ConfChangedEvent, desired: DesiredState): boolean {
+  if (desired.clientAuth.some((c) => !c.permanent)) return true;
+  // Permanent ones are read again from their files, unless the directory itself moved.
+  return desired.clientAuth.length > 0 && event.changes.some(([k]) => k.toLowerCase() === 'clientonionauthdir');
+}
