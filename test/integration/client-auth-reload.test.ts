@@ -146,6 +146,25 @@ describe('watch and credentials another controller makes tor forget', () => {
     await until('the credential back in tor', async () => (await held()).includes(address));
     await until('the log line', () => logs.some((l) => l.event === 'reconcile' && /reverted drift: create client-auth/.test(l.message)));
     expect(w.metrics.driftsReverted).toBe(1);
+    await w.stop();
+  }, 60_000);
+
+  it('restores them within the poll interval after a SETCONF that changes nothing, which sends no CONF_CHANGED', async () => {
+    const dir = await mkdtemp(path.join(work, 'watch-'));
+    await writeFile(path.join(dir, 'alice.auth_private'), clientAuthPrivateLine(address, pair.privateKey).reveal() + '\n', { mode: 0o600 });
+    const file = path.join(dir, 'spec.yaml');
+    await writeFile(file, 'version: 1\noptions:\n  ContactInfo: quiet@example.org\nclientAuth:\n  - privateKey: ${file:./alice.auth_private}\n    name: alice\n');
+    const logs: WatchLogEntry[] = [];
+    w = new Watcher({ specFiles: [file], control: formatControlAddress(tor.controlAddress), debounceMs: 20, resyncMs: 600_000, onionPollMs: 200, table: tableFor, log: (e) => logs.push(e), load: async (table) => (await loadSpec([file], table ? { table } : {})).state });
+    await w.start();
+    const events: unknown[] = [];
+    await other.on('CONF_CHANGED', (e) => events.push(e));
+    expect(await held()).toEqual([address]);
+    await other.setConf({ ContactInfo: 'quiet@example.org' });
+    await until('the credential back in tor', async () => (await held()).includes(address));
+    await until('the poll log line', () => logs.some((l) => l.event === 'client-auth-poll' && l.message.includes(address)));
+    expect(events).toEqual([]);
+    await w.stop();
   }, 60_000);
 });
 

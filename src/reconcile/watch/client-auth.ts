@@ -6,9 +6,18 @@
  */
 import type { DesiredState } from '../../spec/model.js';
 import type { ConfChangedEvent } from '../../tor/events.js';
+import { changeId } from '../desired.js';
 
 export function mayHaveDroppedCredentials(event: ConfChangedEvent, desired: DesiredState): boolean {
   if (desired.clientAuth.some((c) => !c.permanent)) return true;
   // Permanent ones are read again from their files, unless the directory itself moved.
   return desired.clientAuth.length > 0 && event.changes.some(([k]) => k.toLowerCase() === 'clientonionauthdir');
+}
+
+/**
+ * The declared credentials watch polls for (OnionPoll): those without a file, which tor also forgets at a
+ * SETCONF or RESETCONF that changes no value and so sends no CONF_CHANGED; not those held back (conflicts).
+ */
+export function forgettableCredentials(desired: DesiredState, held: ReadonlySet<string>): Set<string> {
+  return new Set(desired.clientAuth.filter((c) => !c.permanent && !held.has(changeId('client-auth', c.address))).map((c) => c.address));
 }

@@ -26,7 +26,7 @@ import { reconcileOnce } from '../reconcile.js';
 import type { Target } from '../target.js';
 import type { ApplyResult, Change, LiveState, Plan } from '../types.js';
 import { AttachRunner } from './attach-runner.js';
-import { mayHaveDroppedCredentials } from './client-auth.js';
+import { forgettableCredentials, mayHaveDroppedCredentials } from './client-auth.js';
 import { ConflictTracker } from './conflicts.js';
 import { ConnectionSupervisor } from './connection.js';
 import { isEcho } from './echo.js';
@@ -56,6 +56,8 @@ export class Watcher {
   readonly #conflicts: ConflictTracker;
   readonly #conn: ConnectionSupervisor;
   readonly #poll: OnionPoll;
+  /** The declared credentials tor keeps in no file: a SETCONF that changes no value drops them without an event. */
+  readonly #credentials: OnionPoll;
   readonly #health: OnionHealth;
   /** The declared ephemeral services' addresses, by change id, as of the last reconcile: what the poll expects. */
   #onions = new Map<string, string>();
@@ -105,6 +107,7 @@ export class Watcher {
         const held = this.#conflicts.heldBack(Date.now());
         return new Set([...this.#onions].filter(([id]) => !held.has(id)).map(([, address]) => address));
       },
+      read: (client) => client.getInfo('onions/detached'),
       // A reconcile running or due reads the detached services anyway.
       client: () => (this.#queue.busy || this.#stopping ? undefined : this.#conn.target?.client),
       missing: (addresses) => {
@@ -112,6 +115,17 @@ export class Watcher {
         this.request('drift', true);
       },
       failed: (err) => this.#log('warn', 'onion-poll', `GETINFO onions/detached: ${err.message}`),
+    });
+    this.#credentials = new OnionPoll({
+      intervalMs: this.#o.onionPollMs,
+      expected: () => forgettableCredentials(this.#desired, this.#conflicts.heldBack(Date.now())),
+      read: async (client) => (await client.onionClientAuthView()).map((e) => e.address).join('\n'),
+      client: () => (this.#queue.busy || this.#stopping ? undefined : this.#conn.target?.client),
+      missing: (addresses) => {
+        this.#log('info', 'client-auth-poll', `tor no longer holds the client credentials for ${addresses.map((a) => `${a}.onion`).join(', ')}: reconciling`, { addresses });
+        this.request('drift', true);
+      },
+      failed: (err) => this.#log('warn', 'client-auth-poll', `ONION_CLIENT_AUTH_VIEW: ${err.message}`),
     });
     this.#health = new OnionHealth(options.health ?? {}, {
       desired: () => this.#desired,
@@ -183,6 +197,7 @@ export class Watcher {
     await this.#spec.watch();
     this.#armResync();
     this.#poll.start();
+    this.#credentials.start();
     this.#health.start();
     this.request('start', true);
     await this.idle();
@@ -200,11 +215,13 @@ export class Watcher {
     const halted = this.#conn.halt();
     const running = this.#queue.stop();
     const polling = this.#poll.stop();
+    const credentials = this.#credentials.stop();
     const health = this.#health.stop();
     clearTimeout(this.#resyncTimer);
     await this.#spec.close();
     await running;
     await polling;
+    await credentials;
     await health;
     await halted;
     await this.#serial;
@@ -259,6 +276,7 @@ export class Watcher {
         if (drift) this.metrics.driftsReverted++;
         await this.#learnNewKeys(plan);
         this.#poll.rearm();
+        this.#credentials.rearm();
         this.#succeed();
         this.#log('info', 'reconcile', `${trigger === 'drift' ? 'reverted drift' : 'applied'}: ${describe(changes)}`, { trigger, changes: summarize(changes), commands: plan.summary.commands, durationMs: Date.now() - started });
       }
