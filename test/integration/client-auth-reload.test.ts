@@ -3,10 +3,11 @@
  * that changes nothing: credentials added over the control port without Flags=Permanent are gone after it
  * (docs/client-auth.md). These tests pin that on a real tor, and that plan, apply and watch cope with it.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, type CliIo } from '../../src/cli/program.js';
 import { resolveDesired } from '../../src/reconcile/desired.js';
 import { readLiveState } from '../../src/reconcile/live.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
@@ -165,6 +166,29 @@ describe('watch and credentials another controller makes tor forget', () => {
     await until('the poll log line', () => logs.some((l) => l.event === 'client-auth-poll' && l.message.includes(address)));
     expect(events).toEqual([]);
     await w.stop();
+  }, 60_000);
+});
+
+describe('the hardened-client example, through the CLI', () => {
+  it('apply of a changed option keeps its credential and passes its own check', async () => {
+    const dir = await mkdtemp(path.join(work, 'cli-'));
+    await cp(path.join(import.meta.dirname, '../../examples/specs'), dir, { recursive: true });
+    const spec = path.join(dir, 'hardened-client.yaml');
+    const control = formatControlAddress(tor.controlAddress);
+    const io = () => {
+      const out = { text: '', io: {} as CliIo };
+      out.io = { stdout: (s) => void (out.text += s), stderr: (s) => void (out.text += s), env: {} };
+      return out;
+    };
+    const first = io();
+    expect(await run(['apply', spec, '--control', control], first.io), first.text).toBe(0);
+    await writeFile(spec, (await readFile(spec, 'utf8')).replace('MaxCircuitDirtiness: 5 minutes', 'MaxCircuitDirtiness: 6 minutes'));
+    const second = io();
+    expect(await run(['apply', spec, '--control', control], second.io), second.text).toBe(0);
+    expect(second.text).toMatch(/SETCONF MaxCircuitDirtiness="360"[\s\S]*ONION_CLIENT_AUTH_ADD/);
+    expect((await tor.client.onionClientAuthView()).map((e) => e.clientName)).toContain('demo');
+    const plan = io();
+    expect(await run(['plan', spec, '--control', control, '--detailed-exitcode'], plan.io), plan.text).toBe(0);
   }, 60_000);
 });
 
