@@ -169,6 +169,32 @@ describe('watch and credentials another controller makes tor forget', () => {
   }, 60_000);
 });
 
+describe('watch against a controller that keeps flipping an option', () => {
+  it('backs off from the option but keeps adding the credential back', async () => {
+    const dir = await mkdtemp(path.join(work, 'fight-'));
+    await writeFile(path.join(dir, 'alice.auth_private'), clientAuthPrivateLine(address, pair.privateKey).reveal() + '\n', { mode: 0o600 });
+    const file = path.join(dir, 'spec.yaml');
+    await writeFile(file, 'version: 1\noptions:\n  ContactInfo: mine@example.org\nclientAuth:\n  - privateKey: ${file:./alice.auth_private}\n    name: alice\n');
+    const logs: WatchLogEntry[] = [];
+    const w = new Watcher({ specFiles: [file], control: formatControlAddress(tor.controlAddress), debounceMs: 20, resyncMs: 600_000, onionPollMs: 200, table: tableFor, log: (e) => logs.push(e), load: async (table) => (await loadSpec([file], table ? { table } : {})).state });
+    try {
+      await w.start();
+      const until3s = Date.now() + 3000;
+      let i = 0;
+      while (Date.now() < until3s) {
+        await other.setConf({ ContactInfo: `theirs-${i++}` });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await until('the option in conflict', () => logs.some((l) => l.event === 'conflict'));
+      expect(logs.filter((l) => l.event === 'conflict').map((l) => String(l.message).split(':')[0])).not.toContain('client-auth');
+      // The fight is over: the credential its last SETCONF dropped comes back within the poll interval.
+      await until('the credential back in tor', async () => (await held()).includes(address));
+    } finally {
+      await w.stop();
+    }
+  }, 60_000);
+});
+
 describe('the hardened-client example, through the CLI', () => {
   it('apply of a changed option keeps its credential and passes its own check', async () => {
     const dir = await mkdtemp(path.join(work, 'cli-'));

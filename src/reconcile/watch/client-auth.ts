@@ -5,6 +5,7 @@
  * does not keep in a file, and watch re-reads tor (the view of its credentials with it) instead.
  */
 import type { DesiredState } from '../../spec/model.js';
+import type { Change } from '../types.js';
 import type { ConfChangedEvent } from '../../tor/events.js';
 import { changeId } from '../desired.js';
 
@@ -20,4 +21,15 @@ export function mayHaveDroppedCredentials(event: ConfChangedEvent, desired: Desi
  */
 export function forgettableCredentials(desired: DesiredState, held: ReadonlySet<string>): Set<string> {
   return new Set(desired.clientAuth.filter((c) => !c.permanent && !held.has(changeId('client-auth', c.address))).map((c) => c.address));
+}
+
+/**
+ * Whether a change of a drift plan counts as undoing another controller (ConflictTracker). Adding a credential
+ * back does not: tor drops credentials by itself at anyone's SETCONF, so one that keeps disappearing is most
+ * often the side effect of a fight over an option, and holding it back would leave tor without it for the
+ * whole backoff. (`update` of a credential is only ever that re-adding: plan-clientauth.ts.) Removing one, or
+ * one whose key or name someone changed, still counts.
+ */
+export function countsAsRevert(change: Change): boolean {
+  return !(change.kind === 'client-auth' && (change.action === 'create' || change.action === 'update'));
 }

@@ -26,7 +26,7 @@ import { reconcileOnce } from '../reconcile.js';
 import type { Target } from '../target.js';
 import type { ApplyResult, Change, LiveState, Plan } from '../types.js';
 import { AttachRunner } from './attach-runner.js';
-import { forgettableCredentials, mayHaveDroppedCredentials } from './client-auth.js';
+import { countsAsRevert, forgettableCredentials, mayHaveDroppedCredentials } from './client-auth.js';
 import { ConflictTracker } from './conflicts.js';
 import { ConnectionSupervisor } from './connection.js';
 import { isEcho } from './echo.js';
@@ -324,7 +324,7 @@ export class Watcher {
   /** Counts reverts per item; an item that turns out to be in conflict is reported, and revisited after its backoff. */
   #noteReverts(changes: Change[]): void {
     const windowS = Math.round(this.#conflicts.policy.windowMs / 1000);
-    for (const c of this.#conflicts.noteReverts(changes.map((ch) => changeId(ch.kind, ch.id)), Date.now())) {
+    for (const c of this.#conflicts.noteReverts(changes.filter(countsAsRevert).map((ch) => changeId(ch.kind, ch.id)), Date.now())) {
       this.metrics.conflicts++;
       this.#log('warn', 'conflict', `${c.id}: another controller keeps changing it (${c.reverts} reverts in ${windowS}s); next revert in ${c.backoffMs / 1000}s`, { key: c.id, reverts: c.reverts, backoffMs: c.backoffMs });
       setTimeout(() => this.request('drift'), c.backoffMs).unref();
