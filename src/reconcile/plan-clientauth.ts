@@ -1,7 +1,8 @@
 /**
  * Plan section: client credentials for onion services this tor visits. Remove before add. Planned after every
  * section that sends SETCONF/RESETCONF: those make tor forget credentials (plan-clientauth-reload.ts), which
- * this section then adds again, after them.
+ * this section then adds again, after them: an `update` of a credential is only ever that adding back
+ * (watch/client-auth.ts relies on it).
  */
 import type { DesiredState } from '../spec/model.js';
 import { clientAuthPrivateKeyToBase64 } from '../tor/onion/index.js';

@@ -2,7 +2,8 @@
  * The long-running reconciler: keeps tor equal to the spec when the spec changes (SpecFollower), when
  * something else changes tor (CONF_CHANGED), when tor restarts or the connection drops (ConnectionSupervisor:
  * reconnect, then a full reconcile), when a declared ephemeral service disappears (OnionPoll: tor sends no event
- * for another controller's DEL_ONION), and every `resyncMs` anyway.
+ * for another controller's DEL_ONION) or a declared client credential (client-auth.ts: tor forgets those at
+ * any SETCONF, even one that sends no event), and every `resyncMs` anyway.
  *
  * One reconcile runs at a time; triggers that arrive meanwhile coalesce into the next one (TriggerQueue). Our
  * own writes come back as CONF_CHANGED: an event whose values already equal the spec is not drift (isEcho),
