@@ -60,15 +60,15 @@ export class OnionPoll {
     const expected = this.#o.expected();
     const client = this.#o.client();
     if (!expected.size || !client) return;
-    let detached: string;
+    let have: string;
     try {
-      detached = await this.#o.read(client);
+      have = await this.#o.read(client);
     } catch (err) {
       // A lost connection is the reconnect loop's to handle, and its reconcile restores everything.
       if (!client.connection.isClosed) this.#o.failed(err as Error);
       return;
     }
-    const missing = missingOnions(expected, detached);
+    const missing = missingOnions(expected, have);
     const key = missing.join(',');
     if (key === this.#reported || this.#stopped) return;
     this.#reported = key;
