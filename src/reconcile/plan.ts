@@ -10,7 +10,8 @@
  *    directories and files it names (plan-filesystem.ts).
  * 4. Ephemeral services: DEL_ONION before ADD_ONION of the same key; every DEL_ONION before any record is
  *    forgotten; each ADD_ONION followed by its record (plan-ephemeral.ts).
- * 5. Client credentials: remove before add.
+ * 5. Client credentials: remove before add, and after every SETCONF/RESETCONF: those make tor forget the
+ *    credentials added without Permanent, which the plan adds again (plan-clientauth-reload.ts).
  * 6. Persistence once tor has accepted everything: the drop-in (verified by tor first), then the
  *    `%include` line that makes tor read it; or SAVECONF (persist/plan.ts).
  * 7. Restart-only options on the embedded tor: a restart, last, so that the restarted tor also reads the

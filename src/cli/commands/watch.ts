@@ -64,7 +64,7 @@ export const watchCommand: CliCommand = {
       .option('--mode <mode>', 'enforce (revert drift) or warn (report only, never write)', 'enforce')
       .option('--debounce <duration>', 'quiet period before acting on a burst of events', '100ms')
       .option('--resync <duration>', 'full reconcile even without events', '5m')
-      .option('--poll-onions <duration>', 'check this often that tor still runs the ephemeral services (tor sends no event when another controller deletes one); 0 never', '2s')
+      .option('--poll-onions <duration>', 'check this often that tor still runs the ephemeral services and holds the non-permanent client credentials (tor sends no event when another controller deletes one, or a SETCONF drops them); 0 never', '2s')
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
       .option('--listen <host:port>', 'serve /healthz, /metrics (Prometheus) and /onions here')
       .option('--check-interval <duration>', "self-check every declared onion service through a SOCKS port this often, ±20 % (docs/health.md); 0 never. Default: the spec's health.check, else 5m with a SOCKS port named, else never")

@@ -1,19 +1,22 @@
 /**
  * Tor sends no event when another controller deletes a detached onion service (DEL_ONION), so watch asks:
  * one `GETINFO onions/detached` every `intervalMs`, and a reconcile only when a declared service is missing
- * from the answer. The poll plans nothing and reads nothing else; with no declared ephemeral service it
- * sends nothing at all.
+ * from the answer. The same poll, reading ONION_CLIENT_AUTH_VIEW, finds client credentials tor forgot without
+ * a CONF_CHANGED (a SETCONF or RESETCONF that changed no value: client-auth.ts). The poll plans nothing and
+ * reads nothing else; with nothing expected it sends nothing at all.
  */
 import type { TorClient } from '../../tor/client.js';
 
 export interface OnionPollOptions {
   /** 0 disables the poll. */
   intervalMs: number;
-  /** The addresses tor should be running now (the declared ephemeral services whose keys are known). */
+  /** The addresses tor should have now (the declared ephemeral services whose keys are known, or credentials). */
   expected: () => ReadonlySet<string>;
+  /** What tor has, one address a line (`GETINFO onions/detached`'s form). */
+  read: (client: TorClient) => Promise<string>;
   /** The connection to ask through; undefined while there is none, or while a reconcile is running or due. */
   client: () => TorClient | undefined;
-  /** Declared services tor no longer runs. */
+  /** Expected addresses tor no longer has. */
   missing: (addresses: string[]) => void;
   failed: (err: Error) => void;
 }
@@ -57,15 +60,15 @@ export class OnionPoll {
     const expected = this.#o.expected();
     const client = this.#o.client();
     if (!expected.size || !client) return;
-    let detached: string;
+    let have: string;
     try {
-      detached = await client.getInfo('onions/detached');
+      have = await this.#o.read(client);
     } catch (err) {
       // A lost connection is the reconnect loop's to handle, and its reconcile restores everything.
       if (!client.connection.isClosed) this.#o.failed(err as Error);
       return;
     }
-    const missing = missingOnions(expected, detached);
+    const missing = missingOnions(expected, have);
     const key = missing.join(',');
     if (key === this.#reported || this.#stopped) return;
     this.#reported = key;

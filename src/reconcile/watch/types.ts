@@ -33,7 +33,8 @@ export interface WatchOptions {
   /**
    * How often to check that tor still runs the declared ephemeral services (ms, default 2000; 0: never):
    * tor sends no event when another controller deletes one. One `GETINFO onions/detached`, and a reconcile
-   * only when a service is missing.
+   * only when a service is missing. The same interval, with one ONION_CLIENT_AUTH_VIEW, for the declared
+   * credentials without Permanent, which tor forgets at any SETCONF, even one that sends no event.
    */
   onionPollMs?: number;
   reconnect?: { initialMs?: number; maxMs?: number };

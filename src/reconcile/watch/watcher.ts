@@ -2,7 +2,8 @@
  * The long-running reconciler: keeps tor equal to the spec when the spec changes (SpecFollower), when
  * something else changes tor (CONF_CHANGED), when tor restarts or the connection drops (ConnectionSupervisor:
  * reconnect, then a full reconcile), when a declared ephemeral service disappears (OnionPoll: tor sends no event
- * for another controller's DEL_ONION), and every `resyncMs` anyway.
+ * for another controller's DEL_ONION) or a declared client credential (client-auth.ts: tor forgets those at
+ * any SETCONF, even one that sends no event), and every `resyncMs` anyway.
  *
  * One reconcile runs at a time; triggers that arrive meanwhile coalesce into the next one (TriggerQueue). Our
  * own writes come back as CONF_CHANGED: an event whose values already equal the spec is not drift (isEcho),
@@ -26,6 +27,7 @@ import { reconcileOnce } from '../reconcile.js';
 import type { Target } from '../target.js';
 import type { ApplyResult, Change, LiveState, Plan } from '../types.js';
 import { AttachRunner } from './attach-runner.js';
+import { countsAsRevert, forgettableCredentials, mayHaveDroppedCredentials } from './client-auth.js';
 import { ConflictTracker } from './conflicts.js';
 import { ConnectionSupervisor } from './connection.js';
 import { isEcho } from './echo.js';
@@ -55,6 +57,8 @@ export class Watcher {
   readonly #conflicts: ConflictTracker;
   readonly #conn: ConnectionSupervisor;
   readonly #poll: OnionPoll;
+  /** The declared credentials tor keeps in no file: a SETCONF that changes no value drops them without an event. */
+  readonly #credentials: OnionPoll;
   readonly #health: OnionHealth;
   /** The declared ephemeral services' addresses, by change id, as of the last reconcile: what the poll expects. */
   #onions = new Map<string, string>();
@@ -104,6 +108,7 @@ export class Watcher {
         const held = this.#conflicts.heldBack(Date.now());
         return new Set([...this.#onions].filter(([id]) => !held.has(id)).map(([, address]) => address));
       },
+      read: (client) => client.getInfo('onions/detached'),
       // A reconcile running or due reads the detached services anyway.
       client: () => (this.#queue.busy || this.#stopping ? undefined : this.#conn.target?.client),
       missing: (addresses) => {
@@ -111,6 +116,17 @@ export class Watcher {
         this.request('drift', true);
       },
       failed: (err) => this.#log('warn', 'onion-poll', `GETINFO onions/detached: ${err.message}`),
+    });
+    this.#credentials = new OnionPoll({
+      intervalMs: this.#o.onionPollMs,
+      expected: () => forgettableCredentials(this.#desired, this.#conflicts.heldBack(Date.now())),
+      read: async (client) => (await client.onionClientAuthView()).map((e) => e.address).join('\n'),
+      client: () => (this.#queue.busy || this.#stopping ? undefined : this.#conn.target?.client),
+      missing: (addresses) => {
+        this.#log('info', 'client-auth-poll', `tor no longer holds the client credentials for ${addresses.map((a) => `${a}.onion`).join(', ')}: reconciling`, { addresses });
+        this.request('drift', true);
+      },
+      failed: (err) => this.#log('warn', 'client-auth-poll', `ONION_CLIENT_AUTH_VIEW: ${err.message}`),
     });
     this.#health = new OnionHealth(options.health ?? {}, {
       desired: () => this.#desired,
@@ -182,6 +198,7 @@ export class Watcher {
     await this.#spec.watch();
     this.#armResync();
     this.#poll.start();
+    this.#credentials.start();
     this.#health.start();
     this.request('start', true);
     await this.idle();
@@ -199,11 +216,13 @@ export class Watcher {
     const halted = this.#conn.halt();
     const running = this.#queue.stop();
     const polling = this.#poll.stop();
+    const credentials = this.#credentials.stop();
     const health = this.#health.stop();
     clearTimeout(this.#resyncTimer);
     await this.#spec.close();
     await running;
     await polling;
+    await credentials;
     await health;
     await halted;
     await this.#serial;
@@ -258,6 +277,7 @@ export class Watcher {
         if (drift) this.metrics.driftsReverted++;
         await this.#learnNewKeys(plan);
         this.#poll.rearm();
+        this.#credentials.rearm();
         this.#succeed();
         this.#log('info', 'reconcile', `${trigger === 'drift' ? 'reverted drift' : 'applied'}: ${describe(changes)}`, { trigger, changes: summarize(changes), commands: plan.summary.commands, durationMs: Date.now() - started });
       }
@@ -305,7 +325,7 @@ export class Watcher {
   /** Counts reverts per item; an item that turns out to be in conflict is reported, and revisited after its backoff. */
   #noteReverts(changes: Change[]): void {
     const windowS = Math.round(this.#conflicts.policy.windowMs / 1000);
-    for (const c of this.#conflicts.noteReverts(changes.map((ch) => changeId(ch.kind, ch.id)), Date.now())) {
+    for (const c of this.#conflicts.noteReverts(changes.filter(countsAsRevert).map((ch) => changeId(ch.kind, ch.id)), Date.now())) {
       this.metrics.conflicts++;
       this.#log('warn', 'conflict', `${c.id}: another controller keeps changing it (${c.reverts} reverts in ${windowS}s); next revert in ${c.backoffMs / 1000}s`, { key: c.id, reverts: c.reverts, backoffMs: c.backoffMs });
       setTimeout(() => this.request('drift'), c.backoffMs).unref();
@@ -375,7 +395,7 @@ export class Watcher {
 
   #onConfChanged(event: ConfChangedEvent): void {
     if (this.#stopping) return;
-    if (isEcho(event, resolveDesired(this.#desired), this.#table)) return;
+    if (isEcho(event, resolveDesired(this.#desired), this.#table) && !mayHaveDroppedCredentials(event, this.#desired)) return;
     this.request('drift');
   }
 
