@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadSpec } from '../spec/index.js';
+import { loadSpec, type LoadResult } from '../spec/index.js';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError, UsageError } from '../tor/errors.js';
@@ -40,10 +40,12 @@ export interface StatusReport {
 
 export interface StatusOptions extends Pick<TargetOptions, 'control' | 'timeout'> {
   env?: Record<string, string | undefined>;
+  /** The spec already loaded from `specs`. */
+  loaded?: LoadResult;
 }
 
 export async function serviceStatus(specs: readonly string[], options: StatusOptions = {}): Promise<StatusReport> {
-  const { state } = await loadSpec(specs, options.env ? { env: options.env } : {});
+  const { state } = options.loaded ?? (await loadSpec(specs, options.env ? { env: options.env } : {}));
   let target;
   try {
     target = await openTarget(state, { ...(options.control ? { control: options.control } : {}), ...(options.timeout ? { timeout: options.timeout } : {}), start: false });
@@ -53,13 +55,14 @@ export async function serviceStatus(specs: readonly string[], options: StatusOpt
     return { torNotRunning: err.message, services: await offline(state) };
   }
   try {
-    return { target: target.address, services: await online(target.client, state) };
+    return { target: target.address, services: await liveServiceStatus(target.client, state) };
   } finally {
     await target.client.close();
   }
 }
 
-async function online(client: TorClient, desired: DesiredState): Promise<ServiceStatus[]> {
+/** The declared services of `desired` as the connected tor runs them (the fleet's status uses it per target). */
+export async function liveServiceStatus(client: TorClient, desired: DesiredState): Promise<ServiceStatus[]> {
   const live = await readLiveState(client, desired);
   const detached = new Set(live.detachedOnions);
   const dirs = new Set(live.services.map((g) => normalizeDirectory(g.directory)));

@@ -64,6 +64,8 @@ export interface FilesystemService {
   authorizedClients: AuthorizedClient[];
   /** 56-char address pin (no `.onion`): the plan fails if the key would give another. */
   address?: string;
+  /** With `DesiredState.targets`: the targets that run it; absent = every target. */
+  targets?: string[];
   source: SourcePos;
 }
 
@@ -77,6 +79,10 @@ export interface EphemeralService {
   maxStreamsCloseCircuit: boolean;
   authorizedClients: AuthorizedClient[];
   address?: string;
+  /** `key: { generate: true }`: the key is the state directory's, so each fleet target has its own. */
+  generated?: boolean;
+  /** With `DesiredState.targets`: the targets that run it; absent = every target. */
+  targets?: string[];
   source: SourcePos;
 }
 
@@ -102,11 +108,26 @@ export type PersistSpec =
   | { mode: 'saveconf'; source?: SourcePos }
   | { mode: 'file'; file: string; include: boolean; source?: SourcePos };
 
+/** One tor of a fleet (`targets:`); the fleet layer (src/fleet) derives its own DesiredState from these. */
+export interface FleetTarget {
+  name: string;
+  /** `unix:PATH` or `tcp:HOST:PORT`. */
+  control: string;
+  password?: Secret<string>;
+  cookieFile?: string;
+  labels: Record<string, string>;
+  /** Overrides of the top-level options, by tor name (checked against a tor's table like them). */
+  options: DesiredOption[];
+  source: SourcePos;
+}
+
 export interface DesiredState {
   version: 1;
   /** The spec files merged, in order (absolute paths). */
   files: string[];
   tor: TorTarget;
+  /** Several tors (`targets:`); absent for a spec of one tor. `tor` is then empty. */
+  targets?: FleetTarget[];
   /** Absolute; where generated keys live (0700). */
   stateDirectory: string;
   /** Only these keys are managed; in spec order. */

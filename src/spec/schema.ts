@@ -88,6 +88,11 @@ const address = z
   .string()
   .describe('Optional pin: the service\'s 56-character v3 onion address (`.onion` optional). Plans fail if the key gives another address.');
 
+const serviceTargets = z
+  .array(z.string().min(1))
+  .min(1)
+  .describe('With `targets:` in the spec: the names of the targets that run this service. Default: every target.');
+
 const onionOptionShape: Record<string, z.ZodOptional<typeof scalar>> = {};
 for (const o of onionOptions()) onionOptionShape[o.name] = scalar.describe(`${o.description} Default: ${o.default}.`).optional();
 
@@ -104,6 +109,7 @@ const filesystemService = z
       .optional(),
     authorizedClients: authorizedClients.optional(),
     address: address.optional(),
+    targets: serviceTargets.optional(),
   })
   .describe('An onion service in tor\'s configuration (HiddenServiceDir), kept across tor restarts.');
 
@@ -124,6 +130,7 @@ const ephemeralService = z
     maxStreamsCloseCircuit: z.boolean().describe('Close the circuit when maxStreams is exceeded. Default false.').meta({ default: false }).optional(),
     authorizedClients: authorizedClients.optional(),
     address: address.optional(),
+    targets: serviceTargets.optional(),
   })
   .describe('An onion service added over the control port (ADD_ONION, detached); its key is held by tor-reconcile.');
 
@@ -202,10 +209,26 @@ const attach = z
   })
   .describe('Stream-attach policies: which streams go over which kind of circuit. Simple ones compile to tor options; the rest need `tor-reconcile watch`.');
 
+const fleetTarget = z
+  .strictObject({
+    name: name('Unique target name, used in plans, `--target` and the state directory (targets/<name>/).'),
+    control: z.string().describe('Control port of this tor: `unix:/run/tor/control` or `tcp:10.0.0.5:9051`.'),
+    password: z.string().describe('Control port password (HashedControlPassword). Use ${env:…} or ${file:…}; cookie authentication needs nothing here.').optional(),
+    cookieFile: path('The control auth cookie, when tor does not report where it is. Relative to this spec file.').optional(),
+    labels: z.record(z.string(), z.string()).describe('Free-form labels shown with the target (and given to metrics).').optional(),
+    options: torOptions.describe('tor options for this target only: they override the top-level options of the same name.').optional(),
+  })
+  .describe('One tor of the fleet.');
+
 export const specSchema = z
   .strictObject({
     version: z.literal(1).describe('Spec format version: 1.'),
     tor: tor.optional(),
+    targets: z
+      .array(fleetTarget)
+      .min(1)
+      .describe('Several tors from one spec (instead of `tor`): top-level options go to every target, a target\'s own options override them, and each onion service runs on the targets it names (default: all).')
+      .optional(),
     stateDirectory: path('Where tor-reconcile keeps generated keys (0700). Relative to this spec file. Default: .tor-reconcile beside the first spec file.').optional(),
     prune: z.boolean().describe('Remove onion services that tor has but the spec does not. Default false: such services stop the plan.').meta({ default: false }).optional(),
     options: torOptions.describe('tor options by their names (case-insensitive). Only listed options are managed; null resets one to tor\'s default.').optional(),

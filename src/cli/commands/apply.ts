@@ -15,6 +15,7 @@ import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { fleetApply, loadForCommand, PARALLELISM_OPTION, TARGET_OPTION } from './fleet.js';
 import { interruptible, openSession, type Session } from './session.js';
 
 interface ApplyFlags {
@@ -25,6 +26,8 @@ interface ApplyFlags {
   allowPendingRestart?: boolean;
   persistInclude?: boolean;
   timeout: string;
+  target: string[];
+  parallelism?: string;
 }
 
 /** Applied, but restart-only options still differ on a tor tor-reconcile did not start. */
@@ -43,6 +46,8 @@ export const applyCommand: CliCommand = {
       .option('--allow-pending-restart', 'exit 0 rather than 3 when only a tor restart is left to do')
       .option('--persist-include', 'with persist: { file }, add the `%include` line for it to tor\'s torrc (a backup is kept) when tor does not read it')
       .option(...TIMEOUT_OPTION)
+      .option(...TARGET_OPTION)
+      .option(...PARALLELISM_OPTION)
       .addHelpText(
         'after',
         '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards, restarting it when an option that needs a restart differs; `tor-reconcile stop SPEC`\nstops it.\n\nOn a terminal, apply shows the plan and asks for `yes` before changing anything (as Terraform);\n--auto-approve, --json, a saved plan, or a stdin or stdout that is not a terminal (scripts, CI) skip the question.\n\nExit status: 0 applied (or nothing to do), 1 failed, refused or not confirmed, 3 applied but a tor restart is\npending (an option tor only takes at start-up differs on a tor tor-reconcile did not start; 0 with\n--allow-pending-restart), 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
@@ -50,7 +55,9 @@ export const applyCommand: CliCommand = {
       .action(async (args: string[], flags: ApplyFlags) => {
         const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
         const specs = saved ? saved.specFiles : args;
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(flags.persistInclude ? { persistInclude: true } : {}) });
+        const loaded = await loadForCommand(specs, io, flags.target);
+        if (loaded.state.targets) return setExitCode(await fleetApply(loaded, io, { ...flags, timeout: parseDuration(flags.timeout, '--timeout') }));
+        const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(flags.persistInclude ? { persistInclude: true } : {}) });
         const stop = interruptible();
         try {
           if (saved) checkSavedPlan(saved, session.plan);

@@ -4,6 +4,7 @@ import type { CliCommand } from '../program.js';
 import { changeLines } from '../views/lines.js';
 import { describeError } from '../report.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { fleetDiff, loadForCommand, TARGET_OPTION } from './fleet.js';
 import { openSession } from './session.js';
 
 /** The managed configuration as torrc text, live side or desired side. */
@@ -25,10 +26,13 @@ export const diffCommand: CliCommand = {
       .argument('<spec...>', 'spec files, merged in order')
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option(...TIMEOUT_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText('after', '\nExit status (as GNU diff): 0 same, 1 different, 2 error.\n\nExample:\n  $ tor-reconcile diff spec.yaml --control unix:/run/tor/control\n')
-      .action(async (specs: string[], flags: { control?: string; timeout: string }) => {
+      .action(async (specs: string[], flags: { control?: string; timeout: string; target: string[] }) => {
         try {
-          const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+          const loaded = await loadForCommand(specs, io, flags.target);
+          if (loaded.state.targets) return setExitCode(await fleetDiff(loaded, io, specs, { ...flags, timeout: parseDuration(flags.timeout, '--timeout') }));
+          const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
           await session.close();
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');

@@ -8,6 +8,7 @@ import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
 import { githubAnnotations, githubDiagnostics, renderHuman, renderJson, renderMarkdown, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { fleetPlan, loadForCommand, TARGET_OPTION } from './fleet.js';
 import { openSession } from './session.js';
 
 export const EXIT_CHANGES = 2;
@@ -19,6 +20,7 @@ interface PlanFlags {
   out?: string;
   detailedExitcode?: boolean;
   timeout: string;
+  target: string[];
 }
 
 export async function renderPlan(plan: Plan, format: PlanFormat, io: CliIo): Promise<void> {
@@ -49,8 +51,9 @@ export const planCommand: CliCommand = {
       .option('--json', 'same as --format json')
       .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
-      .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
+      .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one; with targets:, on any target), 1 on error')
       .option(...TIMEOUT_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText(
         'after',
         '\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n  $ tor-reconcile plan spec.yaml --format github   # a GitHub Actions step: annotations and the job summary\n',
@@ -60,7 +63,16 @@ export const planCommand: CliCommand = {
         if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new CliUsageError(`unknown format ${format}: use human, json, markdown or github`);
         // With --format github the spec's own errors and warnings are annotations as well.
         const annotate = format === 'github' ? (diagnostics: readonly SpecDiagnostic[]) => githubDiagnostics(diagnostics).forEach((a) => io.stdout(`${a}\n`)) : undefined;
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
+        const timeout = parseDuration(flags.timeout, '--timeout');
+        const loaded = await loadForCommand(specs, io, flags.target).catch((err: unknown) => {
+          if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
+          throw err;
+        });
+        if (loaded.state.targets) {
+          if (annotate) annotate(loaded.warnings);
+          return setExitCode(await fleetPlan(loaded, io, { ...flags, format, timeout }));
+        }
+        const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), timeout, ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
           if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
           throw err;
         });

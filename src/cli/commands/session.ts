@@ -7,7 +7,7 @@ import type { PlanContext } from '../../reconcile/plan.js';
 import { openAndPlan, type Opened } from '../../reconcile/reconcile.js';
 import type { Target } from '../../reconcile/target.js';
 import type { LiveState, Plan } from '../../reconcile/types.js';
-import type { DesiredState, SpecDiagnostic } from '../../spec/index.js';
+import type { DesiredState, LoadResult, SpecDiagnostic } from '../../spec/index.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import { formatReport, type CliIo } from '../program.js';
 
@@ -21,6 +21,8 @@ export interface SessionOptions {
   timeout?: number;
   /** apply --persist-include. */
   persistInclude?: boolean;
+  /** The spec, already loaded by the command (loadForCommand). */
+  loaded?: LoadResult;
   /** Also told the spec's warnings (after they are printed on stderr). */
   onWarnings?: (warnings: SpecDiagnostic[]) => void;
 }
@@ -44,6 +46,7 @@ export async function openSession(specs: readonly string[], io: CliIo, options: 
     ...(options.control ? { control: options.control } : {}),
     ...(options.timeout ? { timeout: options.timeout } : {}),
     ...(options.persistInclude ? { persistInclude: true } : {}),
+    ...(options.loaded ? { loaded: options.loaded } : {}),
     start: options.start ?? true,
     log: (m) => io.stderr(`${m}\n`),
     salt: options.salt ?? randomBytes(16).toString('hex'),

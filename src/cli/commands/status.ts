@@ -1,6 +1,7 @@
 import { serviceStatus, type StatusReport } from '../../reconcile/status.js';
 import type { CliCommand } from '../program.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
+import { fleetStatusCommand, loadForCommand, TARGET_OPTION } from './fleet.js';
 
 const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
 
@@ -17,7 +18,7 @@ export function renderStatus(report: StatusReport): string {
 }
 
 export const statusCommand: CliCommand = {
-  register(program, { io }) {
+  register(program, { io, setExitCode }) {
     program
       .command('status')
       .description("each declared onion service: its address, type, ports, whether tor runs it, and whether tor has built its descriptor")
@@ -25,9 +26,12 @@ export const statusCommand: CliCommand = {
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option('--json', 'print the status as JSON on stdout')
       .option(...TIMEOUT_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText('after', '\nRead-only: starts no tor and changes nothing. Addresses only, never a key.\n\nExample:\n  $ tor-reconcile status examples/specs/quickstart.yaml --json\n')
-      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string }) => {
-        const report = await serviceStatus(specs, { env: io.env, ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; target: string[] }) => {
+        const loaded = await loadForCommand(specs, io, flags.target);
+        if (loaded.state.targets) return setExitCode(await fleetStatusCommand(loaded, io, { ...flags, timeout: parseDuration(flags.timeout, '--timeout') }));
+        const report = await serviceStatus(specs, { loaded, env: io.env, ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
         io.stdout(flags.json ? JSON.stringify({ format_version: 1, ...report }, null, 2) + '\n' : renderStatus(report));
       });
   },

@@ -18,6 +18,7 @@ import { OptionChecker } from './options.js';
 import { persist } from './persist.js';
 import { SpecReader } from './reader.js';
 import { onionServices } from './services.js';
+import { fleetTargets, serviceTargets } from './targets.js';
 import { torTarget } from './tor.js';
 
 /** A spec normalized as far as it can be without a tor. */
@@ -27,6 +28,8 @@ export interface SpecDraft {
   state: DesiredState;
   /** Where each of `state.onionServices` is written. */
   servicePaths: Path[];
+  /** Where each of `state.targets` is written (for its `options`). */
+  targetPaths: Path[];
 }
 
 export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics): SpecDraft {
@@ -41,7 +44,7 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
     prune: false,
     clientAuth: [],
   };
-  const draft: SpecDraft = { root, state, servicePaths: [] };
+  const draft: SpecDraft = { root, state, servicePaths: [], targetPaths: [] };
   if (root.kind !== 'map') return draft;
   const r = new SpecReader(root, diags);
   const stateDir = r.scalar(['stateDirectory']);
@@ -49,10 +52,16 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   const prune = r.scalar(['prune']);
   if (prune) state.prune = prune.value === true;
   state.tor = torTarget(r, firstDir);
+  const fleet = fleetTargets(r);
+  if (fleet) {
+    state.targets = fleet.targets;
+    draft.targetPaths = fleet.paths;
+  }
   state.persist = persist(r, state.tor.launch);
   const services = onionServices(r, state.stateDirectory);
   state.onionServices = services.map((s) => s.service);
   draft.servicePaths = services.map((s) => s.p);
+  serviceTargets(r, state.onionServices, draft.servicePaths, fleet?.targets);
   state.clientAuth = clientAuth(r);
   const policies = attach(r);
   if (policies) state.attach = policies;
@@ -72,6 +81,7 @@ export function normalizeOptions(draft: SpecDraft, table: OptionTable, diags: Di
     ...state,
     ...(launch ? { tor: { ...state.tor, launch } } : {}),
     options: checker.options(launch !== undefined),
+    ...(state.targets ? { targets: state.targets.map((t, i) => ({ ...t, options: checker.options(false, [...draft.targetPaths[i]!, 'options']) })) } : {}),
     onionServices: state.onionServices.map((s, i) => (s.type === 'filesystem' ? { ...s, options: checker.serviceOptions(draft.servicePaths[i]!) } : s)),
   };
 }

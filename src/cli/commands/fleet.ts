@@ -1,0 +1,145 @@
+/**
+ * plan, apply, diff and status for a spec with `targets:` (issue #17). Each command loads the spec once
+ * (loadForCommand); a spec of one tor goes on to the command's own path with that load, a fleet spec comes
+ * here: one section per target, a failed target reported with its reason without stopping the others, and
+ * one exit status for the whole fleet.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFile } from 'node:fs/promises';
+import { createTwoFilesPatch } from 'diff';
+import { selectTargets } from '../../fleet/desired.js';
+import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
+import { isEmptyPlan } from '../../reconcile/plan.js';
+import { loadSpec, type LoadResult } from '../../spec/index.js';
+import type { FleetTarget } from '../../spec/model.js';
+import { askYes, shouldConfirm } from '../confirm.js';
+import { EXIT_INVALID, formatReport, type CliIo } from '../program.js';
+import { CliUsageError } from '../report.js';
+import { fleetAnnotations, renderFleetHuman, renderFleetJson, renderFleetMarkdown, renderFleetStatus } from '../views/fleet.js';
+import type { PlanFormat } from '../views/plan.js';
+import { useColor } from '../views/style.js';
+import { managedText } from './diff.js';
+import { interruptible } from './session.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+export const TARGET_OPTION = ['--target <name>', 'with targets: in the spec, only this target (repeatable)', collect, [] as string[]] as const;
+export const PARALLELISM_OPTION = ['--parallelism <n>', `with targets: in the spec, how many targets are applied at once (default ${DEFAULT_PARALLELISM})`] as const;
+
+/** Loads the spec once for a command; `--target` needs a spec that has targets. */
+export async function loadForCommand(specs: readonly string[], io: CliIo, targets: readonly string[] = []): Promise<LoadResult> {
+  const loaded = await loadSpec(specs, { env: io.env });
+  if (!loaded.state.targets && targets.length) throw new CliUsageError('--target needs a spec with targets:');
+  return loaded;
+}
+
+interface FleetFlags {
+  target?: string[];
+  control?: string;
+  timeout?: number;
+}
+
+function selected(loaded: LoadResult, flags: FleetFlags): FleetTarget[] {
+  if (flags.control) throw new CliUsageError('--control names one tor; a spec with targets: names its own (limit them with --target)');
+  const { selected: targets, unknown } = selectTargets(loaded.state, flags.target ?? []);
+  if (unknown.length) throw new CliUsageError(`no target called ${unknown.join(', ')} in the spec (targets: ${loaded.state.targets!.map((t) => t.name).join(', ')})`);
+  return targets;
+}
+
+/** Load warnings on stderr, then every selected target planned, traced per target with TOR_RECONCILE_TRACE. */
+async function open(loaded: LoadResult, io: CliIo, flags: FleetFlags): Promise<FleetRun> {
+  const targets = selected(loaded, flags);
+  io.stderr(formatReport(loaded.warnings));
+  return planFleet(loaded.state, targets, {
+    salt: randomBytes(16).toString('hex'),
+    ...(flags.timeout ? { timeout: flags.timeout } : {}),
+    ...(io.env.TOR_RECONCILE_TRACE ? { onConnected: (name, target) => target.client.connection.onCommand((c) => io.stderr(`> [${name}] ${c.display}\n`)) } : {}),
+  });
+}
+
+const anyFailed = (run: FleetRun) => run.targets.some(targetFailed);
+const anyChanges = (run: FleetRun) => run.targets.some((t) => t.plan && !isEmptyPlan(t.plan));
+
+/** Exit status: 1 when any target failed; else, with --detailed-exitcode, 2 when any target has changes. */
+export async function fleetPlan(loaded: LoadResult, io: CliIo, flags: FleetFlags & { format: PlanFormat; out?: string; detailedExitcode?: boolean }): Promise<number> {
+  if (flags.out) throw new CliUsageError('--out saves the plan of one tor; with targets: run apply on the spec');
+  const run = await open(loaded, io, flags);
+  try {
+    if (flags.format === 'json') io.stdout(renderFleetJson(run.targets));
+    else if (flags.format === 'markdown') io.stdout(renderFleetMarkdown(run.targets));
+    else {
+      if (flags.format === 'github') {
+        for (const a of fleetAnnotations(run.targets)) io.stdout(`${a}\n`);
+        if (io.env.GITHUB_STEP_SUMMARY) await appendFile(io.env.GITHUB_STEP_SUMMARY, renderFleetMarkdown(run.targets));
+      }
+      io.stdout(renderFleetHuman(run.targets, flags.format === 'human' && useColor(process.stdout, io.env)));
+    }
+  } finally {
+    await run.close();
+  }
+  if (anyFailed(run)) return EXIT_INVALID;
+  return flags.detailedExitcode && anyChanges(run) ? 2 : 0;
+}
+
+/** Exit status: 1 when any target failed (the others are applied all the same), 3 when a restart is pending. */
+export async function fleetApply(loaded: LoadResult, io: CliIo, flags: FleetFlags & { json?: boolean; autoApprove?: boolean; parallelism?: string; allowPendingRestart?: boolean }): Promise<number> {
+  const parallelism = flags.parallelism === undefined ? DEFAULT_PARALLELISM : Number(flags.parallelism);
+  if (!Number.isInteger(parallelism) || parallelism < 1) throw new CliUsageError(`--parallelism ${flags.parallelism}: give a whole number of at least 1`);
+  const run = await open(loaded, io, flags);
+  const stop = interruptible();
+  try {
+    const color = useColor(process.stdout, io.env);
+    if (!flags.json) io.stdout(renderFleetHuman(run.targets, color));
+    const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+    if (anyChanges(run) && shouldConfirm({ interactive, autoApprove: Boolean(flags.autoApprove), savedPlan: false, json: Boolean(flags.json) }) && !(await askYes(process.stdin, process.stdout))) {
+      io.stderr('apply cancelled: nothing was changed\n');
+      return EXIT_INVALID;
+    }
+    await applyFleet(run, {
+      parallelism,
+      signal: stop.signal,
+      ...(flags.json ? {} : { onStep: (name, r, i, total) => io.stderr(`[${name} ${i + 1}/${total}] ${r.status}: ${r.step.display}\n`) }),
+    });
+    if (flags.json) io.stdout(renderFleetJson(run.targets));
+    else io.stdout(`\n${renderFleetHuman(run.targets, color, true)}`);
+  } finally {
+    stop.dispose();
+    await run.close();
+  }
+  if (stop.exitCode() !== undefined) return stop.exitCode()!;
+  if (anyFailed(run)) return EXIT_INVALID;
+  const pending = run.targets.filter((t) => t.plan?.restart === 'pending' && t.result);
+  if (pending.length && !flags.allowPendingRestart) {
+    io.stderr(`tor-reconcile: applied; a tor restart is pending on ${pending.map((t) => t.target.name).join(', ')}\n`);
+    return 3;
+  }
+  return 0;
+}
+
+/** GNU diff's status across the fleet: 2 when any target failed, else 1 when any differs, else 0. */
+export async function fleetDiff(loaded: LoadResult, io: CliIo, specs: readonly string[], flags: FleetFlags): Promise<number> {
+  const run = await open(loaded, io, flags);
+  await run.close();
+  let differs = false;
+  for (const t of run.targets) {
+    if (!t.plan) continue;
+    const before = managedText(t.plan, 'before');
+    const after = managedText(t.plan, 'after');
+    if (before === after) continue;
+    differs = true;
+    io.stdout(createTwoFilesPatch(`live (${t.target.name}: ${t.address})`, `spec (${specs.join(', ')}) [${t.target.name}]`, before, after, '', '', { context: 3 }));
+  }
+  const failed = run.targets.filter((t) => t.error !== undefined);
+  if (failed.length) io.stderr(renderFleetHuman(failed, false));
+  return failed.length ? 2 : differs ? 1 : 0;
+}
+
+/** Exit status 1 when a target could not be read. */
+export async function fleetStatusCommand(loaded: LoadResult, io: CliIo, flags: FleetFlags & { json?: boolean }): Promise<number> {
+  const targets = selected(loaded, flags);
+  const report = await fleetStatus(loaded.state, targets, flags.timeout ? { timeout: flags.timeout } : {});
+  if (flags.json) {
+    const body = report.map(({ error, ...t }) => ({ ...t, ...(error !== undefined ? { error: String((error as Error).message ?? error) } : {}) }));
+    io.stdout(JSON.stringify({ format_version: 1, targets: body }, null, 2) + '\n');
+  } else io.stdout(renderFleetStatus(report));
+  return report.some((t) => t.error !== undefined) ? EXIT_INVALID : 0;
+}
