@@ -905,8 +905,8 @@ describe('examples/specs', async () => {
   const examples = path.join(import.meta.dirname, '../../examples/specs');
   const files = (await readdir(examples)).filter((f) => f.endsWith('.yaml'));
 
-  it('has the four examples of issue 3', () => {
-    expect(files.sort()).toEqual(['ephemeral.yaml', 'filesystem-client-auth.yaml', 'hardened-client.yaml', 'quickstart.yaml']);
+  it('has the four examples of issue 3 and the fleet of issue 17', () => {
+    expect(files.sort()).toEqual(['ephemeral.yaml', 'filesystem-client-auth.yaml', 'fleet.yaml', 'hardened-client.yaml', 'quickstart.yaml']);
   });
 
   it.each(files)('%s is valid, without warnings, and points editors at the schema', async (file) => {
