@@ -21,8 +21,13 @@ export function targetState(fleet: DesiredState, target: FleetTarget): DesiredSt
     options: mergeOptions(fleet.options, target.options),
     onionServices: fleet.onionServices
       .filter((s) => !s.targets || s.targets.includes(target.name))
-      .map((s) => (s.type === 'ephemeral' && s.generated ? { ...s, keyFile: path.join(stateDirectory, 'keys', `${s.name}.key`) } : s)),
+      .map((s) => (s.type === 'ephemeral' && s.keyFile === generatedKey(fleet.stateDirectory, s.name) ? { ...s, keyFile: generatedKey(stateDirectory, s.name) } : s)),
   };
+}
+
+/** Where `key: { generate: true }` keeps a service's key (src/spec/normalize/services.ts). */
+function generatedKey(stateDirectory: string, name: string): string {
+  return path.join(stateDirectory, 'keys', `${name}.key`);
 }
 
 function mergeOptions(common: readonly DesiredOption[], own: readonly DesiredOption[]): DesiredOption[] {

@@ -79,8 +79,6 @@ export interface EphemeralService {
   maxStreamsCloseCircuit: boolean;
   authorizedClients: AuthorizedClient[];
   address?: string;
-  /** `key: { generate: true }`: the key is the state directory's, so each fleet target has its own. */
-  generated?: boolean;
   /** With `DesiredState.targets`: the targets that run it; absent = every target. */
   targets?: string[];
   source: SourcePos;

@@ -52,7 +52,6 @@ export function onionServices(r: SpecReader, stateDirectory: string): Array<{ se
         source,
       };
       if (typeof maxStreams === 'number') service.maxStreams = maxStreams;
-      if (r.scalar([...p, 'key', 'generate'])?.value === true) service.generated = true;
       if (address) service.address = address;
       out.push({ service, p });
       ephemeralKeys.push({ keyFile, p });
