@@ -10,6 +10,7 @@ import { formatControlAddress, parseControlAddress } from '../../tor/address.js'
 import { TorError } from '../../tor/errors.js';
 import { Secret } from '../../tor/secret.js';
 import type { Path } from '../diagnostics.js';
+import { locate } from '../tree.js';
 import { pos, where, type SpecReader } from './reader.js';
 
 /** The targets in spec order (options left empty) with where each is written, or undefined for a spec of one tor. */
@@ -60,7 +61,10 @@ export function fleetTargets(r: SpecReader): { targets: FleetTarget[]; paths: Pa
  * place, and so is `targets` on a service of a spec without `targets:`.
  */
 export function serviceTargets(r: SpecReader, services: OnionServiceSpec[], servicePaths: readonly Path[], targets: readonly FleetTarget[] | undefined): void {
-  const declared = new Set(targets?.map((t) => t.name));
+  // Every name written, a broken target's as well: its own error is reported once, not again at each service.
+  const list = r.node(['targets']);
+  const written = list?.kind === 'seq' ? list.items.map((_, i) => locate(r.root, ['targets', i, 'name'])) : [];
+  const declared = new Set(written.flatMap((f) => (f.depth === 3 && f.node.kind === 'scalar' && typeof f.node.value === 'string' ? [f.node.value] : [])));
   services.forEach((service, i) => {
     const p: Path = [...servicePaths[i]!, 'targets'];
     const list = r.node(p);
