@@ -5,23 +5,29 @@
  * - options: the top-level ones, each overridden by the target's option of the same name, then the
  *   target's others;
  * - onion services: those that name the target, or name none;
+ * - a backend of a balanced service: its filesystem service, with ob_config naming the frontend;
  * - state directory: `<stateDirectory>/targets/<name>/`, so records, the lock and generated keys are the
  *   target's own (a key generated for A is never B's; a `key: { file }` the spec shares is shared).
  */
 import path from 'node:path';
 import type { DesiredOption, DesiredState, FleetTarget } from '../spec/model.js';
+import { backendServices, type Frontend } from './balanced.js';
 
-export function targetState(fleet: DesiredState, target: FleetTarget): DesiredState {
+/** `frontends`: the balanced services' frontends (balanced.ts), whose backends this target may be. */
+export function targetState(fleet: DesiredState, target: FleetTarget, frontends: readonly Frontend[] = []): DesiredState {
   const stateDirectory = path.join(fleet.stateDirectory, 'targets', target.name);
-  const { targets: _all, ...rest } = fleet;
+  const { targets: _all, balanced: _balanced, ...rest } = fleet;
   return {
     ...rest,
     tor: { control: target.control, ...(target.password ? { password: target.password } : {}), ...(target.cookieFile ? { cookieFile: target.cookieFile } : {}) },
     stateDirectory,
     options: mergeOptions(fleet.options, target.options),
-    onionServices: fleet.onionServices
-      .filter((s) => !s.targets || s.targets.includes(target.name))
-      .map((s) => (s.type === 'ephemeral' && s.keyFile === generatedKey(fleet.stateDirectory, s.name) ? { ...s, keyFile: generatedKey(stateDirectory, s.name) } : s)),
+    onionServices: [
+      ...fleet.onionServices
+        .filter((s) => !s.targets || s.targets.includes(target.name))
+        .map((s) => (s.type === 'ephemeral' && s.keyFile === generatedKey(fleet.stateDirectory, s.name) ? { ...s, keyFile: generatedKey(stateDirectory, s.name) } : s)),
+      ...backendServices(frontends, target.name),
+    ],
   };
 }
 

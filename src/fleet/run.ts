@@ -15,6 +15,7 @@ import { reconcileOnce, tableFor } from '../reconcile/reconcile.js';
 import { liveServiceStatus, type ServiceStatus } from '../reconcile/status.js';
 import { openTarget, type Target } from '../reconcile/target.js';
 import type { ApplyResult, Plan, StepResult } from '../reconcile/types.js';
+import { frontendChanged, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys, type Frontend, type FrontendPlan } from './balanced.js';
 import { targetState } from './desired.js';
 
 /** Without --parallelism: enough to overlap network waits, few enough not to surprise anyone. */
@@ -44,22 +45,49 @@ export interface TargetRun {
   session?: { target: Target; ctx: PlanContext };
 }
 
+/** A balanced service's frontend in a run: what its files should be, and after apply whether they were written. */
+export interface FrontendRun {
+  front: Frontend;
+  plan: FrontendPlan;
+  /** Set by applyFleet: the files were written (or were already right); an error otherwise. */
+  applied?: boolean;
+  error?: unknown;
+}
+
 export interface FleetRun {
   targets: TargetRun[];
+  /** The balanced services whose backends are all among the selected targets. */
+  frontends: FrontendRun[];
+  fleet: DesiredState;
   close(): Promise<void>;
 }
 
 /** Connect to every target at once and plan each; connections stay open for applyFleet until `close`. */
 export async function planFleet(fleet: DesiredState, selected: readonly FleetTarget[], options: FleetOptions = {}): Promise<FleetRun> {
-  const targets = await Promise.all(selected.map((t) => planTarget(fleet, t, options)));
+  const fronts = await loadFrontends(fleet);
+  const targets = await Promise.all(selected.map((t) => planTarget(fleet, t, fronts, options)));
+  const names = new Set(selected.map((t) => t.name));
+  // A frontend lists every backend: with some of them not selected, their addresses are not known here.
+  const complete = fronts.filter((f) => f.service.backends.every((b) => names.has(b)));
+  const frontends = await Promise.all(complete.map(async (front) => ({ front, plan: await planFrontend(front, addressesIn(targets)) })));
   return {
     targets,
+    frontends,
+    fleet,
     close: async () => void (await Promise.all(targets.map((t) => t.session?.target.client.close().catch(() => {})))),
   };
 }
 
-async function planTarget(fleet: DesiredState, target: FleetTarget, options: FleetOptions): Promise<TargetRun> {
-  let desired = targetState(fleet, target);
+/** A target's service addresses: after applying, the verifying re-plan's; else the plan's. */
+function addressesIn(targets: readonly TargetRun[]) {
+  return (name: string) => {
+    const t = targets.find((x) => x.target.name === name);
+    return t?.result?.addresses ?? t?.plan?.addresses;
+  };
+}
+
+async function planTarget(fleet: DesiredState, target: FleetTarget, fronts: readonly Frontend[], options: FleetOptions): Promise<TargetRun> {
+  let desired = targetState(fleet, target, fronts);
   const run: TargetRun = { target, address: target.control, desired };
   let opened: Target | undefined;
   try {
@@ -68,7 +96,7 @@ async function planTarget(fleet: DesiredState, target: FleetTarget, options: Fle
     options.onConnected?.(target.name, opened);
     const table = await tableFor(opened.client);
     // Only the options depend on the table: the fleet spec's are checked again, then this target's derived.
-    if (table !== OptionTable.bundled()) run.desired = desired = targetState(recheckOptions(fleet, table).state, target);
+    if (table !== OptionTable.bundled()) run.desired = desired = targetState(recheckOptions(fleet, table).state, target, fronts);
     const ctx: PlanContext = { table, target: opened.address, ...(process.getuid ? { uid: process.getuid() } : {}), ...(options.salt !== undefined ? { salt: options.salt } : {}) };
     run.plan = computePlan(desired, await readLiveState(opened.client, desired), ctx);
     run.session = { target: opened, ctx };
@@ -92,6 +120,8 @@ export interface FleetApplyOptions {
  */
 export async function applyFleet(run: FleetRun, options: FleetApplyOptions = {}): Promise<void> {
   const todo = run.targets.filter((t) => t.session && t.plan && !t.plan.errors.length && !isEmptyPlan(t.plan));
+  // A backend's ob_config names the frontend's address: its key is kept first.
+  await writeNewFrontendKeys(run.frontends.map((f) => f.front), run.fleet.stateDirectory);
   await eachLimited(todo, Math.max(1, options.parallelism ?? DEFAULT_PARALLELISM), async (t) => {
     if (options.signal?.aborted) return;
     try {
@@ -105,6 +135,22 @@ export async function applyFleet(run: FleetRun, options: FleetApplyOptions = {})
       t.error = err;
     }
   });
+  // Then Onionbalance's files, with the backends' addresses as their tors now have them.
+  for (const f of run.frontends) {
+    if (options.signal?.aborted || f.front.error) continue;
+    try {
+      f.plan = await planFrontend(f.front, addressesIn(run.targets));
+      if (frontendChanged(f.plan)) await writeFrontend(f.front, f.plan);
+      f.applied = true;
+    } catch (err) {
+      f.error = err;
+    }
+  }
+}
+
+/** Whether a frontend failed: its key cannot be read, or its files could not be written. */
+export function frontendFailed(f: FrontendRun): boolean {
+  return f.front.error !== undefined || f.error !== undefined;
 }
 
 /** Whether a target failed: unreachable, a plan that cannot be applied, or an apply that did not finish. */
@@ -120,11 +166,20 @@ export interface TargetStatus {
   error?: unknown;
 }
 
-/** `status` of every selected target, read concurrently; read-only. */
-export async function fleetStatus(fleet: DesiredState, selected: readonly FleetTarget[], options: Pick<FleetOptions, 'timeout'> = {}): Promise<TargetStatus[]> {
-  return Promise.all(
+export interface FrontendStatus {
+  name: string;
+  /** Absent while the frontend key does not exist yet. */
+  address?: string;
+  backends: Array<{ target: string; address: string | null; running: boolean; descriptor: boolean | null }>;
+}
+
+/** `status` of every selected target, read concurrently, and of each balanced service's frontend; read-only. */
+export async function fleetStatus(fleet: DesiredState, selected: readonly FleetTarget[], options: Pick<FleetOptions, 'timeout'> = {}): Promise<{ targets: TargetStatus[]; frontends: FrontendStatus[] }> {
+  // A frontend key that does not exist yet is generated in memory only: status shows no address for it.
+  const fronts = await loadFrontends(fleet);
+  const targets = await Promise.all(
     selected.map(async (target): Promise<TargetStatus> => {
-      const desired = targetState(fleet, target);
+      const desired = targetState(fleet, target, fronts);
       const out: TargetStatus = { name: target.name, labels: target.labels, address: target.control };
       let opened: Target | undefined;
       try {
@@ -139,6 +194,15 @@ export async function fleetStatus(fleet: DesiredState, selected: readonly FleetT
       return out;
     }),
   );
+  const frontends = fronts.map((f): FrontendStatus => ({
+    name: f.service.name,
+    ...(f.address && !f.newKey ? { address: f.address } : {}),
+    backends: f.service.backends.map((name) => {
+      const s = targets.find((t) => t.name === name)?.services?.find((x) => x.name === f.service.name);
+      return { target: name, address: s?.address ?? null, running: s?.running ?? false, descriptor: s?.descriptor ?? null };
+    }),
+  }));
+  return { targets, frontends };
 }
 
 /** Runs `work` over `items` with at most `limit` running at once, in order of `items`. */

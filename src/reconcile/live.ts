@@ -77,6 +77,8 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
       .filter((n) => n.endsWith('.auth'))
       .map(async (n) => files.clients.set(n.slice(0, -'.auth'.length), (await readFile(path.join(authDir, n), 'utf8')).trim())),
   );
+  const obConfig = await readFile(path.join(dir, 'ob_config'), 'utf8').catch(() => undefined);
+  if (obConfig !== undefined) files.obConfig = obConfig;
   const hostname = await readFile(path.join(dir, 'hostname'), 'utf8').catch(() => undefined);
   if (hostname !== undefined) files.hostname = hostname.trim().replace(/\.onion$/, '');
   // Tor silently replaces a corrupt key with a new one (a new address), so a pinned address is checked
@@ -96,7 +98,7 @@ function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     v: state.torVersion,
     o: [...state.options].sort(),
     s: state.services,
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists]),
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.obConfig ?? null]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),

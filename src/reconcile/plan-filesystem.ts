@@ -74,6 +74,9 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
       if (!wantClients.has(name)) clientSteps.push(step('remove-file', { path: path.join(authDir, `${name}.auth`), note: `client ${name} no longer authorized` }, [item]));
     }
     if (clientSteps.length) reasons.push('authorized clients differ');
+    // An Onionbalance backend (issue #17): tor reads ob_config as it loads the service, so before the SETCONF.
+    const obConfig = s.obConfig !== undefined && files.obConfig !== s.obConfig ? { path: path.join(dir, 'ob_config'), content: s.obConfig, mode: FILE_MODE, note: 'Onionbalance frontend address' } : undefined;
+    if (obConfig) reasons.push('ob_config differs');
 
     if (!reasons.length) {
       b.change({ kind: 'filesystem-service', id: s.name, action: 'noop', before, after, reason: 'in sync', source: s.source });
@@ -88,6 +91,7 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
       mkdirs.push(step('mkdir', { path: authDir, mode: DIR_MODE, ...(owner ? { owner } : {}) }, [item]));
     }
     // Built again with the owner, so that the chown is in the step's display too.
+    if (obConfig) fileSteps.push(step('write-file', { ...obConfig, ...(owner ? { owner } : {}) }, [item]));
     fileSteps.push(...clientSteps.map((st) => (st.op === 'write-file' && owner ? step('write-file', { path: st.path, content: st.content, mode: st.mode, note: st.note, owner }, st.changes) : st)));
   }
 

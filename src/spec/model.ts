@@ -64,6 +64,8 @@ export interface FilesystemService {
   authorizedClients: AuthorizedClient[];
   /** 56-char address pin (no `.onion`): the plan fails if the key would give another. */
   address?: string;
+  /** An Onionbalance backend's `ob_config` (its `MasterOnionAddress` line), written before tor loads the service. */
+  obConfig?: string;
   /** With `DesiredState.targets`: the targets that run it; absent = every target. */
   targets?: string[];
   source: SourcePos;
@@ -106,6 +108,28 @@ export type PersistSpec =
   | { mode: 'saveconf'; source?: SourcePos }
   | { mode: 'file'; file: string; include: boolean; source?: SourcePos };
 
+/**
+ * `type: balanced` (issue #17): one frontend address, served by backend tors through Onionbalance. Not an
+ * OnionServiceSpec of any one tor: the fleet layer turns it into a filesystem service on each backend and
+ * Onionbalance's files for the frontend.
+ */
+export interface BalancedService {
+  type: 'balanced';
+  name: string;
+  /** Absolute key file of the frontend (tor-reconcile's key file format); generated when missing if `generated`. */
+  frontendKeyFile: string;
+  generated: boolean;
+  /** Absolute: where config.yaml and the frontend key for Onionbalance are written. */
+  frontendDirectory: string;
+  /** Target names. */
+  backends: string[];
+  /** Absolute; `{target}` stands for each backend's name. */
+  directory: string;
+  ports: OnionPortSpec[];
+  options: Array<[name: string, value: string]>;
+  source: SourcePos;
+}
+
 /** One tor of a fleet (`targets:`); the fleet layer (src/fleet) derives its own DesiredState from these. */
 export interface FleetTarget {
   name: string;
@@ -132,6 +156,8 @@ export interface DesiredState {
   options: DesiredOption[];
   /** In spec order; filesystem services keep their relative order in tor's HiddenService block. */
   onionServices: OnionServiceSpec[];
+  /** `type: balanced` services (only with `targets`); absent when there are none. */
+  balanced?: BalancedService[];
   /** Services present in tor but absent from the spec may be removed (otherwise the plan refuses). */
   prune: boolean;
   clientAuth: ClientAuthSpec[];

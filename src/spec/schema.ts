@@ -134,6 +134,27 @@ const ephemeralService = z
   })
   .describe('An onion service added over the control port (ADD_ONION, detached); its key is held by tor-reconcile.');
 
+const balancedService = z
+  .strictObject({
+    name: name('Unique service name, used in plans, logs and the frontend key file name.'),
+    type: z.literal('balanced').describe('One onion address served by several backend tors through Onionbalance (needs `targets:`).'),
+    frontend: z
+      .strictObject({
+        key: ephemeralKey,
+        directory: path('Where tor-reconcile writes Onionbalance\'s config.yaml and the frontend key (0600). Relative to this spec file.'),
+      })
+      .describe('The address clients use: its key, and where Onionbalance\'s files go.'),
+    backends: z.array(z.string().min(1)).min(1).describe('The targets that serve the service, each with a backend onion service.'),
+    directory: path('Each backend\'s HiddenServiceDir; `{target}` is replaced by the target\'s name. Relative to this spec file.'),
+    ports,
+    options: z
+      .object(onionOptionShape)
+      .catchall(scalar)
+      .describe('Other per-service HiddenService* options of each backend, by their tor names.')
+      .optional(),
+  })
+  .describe('A service balanced across backend tors by Onionbalance: each backend gets a filesystem service with HiddenServiceOnionbalanceInstance 1 and an ob_config naming the frontend; tor-reconcile writes config.yaml for Onionbalance.');
+
 const clientAuth = z
   .strictObject({
     address: z.string().describe('The 56-character v3 onion address of the service (`.onion` optional). May be omitted when privateKey is a whole .auth_private line.').optional(),
@@ -233,7 +254,7 @@ export const specSchema = z
     prune: z.boolean().describe('Remove onion services that tor has but the spec does not. Default false: such services stop the plan.').meta({ default: false }).optional(),
     options: torOptions.describe('tor options by their names (case-insensitive). Only listed options are managed; null resets one to tor\'s default.').optional(),
     onionServices: z
-      .array(z.discriminatedUnion('type', [filesystemService, ephemeralService]))
+      .array(z.discriminatedUnion('type', [filesystemService, ephemeralService, balancedService]))
       .describe('Onion services, in order. Filesystem services keep this order in tor\'s configuration.')
       .optional(),
     clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),

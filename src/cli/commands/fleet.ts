@@ -8,14 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { createTwoFilesPatch } from 'diff';
 import { selectTargets } from '../../fleet/desired.js';
-import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
+import { frontendChanged } from '../../fleet/balanced.js';
+import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, frontendFailed, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { loadSpec, type LoadResult } from '../../spec/index.js';
 import type { FleetTarget } from '../../spec/model.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { EXIT_INVALID, formatReport, type CliIo } from '../program.js';
 import { CliUsageError } from '../report.js';
-import { fleetAnnotations, renderFleetHuman, renderFleetJson, renderFleetMarkdown, renderFleetStatus } from '../views/fleet.js';
+import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetJson, renderFleetMarkdown, renderFleetStatus, renderFrontends } from '../views/fleet.js';
 import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
@@ -56,22 +57,22 @@ async function open(loaded: LoadResult, io: CliIo, flags: FleetFlags): Promise<F
   });
 }
 
-const anyFailed = (run: FleetRun) => run.targets.some(targetFailed);
-const anyChanges = (run: FleetRun) => run.targets.some((t) => t.plan && !isEmptyPlan(t.plan));
+const anyFailed = (run: FleetRun) => run.targets.some(targetFailed) || run.frontends.some(frontendFailed);
+const anyChanges = (run: FleetRun) => run.targets.some((t) => t.plan && !isEmptyPlan(t.plan)) || run.frontends.some((f) => frontendChanged(f.plan));
 
 /** Exit status: 1 when any target failed; else, with --detailed-exitcode, 2 when any target has changes. */
 export async function fleetPlan(loaded: LoadResult, io: CliIo, flags: FleetFlags & { format: PlanFormat; out?: string; detailedExitcode?: boolean }): Promise<number> {
   if (flags.out) throw new CliUsageError('--out saves the plan of one tor; with targets: run apply on the spec');
   const run = await open(loaded, io, flags);
   try {
-    if (flags.format === 'json') io.stdout(renderFleetJson(run.targets));
-    else if (flags.format === 'markdown') io.stdout(renderFleetMarkdown(run.targets));
+    if (flags.format === 'json') io.stdout(renderFleetJson(run.targets, run.frontends));
+    else if (flags.format === 'markdown') io.stdout(renderFleetMarkdown(run.targets, run.frontends));
     else {
       if (flags.format === 'github') {
         for (const a of fleetAnnotations(run.targets)) io.stdout(`${a}\n`);
-        if (io.env.GITHUB_STEP_SUMMARY) await appendFile(io.env.GITHUB_STEP_SUMMARY, renderFleetMarkdown(run.targets));
+        if (io.env.GITHUB_STEP_SUMMARY) await appendFile(io.env.GITHUB_STEP_SUMMARY, renderFleetMarkdown(run.targets, run.frontends));
       }
-      io.stdout(renderFleetHuman(run.targets, flags.format === 'human' && useColor(process.stdout, io.env)));
+      io.stdout(renderFleetHuman(run.targets, flags.format === 'human' && useColor(process.stdout, io.env)) + renderFrontends(run.frontends));
     }
   } finally {
     await run.close();
@@ -88,7 +89,7 @@ export async function fleetApply(loaded: LoadResult, io: CliIo, flags: FleetFlag
   const stop = interruptible();
   try {
     const color = useColor(process.stdout, io.env);
-    if (!flags.json) io.stdout(renderFleetHuman(run.targets, color));
+    if (!flags.json) io.stdout(renderFleetHuman(run.targets, color) + renderFrontends(run.frontends));
     const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
     if (anyChanges(run) && shouldConfirm({ interactive, autoApprove: Boolean(flags.autoApprove), savedPlan: false, json: Boolean(flags.json) }) && !(await askYes(process.stdin, process.stdout))) {
       io.stderr('apply cancelled: nothing was changed\n');
@@ -99,8 +100,8 @@ export async function fleetApply(loaded: LoadResult, io: CliIo, flags: FleetFlag
       signal: stop.signal,
       ...(flags.json ? {} : { onStep: (name, r, i, total) => io.stderr(`[${name} ${i + 1}/${total}] ${r.status}: ${r.step.display}\n`) }),
     });
-    if (flags.json) io.stdout(renderFleetJson(run.targets));
-    else io.stdout(`\n${renderFleetHuman(run.targets, color, true)}`);
+    if (flags.json) io.stdout(renderFleetJson(run.targets, run.frontends));
+    else io.stdout(`\n${renderFleetHuman(run.targets, color, true)}${renderFrontends(run.frontends, true)}`);
   } finally {
     stop.dispose();
     await run.close();
@@ -138,8 +139,8 @@ export async function fleetStatusCommand(loaded: LoadResult, io: CliIo, flags: F
   const targets = selected(loaded, flags);
   const report = await fleetStatus(loaded.state, targets, flags.timeout ? { timeout: flags.timeout } : {});
   if (flags.json) {
-    const body = report.map(({ error, ...t }) => ({ ...t, ...(error !== undefined ? { error: String((error as Error).message ?? error) } : {}) }));
-    io.stdout(JSON.stringify({ format_version: 1, targets: body }, null, 2) + '\n');
-  } else io.stdout(renderFleetStatus(report));
-  return report.some((t) => t.error !== undefined) ? EXIT_INVALID : 0;
+    const body = report.targets.map(({ error, ...t }) => ({ ...t, ...(error !== undefined ? { error: failureReason(error) } : {}) }));
+    io.stdout(JSON.stringify({ format_version: 1, targets: body, ...(report.frontends.length ? { frontends: report.frontends } : {}) }, null, 2) + '\n');
+  } else io.stdout(renderFleetStatus(report.targets, report.frontends));
+  return report.targets.some((t) => t.error !== undefined) ? EXIT_INVALID : 0;
 }

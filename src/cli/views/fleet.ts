@@ -2,8 +2,9 @@
  * Views of a fleet run (issue #17): one section per target in every format, a failed target with its
  * reason, and one summary line. They render the single-tor views per target; they decide nothing.
  */
-import type { TargetRun, TargetStatus } from '../../fleet/run.js';
-import { targetFailed } from '../../fleet/run.js';
+import { frontendChanged } from '../../fleet/balanced.js';
+import type { FrontendRun, FrontendStatus, TargetRun, TargetStatus } from '../../fleet/run.js';
+import { frontendFailed, targetFailed } from '../../fleet/run.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { describeError } from '../report.js';
 import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown } from './plan.js';
@@ -47,8 +48,32 @@ export function renderFleetHuman(runs: readonly TargetRun[], color: boolean, app
   return out.join('\n') + '\n';
 }
 
+function frontendJson(f: FrontendRun) {
+  const { before: _before, ...plan } = f.plan;
+  return { ...plan, changed: frontendChanged(f.plan), ok: !frontendFailed(f), ...(f.applied ? { applied: true } : {}), ...(frontendFailed(f) ? { error: f.front.error ?? failureReason(f.error) } : {}) };
+}
+
+/** Onionbalance's side of each balanced service: the frontend address, its backends, its files. */
+export function renderFrontends(frontends: readonly FrontendRun[], applied = false): string {
+  const out: string[] = [];
+  for (const f of frontends) {
+    const p = f.plan;
+    out.push(`=== Onionbalance frontend ${p.name}: ${p.address ? `${p.address}.onion` : '(no key)'}${p.newKey ? ' (new key, kept on apply)' : ''} ===`, '');
+    for (const b of p.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(assigned by its tor on apply)'}`);
+    if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
+    else if (applied && f.applied) out.push(`  ${p.configFile}: written; Onionbalance reads it at start: restart it (systemctl restart onionbalance)`);
+    else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync`);
+    else {
+      out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
+      for (const line of p.after.split('\n').filter(Boolean)) out.push(`      ${line}`);
+    }
+    out.push('');
+  }
+  return out.join('\n') + (out.length ? '\n' : '');
+}
+
 /** Versioned like a plan's JSON; a failed target has `error` (its reason) instead of or beside its plan. */
-export function renderFleetJson(runs: readonly TargetRun[]): string {
+export function renderFleetJson(runs: readonly TargetRun[], frontends: readonly FrontendRun[] = []): string {
   const targets = runs.map((t) => ({
     name: t.target.name,
     labels: t.target.labels,
@@ -58,11 +83,13 @@ export function renderFleetJson(runs: readonly TargetRun[]): string {
     ...(t.result ? { result: t.result } : {}),
     ...(t.error !== undefined ? { error: failureReason(t.error) } : {}),
   }));
-  return JSON.stringify({ format_version: 1, ok: runs.every((t) => !targetFailed(t)), summary: fleetSummary(runs), targets }, null, 2) + '\n';
+  const ok = runs.every((t) => !targetFailed(t)) && frontends.every((f) => !frontendFailed(f));
+  return JSON.stringify({ format_version: 1, ok, summary: fleetSummary(runs), targets, ...(frontends.length ? { frontends: frontends.map(frontendJson) } : {}) }, null, 2) + '\n';
 }
 
-export function renderFleetMarkdown(runs: readonly TargetRun[]): string {
+export function renderFleetMarkdown(runs: readonly TargetRun[], frontends: readonly FrontendRun[] = []): string {
   const out = [`## tor-reconcile fleet: ${fleetSummary(runs)}`, ''];
+  if (frontends.length) out.push('```', renderFrontends(frontends).trimEnd(), '```', '');
   for (const t of runs) {
     out.push(`## Target \`${t.target.name}\``, '');
     if (t.plan) out.push(renderMarkdown(t.plan));
@@ -81,8 +108,13 @@ export function fleetAnnotations(runs: readonly TargetRun[]): string[] {
 
 const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
 
-export function renderFleetStatus(targets: readonly TargetStatus[]): string {
+export function renderFleetStatus(targets: readonly TargetStatus[], frontends: readonly FrontendStatus[] = []): string {
   const out: string[] = [];
+  for (const f of frontends) {
+    out.push(`=== Onionbalance frontend ${f.name}: ${f.address ? `${f.address}.onion` : '(no key yet: created on apply)'} ===`);
+    for (const b of f.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(no address yet)'}; in tor now: ${b.running ? 'yes' : 'no'}; descriptor: ${DESCRIPTOR[String(b.descriptor)]}`);
+    out.push('');
+  }
   for (const t of targets) {
     out.push(heading(t, t.name, t.labels));
     if (t.error !== undefined) out.push(`  FAILED: ${failureReason(t.error)}`);

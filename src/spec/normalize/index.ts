@@ -18,7 +18,7 @@ import { OptionChecker } from './options.js';
 import { persist } from './persist.js';
 import { SpecReader } from './reader.js';
 import { onionServices } from './services.js';
-import { fleetTargets, serviceTargets } from './targets.js';
+import { balancedServices, fleetTargets, serviceTargets } from './targets.js';
 import { torTarget } from './tor.js';
 
 /** A spec normalized as far as it can be without a tor. */
@@ -30,6 +30,8 @@ export interface SpecDraft {
   servicePaths: Path[];
   /** Where each of `state.targets` is written (for its `options`). */
   targetPaths: Path[];
+  /** Where each of `state.balanced` is written (for its `options`). */
+  balancedPaths: Path[];
 }
 
 export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics): SpecDraft {
@@ -44,7 +46,7 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
     prune: false,
     clientAuth: [],
   };
-  const draft: SpecDraft = { root, state, servicePaths: [], targetPaths: [] };
+  const draft: SpecDraft = { root, state, servicePaths: [], targetPaths: [], balancedPaths: [] };
   if (root.kind !== 'map') return draft;
   const r = new SpecReader(root, diags);
   const stateDir = r.scalar(['stateDirectory']);
@@ -62,6 +64,11 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   state.onionServices = services.map((s) => s.service);
   draft.servicePaths = services.map((s) => s.p);
   serviceTargets(r, state.onionServices, draft.servicePaths, fleet?.targets);
+  const balanced = balancedServices(r, state.stateDirectory, fleet?.targets, state.onionServices);
+  if (balanced.length) {
+    state.balanced = balanced.map((b) => b.service);
+    draft.balancedPaths = balanced.map((b) => b.p);
+  }
   state.clientAuth = clientAuth(r);
   const policies = attach(r);
   if (policies) state.attach = policies;
@@ -81,6 +88,7 @@ export function normalizeOptions(draft: SpecDraft, table: OptionTable, diags: Di
     ...state,
     ...(launch ? { tor: { ...state.tor, launch } } : {}),
     options: checker.options(launch !== undefined),
+    ...(state.balanced ? { balanced: state.balanced.map((s, i) => ({ ...s, options: checker.serviceOptions(draft.balancedPaths[i]!) })) } : {}),
     ...(state.targets ? { targets: state.targets.map((t, i) => ({ ...t, options: checker.options(false, [...draft.targetPaths[i]!, 'options']) })) } : {}),
     onionServices: state.onionServices.map((s, i) => (s.type === 'filesystem' ? { ...s, options: checker.serviceOptions(draft.servicePaths[i]!) } : s)),
   };

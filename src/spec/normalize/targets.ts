@@ -5,13 +5,14 @@
  * is derived by the fleet layer (src/fleet/desired.ts).
  */
 import path from 'node:path';
-import type { FleetTarget, OnionServiceSpec } from '../model.js';
+import type { BalancedService, FleetTarget, OnionServiceSpec } from '../model.js';
 import { formatControlAddress, parseControlAddress } from '../../tor/address.js';
 import { TorError } from '../../tor/errors.js';
 import { Secret } from '../../tor/secret.js';
 import type { Path } from '../diagnostics.js';
 import { locate } from '../tree.js';
 import { pos, where, type SpecReader } from './reader.js';
+import { servicePorts } from './services.js';
 
 /** The targets in spec order (options left empty) with where each is written, or undefined for a spec of one tor. */
 export function fleetTargets(r: SpecReader): { targets: FleetTarget[]; paths: Path[] } | undefined {
@@ -81,4 +82,55 @@ export function serviceTargets(r: SpecReader, services: OnionServiceSpec[], serv
     }
     service.targets = names;
   });
+}
+
+/**
+ * `type: balanced` services: the frontend key (a file, or generated into `<stateDirectory>/keys/`), where
+ * Onionbalance's files go, the backends (declared targets) and each backend's directory. Their `options` are
+ * left empty here: they are checked against a tor's option table like a filesystem service's.
+ */
+export function balancedServices(r: SpecReader, stateDirectory: string, targets: readonly FleetTarget[] | undefined, taken: readonly OnionServiceSpec[]): Array<{ service: BalancedService; p: Path }> {
+  const list = r.node(['onionServices']);
+  if (list?.kind !== 'seq') return [];
+  const declared = new Set(targets?.map((t) => t.name));
+  const names = new Set(taken.map((s) => s.name));
+  const out: Array<{ service: BalancedService; p: Path }> = [];
+  list.items.forEach((item, i) => {
+    const p: Path = ['onionServices', i];
+    if (r.diags.hasErrorAt(p) || r.str([...p, 'type']) !== 'balanced') return;
+    const name = r.str([...p, 'name']) ?? '';
+    if (!targets) {
+      r.error(r.keyLoc([...p, 'type']), `service "${name}": a balanced service needs targets: (its backends are targets)`, p);
+      return;
+    }
+    if (names.has(name)) r.error(r.scalar([...p, 'name'])!.loc, `duplicate service name "${name}"; names must be unique`, [...p, 'name']);
+    names.add(name);
+    const backends: string[] = [];
+    for (const { item: b, p: bp } of r.items([...p, 'backends'])) {
+      const value = b.kind === 'scalar' ? String(b.value) : '';
+      if (!declared.has(value)) r.error(b.loc, `service "${name}": backend "${value}" is not a target (targets: ${[...declared].join(', ')})`, bp);
+      else if (!backends.includes(value)) backends.push(value);
+    }
+    const keyFile = r.scalar([...p, 'frontend', 'key', 'file']);
+    const generate = r.scalar([...p, 'frontend', 'key', 'generate'])?.value === true;
+    if (!keyFile === !generate) r.error(r.keyLoc([...p, 'frontend', 'key']), 'frontend.key: give { file: PATH } or { generate: true }', [...p, 'frontend', 'key']);
+    const dir = r.scalar([...p, 'frontend', 'directory']);
+    const directory = r.scalar([...p, 'directory']);
+    out.push({
+      p,
+      service: {
+        type: 'balanced',
+        name,
+        frontendKeyFile: (keyFile && r.resolvePath(keyFile, [...p, 'frontend', 'key', 'file'])) || path.join(stateDirectory, 'keys', `${name}.frontend.key`),
+        generated: generate,
+        frontendDirectory: (dir && r.resolvePath(dir, [...p, 'frontend', 'directory'])) || '',
+        backends,
+        directory: (directory && r.resolvePath(directory, [...p, 'directory'])) || '',
+        ports: servicePorts(r, p, name),
+        options: [],
+        source: pos(item.loc),
+      },
+    });
+  });
+  return out;
 }
