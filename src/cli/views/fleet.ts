@@ -61,7 +61,7 @@ export function renderFrontends(frontends: readonly FrontendRun[], applied = fal
     out.push(`=== Onionbalance frontend ${p.name}: ${p.address ? `${p.address}.onion` : '(no key)'}${p.newKey ? ' (new key, kept on apply)' : ''} ===`, '');
     for (const b of p.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(assigned by its tor on apply)'}`);
     if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
-    else if (applied && f.applied) out.push(`  ${p.configFile}: written; Onionbalance reads it at start: restart it (systemctl restart onionbalance)`);
+    else if (applied && f.applied) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
     else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync`);
     else {
       out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
