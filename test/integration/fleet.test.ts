@@ -72,9 +72,11 @@ describe('a fleet from one spec', () => {
     expect(await getconf('edge-3', 'MaxCircuitDirtiness')).toBe('1200');
     const keys = await Promise.all(NAMES.map((n) => readFile(path.join(work, '.tor-reconcile-fleet/targets', n, 'keys/api.key'))));
     expect(new Set(keys.map((k) => k.toString('hex'))).size, 'a key generated for one target is never another\'s').toBe(3);
-    const again = await cli('plan', spec, '--detailed-exitcode');
+    const again = await cliInProcess(['plan', spec, '--detailed-exitcode'], { NO_COLOR: '1', TOR_RECONCILE_TRACE: '1' });
     expect(again.code, again.stdout).toBe(0);
     expect(again.stdout).toContain('Fleet: 3 targets: 3 in sync.');
+    // A no-op plan costs each target what it costs one tor: one pipelined round trip after authentication.
+    for (const name of NAMES) expect(again.stderr).toMatch(new RegExp(`^> \\[${name}\\] \\d+ commands in 1 round trips after authentication$`, 'm'));
     const status = JSON.parse((await cli('status', spec, '--json')).stdout) as { targets: Array<{ name: string; services: Array<{ name: string; running: boolean; address: string }> }> };
     expect(status.targets.map((t) => [t.name, t.services.map((s) => `${s.name}:${s.running}`)])).toEqual([
       ['edge-1', ['api:true', 'admin:true']],

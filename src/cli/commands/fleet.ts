@@ -12,6 +12,7 @@ import { frontendChanged } from '../../fleet/balanced.js';
 import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, frontendFailed, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { loadSpec, type LoadResult } from '../../spec/index.js';
+import type { Target } from '../../reconcile/target.js';
 import type { FleetTarget } from '../../spec/model.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { EXIT_INVALID, formatReport, type CliIo } from '../program.js';
@@ -50,11 +51,20 @@ function selected(loaded: LoadResult, flags: FleetFlags): FleetTarget[] {
 async function open(loaded: LoadResult, io: CliIo, flags: FleetFlags): Promise<FleetRun> {
   const targets = selected(loaded, flags);
   io.stderr(formatReport(loaded.warnings));
-  return planFleet(loaded.state, targets, {
+  const traced: Array<() => void> = [];
+  const trace = (name: string, target: Target) => {
+    const conn = target.client.connection;
+    const base = conn.stats;
+    conn.onCommand((c) => io.stderr(`> [${name}] ${c.display}\n`));
+    traced.push(() => io.stderr(`> [${name}] ${conn.stats.commands - base.commands} commands in ${conn.stats.roundTrips - base.roundTrips} round trips after authentication\n`));
+  };
+  const run = await planFleet(loaded.state, targets, {
     salt: randomBytes(16).toString('hex'),
     ...(flags.timeout ? { timeout: flags.timeout } : {}),
-    ...(io.env.TOR_RECONCILE_TRACE ? { onConnected: (name, target) => target.client.connection.onCommand((c) => io.stderr(`> [${name}] ${c.display}\n`)) } : {}),
+    ...(io.env.TOR_RECONCILE_TRACE ? { onConnected: trace } : {}),
   });
+  const close = run.close;
+  return Object.assign(run, { close: async () => (traced.forEach((f) => f()), await close()) });
 }
 
 const anyFailed = (run: FleetRun) => run.targets.some(targetFailed) || run.frontends.some(frontendFailed);
