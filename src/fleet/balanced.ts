@@ -4,7 +4,7 @@
  *
  * - the frontend key: read from its file, or generated (in memory at plan time, written before anything that
  *   names its address is applied);
- * - each backend's service: a filesystem service with `HiddenServiceOnionbalanceInstance 1` and an
+ * - each backend's service: a filesystem service with `HiddenServiceOnionBalanceInstance 1` and an
  *   `ob_config` naming the frontend (the single-tor plan writes ob_config before the SETCONF);
  * - Onionbalance's files in the frontend directory: the frontend key in tor's format (0600) and
  *   `config.yaml` listing the backends' addresses, written after the backends are applied (a backend's
@@ -47,6 +47,9 @@ export async function loadFrontends(fleet: DesiredState): Promise<Frontend[]> {
   );
 }
 
+/** Tor's own spelling (config/names): what GETCONF answers with, so a re-plan compares equal. */
+const INSTANCE_OPTION = 'HiddenServiceOnionBalanceInstance';
+
 /** The backend services `target` runs, for its DesiredState (none when a frontend's key is not known). */
 export function backendServices(frontends: readonly Frontend[], target: string): FilesystemService[] {
   return frontends
@@ -56,7 +59,7 @@ export function backendServices(frontends: readonly Frontend[], target: string):
       name: b.name,
       directory: b.directory.split('{target}').join(target),
       ports: b.ports,
-      options: [...b.options.filter(([k]) => k !== 'HiddenServiceOnionbalanceInstance'), ['HiddenServiceOnionbalanceInstance', '1']],
+      options: [...b.options.filter(([k]) => k !== INSTANCE_OPTION), [INSTANCE_OPTION, '1']],
       authorizedClients: [],
       obConfig: `MasterOnionAddress ${address}.onion\n`,
       source: b.source,

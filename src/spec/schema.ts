@@ -153,7 +153,7 @@ const balancedService = z
       .describe('Other per-service HiddenService* options of each backend, by their tor names.')
       .optional(),
   })
-  .describe('A service balanced across backend tors by Onionbalance: each backend gets a filesystem service with HiddenServiceOnionbalanceInstance 1 and an ob_config naming the frontend; tor-reconcile writes config.yaml for Onionbalance.');
+  .describe('A service balanced across backend tors by Onionbalance: each backend gets a filesystem service with HiddenServiceOnionBalanceInstance 1 and an ob_config naming the frontend; tor-reconcile writes config.yaml for Onionbalance.');
 
 const clientAuth = z
   .strictObject({

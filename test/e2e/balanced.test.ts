@@ -77,7 +77,7 @@ async function fetchUntil(url: string, ms: number): Promise<{ body: string; trie
       await new Promise((r) => setTimeout(r, 3_000));
     }
   }
-  throw new Error(`${url} did not answer within ${ms / 1000}s (${tries} tries): ${(last as Error)?.message}\nonionbalance:\n${obLog.slice(-3000)}`);
+  throw new Error(`${url} did not answer within ${ms / 1000}s (${tries} tries): ${(last as Error)?.message}\nonionbalance:\n${obLog.slice(-20000)}`);
 }
 
 describe.skipIf(!hasOnionbalance)('a balanced onion service on the private network', () => {

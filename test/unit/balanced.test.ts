@@ -1,6 +1,6 @@
 /**
  * Issue #17, balanced services, the parts that need no network: `type: balanced` in the spec, what each
- * backend gets (its filesystem service with HiddenServiceOnionbalanceInstance and ob_config, written before
+ * backend gets (its filesystem service with HiddenServiceOnionBalanceInstance and ob_config, written before
  * the SETCONF), and Onionbalance's config.yaml and frontend key files.
  */
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -80,7 +80,7 @@ describe('type: balanced in the spec', () => {
 });
 
 describe('backends and frontend', () => {
-  it('each backend gets a filesystem service with HiddenServiceOnionbalanceInstance 1 and ob_config; others get none', async () => {
+  it('each backend gets a filesystem service with HiddenServiceOnionBalanceInstance 1 and ob_config; others get none', async () => {
     const { state } = await load(SPEC);
     const fronts = await loadFrontends(state);
     expect(fronts[0]!.newKey).toBe(true);
@@ -94,7 +94,7 @@ describe('backends and frontend', () => {
         directory: path.join(dir, 'hs/b2/shop'),
         options: [
           ['HiddenServiceMaxStreams', '5'],
-          ['HiddenServiceOnionbalanceInstance', '1'],
+          ['HiddenServiceOnionBalanceInstance', '1'],
         ],
         obConfig: `MasterOnionAddress ${address}.onion\n`,
       }),
