@@ -6,7 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
+import http from 'node:http';
 import { createTwoFilesPatch } from 'diff';
+import { FleetWatcher } from '../../fleet/watch.js';
+import { tableFor } from '../../reconcile/reconcile.js';
+import type { WatchLogEntry } from '../../reconcile/watch.js';
+import { SpecErrors } from '../../spec/index.js';
+import { parseDuration } from '../duration.js';
 import { selectTargets } from '../../fleet/desired.js';
 import { frontendChanged } from '../../fleet/balanced.js';
 import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, frontendFailed, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
@@ -17,7 +23,7 @@ import type { FleetTarget } from '../../spec/model.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { EXIT_INVALID, formatReport, type CliIo } from '../program.js';
 import { CliUsageError } from '../report.js';
-import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetJson, renderFleetMarkdown, renderFleetStatus, renderFrontends } from '../views/fleet.js';
+import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetMetrics, renderFleetJson, renderFleetMarkdown, renderFleetStatus, renderFrontends } from '../views/fleet.js';
 import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
@@ -153,4 +159,83 @@ export async function fleetStatusCommand(loaded: LoadResult, io: CliIo, flags: F
     io.stdout(JSON.stringify({ format_version: 1, targets: body, ...(report.frontends.length ? { frontends: report.frontends } : {}) }, null, 2) + '\n');
   } else io.stdout(renderFleetStatus(report.targets, report.frontends));
   return report.targets.some((t) => t.error !== undefined) ? EXIT_INVALID : 0;
+}
+
+interface FleetWatchFlags {
+  mode: string;
+  debounce: string;
+  resync: string;
+  pollOnions: string;
+  listen?: string;
+  timeout: string;
+  target?: string[];
+  control?: string;
+}
+
+/**
+ * `watch` with targets: one watcher per target (src/fleet/watch.ts), until SIGTERM/SIGINT. `/healthz` is 200
+ * when every target is healthy (each target's health in the body), `/metrics` labels every sample with its target.
+ */
+export async function fleetWatch(loaded: LoadResult, io: CliIo, specs: readonly string[], flags: FleetWatchFlags, log: (target: string, e: WatchLogEntry) => void): Promise<void> {
+  const targets = selected(loaded, { ...(flags.target ? { target: flags.target } : {}), ...(flags.control ? { control: flags.control } : {}) });
+  io.stderr(formatReport(loaded.warnings));
+  // Each target's watcher loads the spec once as it starts (no table yet): that is the load already done.
+  let firstLoads = targets.length;
+  const watcher = new FleetWatcher(targets, {
+    specFiles: [...specs],
+    mode: flags.mode as 'enforce' | 'warn',
+    debounceMs: parseDuration(flags.debounce, '--debounce'),
+    resyncMs: parseDuration(flags.resync, '--resync'),
+    onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
+    timeoutMs: parseDuration(flags.timeout, '--timeout'),
+    table: tableFor,
+    log,
+    load: async (table) => {
+      if (!table && firstLoads > 0) {
+        firstLoads--;
+        return loaded.state;
+      }
+      try {
+        return (await loadSpec(specs, { env: io.env, ...(table ? { table } : {}) })).state;
+      } catch (err) {
+        if (err instanceof SpecErrors) throw new Error(formatReport(err.errors.concat(err.warnings)).trimEnd(), { cause: err });
+        throw err;
+      }
+    },
+  });
+  const server = flags.listen ? await serveFleet(watcher, flags.listen) : undefined;
+  let done!: () => void;
+  const stopped = new Promise<void>((r) => (done = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    log('*', { level: 'info', event: 'shutdown', message: `${sig}: finishing the steps in flight and leaving everything in place` });
+    void watcher.stop().then(done, done);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await watcher.start();
+    await stopped;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    server?.close();
+    await watcher.stop();
+  }
+}
+
+function serveFleet(watcher: FleetWatcher, listen: string): Promise<http.Server> {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (!m) throw new CliUsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
+  const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') {
+      const h = watcher.health();
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderFleetMetrics(watcher.targets.map((t) => ({ name: t.name, metrics: t.watcher.metrics }))));
+    } else res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(m[3]), m[1] ?? m[2], () => resolve(server));
+  });
 }

@@ -6,6 +6,7 @@ import { formatReport, type CliCommand, type CliIo } from '../program.js';
 import { renderMetrics } from '../views/metrics.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { tableFor } from '../../reconcile/reconcile.js';
+import { fleetWatch, loadForCommand, TARGET_OPTION } from './fleet.js';
 
 interface WatchFlags {
   control?: string;
@@ -16,6 +17,7 @@ interface WatchFlags {
   logFormat: string;
   listen?: string;
   timeout: string;
+  target: string[];
 }
 
 export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
@@ -60,6 +62,7 @@ export const watchCommand: CliCommand = {
       .option('--log-format <format>', 'text or json (one object per line, on stderr)', 'text')
       .option('--listen <host:port>', 'serve /healthz and /metrics (Prometheus) here')
       .option(...TIMEOUT_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText(
         'after',
         "\nWith tor.launch (and no --control), watch runs the embedded tor as its child, restarts it if it dies, and\nstops it on exit. SIGTERM/SIGINT finish the step in flight and exit 0, leaving everything applied in place.\n\nExample:\n  $ tor-reconcile watch /etc/tor-reconcile/spec.yaml --listen 127.0.0.1:9099 --log-format json\n",
@@ -68,6 +71,9 @@ export const watchCommand: CliCommand = {
         if (flags.mode !== 'enforce' && flags.mode !== 'warn') throw new CliUsageError(`--mode ${flags.mode}: use enforce or warn`);
         if (flags.logFormat !== 'text' && flags.logFormat !== 'json') throw new CliUsageError(`--log-format ${flags.logFormat}: use text or json`);
         const log = logger(io, flags.logFormat);
+        // Loaded once here to tell a fleet spec from one tor's; the watcher's first load takes this one.
+        let first: Awaited<ReturnType<typeof loadForCommand>> | undefined = await loadForCommand(specs, io, flags.target);
+        if (first.state.targets) return fleetWatch(first, io, specs, flags, (name, e) => log({ ...e, message: `[${name}] ${e.message}`, target: name }));
         const watcher = new Watcher({
           specFiles: specs,
           ...(flags.control ? { control: flags.control } : {}),
@@ -79,6 +85,12 @@ export const watchCommand: CliCommand = {
           table: tableFor,
           log,
           load: async (table) => {
+            const loaded = first;
+            first = undefined;
+            if (loaded && !table) {
+              if (loaded.warnings.length) io.stderr(formatReport(loaded.warnings));
+              return loaded.state;
+            }
             try {
               const { state, warnings } = await loadSpec(specs, { env: io.env, ...(table ? { table } : {}) });
               if (warnings.length) io.stderr(formatReport(warnings));

@@ -7,6 +7,8 @@ import type { FrontendRun, FrontendStatus, TargetRun, TargetStatus } from '../..
 import { frontendFailed, targetFailed } from '../../fleet/run.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
 import { describeError } from '../report.js';
+import type { WatchMetrics } from '../../reconcile/watch.js';
+import { renderMetrics } from './metrics.js';
 import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown } from './plan.js';
 import { style } from './style.js';
 
@@ -127,4 +129,30 @@ export function renderFleetStatus(targets: readonly TargetStatus[], frontends: r
     out.push('');
   }
   return out.join('\n');
+}
+
+/** One exposition for every target's watcher: each sample labelled `target="NAME"`, each metric described once. */
+export function renderFleetMetrics(targets: ReadonlyArray<{ name: string; metrics: WatchMetrics }>): string {
+  const help: string[] = [];
+  const samples = new Map<string, string[]>();
+  for (const t of targets) {
+    const label = `target="${t.name.replace(/["\\]/g, '\\$&')}"`;
+    for (const line of renderMetrics(t.metrics).trimEnd().split('\n')) {
+      if (line.startsWith('#')) {
+        if (t === targets[0]) help.push(line);
+        continue;
+      }
+      const m = /^(\w+)(?:\{(.*)\})? (.*)$/.exec(line)!;
+      const name = m[1]!;
+      if (!samples.has(name)) samples.set(name, []);
+      samples.get(name)!.push(`${name}{${[label, m[2]].filter(Boolean).join(',')}} ${m[3]}`);
+    }
+  }
+  const out: string[] = [];
+  for (const line of help) {
+    out.push(line);
+    const m = /^# TYPE (\w+) /.exec(line);
+    if (m) out.push(...(samples.get(m[1]!) ?? []));
+  }
+  return out.join('\n') + '\n';
 }
