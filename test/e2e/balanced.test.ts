@@ -28,6 +28,8 @@ let onionbalance: ChildProcess | undefined;
 let obLog = '';
 let backends: Record<string, NetNode>;
 let frontendTor: NetNode;
+/** HS_DESC events of the client and of Onionbalance's tor, shown when the frontend does not answer. */
+const hsDesc: string[] = [];
 
 const cli = (...argv: string[]) => cliInProcess(argv, { NO_COLOR: '1' });
 const socketOf = (n: NetNode) => (n.tor.controlAddress as { path: string }).path;
@@ -38,6 +40,9 @@ beforeAll(async () => {
   console.log(`private network bootstrapped in ${net.bootstrapMs} ms (${net.dir})`);
   backends = { 'backend-1': net.clients[1]!, 'backend-2': net.onion! };
   frontendTor = net.clients[2]!;
+  for (const [who, node] of [['client', net.client], ['frontend-tor', frontendTor]] as const) {
+    await node.client.on('HS_DESC', (e) => hsDesc.push(`${new Date().toISOString()} ${who} ${e.action} ${e.address} ${e.hsDir?.fingerprint ?? ''} ${e.descriptorId ?? ''} ${e.reason ?? ''}`));
+  }
   server = http.createServer((_req, res) => res.end('balanced hello'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -77,7 +82,7 @@ async function fetchUntil(url: string, ms: number): Promise<{ body: string; trie
       await new Promise((r) => setTimeout(r, 3_000));
     }
   }
-  throw new Error(`${url} did not answer within ${ms / 1000}s (${tries} tries): ${(last as Error)?.message}\nonionbalance:\n${obLog.slice(-20000)}`);
+  throw new Error(`${url} did not answer within ${ms / 1000}s (${tries} tries): ${(last as Error)?.message}\nHS_DESC:\n${hsDesc.slice(-60).join('\n')}\nonionbalance:\n${obLog.slice(-6000)}`);
 }
 
 describe.skipIf(!hasOnionbalance)('a balanced onion service on the private network', () => {
@@ -110,7 +115,7 @@ describe.skipIf(!hasOnionbalance)('a balanced onion service on the private netwo
     onionbalance = spawn('onionbalance', ['--is-testnet', '-v', 'info', '-s', socketOf(frontendTor), '-c', path.join(work, '.onionbalance/config.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     onionbalance.stdout!.on('data', (d) => (obLog += d));
     onionbalance.stderr!.on('data', (d) => (obLog += d));
-    const { body, tries } = await fetchUntil(`http://${frontend}.onion/`, 240_000);
+    const { body, tries } = await fetchUntil(`http://${frontend}.onion/`, 150_000);
     expect(body).toBe('balanced hello');
     console.log(`FIGURE apply -> frontend answering: ${((Date.now() - appliedAt) / 1000).toFixed(1)} s (${tries} tries)`);
     const status = await cli('status', spec, '--json');
