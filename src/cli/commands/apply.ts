@@ -55,9 +55,10 @@ export const applyCommand: CliCommand = {
       .action(async (args: string[], flags: ApplyFlags) => {
         const saved = args.length === 1 && args[0]!.endsWith('.json') && (await looksLikePlan(args[0]!)) ? await readPlanFile(args[0]!) : undefined;
         const specs = saved ? saved.specFiles : args;
+        const timeout = parseDuration(flags.timeout, '--timeout');
         const loaded = await loadForCommand(specs, io, flags.target);
-        if (loaded.state.targets) return setExitCode(await fleetApply(loaded, io, { ...flags, timeout: parseDuration(flags.timeout, '--timeout') }));
-        const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(flags.persistInclude ? { persistInclude: true } : {}) });
+        if (loaded.state.targets) return setExitCode(await fleetApply(loaded, io, { ...flags, timeout }));
+        const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout, ...(flags.persistInclude ? { persistInclude: true } : {}) });
         const stop = interruptible();
         try {
           if (saved) checkSavedPlan(saved, session.plan);

@@ -30,9 +30,10 @@ export const diffCommand: CliCommand = {
       .addHelpText('after', '\nExit status (as GNU diff): 0 same, 1 different, 2 error.\n\nExample:\n  $ tor-reconcile diff spec.yaml --control unix:/run/tor/control\n')
       .action(async (specs: string[], flags: { control?: string; timeout: string; target: string[] }) => {
         try {
+          const timeout = parseDuration(flags.timeout, '--timeout');
           const loaded = await loadForCommand(specs, io, flags.target);
-          if (loaded.state.targets) return setExitCode(await fleetDiff(loaded, io, specs, { ...flags, timeout: parseDuration(flags.timeout, '--timeout') }));
-          const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+          if (loaded.state.targets) return setExitCode(await fleetDiff(loaded, io, specs, { ...flags, timeout }));
+          const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), timeout });
           await session.close();
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');

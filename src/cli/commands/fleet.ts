@@ -12,7 +12,6 @@ import { FleetWatcher } from '../../fleet/watch.js';
 import { tableFor } from '../../reconcile/reconcile.js';
 import type { WatchLogEntry } from '../../reconcile/watch.js';
 import { SpecErrors } from '../../spec/index.js';
-import { parseDuration } from '../duration.js';
 import { selectTargets } from '../../fleet/desired.js';
 import { frontendChanged } from '../../fleet/balanced.js';
 import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, frontendFailed, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
@@ -163,11 +162,11 @@ export async function fleetStatusCommand(loaded: LoadResult, io: CliIo, flags: F
 
 interface FleetWatchFlags {
   mode: string;
-  debounce: string;
-  resync: string;
-  pollOnions: string;
+  debounceMs: number;
+  resyncMs: number;
+  onionPollMs: number;
+  timeoutMs: number;
   listen?: string;
-  timeout: string;
   target?: string[];
   control?: string;
 }
@@ -184,10 +183,10 @@ export async function fleetWatch(loaded: LoadResult, io: CliIo, specs: readonly 
   const watcher = new FleetWatcher(targets, {
     specFiles: [...specs],
     mode: flags.mode as 'enforce' | 'warn',
-    debounceMs: parseDuration(flags.debounce, '--debounce'),
-    resyncMs: parseDuration(flags.resync, '--resync'),
-    onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
-    timeoutMs: parseDuration(flags.timeout, '--timeout'),
+    debounceMs: flags.debounceMs,
+    resyncMs: flags.resyncMs,
+    onionPollMs: flags.onionPollMs,
+    timeoutMs: flags.timeoutMs,
     table: tableFor,
     log,
     load: async (table) => {

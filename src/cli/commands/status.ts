@@ -29,9 +29,10 @@ export const statusCommand: CliCommand = {
       .option(...TARGET_OPTION)
       .addHelpText('after', '\nRead-only: starts no tor and changes nothing. Addresses only, never a key.\n\nExample:\n  $ tor-reconcile status examples/specs/quickstart.yaml --json\n')
       .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; target: string[] }) => {
+        const timeout = parseDuration(flags.timeout, '--timeout');
         const loaded = await loadForCommand(specs, io, flags.target);
-        if (loaded.state.targets) return setExitCode(await fleetStatusCommand(loaded, io, { ...flags, timeout: parseDuration(flags.timeout, '--timeout') }));
-        const report = await serviceStatus(specs, { loaded, env: io.env, ...(flags.control ? { control: flags.control } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+        if (loaded.state.targets) return setExitCode(await fleetStatusCommand(loaded, io, { ...flags, timeout }));
+        const report = await serviceStatus(specs, { loaded, env: io.env, ...(flags.control ? { control: flags.control } : {}), timeout });
         io.stdout(flags.json ? JSON.stringify({ format_version: 1, ...report }, null, 2) + '\n' : renderStatus(report));
       });
   },

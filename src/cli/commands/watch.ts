@@ -71,17 +71,21 @@ export const watchCommand: CliCommand = {
         if (flags.mode !== 'enforce' && flags.mode !== 'warn') throw new CliUsageError(`--mode ${flags.mode}: use enforce or warn`);
         if (flags.logFormat !== 'text' && flags.logFormat !== 'json') throw new CliUsageError(`--log-format ${flags.logFormat}: use text or json`);
         const log = logger(io, flags.logFormat);
-        // Loaded once here to tell a fleet spec from one tor's; the watcher's first load takes this one.
-        let first: Awaited<ReturnType<typeof loadForCommand>> | undefined = await loadForCommand(specs, io, flags.target);
-        if (first.state.targets) return fleetWatch(first, io, specs, flags, (name, e) => log({ ...e, message: `[${name}] ${e.message}`, target: name }));
-        const watcher = new Watcher({
-          specFiles: specs,
-          ...(flags.control ? { control: flags.control } : {}),
-          mode: flags.mode,
+        // Before the spec is read: a bad flag is a usage error whatever the spec holds.
+        const timing = {
           debounceMs: parseDuration(flags.debounce, '--debounce'),
           resyncMs: parseDuration(flags.resync, '--resync'),
           onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
           timeoutMs: parseDuration(flags.timeout, '--timeout'),
+        };
+        // Loaded once here to tell a fleet spec from one tor's; the watcher's first load takes this one.
+        let first: Awaited<ReturnType<typeof loadForCommand>> | undefined = await loadForCommand(specs, io, flags.target);
+        if (first.state.targets) return fleetWatch(first, io, specs, { ...flags, ...timing }, (name, e) => log({ ...e, message: `[${name}] ${e.message}`, target: name }));
+        const watcher = new Watcher({
+          specFiles: specs,
+          ...(flags.control ? { control: flags.control } : {}),
+          mode: flags.mode,
+          ...timing,
           table: tableFor,
           log,
           load: async (table) => {
