@@ -53,14 +53,15 @@ async function readLocal(desired: DesiredState) {
   const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
   await Promise.all(
     desired.onionServices.map(async (s) => {
-      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
+      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined, s.obConfig !== undefined));
       else ephemeralKeys.set(s.name, await probeKeyFile(s.keyFile, byKeyFile.get(s.keyFile)));
     }),
   );
   return { serviceFiles, ephemeralKeys, records };
 }
 
-async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveServiceFiles> {
+/** `withObConfig`: an Onionbalance backend's, whose ob_config is read too (no other service pays for it). */
+async function readServiceFiles(dir: string, verifyKey: boolean, withObConfig: boolean): Promise<LiveServiceFiles> {
   const files: LiveServiceFiles = { clients: new Map(), exists: false };
   const authDir = path.join(dir, 'authorized_clients');
   try {
@@ -77,7 +78,7 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
       .filter((n) => n.endsWith('.auth'))
       .map(async (n) => files.clients.set(n.slice(0, -'.auth'.length), (await readFile(path.join(authDir, n), 'utf8')).trim())),
   );
-  const obConfig = await readFile(path.join(dir, 'ob_config'), 'utf8').catch(() => undefined);
+  const obConfig = withObConfig ? await readFile(path.join(dir, 'ob_config'), 'utf8').catch(() => undefined) : undefined;
   if (obConfig !== undefined) files.obConfig = obConfig;
   const hostname = await readFile(path.join(dir, 'hostname'), 'utf8').catch(() => undefined);
   if (hostname !== undefined) files.hostname = hostname.trim().replace(/\.onion$/, '');
@@ -98,7 +99,7 @@ function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     v: state.torVersion,
     o: [...state.options].sort(),
     s: state.services,
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.obConfig ?? null]),
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),
