@@ -119,6 +119,13 @@ describe('a fleet from one spec', () => {
     expect(diff.stdout).toContain('--- live (edge-1: unix:');
     expect(diff.stdout).toMatch(/^-NewCircuitPeriod 120$/m);
     expect(diff.stdout).not.toContain('edge-2');
+    const single = path.join(work, 'single.yaml');
+    await writeFile(single, 'version: 1\ntor: { control: "tcp:127.0.0.1:1" }\n');
+    for (const argv of [['plan', single, '--target', 'edge-1'], ['apply', single, '--parallelism', '2']]) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/needs a spec with targets:/);
+    }
     const unknown = await cli('plan', spec, '--target', 'edge-9');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no target called edge-9 in the spec (targets: edge-1, edge-2, edge-3)');

@@ -10,6 +10,7 @@ import { checkSavedPlan, readPlanFile, savedSalt } from '../../reconcile/saved.j
 import type { Plan } from '../../reconcile/types.js';
 import type { TorClient } from '../../tor/client.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
+import { CliUsageError } from '../report.js';
 import { renderEmbedded } from '../views/embedded.js';
 import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
 import { useColor } from '../views/style.js';
@@ -58,6 +59,7 @@ export const applyCommand: CliCommand = {
         const timeout = parseDuration(flags.timeout, '--timeout');
         const loaded = await loadForCommand(specs, io, flags.target);
         if (loaded.state.targets) return setExitCode(await fleetApply(loaded, io, { ...flags, timeout }));
+        if (flags.parallelism !== undefined) throw new CliUsageError('--parallelism needs a spec with targets:');
         const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout, ...(flags.persistInclude ? { persistInclude: true } : {}) });
         const stop = interruptible();
         try {
