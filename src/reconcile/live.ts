@@ -65,7 +65,7 @@ export async function readLocal(desired: DesiredState) {
     probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))),
     ...ephemeral.map(async (s) => void keyFiles.set(s.keyFile, await probePath(s.keyFile))),
     ...desired.onionServices.map(async (s) => {
-      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined));
+      if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined, s.obConfig !== undefined));
     }),
   ]);
   ephemeral.forEach((s, i) => ephemeralKeys.set(s.name, probed[i]!));
@@ -75,7 +75,8 @@ export async function readLocal(desired: DesiredState) {
 /** The files tor keeps in a service directory, which it must be able to read. */
 const TOR_FILES = [SECRET_KEY_FILE, PUBLIC_KEY_FILE, HOSTNAME_FILE];
 
-async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveServiceFiles> {
+/** `withObConfig`: an Onionbalance backend's, whose ob_config is read too (no other service pays for it). */
+async function readServiceFiles(dir: string, verifyKey: boolean, withObConfig: boolean): Promise<LiveServiceFiles> {
   // Every component, for tor's access and for paths others could swap (plan-directories.ts).
   const probe = await probePath(dir);
   const files: LiveServiceFiles = { clients: new Map(), exists: false, probe };
@@ -98,6 +99,8 @@ async function readServiceFiles(dir: string, verifyKey: boolean): Promise<LiveSe
       .filter((n) => n.endsWith('.auth'))
       .map(async (n) => files.clients.set(n.slice(0, -'.auth'.length), (await readFile(path.join(authDir, n), 'utf8')).trim())),
   );
+  const obConfig = withObConfig ? await readFile(path.join(dir, 'ob_config'), 'utf8').catch(() => undefined) : undefined;
+  if (obConfig !== undefined) files.obConfig = obConfig;
   const hostname = await readFile(path.join(dir, 'hostname'), 'utf8').catch(() => undefined);
   if (hostname !== undefined) files.hostname = hostname.trim().replace(/\.onion$/, '');
   // Tor silently replaces a corrupt key with a new one (a new address), so a pinned address is checked
@@ -118,7 +121,7 @@ export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     o: [...state.options].sort(),
     s: state.services,
     // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null]),
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(),

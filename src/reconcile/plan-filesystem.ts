@@ -75,6 +75,9 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
       if (!wantClients.has(name)) clientSteps.push(step('remove-file', { path: path.join(authDir, `${name}.auth`), note: `client ${name} no longer authorized` }, [item]));
     }
     if (clientSteps.length) reasons.push('authorized clients differ');
+    // An Onionbalance backend (issue #17): tor reads ob_config as it loads the service, so before the SETCONF.
+    const obConfig = s.obConfig !== undefined && files.obConfig !== s.obConfig ? { path: path.join(dir, 'ob_config'), content: s.obConfig, mode: FILE_MODE, note: 'Onionbalance frontend address' } : undefined;
+    if (obConfig) reasons.push('ob_config differs');
 
     if (!reasons.length) {
       b.change({ kind: 'filesystem-service', id: s.name, action: 'noop', before, after, reason: 'in sync', source: s.source });
@@ -83,7 +86,7 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
     rewrite = true;
     ids.push(b.change({ kind: 'filesystem-service', id: s.name, action: found ? 'update' : 'create', before, after, reason: reasons.join('; '), source: s.source }));
     if (files.notDirectory) continue;
-    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set(clientSteps.map((st) => path.relative(dir, st.path))), desired.stateDirectory);
+    const dirs = planServiceDirectories(s, files, live, ctx, b, item, clientSteps.some((st) => st.op === 'write-file'), new Set([...clientSteps.map((st) => path.relative(dir, st.path)), ...(obConfig ? ['ob_config'] : [])]), desired.stateDirectory);
     if (!dirs) continue;
     // Services sharing a missing parent: it is created once (a second mkdir of it would fail, by design).
     mkdirs.push(...dirs.steps.filter((st) => st.op !== 'mkdir' || !mkdirs.some((m) => m.op === 'mkdir' && m.path === st.path)));
@@ -95,6 +98,7 @@ export function planFilesystemServices(desired: DesiredState, live: LiveState, c
         st.op === 'write-file' ? step('write-file', { path: inReal(st.path), content: st.content, mode: st.mode, note: st.note, ...owned }, st.changes) : step('remove-file', { path: inReal(st.path), note: st.note }, st.changes),
       ),
     );
+    if (obConfig) fileSteps.push(step('write-file', { ...obConfig, path: inReal(obConfig.path), ...owned }, [item]));
   }
 
   const unmanaged: string[] = [];

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadSpec, type LoadOptions } from '../spec/index.js';
+import { loadSpec, type LoadOptions, type LoadResult } from '../spec/index.js';
 import type { DesiredState } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { ReplyError, UsageError } from '../tor/errors.js';
@@ -48,6 +48,8 @@ export interface StatusOptions extends Pick<TargetOptions, 'control' | 'timeout'
   /** HOST:PORT of a running `watch --listen`: its view of the services' health joins the report. */
   watch?: string;
   confine?: LoadOptions['confine'];
+  /** The spec already loaded from `specs`. */
+  loaded?: LoadResult;
 }
 
 export async function serviceStatus(specs: readonly string[], options: StatusOptions = {}): Promise<StatusReport> {
@@ -73,7 +75,7 @@ async function withWatchHealth(report: StatusReport, listen: string): Promise<St
 }
 
 async function localStatus(specs: readonly string[], options: StatusOptions): Promise<StatusReport> {
-  const { state } = await loadSpec(specs, { ...(options.env ? { env: options.env } : {}), ...(options.confine ? { confine: options.confine } : {}) });
+  const { state } = options.loaded ?? (await loadSpec(specs, { ...(options.env ? { env: options.env } : {}), ...(options.confine ? { confine: options.confine } : {}) }));
   let target;
   try {
     target = await openTarget(state, { ...(options.control ? { control: options.control } : {}), ...(options.timeout ? { timeout: options.timeout } : {}), start: false });
@@ -83,13 +85,14 @@ async function localStatus(specs: readonly string[], options: StatusOptions): Pr
     return { torNotRunning: err.message, services: await offline(state) };
   }
   try {
-    return { target: target.address, services: await online(target.client, state) };
+    return { target: target.address, services: await liveServiceStatus(target.client, state) };
   } finally {
     await target.client.close();
   }
 }
 
-async function online(client: TorClient, desired: DesiredState): Promise<ServiceStatus[]> {
+/** The declared services of `desired` as the connected tor runs them (the fleet's status uses it per target). */
+export async function liveServiceStatus(client: TorClient, desired: DesiredState): Promise<ServiceStatus[]> {
   const live = await readLiveState(client, desired);
   const detached = new Set(live.detachedOnions);
   const dirs = new Set(live.services.map((g) => normalizeDirectory(g.directory)));

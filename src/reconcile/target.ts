@@ -39,6 +39,8 @@ export interface TargetOptions {
 }
 
 export async function openTarget(desired: DesiredState, options: TargetOptions = {}): Promise<Target> {
+  // The fleet layer (src/fleet) gives each target a state of its own; the spec itself names no one tor.
+  if (desired.targets) throw new UsageError('this spec has targets: (several tors); plan, diff, apply and status work across them, this command works on one tor');
   const control = options.control ?? desired.tor.control;
   const auth = {
     ...(desired.tor.password ? { password: desired.tor.password } : {}),

@@ -43,6 +43,8 @@ export interface LiveServiceFiles {
   keyAddress?: string;
   keyError?: string;
   hostname?: string;
+  /** `ob_config`'s content, when the file exists (an Onionbalance backend's). */
+  obConfig?: string;
   exists: boolean;
   /** Permission bits of the directory, when it exists. */
   mode?: number;

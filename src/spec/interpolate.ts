@@ -33,6 +33,8 @@ function secrecy(path: Path): { interpolable: boolean; sensitive: boolean } {
   if (a === 'options' && typeof b === 'string') {
     return { interpolable: path.length === 2 || (path.length === 3 && typeof c === 'number'), sensitive: SECRET_OPTION_NAMES.has(b.toLowerCase()) };
   }
+  // A fleet target (issue #17): its password and its options, as tor.password and the top-level options.
+  if (a === 'targets' && typeof b === 'number' && (c === 'password' || c === 'options')) return secrecy(c === 'password' ? ['tor', 'password', ...path.slice(3)] : path.slice(2));
   if (a === 'tor' && b === 'launch' && c === 'options' && typeof d === 'string') return { interpolable: false, sensitive: SECRET_OPTION_NAMES.has(d.toLowerCase()) };
   return { interpolable: false, sensitive: false };
 }

@@ -66,6 +66,10 @@ export interface FilesystemService {
   address?: string;
   /** An existing, non-empty directory tor's user does not own may be handed to it (chown, chmod: shown as steps). */
   adopt?: boolean;
+  /** An Onionbalance backend's `ob_config` (its `MasterOnionAddress` line), written before tor loads the service. */
+  obConfig?: string;
+  /** With `DesiredState.targets`: the targets that run it; absent = every target. */
+  targets?: string[];
   source: SourcePos;
 }
 
@@ -79,6 +83,8 @@ export interface EphemeralService {
   maxStreamsCloseCircuit: boolean;
   authorizedClients: AuthorizedClient[];
   address?: string;
+  /** With `DesiredState.targets`: the targets that run it; absent = every target. */
+  targets?: string[];
   source: SourcePos;
 }
 
@@ -104,17 +110,56 @@ export type PersistSpec =
   | { mode: 'saveconf'; source?: SourcePos }
   | { mode: 'file'; file: string; include: boolean; source?: SourcePos };
 
+/**
+ * `type: balanced` (issue #17): one frontend address, served by backend tors through Onionbalance. Not an
+ * OnionServiceSpec of any one tor: the fleet layer turns it into a filesystem service on each backend and
+ * Onionbalance's files for the frontend.
+ */
+export interface BalancedService {
+  type: 'balanced';
+  name: string;
+  /** Absolute key file of the frontend (tor-reconcile's key file format); generated when missing if `generated`. */
+  frontendKeyFile: string;
+  generated: boolean;
+  /** Absolute: where config.yaml and the frontend key for Onionbalance are written. */
+  frontendDirectory: string;
+  /** Target names. */
+  backends: string[];
+  /** Absolute; `{target}` stands for each backend's name. */
+  directory: string;
+  ports: OnionPortSpec[];
+  options: Array<[name: string, value: string]>;
+  source: SourcePos;
+}
+
+/** One tor of a fleet (`targets:`); the fleet layer (src/fleet) derives its own DesiredState from these. */
+export interface FleetTarget {
+  name: string;
+  /** `unix:PATH` or `tcp:HOST:PORT`. */
+  control: string;
+  password?: Secret<string>;
+  cookieFile?: string;
+  labels: Record<string, string>;
+  /** Overrides of the top-level options, by tor name (checked against a tor's table like them). */
+  options: DesiredOption[];
+  source: SourcePos;
+}
+
 export interface DesiredState {
   version: 1;
   /** The spec files merged, in order (absolute paths). */
   files: string[];
   tor: TorTarget;
+  /** Several tors (`targets:`); absent for a spec of one tor. `tor` is then empty. */
+  targets?: FleetTarget[];
   /** Absolute; where generated keys live (0700). */
   stateDirectory: string;
   /** Only these keys are managed; in spec order. */
   options: DesiredOption[];
   /** In spec order; filesystem services keep their relative order in tor's HiddenService block. */
   onionServices: OnionServiceSpec[];
+  /** `type: balanced` services (only with `targets`); absent when there are none. */
+  balanced?: BalancedService[];
   /** Services present in tor but absent from the spec may be removed (otherwise the plan refuses). */
   prune: boolean;
   clientAuth: ClientAuthSpec[];

@@ -97,6 +97,11 @@ const address = z
   .string()
   .describe('Optional pin: the service\'s 56-character v3 onion address (`.onion` optional). Plans fail if the key gives another address.');
 
+const serviceTargets = z
+  .array(z.string().min(1))
+  .min(1)
+  .describe('With `targets:` in the spec: the names of the targets that run this service. Default: every target.');
+
 const onionOptionShape: Record<string, z.ZodOptional<typeof scalar>> = {};
 for (const o of onionOptions()) onionOptionShape[o.name] = scalar.describe(`${o.description} Default: ${o.default}.`).optional();
 
@@ -118,6 +123,7 @@ const filesystemService = z
       .describe('true: an existing, non-empty `directory` that tor\'s user does not own is handed to it (chown to tor\'s user and group, chmod 0700, shown in the plan). Without it such a directory stops the plan.')
       .meta({ default: false })
       .optional(),
+    targets: serviceTargets.optional(),
   })
   .describe('An onion service in tor\'s configuration (HiddenServiceDir), kept across tor restarts.');
 
@@ -138,8 +144,30 @@ const ephemeralService = z
     maxStreamsCloseCircuit: z.boolean().describe('Close the circuit when maxStreams is exceeded. Default false.').meta({ default: false }).optional(),
     authorizedClients: authorizedClients.optional(),
     address: address.optional(),
+    targets: serviceTargets.optional(),
   })
   .describe('An onion service added over the control port (ADD_ONION, detached); its key is held by tor-reconcile.');
+
+const balancedService = z
+  .strictObject({
+    name: name('Unique service name, used in plans, logs and the frontend key file name.'),
+    type: z.literal('balanced').describe('One onion address served by several backend tors through Onionbalance (needs `targets:`).'),
+    frontend: z
+      .strictObject({
+        key: ephemeralKey,
+        directory: path('Where tor-reconcile writes Onionbalance\'s config.yaml and the frontend key (0600). Relative to this spec file.'),
+      })
+      .describe('The address clients use: its key, and where Onionbalance\'s files go.'),
+    backends: z.array(z.string().min(1)).min(1).describe('The targets that serve the service, each with a backend onion service.'),
+    directory: path('Each backend\'s HiddenServiceDir; `{target}` is replaced by the target\'s name. Relative to this spec file.'),
+    ports,
+    options: z
+      .object(onionOptionShape)
+      .catchall(scalar)
+      .describe('Other per-service HiddenService* options of each backend, by their tor names.')
+      .optional(),
+  })
+  .describe('A service balanced across backend tors by Onionbalance: each backend gets a filesystem service with HiddenServiceOnionBalanceInstance 1 and an ob_config naming the frontend; tor-reconcile writes config.yaml for Onionbalance.');
 
 const clientAuth = z
   .strictObject({
@@ -235,15 +263,31 @@ function specWith(torOptions: TorOptionsSchema) {
     })
     .describe('Which tor to reconcile. Without `control` or `launch`, give --control on the command line.');
 
+  const fleetTarget = z
+    .strictObject({
+      name: name('Unique target name, used in plans, `--target` and the state directory (targets/<name>/).'),
+      control: z.string().describe('Control port of this tor: `unix:/run/tor/control` or `tcp:10.0.0.5:9051`.'),
+      password: z.string().describe('Control port password (HashedControlPassword). Use ${env:…} or ${file:…}; cookie authentication needs nothing here.').optional(),
+      cookieFile: path('The control auth cookie, when tor does not report where it is. Relative to this spec file.').optional(),
+      labels: z.record(z.string(), z.string()).describe('Free-form labels shown with the target (and given to metrics).').optional(),
+      options: torOptions.describe('tor options for this target only: they override the top-level options of the same name.').optional(),
+    })
+    .describe('One tor of the fleet.');
+
   return z
     .strictObject({
       version: z.literal(1).describe('Spec format version: 1.'),
       tor: tor.optional(),
+      targets: z
+        .array(fleetTarget)
+        .min(1)
+        .describe('Several tors from one spec (instead of `tor`): top-level options go to every target, a target\'s own options override them, and each onion service runs on the targets it names (default: all).')
+        .optional(),
       stateDirectory: path('Where tor-reconcile keeps generated keys (0700). Relative to this spec file. Default: .tor-reconcile beside the first spec file.').optional(),
       prune: z.boolean().describe('Remove onion services that tor has but the spec does not. Default false: such services stop the plan.').meta({ default: false }).optional(),
       options: torOptions.describe('tor options by their names (case-insensitive). Only listed options are managed; null resets one to tor\'s default.').optional(),
       onionServices: z
-        .array(z.discriminatedUnion('type', [filesystemService, ephemeralService]))
+        .array(z.discriminatedUnion('type', [filesystemService, ephemeralService, balancedService]))
         .describe('Onion services, in order. Filesystem services keep this order in tor\'s configuration.')
         .optional(),
       clientAuth: z.array(clientAuth).describe('This tor as a client of onion services that require authorization.').optional(),

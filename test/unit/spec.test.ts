@@ -107,8 +107,8 @@ describe('spec errors: every one at its line and column', () => {
         [3, 5, 'onionServices[0]: missing required key "ports"'],
       ],
     ],
-    ['missing service type', `${V}onionServices:\n  - name: a\n`, [[3, 5, 'onionServices[0]: missing required key "type" ("filesystem" or "ephemeral")']]],
-    ['wrong service type', `${V}onionServices:\n  - name: a\n    type: ephemerl\n`, [[4, 11, 'onionServices[0].type must be "filesystem" or "ephemeral", got the text "ephemerl"']]],
+    ['missing service type', `${V}onionServices:\n  - name: a\n`, [[3, 5, 'onionServices[0]: missing required key "type" ("filesystem", "ephemeral" or "balanced")']]],
+    ['wrong service type', `${V}onionServices:\n  - name: a\n    type: ephemerl\n`, [[4, 11, 'onionServices[0].type must be "filesystem", "ephemeral" or "balanced", got the text "ephemerl"']]],
     [
       'unknown service key',
       `${V}onionServices:\n  - name: a\n    type: ephemeral\n    key: { generate: true }\n    ports: [{ port: 80 }]\n    maxStream: 3\n`,
@@ -906,8 +906,8 @@ describe('examples/specs', async () => {
   const examples = path.join(import.meta.dirname, '../../examples/specs');
   const files = (await readdir(examples)).filter((f) => f.endsWith('.yaml'));
 
-  it('has the four examples of issue 3', () => {
-    expect(files.sort()).toEqual(['ephemeral.yaml', 'filesystem-client-auth.yaml', 'hardened-client.yaml', 'quickstart.yaml']);
+  it('has the four examples of issue 3, and the fleet and balanced service of issue 17', () => {
+    expect(files.sort()).toEqual(['balanced.yaml', 'ephemeral.yaml', 'filesystem-client-auth.yaml', 'fleet.yaml', 'hardened-client.yaml', 'quickstart.yaml']);
   });
 
   it.each(files)('%s is valid, without warnings, and points editors at the schema', async (file) => {
@@ -917,7 +917,7 @@ describe('examples/specs', async () => {
     const full = path.join(examples, file);
     const { state, warnings } = await loadSpec([full], { env: {} });
     expect(warnings).toEqual([]);
-    expect(state.options.length + state.onionServices.length + state.clientAuth.length).toBeGreaterThan(0);
+    expect(state.options.length + state.onionServices.length + state.clientAuth.length + (state.balanced?.length ?? 0)).toBeGreaterThan(0);
     expect((await readFile(full, 'utf8')).split('\n')[0]).toBe('# yaml-language-server: $schema=../../schema/tor-reconcile.schema.json');
   });
 });

@@ -10,12 +10,14 @@ import { checkSavedPlan, readPlanFile, savedSalt } from '../../reconcile/saved.j
 import type { Plan } from '../../reconcile/types.js';
 import type { TorClient } from '../../tor/client.js';
 import { EXIT_INVALID, type CliCommand, type CliIo } from '../program.js';
+import { CliUsageError } from '../report.js';
 import { renderEmbedded } from '../views/embedded.js';
 import { renderApplyHuman, renderHuman, renderJson } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
+import { fleetApply, loadForCommand, PARALLELISM_OPTION, TARGET_OPTION } from './fleet.js';
 import { interruptible, openSession, type Session } from './session.js';
 
 interface ApplyFlags {
@@ -27,6 +29,8 @@ interface ApplyFlags {
   persistInclude?: boolean;
   timeout: string;
   allowPath: string[];
+  target: string[];
+  parallelism?: string;
 }
 
 /** Applied, but restart-only options still differ on a tor tor-reconcile did not start. */
@@ -46,6 +50,8 @@ export const applyCommand: CliCommand = {
       .option('--persist-include', 'with persist: { file }, add the `%include` line for it to tor\'s torrc (a backup is kept) when tor does not read it')
       .option(...TIMEOUT_OPTION)
       .option(...ALLOW_PATH_OPTION)
+      .option(...TARGET_OPTION)
+      .option(...PARALLELISM_OPTION)
       .addHelpText(
         'after',
         '\nWith tor.launch in the spec (and no --control), apply starts tor-reconcile\'s own tor the first time and\nreuses it afterwards, restarting it when an option that needs a restart differs; `tor-reconcile stop SPEC`\nstops it.\n\nOn a terminal, apply shows the plan and asks for `yes` before changing anything (as Terraform);\n--auto-approve, --json, a saved plan, or a stdin or stdout that is not a terminal (scripts, CI) skip the question.\n\nExit status: 0 applied (or nothing to do), 1 failed, refused or not confirmed, 3 applied but a tor restart is\npending (an option tor only takes at start-up differs on a tor tor-reconcile did not start; 0 with\n--allow-pending-restart), 130/143 interrupted.\n\nExamples:\n  $ tor-reconcile apply examples/specs/quickstart.yaml\n  $ tor-reconcile apply plan.json\n',
@@ -56,7 +62,12 @@ export const applyCommand: CliCommand = {
         // Its live state was a prediction (the embedded tor was not running): starting tor to check it would
         // already be a change the saved plan does not show.
         if (saved?.launch) throw new StalePlanError(`${args[0]}: planned while the embedded tor was not running; apply the spec itself (tor-reconcile apply ${saved.specFiles.join(' ')}), or plan again once tor runs`);
-        const session = await openSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout: parseDuration(flags.timeout, '--timeout'), ...(flags.persistInclude ? { persistInclude: true } : {}), confine: confineFlag(flags.allowPath) });
+        const timeout = parseDuration(flags.timeout, '--timeout');
+        const confine = confineFlag(flags.allowPath);
+        const loaded = await loadForCommand(specs, io, flags.target, confine);
+        if (loaded.state.targets) return setExitCode(await fleetApply(loaded, io, { ...flags, timeout }));
+        if (flags.parallelism !== undefined) throw new CliUsageError('--parallelism needs a spec with targets:');
+        const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout, ...(flags.persistInclude ? { persistInclude: true } : {}), confine });
         const stop = interruptible();
         try {
           if (saved) checkSavedPlan(saved, session.plan);

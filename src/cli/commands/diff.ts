@@ -5,6 +5,7 @@ import { changeLines } from '../views/lines.js';
 import { describeError } from '../report.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
+import { fleetDiff, loadForCommand, TARGET_OPTION } from './fleet.js';
 import { openPlanSession } from './session.js';
 
 /** The managed configuration as torrc text, live side or desired side. */
@@ -27,10 +28,15 @@ export const diffCommand: CliCommand = {
       .option('--control <address>', 'tor control address (unix:PATH or tcp:HOST:PORT); overrides tor.control')
       .option(...TIMEOUT_OPTION)
       .option(...ALLOW_PATH_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText('after', '\nExit status (as GNU diff): 0 same, 1 different, 2 error.\n\nExample:\n  $ tor-reconcile diff spec.yaml --control unix:/run/tor/control\n')
-      .action(async (specs: string[], flags: { control?: string; timeout: string; allowPath: string[] }) => {
+      .action(async (specs: string[], flags: { control?: string; timeout: string; allowPath: string[]; target: string[] }) => {
         try {
-          const session = await openPlanSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), confine: confineFlag(flags.allowPath), timeout: parseDuration(flags.timeout, '--timeout') });
+          const timeout = parseDuration(flags.timeout, '--timeout');
+          const confine = confineFlag(flags.allowPath);
+          const loaded = await loadForCommand(specs, io, flags.target, confine);
+          if (loaded.state.targets) return setExitCode(await fleetDiff(loaded, io, specs, { ...flags, timeout }));
+          const session = await openPlanSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), confine, timeout });
           await session.close();
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');

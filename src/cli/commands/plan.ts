@@ -10,6 +10,7 @@ import { useColor } from '../views/style.js';
 import { withLintFindings } from '../plan-lint.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
+import { fleetPlan, loadForCommand, TARGET_OPTION } from './fleet.js';
 import { openPlanSession } from './session.js';
 
 export const EXIT_CHANGES = 2;
@@ -23,6 +24,7 @@ interface PlanFlags {
   lintStrict?: boolean;
   timeout: string;
   allowPath: string[];
+  target: string[];
 }
 
 export async function renderPlan(plan: Plan, format: PlanFormat, io: CliIo): Promise<void> {
@@ -53,10 +55,11 @@ export const planCommand: CliCommand = {
       .option('--json', 'same as --format json')
       .option('--format <format>', 'human | json | markdown | github (GitHub Actions: an annotation per change and problem, and the markdown summary appended to $GITHUB_STEP_SUMMARY when set)', 'human')
       .option('--out <file>', 'save the plan (mode 0600) for `tor-reconcile apply FILE`')
-      .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one), 1 on error')
+      .option('--detailed-exitcode', 'exit 0 when in sync, 2 when there are changes (a restart-only option that differs is one; with targets:, on any target), 1 on error')
       .option('--lint-strict', "block the plan (exit 1, --out saves nothing) when `tor-reconcile lint` finds an error or a warning; without it they are shown among the warnings")
       .option(...TIMEOUT_OPTION)
       .option(...ALLOW_PATH_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText(
         'after',
         '\nRead-only: starts no process, writes no file but --out\'s, connects only to the control address. A tor.launch\nspec whose tor is not running is planned against the configuration that tor would start with.\n\nExamples:\n  $ tor-reconcile plan spec.yaml\n  $ tor-reconcile plan spec.yaml --control unix:/run/tor/control --format markdown\n  $ tor-reconcile plan spec.yaml --out plan.json && tor-reconcile apply plan.json\n  $ tor-reconcile plan spec.yaml --format github   # a GitHub Actions step: annotations and the job summary\n',
@@ -66,7 +69,17 @@ export const planCommand: CliCommand = {
         if (!['human', 'json', 'markdown', 'github'].includes(format)) throw new CliUsageError(`unknown format ${format}: use human, json, markdown or github`);
         // With --format github the spec's own errors and warnings are annotations as well.
         const annotate = format === 'github' ? (diagnostics: readonly SpecDiagnostic[]) => githubDiagnostics(diagnostics).forEach((a) => io.stdout(`${a}\n`)) : undefined;
-        const session = await openPlanSession(specs, io, { ...(flags.control ? { control: flags.control } : {}), confine: confineFlag(flags.allowPath), timeout: parseDuration(flags.timeout, '--timeout'), ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
+        const timeout = parseDuration(flags.timeout, '--timeout');
+        const confine = confineFlag(flags.allowPath);
+        const loaded = await loadForCommand(specs, io, flags.target, confine).catch((err: unknown) => {
+          if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
+          throw err;
+        });
+        if (loaded.state.targets) {
+          if (annotate) annotate(loaded.warnings);
+          return setExitCode(await fleetPlan(loaded, io, { ...flags, format, timeout }));
+        }
+        const session = await openPlanSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), confine, timeout, ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
           if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);
           throw err;
         });

@@ -7,7 +7,7 @@ import type { PlanContext } from '../../reconcile/plan.js';
 import { openAndPlan, openPlan, type Opened, type OpenOptions } from '../../reconcile/reconcile.js';
 import type { Target } from '../../reconcile/target.js';
 import type { LiveState, Plan } from '../../reconcile/types.js';
-import type { DesiredState, LoadOptions, SpecDiagnostic } from '../../spec/index.js';
+import type { DesiredState, LoadOptions, LoadResult, SpecDiagnostic } from '../../spec/index.js';
 import type { OptionTable } from '../../tor/config/types.js';
 import { formatReport, type CliIo } from '../program.js';
 
@@ -21,6 +21,8 @@ export interface SessionOptions {
   timeout?: number;
   /** apply --persist-include. */
   persistInclude?: boolean;
+  /** The spec, already loaded by the command (loadForCommand). */
+  loaded?: LoadResult;
   /** Also told the spec's warnings (after they are printed on stderr). */
   onWarnings?: (warnings: SpecDiagnostic[]) => void;
   /** Where the spec's file references may lead (`--allow-path`). */
@@ -63,6 +65,7 @@ function openOptions(io: CliIo, options: SessionOptions): { options: OpenOptions
     ...(options.timeout ? { timeout: options.timeout } : {}),
     ...(options.persistInclude ? { persistInclude: true } : {}),
     ...(options.confine ? { confine: options.confine } : {}),
+    ...(options.loaded ? { loaded: options.loaded } : {}),
     log: (m) => io.stderr(`${m}\n`),
     salt: options.salt ?? randomBytes(16).toString('hex'),
     onConnected: (target) => {

@@ -3,6 +3,7 @@ import type { OnionServiceHealth } from '../../reconcile/watch.js';
 import type { CliCommand } from '../program.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
+import { fleetStatusCommand, loadForCommand, TARGET_OPTION } from './fleet.js';
 
 const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
 
@@ -32,7 +33,7 @@ function renderHealth(h: OnionServiceHealth): string[] {
 }
 
 export const statusCommand: CliCommand = {
-  register(program, { io }) {
+  register(program, { io, setExitCode }) {
     program
       .command('status')
       .description("each declared onion service: its address, type, ports, whether tor runs it, and whether tor has built its descriptor")
@@ -42,9 +43,14 @@ export const statusCommand: CliCommand = {
       .option('--watch <host:port>', "add the services' health as a running `watch --listen HOST:PORT` sees it (uploads, intro points, self-check)")
       .option(...TIMEOUT_OPTION)
       .option(...ALLOW_PATH_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText('after', '\nRead-only: starts no tor and changes nothing. Addresses only, never a key.\n\nExample:\n  $ tor-reconcile status examples/specs/quickstart.yaml --json\n')
-      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; watch?: string; allowPath: string[] }) => {
-        const report = await serviceStatus(specs, { env: io.env, confine: confineFlag(flags.allowPath), ...(flags.control ? { control: flags.control } : {}), ...(flags.watch ? { watch: flags.watch } : {}), timeout: parseDuration(flags.timeout, '--timeout') });
+      .action(async (specs: string[], flags: { control?: string; json?: boolean; timeout: string; watch?: string; allowPath: string[]; target: string[] }) => {
+        const timeout = parseDuration(flags.timeout, '--timeout');
+        const confine = confineFlag(flags.allowPath);
+        const loaded = await loadForCommand(specs, io, flags.target, confine);
+        if (loaded.state.targets) return setExitCode(await fleetStatusCommand(loaded, io, { ...flags, timeout }));
+        const report = await serviceStatus(specs, { loaded, env: io.env, confine, ...(flags.control ? { control: flags.control } : {}), ...(flags.watch ? { watch: flags.watch } : {}), timeout });
         io.stdout(flags.json ? JSON.stringify({ format_version: 1, ...report }, null, 2) + '\n' : renderStatus(report));
       });
   },

@@ -7,6 +7,7 @@ import { renderMetrics } from '../views/metrics.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 import { tableFor } from '../../reconcile/reconcile.js';
+import { fleetWatch, loadForCommand, TARGET_OPTION } from './fleet.js';
 
 interface WatchFlags {
   control?: string;
@@ -21,6 +22,7 @@ interface WatchFlags {
   checkSocks?: string;
   checkTimeout?: string;
   allowPath: string[];
+  target: string[];
 }
 
 export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
@@ -72,6 +74,7 @@ export const watchCommand: CliCommand = {
       .option('--check-timeout <duration>', "per service and self-check (default: the spec's health.check, else 60s)")
       .option(...TIMEOUT_OPTION)
       .option(...ALLOW_PATH_OPTION)
+      .option(...TARGET_OPTION)
       .addHelpText(
         'after',
         "\nWith tor.launch (and no --control), watch runs the embedded tor as its child, restarts it if it dies, and\nstops it on exit. SIGTERM/SIGINT finish the step in flight and exit 0, leaving everything applied in place.\n\nExample:\n  $ tor-reconcile watch /etc/tor-reconcile/spec.yaml --listen 127.0.0.1:9099 --log-format json\n",
@@ -80,10 +83,8 @@ export const watchCommand: CliCommand = {
         if (flags.mode !== 'enforce' && flags.mode !== 'warn') throw new CliUsageError(`--mode ${flags.mode}: use enforce or warn`);
         if (flags.logFormat !== 'text' && flags.logFormat !== 'json') throw new CliUsageError(`--log-format ${flags.logFormat}: use text or json`);
         const log = logger(io, flags.logFormat);
-        const watcher = new Watcher({
-          specFiles: specs,
-          ...(flags.control ? { control: flags.control } : {}),
-          mode: flags.mode,
+        // Before the spec is read: a bad flag is a usage error whatever the spec holds.
+        const timing = {
           debounceMs: parseDuration(flags.debounce, '--debounce'),
           resyncMs: parseDuration(flags.resync, '--resync'),
           onionPollMs: parseDuration(flags.pollOnions, '--poll-onions'),
@@ -93,9 +94,24 @@ export const watchCommand: CliCommand = {
             ...(flags.checkTimeout !== undefined ? { checkTimeoutMs: parseDuration(flags.checkTimeout, '--check-timeout') } : {}),
             ...(flags.checkSocks ? { checkSocks: flags.checkSocks } : {}),
           },
+        };
+        // Loaded once here to tell a fleet spec from one tor's; the watcher's first load takes this one.
+        let first: Awaited<ReturnType<typeof loadForCommand>> | undefined = await loadForCommand(specs, io, flags.target, confineFlag(flags.allowPath));
+        if (first.state.targets) return fleetWatch(first, io, specs, { ...flags, ...timing }, (name, e) => log({ ...e, message: `[${name}] ${e.message}`, target: name }));
+        const watcher = new Watcher({
+          specFiles: specs,
+          ...(flags.control ? { control: flags.control } : {}),
+          mode: flags.mode,
+          ...timing,
           table: tableFor,
           log,
           load: async (table) => {
+            const loaded = first;
+            first = undefined;
+            if (loaded && !table) {
+              if (loaded.warnings.length) io.stderr(formatReport(loaded.warnings));
+              return loaded.state;
+            }
             try {
               const { state, warnings } = await loadSpec(specs, { env: io.env, confine: confineFlag(flags.allowPath), ...(table ? { table } : {}) });
               if (warnings.length) io.stderr(formatReport(warnings));

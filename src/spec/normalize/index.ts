@@ -21,6 +21,7 @@ import { health } from './health.js';
 import { persist } from './persist.js';
 import { SpecReader } from './reader.js';
 import { onionServices } from './services.js';
+import { balancedServices, fleetTargets, serviceTargets } from './targets.js';
 import { torTarget } from './tor.js';
 
 /** A spec normalized as far as it can be without a tor. */
@@ -30,6 +31,10 @@ export interface SpecDraft {
   state: DesiredState;
   /** Where each of `state.onionServices` is written. */
   servicePaths: Path[];
+  /** Where each of `state.targets` is written (for its `options`). */
+  targetPaths: Path[];
+  /** Where each of `state.balanced` is written (for its `options`). */
+  balancedPaths: Path[];
 }
 
 export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], diags: Diagnostics, confine?: Confinement): SpecDraft {
@@ -44,7 +49,7 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
     prune: false,
     clientAuth: [],
   };
-  const draft: SpecDraft = { root, state, servicePaths: [] };
+  const draft: SpecDraft = { root, state, servicePaths: [], targetPaths: [], balancedPaths: [] };
   if (root.kind !== 'map') return draft;
   const r = new SpecReader(root, diags);
   const stateDir = r.scalar(['stateDirectory']);
@@ -52,10 +57,21 @@ export function normalizeSpec(root: SpecNode, sources: readonly SourceFile[], di
   const prune = r.scalar(['prune']);
   if (prune) state.prune = prune.value === true;
   state.tor = torTarget(r, firstDir);
+  const fleet = fleetTargets(r);
+  if (fleet) {
+    state.targets = fleet.targets;
+    draft.targetPaths = fleet.paths;
+  }
   state.persist = persist(r, state.tor.launch);
   const services = onionServices(r, state.stateDirectory);
   state.onionServices = services.map((s) => s.service);
   draft.servicePaths = services.map((s) => s.p);
+  serviceTargets(r, state.onionServices, draft.servicePaths, fleet?.targets);
+  const balanced = balancedServices(r, state.stateDirectory, fleet?.targets, state.onionServices);
+  if (balanced.length) {
+    state.balanced = balanced.map((b) => b.service);
+    draft.balancedPaths = balanced.map((b) => b.p);
+  }
   state.clientAuth = clientAuth(r);
   const policies = attach(r);
   if (policies) state.attach = policies;
@@ -79,6 +95,8 @@ export function normalizeOptions(draft: SpecDraft, table: OptionTable, diags: Di
     ...state,
     ...(launch ? { tor: { ...state.tor, launch } } : {}),
     options: checker.options(launch !== undefined),
+    ...(state.balanced ? { balanced: state.balanced.map((s, i) => ({ ...s, options: checker.serviceOptions(draft.balancedPaths[i]!) })) } : {}),
+    ...(state.targets ? { targets: state.targets.map((t, i) => ({ ...t, options: checker.options(false, [...draft.targetPaths[i]!, 'options']) })) } : {}),
     onionServices: state.onionServices.map((s, i) => (s.type === 'filesystem' ? { ...s, options: checker.serviceOptions(draft.servicePaths[i]!) } : s)),
   };
 }

@@ -52,11 +52,12 @@ export class OptionChecker {
     return options;
   }
 
-  options(launched: boolean): DesiredOption[] {
-    const map = this.r.node(['options']);
+  /** `base`: the top-level options, or a fleet target's overrides (`targets[i].options`). */
+  options(launched: boolean, base: Path = ['options']): DesiredOption[] {
+    const map = this.r.node(base);
     if (map?.kind !== 'map') return [];
     const out: DesiredOption[] = [];
-    for (const o of this.optionEntries(map, ['options'])) {
+    for (const o of this.optionEntries(map, base)) {
       const controllerOnly = CONTROLLER_ONLY.get(o.info.name);
       if (controllerOnly) {
         this.r.error(o.keyLoc, `${o.info.name} cannot be managed from a spec: ${controllerOnly}`, o.path);

@@ -68,7 +68,7 @@ export function onionServices(r: SpecReader, stateDirectory: string): Array<{ se
   return out;
 }
 
-function servicePorts(r: SpecReader, service: Path, name: string): OnionPortSpec[] {
+export function servicePorts(r: SpecReader, service: Path, name: string): OnionPortSpec[] {
   const out: OnionPortSpec[] = [];
   const seen = r.uniqueBy<number>((port, first) => `port ${port} is listed twice in service "${name}" (first at ${where(first)})`);
   for (const { item, p } of r.items([...service, 'ports'])) {

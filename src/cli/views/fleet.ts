@@ -1,0 +1,158 @@
+/**
+ * Views of a fleet run (issue #17): one section per target in every format, a failed target with its
+ * reason, and one summary line. They render the single-tor views per target; they decide nothing.
+ */
+import { frontendChanged } from '../../fleet/balanced.js';
+import type { FrontendRun, FrontendStatus, TargetRun, TargetStatus } from '../../fleet/run.js';
+import { frontendFailed, targetFailed } from '../../fleet/run.js';
+import { isEmptyPlan } from '../../reconcile/plan.js';
+import { describeError } from '../report.js';
+import type { WatchMetrics } from '../../reconcile/watch.js';
+import { renderMetrics } from './metrics.js';
+import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown } from './plan.js';
+import { style } from './style.js';
+
+/** The one-line reason a target failed (tor's refusal, the unreachable address…), without a trailing newline. */
+export function failureReason(err: unknown): string {
+  return describeError(err).text.replace(/^tor-reconcile: /, '').trimEnd();
+}
+
+function heading(t: TargetRun | TargetStatus, name: string, labels: Record<string, string>): string {
+  const l = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+  return `=== target ${name} (${t.address})${l.length ? ` [${l.join(', ')}]` : ''} ===`;
+}
+
+/** What became of one target, as the summary counts it. */
+function outcome(t: TargetRun): 'failed' | 'applied' | 'with changes' | 'in sync' {
+  if (targetFailed(t)) return 'failed';
+  if (t.result) return 'applied';
+  return t.plan && !isEmptyPlan(t.plan) ? 'with changes' : 'in sync';
+}
+
+/** `3 targets: 1 with changes, 1 in sync, 1 failed`. */
+export function fleetSummary(runs: readonly TargetRun[]): string {
+  const counts = (['applied', 'with changes', 'in sync', 'failed'] as const).map((o) => [o, runs.filter((t) => outcome(t) === o).length] as const).filter(([, n]) => n > 0);
+  return `${runs.length} target${runs.length === 1 ? '' : 's'}: ${counts.map(([o, n]) => `${n} ${o}`).join(', ')}`;
+}
+
+/** Each target's plan; after apply (`applied`), each target's apply result instead. */
+export function renderFleetHuman(runs: readonly TargetRun[], color: boolean, applied = false): string {
+  const st = style(color);
+  const out: string[] = [];
+  for (const t of runs) {
+    out.push(st.bold(heading(t, t.target.name, t.target.labels)), '');
+    if (applied && t.result) out.push(renderApplyHuman(t.result, color));
+    else if (applied && t.plan && !t.plan.errors.length && t.error === undefined) out.push('  Nothing to do.', '');
+    else if (t.plan) out.push(renderHuman(t.plan, color));
+    if (t.error !== undefined) out.push(st.red(`  FAILED: ${failureReason(t.error)}`), '');
+  }
+  out.push(st.bold(`Fleet: ${fleetSummary(runs)}.`));
+  return out.join('\n') + '\n';
+}
+
+function frontendJson(f: FrontendRun) {
+  const { before: _before, ...plan } = f.plan;
+  return { ...plan, changed: frontendChanged(f.plan), ok: !frontendFailed(f), ...(f.applied ? { applied: true } : {}), ...(frontendFailed(f) ? { error: f.front.error ?? failureReason(f.error) } : {}) };
+}
+
+/** Onionbalance's side of each balanced service: the frontend address, its backends, its files. */
+export function renderFrontends(frontends: readonly FrontendRun[], applied = false): string {
+  const out: string[] = [];
+  for (const f of frontends) {
+    const p = f.plan;
+    out.push(`=== Onionbalance frontend ${p.name}: ${p.address ? `${p.address}.onion` : '(no key)'}${p.newKey ? ' (new key, kept on apply)' : ''} ===`, '');
+    for (const b of p.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(assigned by its tor on apply)'}`);
+    if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
+    else if (applied && f.applied) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
+    else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync`);
+    else {
+      out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
+      for (const line of p.after.split('\n').filter(Boolean)) out.push(`      ${line}`);
+    }
+    out.push('');
+  }
+  return out.join('\n') + (out.length ? '\n' : '');
+}
+
+/** Versioned like a plan's JSON; a failed target has `error` (its reason) instead of or beside its plan. */
+export function renderFleetJson(runs: readonly TargetRun[], frontends: readonly FrontendRun[] = []): string {
+  const targets = runs.map((t) => ({
+    name: t.target.name,
+    labels: t.target.labels,
+    address: t.address,
+    ok: !targetFailed(t),
+    ...(t.plan ? { plan: t.plan } : {}),
+    ...(t.result ? { result: t.result } : {}),
+    ...(t.error !== undefined ? { error: failureReason(t.error) } : {}),
+  }));
+  const ok = runs.every((t) => !targetFailed(t)) && frontends.every((f) => !frontendFailed(f));
+  return JSON.stringify({ format_version: 1, ok, summary: fleetSummary(runs), targets, ...(frontends.length ? { frontends: frontends.map(frontendJson) } : {}) }, null, 2) + '\n';
+}
+
+export function renderFleetMarkdown(runs: readonly TargetRun[], frontends: readonly FrontendRun[] = []): string {
+  const out = [`## tor-reconcile fleet: ${fleetSummary(runs)}`, ''];
+  if (frontends.length) out.push('```', renderFrontends(frontends).trimEnd(), '```', '');
+  for (const t of runs) {
+    out.push(`## Target \`${t.target.name}\``, '');
+    if (t.plan) out.push(renderMarkdown(t.plan));
+    if (t.error !== undefined) out.push(`**Failed:** ${failureReason(t.error)}`, '');
+  }
+  return out.join('\n') + '\n';
+}
+
+/** Each target's annotations, titled with its name; an `::error` for a target that failed. */
+export function fleetAnnotations(runs: readonly TargetRun[]): string[] {
+  return runs.flatMap((t) => [
+    ...(t.plan ? githubAnnotations(t.plan).map((a) => a.replace('title=tor-reconcile', `title=tor-reconcile [${t.target.name}]`)) : []),
+    ...(t.error !== undefined ? [`::error title=tor-reconcile [${t.target.name}]::${failureReason(t.error).replace(/%/g, '%25').replace(/\n/g, '%0A')}`] : []),
+  ]);
+}
+
+const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
+
+export function renderFleetStatus(targets: readonly TargetStatus[], frontends: readonly FrontendStatus[] = []): string {
+  const out: string[] = [];
+  for (const f of frontends) {
+    out.push(`=== Onionbalance frontend ${f.name}: ${f.address ? `${f.address}.onion` : '(no key yet: created on apply)'} ===`);
+    for (const b of f.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(no address yet)'}; in tor now: ${b.running ? 'yes' : 'no'}; descriptor: ${DESCRIPTOR[String(b.descriptor)]}`);
+    out.push('');
+  }
+  for (const t of targets) {
+    out.push(heading(t, t.name, t.labels));
+    if (t.error !== undefined) out.push(`  FAILED: ${failureReason(t.error)}`);
+    else if (!t.services?.length) out.push('  (no onion service on this target)');
+    for (const s of t.services ?? []) {
+      out.push(`  ${s.name} (${s.type}): ${s.address ? `${s.address}.onion` : '(assigned by tor on apply)'}`);
+      out.push(`      ports: ${s.ports.join(', ')}`);
+      out.push(`      in tor now: ${s.running ? 'yes' : 'no'}; descriptor: ${DESCRIPTOR[String(s.descriptor)]}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** One exposition for every target's watcher: each sample labelled `target="NAME"`, each metric described once. */
+export function renderFleetMetrics(targets: ReadonlyArray<{ name: string; metrics: WatchMetrics }>): string {
+  const help: string[] = [];
+  const samples = new Map<string, string[]>();
+  for (const t of targets) {
+    const label = `target="${t.name.replace(/["\\]/g, '\\$&')}"`;
+    for (const line of renderMetrics(t.metrics).trimEnd().split('\n')) {
+      if (line.startsWith('#')) {
+        if (t === targets[0]) help.push(line);
+        continue;
+      }
+      const m = /^(\w+)(?:\{(.*)\})? (.*)$/.exec(line)!;
+      const name = m[1]!;
+      if (!samples.has(name)) samples.set(name, []);
+      samples.get(name)!.push(`${name}{${[label, m[2]].filter(Boolean).join(',')}} ${m[3]}`);
+    }
+  }
+  const out: string[] = [];
+  for (const line of help) {
+    out.push(line);
+    const m = /^# TYPE (\w+) /.exec(line);
+    if (m) out.push(...(samples.get(m[1]!) ?? []));
+  }
+  return out.join('\n') + '\n';
+}
