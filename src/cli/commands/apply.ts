@@ -17,7 +17,7 @@ import { useColor } from '../views/style.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
-import { fleetApply, loadForCommand, PARALLELISM_OPTION, TARGET_OPTION } from './fleet.js';
+import { loadForCommand, PARALLELISM_OPTION, TARGET_OPTION } from './fleet-load.js';
 import { interruptible, openSession, type Session } from './session.js';
 
 interface ApplyFlags {
@@ -65,7 +65,7 @@ export const applyCommand: CliCommand = {
         const timeout = parseDuration(flags.timeout, '--timeout');
         const confine = confineFlag(flags.allowPath);
         const loaded = await loadForCommand(specs, io, flags.target, confine);
-        if (loaded.state.targets) return setExitCode(await fleetApply(loaded, io, { ...flags, timeout }));
+        if (loaded.state.targets) return setExitCode(await (await import('./fleet.js')).fleetApply(loaded, io, { ...flags, timeout }));
         if (flags.parallelism !== undefined) throw new CliUsageError('--parallelism needs a spec with targets:');
         const session = await openSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), ...(saved ? { salt: savedSalt(saved) } : {}), timeout, ...(flags.persistInclude ? { persistInclude: true } : {}), confine });
         const stop = interruptible();

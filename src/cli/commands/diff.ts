@@ -5,7 +5,7 @@ import { changeLines } from '../views/lines.js';
 import { describeError } from '../report.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
-import { fleetDiff, loadForCommand, TARGET_OPTION } from './fleet.js';
+import { loadForCommand, TARGET_OPTION } from './fleet-load.js';
 import { openPlanSession } from './session.js';
 
 /** The managed configuration as torrc text, live side or desired side. */
@@ -35,7 +35,7 @@ export const diffCommand: CliCommand = {
           const timeout = parseDuration(flags.timeout, '--timeout');
           const confine = confineFlag(flags.allowPath);
           const loaded = await loadForCommand(specs, io, flags.target, confine);
-          if (loaded.state.targets) return setExitCode(await fleetDiff(loaded, io, specs, { ...flags, timeout }));
+          if (loaded.state.targets) return setExitCode(await (await import('./fleet.js')).fleetDiff(loaded, io, specs, { ...flags, timeout }));
           const session = await openPlanSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), confine, timeout });
           await session.close();
           const before = managedText(session.plan, 'before');

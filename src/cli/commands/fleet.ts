@@ -16,7 +16,7 @@ import { selectTargets } from '../../fleet/desired.js';
 import { frontendChanged } from '../../fleet/balanced.js';
 import { applyFleet, DEFAULT_PARALLELISM, fleetStatus, frontendFailed, planFleet, targetFailed, type FleetRun } from '../../fleet/run.js';
 import { isEmptyPlan } from '../../reconcile/plan.js';
-import { loadSpec, type LoadOptions, type LoadResult } from '../../spec/index.js';
+import { loadSpec, type LoadResult } from '../../spec/index.js';
 import type { Target } from '../../reconcile/target.js';
 import type { FleetTarget } from '../../spec/model.js';
 import { askYes, shouldConfirm } from '../confirm.js';
@@ -27,17 +27,6 @@ import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
 import { interruptible } from './session.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-export const TARGET_OPTION = ['--target <name>', 'with targets: in the spec, only this target (repeatable)', collect, [] as string[]] as const;
-export const PARALLELISM_OPTION = ['--parallelism <n>', `with targets: in the spec, how many targets are applied at once (default ${DEFAULT_PARALLELISM})`] as const;
-
-/** Loads the spec once for a command; `--target` needs a spec that has targets. */
-export async function loadForCommand(specs: readonly string[], io: CliIo, targets: readonly string[] = [], confine?: LoadOptions['confine']): Promise<LoadResult> {
-  const loaded = await loadSpec(specs, { env: io.env, ...(confine ? { confine } : {}) });
-  if (!loaded.state.targets && targets.length) throw new CliUsageError('--target needs a spec with targets:');
-  return loaded;
-}
 
 interface FleetFlags {
   target?: string[];

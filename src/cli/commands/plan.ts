@@ -10,7 +10,7 @@ import { useColor } from '../views/style.js';
 import { withLintFindings } from '../plan-lint.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
-import { fleetPlan, loadForCommand, TARGET_OPTION } from './fleet.js';
+import { loadForCommand, TARGET_OPTION } from './fleet-load.js';
 import { openPlanSession } from './session.js';
 
 export const EXIT_CHANGES = 2;
@@ -77,7 +77,7 @@ export const planCommand: CliCommand = {
         });
         if (loaded.state.targets) {
           if (annotate) annotate(loaded.warnings);
-          return setExitCode(await fleetPlan(loaded, io, { ...flags, format, timeout }));
+          return setExitCode(await (await import('./fleet.js')).fleetPlan(loaded, io, { ...flags, format, timeout }));
         }
         const session = await openPlanSession(specs, io, { loaded, ...(flags.control ? { control: flags.control } : {}), confine, timeout, ...(annotate ? { onWarnings: annotate } : {}) }).catch((err: unknown) => {
           if (annotate && err instanceof SpecErrors) annotate([...err.errors, ...err.warnings]);

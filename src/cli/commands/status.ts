@@ -3,7 +3,7 @@ import type { OnionServiceHealth } from '../../reconcile/watch.js';
 import type { CliCommand } from '../program.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
-import { fleetStatusCommand, loadForCommand, TARGET_OPTION } from './fleet.js';
+import { loadForCommand, TARGET_OPTION } from './fleet-load.js';
 
 const DESCRIPTOR: Record<string, string> = { true: 'built', false: 'none yet', null: '-' };
 
@@ -49,7 +49,7 @@ export const statusCommand: CliCommand = {
         const timeout = parseDuration(flags.timeout, '--timeout');
         const confine = confineFlag(flags.allowPath);
         const loaded = await loadForCommand(specs, io, flags.target, confine);
-        if (loaded.state.targets) return setExitCode(await fleetStatusCommand(loaded, io, { ...flags, timeout }));
+        if (loaded.state.targets) return setExitCode(await (await import('./fleet.js')).fleetStatusCommand(loaded, io, { ...flags, timeout }));
         const report = await serviceStatus(specs, { loaded, env: io.env, confine, ...(flags.control ? { control: flags.control } : {}), ...(flags.watch ? { watch: flags.watch } : {}), timeout });
         io.stdout(flags.json ? JSON.stringify({ format_version: 1, ...report }, null, 2) + '\n' : renderStatus(report));
       });

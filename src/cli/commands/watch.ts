@@ -7,7 +7,7 @@ import { renderMetrics } from '../views/metrics.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 import { tableFor } from '../../reconcile/reconcile.js';
-import { fleetWatch, loadForCommand, TARGET_OPTION } from './fleet.js';
+import { loadForCommand, TARGET_OPTION } from './fleet-load.js';
 
 interface WatchFlags {
   control?: string;
@@ -97,7 +97,7 @@ export const watchCommand: CliCommand = {
         };
         // Loaded once here to tell a fleet spec from one tor's; the watcher's first load takes this one.
         let first: Awaited<ReturnType<typeof loadForCommand>> | undefined = await loadForCommand(specs, io, flags.target, confineFlag(flags.allowPath));
-        if (first.state.targets) return fleetWatch(first, io, specs, { ...flags, ...timing }, (name, e) => log({ ...e, message: `[${name}] ${e.message}`, target: name }));
+        if (first.state.targets) return (await import('./fleet.js')).fleetWatch(first, io, specs, { ...flags, ...timing }, (name, e) => log({ ...e, message: `[${name}] ${e.message}`, target: name }));
         const watcher = new Watcher({
           specFiles: specs,
           ...(flags.control ? { control: flags.control } : {}),
