@@ -27,6 +27,7 @@ import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
 import { interruptible } from './session.js';
+import { runUntilSignal } from './until-signal.js';
 
 interface FleetFlags {
   target?: string[];
@@ -193,23 +194,7 @@ export async function fleetWatch(loaded: LoadResult, io: CliIo, specs: readonly 
     },
   });
   const server = flags.listen ? await serveFleet(watcher, flags.listen) : undefined;
-  let done!: () => void;
-  const stopped = new Promise<void>((r) => (done = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    log('*', { level: 'info', event: 'shutdown', message: `${sig}: finishing the steps in flight and leaving everything in place` });
-    void watcher.stop().then(done, done);
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  try {
-    await watcher.start();
-    await stopped;
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    server?.close();
-    await watcher.stop();
-  }
+  await runUntilSignal(watcher, server, (sig) => log('*', { level: 'info', event: 'shutdown', message: `${sig}: finishing the steps in flight and leaving everything in place` }));
 }
 
 function serveFleet(watcher: FleetWatcher, listen: string): Promise<http.Server> {

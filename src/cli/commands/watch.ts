@@ -8,6 +8,7 @@ import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 import { tableFor } from '../../reconcile/reconcile.js';
 import { loadForCommand, TARGET_OPTION } from './fleet-load.js';
+import { runUntilSignal } from './until-signal.js';
 
 interface WatchFlags {
   control?: string;
@@ -124,23 +125,7 @@ export const watchCommand: CliCommand = {
           },
         });
         const server = flags.listen ? await serve(watcher, flags.listen) : undefined;
-        let done!: () => void;
-        const stopped = new Promise<void>((r) => (done = r));
-        const onSignal = (sig: NodeJS.Signals) => {
-          log({ level: 'info', event: 'shutdown', message: `${sig}: finishing the step in flight and leaving everything in place` });
-          void watcher.stop().then(done, done);
-        };
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
-        try {
-          await watcher.start();
-          await stopped;
-        } finally {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          server?.close();
-          await watcher.stop();
-        }
+        await runUntilSignal(watcher, server, (sig) => log({ level: 'info', event: 'shutdown', message: `${sig}: finishing the step in flight and leaving everything in place` }));
       });
   },
 };
