@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { offlineLaunch } from '../test/helpers/offline.mjs';
+import { diskFloor } from './lib/disk-floor.mjs';
 
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -134,23 +135,6 @@ async function rawFloor(commands) {
   return ms;
 }
 
-/** The disk's floor for persisting n keys durably: one file written, fsynced, renamed; the directory fsynced. */
-function diskFloor(blobs) {
-  const dir = path.join(tmp, `disk-${Math.random().toString(36).slice(2)}`);
-  mkdirSync(dir, { mode: 0o700 });
-  const t = now();
-  const fd = openSync(path.join(dir, '.store.tmp'), 'wx', 0o600);
-  writeSync(fd, JSON.stringify({ format_version: 1, keys: Object.fromEntries(blobs.map((b, i) => [`e${i}.key`, b])) }));
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(path.join(dir, '.store.tmp'), path.join(dir, 'store.json'));
-  const dfd = openSync(dir, 'r');
-  fsyncSync(dfd);
-  closeSync(dfd);
-  const ms = now() - t;
-  rmSync(dir, { recursive: true, force: true });
-  return ms;
-}
 
 /** One key file per key, the careful way (temporary file 0600, write, fsync, close, rename), then the directory. */
 function perFileFloor(blobs) {
@@ -196,7 +180,7 @@ try {
     await reset();
     const blobs = Array.from({ length: N }, () => generateServiceKey().toAddOnionBlob().reveal());
     figures.raw.push(await rawFloor(blobs.map((k) => `ADD_ONION ${k} Flags=Detach Port=80,127.0.0.1:9000\r\n`)));
-    figures.disk.push(diskFloor(blobs));
+    figures.disk.push(diskFloor(tmp, blobs));
     figures.perFile.push(perFileFloor(blobs));
     log(`floors run ${r + 1}/${RUNS}: raw ${figures.raw.at(-1).toFixed(1)} ms, disk ${figures.disk.at(-1).toFixed(1)} ms, one file per key ${figures.perFile.at(-1).toFixed(0)} ms`);
   }

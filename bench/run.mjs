@@ -37,6 +37,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { chartSvg } from './lib/chart.mjs';
+import { diskFloor } from './lib/disk-floor.mjs';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -235,31 +236,10 @@ function fileCalibration(n = CALIBRATION_FILES) {
     out[sync ? 'fsync' : 'noFsync'] = ms(now() - t);
     rmSync(dir, { recursive: true, force: true });
   }
-  out.oneFile = diskFloor(n);
+  out.oneFile = diskFloor(tmp, n);
   return out;
 }
 
-/**
- * The disk's floor for persisting n keys durably in one file, as the key store does (issue #16, goal 3): one
- * file of n keys written, fsynced and renamed, its directory fsynced. bench/keys.mjs measures the same floor
- * beside the in-process apply.
- */
-function diskFloor(n) {
-  const dir = path.join(tmp, `floor-${Math.random().toString(36).slice(2)}`);
-  mkdirSync(dir, { mode: 0o700 });
-  const t = now();
-  const fd = openSync(path.join(dir, '.keystore.json.tmp'), 'wx', 0o600);
-  writeSync(fd, JSON.stringify({ format_version: 1, keys: Object.fromEntries(Array.from({ length: n }, (_, i) => [`e${i}.key`, `ED25519-V3:${'A'.repeat(86)}==`])) }));
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(path.join(dir, '.keystore.json.tmp'), path.join(dir, 'keystore.json'));
-  const dfd = openSync(dir, 'r');
-  fsyncSync(dfd);
-  closeSync(dfd);
-  const floor = ms(now() - t);
-  rmSync(dir, { recursive: true, force: true });
-  return floor;
-}
 const CALIBRATION_FILES = QUICK ? 200 : 1000;
 const load = { start: os.loadavg(), calibrationStart: fileCalibration() };
 if (load.start[0] > os.cpus().length / 2) log(`note: load average ${load.start[0].toFixed(2)} on ${os.cpus().length} cores — other work is running, figures will be noisy`);
@@ -676,27 +656,6 @@ async function startup(runs) {
   await resetTor();
 }
 
-/**
- * Goal 3's disk floor: the keys of N services written durably the cheapest way — one file (0600) holding
- * them all, written, fsynced, renamed into place, and the directory fsynced — as a key store would.
- */
-function diskFloor(n) {
-  const dir = path.join(tmp, `disk-floor-${n}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const body = Array.from({ length: n }, (_, i) => `e${i} ED25519-V3:${'A'.repeat(86)}==\n`).join('');
-  const t = now();
-  const fd = openSync(path.join(dir, '.keys.tmp'), 'w', 0o600);
-  writeSync(fd, body);
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(path.join(dir, '.keys.tmp'), path.join(dir, 'keys'));
-  const dfd = openSync(dir, 'r');
-  fsyncSync(dfd);
-  closeSync(dfd);
-  const wall = ms(now() - t);
-  rmSync(dir, { recursive: true, force: true });
-  return wall;
-}
 
 /**
  * Goal 4: a no-op re-plan of N ephemeral services in one process (bench/lib/replan.mjs: loadSpec of the
@@ -812,7 +771,7 @@ try {
   await section('workload 6: cold start of validate (1,000 services)', () => coldStart(PLAN.coldStart.runs));
   await section('issue 16 goal 2: start-up (node -e 0, --version, validate, no-op plan of one service)', () => startup(PLAN.startup.runs));
   await section('issue 16 goal 3: disk floor (one key file for N keys, fsync, rename)', async () => {
-    for (let r = 0; r < PLAN.diskFloor.runs; r++) for (const n of PLAN.ephemeral.sizes) record(key('disk-floor', '-', n, 'disk floor'), { inproc: diskFloor(n) });
+    for (let r = 0; r < PLAN.diskFloor.runs; r++) for (const n of PLAN.ephemeral.sizes) record(key('disk-floor', '-', n, 'disk floor'), { inproc: diskFloor(tmp, n) });
   });
   await section(`issue 16 goal 4: no-op re-plan of ${PLAN.replan.n.toLocaleString('en')} services in-process`, () => replanGoal(PLAN.replan.n, PLAN.replan.runs));
   await section('workloads 4 and 7: bench/watch.mjs', async () => (watch = await watchBench()));
