@@ -34,14 +34,15 @@ export async function probeEntry(file: string, inDir = path.dirname(file), conte
  * Walks `target` from `/`, component by component, as the kernel resolves it: a symlink is recorded, then its
  * target's components are walked in its place. Everything after the first missing component is missing too.
  */
-export async function probePath(target: string): Promise<PathProbe> {
+export async function probePath(target: string, shared?: Map<string, Promise<PathEntry>>): Promise<PathProbe> {
   const entries: PathEntry[] = [];
   const seen = new Map<string, PathEntry>();
+  const resolved = path.resolve(target);
   const record = async (file: string, inDir: string) => {
     const known = seen.get(file);
     if (known) return known;
     // Only the target's contents matter (is it empty?): /tmp's are neither needed nor cheap.
-    const e = await probeEntry(file, inDir, file === path.resolve(target));
+    const e = file === resolved || !shared ? await probeEntry(file, inDir, file === resolved) : { ...(await sharedEntry(shared, file, inDir)) };
     seen.set(file, e);
     entries.push(e);
     return e;
@@ -75,6 +76,16 @@ export async function probePath(target: string): Promise<PathProbe> {
   // The target reached through a symlink: its contents were not read under the link's name.
   if (last?.kind === 'dir' && last.empty === undefined) last.empty = (await probeEntry(real, last.in)).empty!;
   return { path: target, real, entries };
+}
+
+/**
+ * The parent directories of many probed paths (5,000 key files in one state directory) are read once per
+ * `shared` map: one read of the live state, not a cache across reads.
+ */
+function sharedEntry(shared: Map<string, Promise<PathEntry>>, file: string, inDir: string): Promise<PathEntry> {
+  let entry = shared.get(file);
+  if (!entry) shared.set(file, (entry = probeEntry(file, inDir, false)));
+  return entry;
 }
 
 /**

@@ -8,7 +8,7 @@ import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFiles, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import { probeEntry, probePath, readTorIdentity } from './fs-probe.js';
-import type { LiveServiceFiles, LiveState, LocalKey, PathProbe } from './types.js';
+import type { LiveServiceFiles, LiveState, LocalKey, PathEntry, PathProbe } from './types.js';
 
 /**
  * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
@@ -60,10 +60,11 @@ export async function readLocal(desired: DesiredState) {
   const byKeyFile = new Map([...records.values()].map((r) => [r.keyFile, r]));
   const keyFiles = new Map<string, PathProbe>();
   const ephemeral = desired.onionServices.filter((s) => s.type === 'ephemeral');
+  const parents = new Map<string, Promise<PathEntry>>();
   const [stateDirectory, probed] = await Promise.all([
-    probePath(desired.stateDirectory),
+    probePath(desired.stateDirectory, parents),
     probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))),
-    ...ephemeral.map(async (s) => void keyFiles.set(s.keyFile, await probePath(s.keyFile))),
+    ...ephemeral.map(async (s) => void keyFiles.set(s.keyFile, await probePath(s.keyFile, parents))),
     ...desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined, s.obConfig !== undefined));
     }),
