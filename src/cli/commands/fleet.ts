@@ -27,7 +27,7 @@ import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
 import { interruptible } from './session.js';
-import { runUntilSignal } from './until-signal.js';
+import { json, listenHttp, runUntilSignal } from './watch-runtime.js';
 
 interface FleetFlags {
   target?: string[];
@@ -198,18 +198,12 @@ export async function fleetWatch(loaded: LoadResult, io: CliIo, specs: readonly 
 }
 
 function serveFleet(watcher: FleetWatcher, listen: string): Promise<http.Server> {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
-  if (!m) throw new CliUsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
-  const server = http.createServer((req, res) => {
-    if (req.url === '/healthz') {
+  return listenHttp(listen, (url) => {
+    if (url === '/healthz') {
       const h = watcher.health();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
-    } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderFleetMetrics(watcher.targets.map((t) => ({ name: t.name, metrics: t.watcher.metrics }))));
-    } else res.writeHead(404).end();
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(m[3]), m[1] ?? m[2], () => resolve(server));
+      return json(h.ok ? 200 : 503, h);
+    }
+    if (url === '/metrics') return { status: 200, type: 'text/plain; version=0.0.4', body: renderFleetMetrics(watcher.targets.map((t) => ({ name: t.name, metrics: t.watcher.metrics }))) };
+    return undefined;
   });
 }

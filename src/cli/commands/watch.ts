@@ -8,7 +8,7 @@ import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
 import { tableFor } from '../../reconcile/reconcile.js';
 import { loadForCommand, TARGET_OPTION } from './fleet-load.js';
-import { runUntilSignal } from './until-signal.js';
+import { json, listenHttp, runUntilSignal } from './watch-runtime.js';
 
 interface WatchFlags {
   control?: string;
@@ -39,21 +39,14 @@ export function logger(io: CliIo, format: string): (e: WatchLogEntry) => void {
  * what `status --watch` shows).
  */
 function serve(watcher: Watcher, listen: string): Promise<http.Server> {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
-  if (!m) throw new CliUsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9099`);
-  const server = http.createServer((req, res) => {
-    if (req.url === '/healthz') {
+  return listenHttp(listen, (url) => {
+    if (url === '/healthz') {
       const h = watcher.health();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
-    } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(watcher.metrics, watcher.onionHealth()));
-    } else if (req.url === '/onions') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ format_version: 1, ...watcher.onionHealth() }) + '\n');
-    } else res.writeHead(404).end();
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(m[3]), m[1] ?? m[2], () => resolve(server));
+      return json(h.ok ? 200 : 503, h);
+    }
+    if (url === '/metrics') return { status: 200, type: 'text/plain; version=0.0.4', body: renderMetrics(watcher.metrics, watcher.onionHealth()) };
+    if (url === '/onions') return json(200, { format_version: 1, ...watcher.onionHealth() });
+    return undefined;
   });
 }
 
