@@ -17,12 +17,12 @@
 import { spawn } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { diskFloor } from './lib/disk-floor.mjs';
+import { rawFloor } from './lib/raw-floor.mjs';
 
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -62,7 +62,6 @@ const tmp = await mkdtemp(path.join(os.tmpdir(), 'tr-bench-keys-'));
 const work = path.join(tmp, 'work');
 const tor = await launch(offlineLaunch({ dataDirectory: path.join(tmp, 'tor'), options: { DisableNetwork: 1, SocksPort: 0 } }));
 const control = `unix:${tor.controlAddress.path}`;
-const cookie = await readFile(path.join(tmp, 'tor', 'control_auth_cookie'));
 
 function runNode(argv, env = {}) {
   return new Promise((resolve, reject) => {
@@ -102,38 +101,6 @@ async function spec(n, stateName) {
   return file;
 }
 
-/** connect, AUTHENTICATE with the cookie, write every command at once, wait for the last `250 OK`. */
-async function rawFloor(commands) {
-  const t = now();
-  const sock = net.connect(tor.controlAddress.path);
-  await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-  let buf = '';
-  let waiting = 1;
-  let done;
-  let fail;
-  sock.on('data', (d) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^[45]\d\d /.test(l)) fail(new Error(`raw floor: tor answered ${l}`));
-      else if (/^250 /.test(l) && --waiting === 0) done();
-    }
-  });
-  const step = (text, n) =>
-    new Promise((resolve, reject) => {
-      done = resolve;
-      fail = reject;
-      waiting = n;
-      sock.write(text);
-    });
-  await step(`AUTHENTICATE ${cookie.toString('hex')}\r\n`, 1);
-  await step(commands.join(''), commands.length);
-  const ms = now() - t;
-  sock.destroy();
-  return ms;
-}
 
 
 /** One key file per key, the careful way (temporary file 0600, write, fsync, close, rename), then the directory. */
@@ -179,7 +146,7 @@ try {
     }
     await reset();
     const blobs = Array.from({ length: N }, () => generateServiceKey().toAddOnionBlob().reveal());
-    figures.raw.push(await rawFloor(blobs.map((k) => `ADD_ONION ${k} Flags=Detach Port=80,127.0.0.1:9000\r\n`)));
+    figures.raw.push(await rawFloor(tor.controlAddress, path.join(tmp, 'tor', 'control_auth_cookie'), blobs.map((k) => `ADD_ONION ${k} Flags=Detach Port=80,127.0.0.1:9000\r\n`)));
     figures.disk.push(diskFloor(tmp, blobs));
     figures.perFile.push(perFileFloor(blobs));
     log(`floors run ${r + 1}/${RUNS}: raw ${figures.raw.at(-1).toFixed(1)} ms, disk ${figures.disk.at(-1).toFixed(1)} ms, one file per key ${figures.perFile.at(-1).toFixed(0)} ms`);

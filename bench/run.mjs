@@ -38,6 +38,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { chartSvg } from './lib/chart.mjs';
 import { diskFloor } from './lib/disk-floor.mjs';
+import { rawFloor } from './lib/raw-floor.mjs';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -279,50 +280,6 @@ async function resetTorNow() {
 
 // ───────────────────────────────────────────── the raw floor ─────────────────────────────────────────────
 
-/**
- * A minimal client: connect, AUTHENTICATE with the cookie, write every command at once, count the final
- * `250 OK` lines. Timed from connect to the last reply (as the in-process figures are).
- */
-async function rawFloor(address, commands) {
-  const t = now();
-  const cookie = await readFile(cookieFile);
-  const sock = address.type === 'unix' ? net.connect(address.path) : net.connect(address.port, address.host);
-  await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-  sock.setNoDelay(true);
-  let buf = '';
-  let waiting = 1;
-  let done;
-  let fail;
-  sock.on('close', () => fail?.(new Error(`raw floor: tor closed the connection (${waiting} replies missing)`)));
-  sock.on('error', (err) => fail?.(err));
-  const timer = setTimeout(() => fail?.(new Error(`raw floor: ${waiting} replies missing after 120 s`)), 120_000);
-  sock.on('data', (d) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^[45]\d\d /.test(l)) fail(new Error(`raw floor: tor answered ${l}`));
-      else if (l === '250 OK' && --waiting === 0) done();
-    }
-  });
-  await new Promise((resolve, reject) => {
-    done = resolve;
-    fail = reject;
-    sock.write(`AUTHENTICATE ${cookie.toString('hex')}\r\n`);
-  });
-  waiting = commands.length;
-  await new Promise((resolve, reject) => {
-    done = resolve;
-    fail = reject;
-    sock.write(commands.join(''));
-  });
-  const wall = ms(now() - t);
-  clearTimeout(timer);
-  fail = undefined;
-  sock.destroy();
-  return wall;
-}
 
 /**
  * Latency of single SETCONF round trips on one open raw connection (the floor beside workload 4's drift
@@ -456,7 +413,7 @@ async function ephemeral(transport, n, runs) {
       async () => {
         await resetTor();
         const keys = Array.from({ length: n }, () => generateServiceKey().toAddOnionBlob().reveal());
-        const floor = await rawFloor(raw, keys.map((k) => `ADD_ONION ${k} Flags=Detach Port=80,127.0.0.1:9000\r\n`));
+        const floor = await rawFloor(raw, cookieFile, keys.map((k) => `ADD_ONION ${k} Flags=Detach Port=80,127.0.0.1:9000\r\n`));
         record(key('ephemeral', transport, n, 'raw floor'), { inproc: floor });
       },
     ]);
@@ -510,7 +467,7 @@ async function filesystem(n, runs) {
         const dirs = Array.from({ length: n }, (_, i) => path.join(parent, `fs${i}`));
         for (const d of dirs) await mkdir(d, { recursive: true, mode: 0o700 });
         const setconf = `SETCONF ${dirs.map((d) => `HiddenServiceDir="${d}" HiddenServicePort="80 127.0.0.1:9000"`).join(' ')}\r\n`;
-        record(key('filesystem', 'unix', n, 'raw floor'), { inproc: await rawFloor(raw, [setconf]) });
+        record(key('filesystem', 'unix', n, 'raw floor'), { inproc: await rawFloor(raw, cookieFile, [setconf]) });
         await assertCount('raw floor');
       },
     ]);
@@ -608,7 +565,7 @@ async function options(transport, runs) {
       async () => {
         await resetTor();
         const setconf = `SETCONF ${benchOptions.map((o) => `${o.name}=${o.value}`).join(' ')}\r\n`;
-        record(key('options', transport, OPTION_COUNT, 'raw floor'), { inproc: await rawFloor(raw, [setconf]) });
+        record(key('options', transport, OPTION_COUNT, 'raw floor'), { inproc: await rawFloor(raw, cookieFile, [setconf]) });
         await check('raw floor');
       },
     ]);
