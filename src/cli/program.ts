@@ -4,10 +4,10 @@
  * is wrong or tor refused, 2 the command line is wrong (1 with --detailed-exitcode, where 2 means
  * "changes"), 70 a bug in tor-reconcile (the only case with a stack trace). `diff` follows GNU diff.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { commands } from './commands/index.js';
 import { describeError } from './report.js';
+import { version } from './version.js';
 
 export { formatReport, plural } from './report.js';
 
@@ -34,11 +34,6 @@ const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
 const EXIT_USAGE = 2;
 const EXIT_BUG = 70;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /**
  * The commands `argv` needs: the one it runs (and nothing else, so that its start-up pays only for its own

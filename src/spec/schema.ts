@@ -6,7 +6,9 @@
  * The schema holds no transforms or defaults: a section that passes it is used as it was written, so the
  * valid parts of an invalid spec can still be checked further (all errors at once).
  */
-import { z } from 'zod';
+// A namespace import, not `{ z }`: the CLI bundle then keeps only the parts of zod the schema uses (not its
+// 60-odd locales, which the `z` object refers to).
+import * as z from 'zod';
 import { OptionTable, type OptionInfo } from '../tor/config/types.js';
 import { onionOptions } from './onion-options.js';
 

@@ -1,5 +1,6 @@
-// Start-up cost (issue #16): each command loads what it needs and nothing else. The built CLI runs under a
-// module hook (test/helpers/module-trace.mjs) that lists every module it loads.
+// Start-up cost (issue #16): each command loads what it needs and nothing else. The built CLI (the bundle of
+// scripts/build-cli.mjs) runs under a module hook (test/helpers/module-trace.mjs) that lists every file it
+// loads; the `// path` comment esbuild writes before each module says which sources a loaded chunk holds.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,16 +22,25 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** The modules `tor-reconcile ARGS` loads: packages by name, own modules by their path under dist/. */
+/**
+ * The modules `tor-reconcile ARGS` loads: packages by name, own modules by their compiled name (`src/a/b.ts`
+ * as `a/b.js`), whether a file outside the bundle or a source inside a loaded chunk.
+ */
 async function loaded(...args: string[]) {
   if (!existsSync(mainJs)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
   const trace = path.join(dir, `trace-${args[0]}`);
   const r = spawnSync(process.execPath, ['--import', hook, mainJs, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, MODULE_TRACE: trace } });
   const urls = (await readFile(trace, 'utf8')).trim().split('\n');
   await rm(trace);
-  const packages = new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
-  const own = urls.flatMap((u) => /\/dist\/(.+)$/.exec(u)?.[1] ?? []);
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, packages, own };
+  const sources: string[] = [];
+  for (const url of urls) {
+    if (!url.includes('/dist/cli/')) sources.push(url);
+    else for (const m of (await readFile(new URL(url), 'utf8')).matchAll(/^\/\/ ((?:src|node_modules)\/\S+)$/gm)) sources.push(m[1]!);
+  }
+  const packages = new Set(sources.flatMap((s) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1] ?? []));
+  const own = sources.flatMap((s) => /^src\/(.+)\.ts$/.exec(s)?.[1] ?? /\/dist\/(.+)\.js$/.exec(s)?.[1] ?? []).map((m) => `${m}.js`);
+  const outsideBundle = urls.filter((u) => !u.includes('/dist/cli/'));
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, packages, own, outsideBundle };
 }
 
 const otherCommands = (name: string) => Object.keys(commands).filter((c) => c !== name).map((c) => `cli/commands/${c}.js`);
@@ -47,6 +57,8 @@ describe('what each command loads', () => {
     const r = await loaded('validate', spec);
     expect(r.status, r.stderr).toBe(0);
     expect([...r.packages].sort()).toEqual(['commander', 'yaml', 'zod']);
+    // The packages come inlined in the bundle's chunks, not as files of node_modules.
+    expect(r.outsideBundle).toEqual([]);
     expect(r.own).toContain('cli/commands/validate.js');
     for (const other of otherCommands('validate')) expect(r.own).not.toContain(other);
     expect(r.own.filter((m) => m.startsWith('reconcile/') && m !== 'reconcile/errors.js')).toEqual([]);

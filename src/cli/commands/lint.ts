@@ -1,15 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { activeFindings, allRuleDocs, lintFiles } from '../../lint/index.js';
 import { CliUsageError, formatReport } from '../report.js';
 import { EXIT_INVALID, type CliCommand } from '../program.js';
+import { version } from '../version.js';
 import { renderLintHuman, renderLintJson, renderLintSarif } from '../views/lint.js';
 
 const FORMATS = ['human', 'json', 'sarif'] as const;
 type LintFormat = (typeof FORMATS)[number];
-
-function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /** Security lint of spec files: offline and read-only (the spec files are read, nothing else). */
 export const lintCommand: CliCommand = {
