@@ -143,12 +143,15 @@ export class Diagnostics {
 
   /** True when an error was recorded at `path` or at a place that contains it: there is nothing to use here. */
   hasErrorAt(path: Path): boolean {
+    // The normalizer asks at every lookup, and a valid spec has nothing broken: no key to build then.
+    if (this.#brokenPaths.length === 0) return false;
     const key = pathKey(path);
     return this.#brokenPaths.some((p) => p === key || p === '' || key.startsWith(`${p}\u0000`));
   }
 
   /** True when hasErrorAt(path), or an error was recorded anywhere inside it: the item is only partly valid. */
   isBroken(path: Path): boolean {
+    if (this.#brokenPaths.length === 0) return false;
     const key = pathKey(path);
     return this.hasErrorAt(path) || this.#brokenPaths.some((p) => key === '' || p.startsWith(`${key}\u0000`));
   }
