@@ -62,12 +62,22 @@ export function renderFrontends(frontends: readonly FrontendRun[], applied = fal
     const p = f.plan;
     out.push(`=== Onionbalance frontend ${p.name}: ${p.address ? `${p.address}.onion` : '(no key)'}${p.newKey ? ' (new key, kept on apply)' : ''} ===`, '');
     for (const b of p.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(assigned by its tor on apply)'}`);
+    const ob = p.onionbalance;
     if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
-    else if (applied && f.applied) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
-    else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync`);
+    else if (applied && f.applied) {
+      if (!ob) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
+      else if (f.onionbalance) out.push(`  onionbalance: ${ob.action === 'reload' ? 'reloaded' : ob.action === 'restart' ? 'restarted' : 'started'} (pid ${f.onionbalance.pid}; log ${ob.logFile})`);
+      else out.push(`  ${p.configFile}: in sync; onionbalance ${ob.reason}`);
+    } else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync${ob ? `; onionbalance ${ob.reason}` : ''}`);
     else {
-      out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
-      for (const line of p.after.split('\n').filter(Boolean)) out.push(`      ${line}`);
+      if (p.before !== p.after || p.writeKey || p.newKey || p.pending.length) {
+        out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
+        for (const line of p.after.split('\n').filter(Boolean)) out.push(`      ${line}`);
+        if (p.pending.length) out.push(`      # and the address of ${p.pending.join(', ')}, assigned by its tor on apply`);
+      }
+      // After the files, as apply runs it.
+      if (ob?.action) out.push(`  > ${ob.action} onionbalance: ${ob.reason}`, `      ${ob.action === 'reload' ? `kill -HUP ${ob.pid}` : `${ob.action === 'restart' ? `kill -TERM ${ob.pid}; ` : ''}${ob.argv.join(' ')} >>${ob.logFile} 2>&1 &`}`);
+      else if (ob) out.push(`  onionbalance ${ob.reason}`);
     }
     out.push('');
   }
@@ -115,6 +125,7 @@ export function renderFleetStatus(targets: readonly TargetStatus[], frontends: r
   for (const f of frontends) {
     out.push(`=== Onionbalance frontend ${f.name}: ${f.address ? `${f.address}.onion` : '(no key yet: created on apply)'} ===`);
     for (const b of f.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(no address yet)'}; in tor now: ${b.running ? 'yes' : 'no'}; descriptor: ${DESCRIPTOR[String(b.descriptor)]}`);
+    if (f.onionbalance) out.push(`  onionbalance: ${f.onionbalance.state}${f.onionbalance.inSync ? '' : ' (apply starts or reloads it)'}`);
     out.push('');
   }
   for (const t of targets) {
