@@ -4,6 +4,8 @@
  * nothing and count a missing Onionbalance as a change; apply starts it detached after the backends and
  * config.yaml; a re-plan is in sync; adding a backend reloads the same process (SIGHUP) with the new
  * config.yaml; a killed one is started again; a pid file whose pid is now another process is never signalled.
+ * `watch` restarts it when it exits (with backoff while it keeps failing), reloads it when config.yaml
+ * changes, and leaves it running when it stops.
  *
  * Onionbalance 0.2.2 exits at start unless its tor answers `GETINFO dir/status-vote/current/consensus-microdesc`,
  * which tor reads from `<DataDirectory>/cached-microdesc-consensus`; a tor without network has none. The test
@@ -16,7 +18,12 @@ import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderOnionbalanceMetrics } from '../../src/cli/views/fleet.js';
 import { isOurs, obFiles, type ObRecord } from '../../src/fleet/onionbalance.js';
+import { FleetWatcher } from '../../src/fleet/watch.js';
+import { tableFor } from '../../src/reconcile/reconcile.js';
+import type { WatchLogEntry } from '../../src/reconcile/watch.js';
+import { loadSpec } from '../../src/spec/index.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
@@ -37,6 +44,8 @@ let spec: string;
 let frontDir: string;
 const tors: TestTor[] = [];
 const sleepers: ChildProcess[] = [];
+let watcher: FleetWatcher | undefined;
+const logs: Array<[string, WatchLogEntry]> = [];
 
 const SPEC = (backends: string) => `version: 1
 stateDirectory: ./state
@@ -63,6 +72,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await watcher?.stop();
   // Onionbalance is detached (it outlives apply by design): the test stops the one it caused, by its record.
   const record = await pidRecord().catch(() => undefined);
   if (record && (await isOurs(record))) process.kill(record.pid, 'SIGTERM');
@@ -199,4 +209,74 @@ describe('onionbalance: { manage: true }', () => {
       await writeFile(path.join(work, 'ob-tor', 'cached-microdesc-consensus'), CONSENSUS);
     }
   }, 90_000);
+});
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeout = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logs.map(([t, e]) => `[${t}] ${e.event}: ${e.message}`).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('watch supervises a managed Onionbalance', () => {
+  const events = () => logs.filter(([t]) => t === 'onionbalance:shop').map(([, e]) => e.event);
+
+  it('starts it, restarts it when it exits (backoff while it fails), reloads it after config.yaml changes, and leaves it running when it stops', async () => {
+    // The previous test left no Onionbalance running.
+    expect(await onionbalancesOfThisTest()).toEqual([]);
+    const fleet = (await loadSpec([spec], { env: {} })).state;
+    watcher = new FleetWatcher(fleet.targets!, {
+      specFiles: [spec],
+      debounceMs: 50,
+      onionPollMs: 0,
+      reconnect: { initialMs: 100, maxMs: 500 },
+      table: tableFor,
+      log: (t, e) => logs.push([t, e]),
+      load: async (table) => (await loadSpec([spec], { env: {}, ...(table ? { table } : {}) })).state,
+      onionbalance: ['shop'],
+      onionbalanceIntervalMs: 200,
+    });
+    await watcher.start();
+    const first = await pidRecord();
+    expect(await isOurs(first)).toBe(true);
+    expect(events()).toEqual(['onionbalance-start']);
+    expect(watcher.health()).toMatchObject({ ok: true, onionbalance: { shop: { running: true, pid: first.pid, starts: 1 } } });
+
+    // Killed: started again, a new process.
+    process.kill(first.pid, 'SIGKILL');
+    await until('a second start', () => events().length === 2);
+    expect(events()).toEqual(['onionbalance-start', 'onionbalance-start']);
+    expect((await pidRecord()).pid).not.toBe(first.pid);
+
+    // Killed while it cannot start (its tor has no consensus): failures, with backoff, until it can again.
+    const second = await pidRecord();
+    await rm(path.join(work, 'ob-tor', 'cached-microdesc-consensus'));
+    process.kill(second.pid, 'SIGKILL');
+    await until('two failed starts', () => events().filter((e) => e === 'onionbalance-failed').length >= 2);
+    expect(watcher.health().ok, 'not healthy while Onionbalance is down').toBe(false);
+    const failures = logs.filter(([t, e]) => t === 'onionbalance:shop' && e.event === 'onionbalance-failed').map(([, e]) => e.message);
+    expect(failures[0]).toMatch(/Could not open cached consensus[\s\S]*\(next try in 1 s or later\)$/);
+    expect(failures[1]).toMatch(/\(next try in 2 s or later\)$/);
+    await writeFile(path.join(work, 'ob-tor', 'cached-microdesc-consensus'), CONSENSUS);
+    await until('started again once it can', () => events().at(-1) === 'onionbalance-start' && watcher!.health().ok);
+    const third = await pidRecord();
+
+    // config.yaml changed on disk (a comment is enough to differ from what it loaded): reloaded, same process.
+    const offset = (await log()).length;
+    const configFile = path.join(frontDir, 'config.yaml');
+    await writeFile(configFile, (await readFile(configFile, 'utf8')) + '# edited\n');
+    await until('a reload', () => events().includes('onionbalance-reload'));
+    expect((await pidRecord()).pid).toBe(third.pid);
+    expect((await log()).slice(offset)).toContain('Signal SIGHUP received, reloading configuration');
+    const metrics = renderOnionbalanceMetrics(watcher.onionbalance.map((s) => s.state));
+    expect(metrics).toContain('tor_reconcile_onionbalance_up{service="shop"} 1\n');
+    expect(metrics).toMatch(/tor_reconcile_onionbalance_reloads_total\{service="shop"\} 1\n/);
+    expect(metrics).toMatch(/tor_reconcile_onionbalance_failures_total\{service="shop"\} [1-9]/);
+
+    await watcher.stop();
+    watcher = undefined;
+    expect(await isOurs(third), 'watch leaves Onionbalance running when it stops').toBe(true);
+    expect(await onionbalancesOfThisTest()).toEqual([third.pid]);
+  }, 120_000);
 });

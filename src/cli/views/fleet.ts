@@ -9,6 +9,7 @@ import { isEmptyPlan } from '../../reconcile/plan.js';
 import { describeError } from '../report.js';
 import type { WatchMetrics } from '../../reconcile/watch.js';
 import { renderMetrics } from './metrics.js';
+import type { SupervisorState } from '../../fleet/supervise.js';
 import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown } from './plan.js';
 import { style } from './style.js';
 
@@ -166,4 +167,21 @@ export function renderFleetMetrics(targets: ReadonlyArray<{ name: string; metric
     if (m) out.push(...(samples.get(m[1]!) ?? []));
   }
   return out.join('\n') + '\n';
+}
+
+/** The supervised Onionbalances of a fleet watch, labelled `service="NAME"` (none: nothing). */
+export function renderOnionbalanceMetrics(states: readonly SupervisorState[]): string {
+  if (!states.length) return '';
+  const label = (s: SupervisorState) => `service="${s.service.replace(/["\\]/g, '\\$&')}"`;
+  const metric = (name: string, type: string, help: string, value: (s: SupervisorState) => number) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...states.map((s) => `${name}{${label(s)}} ${value(s)}`),
+  ];
+  return [
+    ...metric('tor_reconcile_onionbalance_up', 'gauge', 'Whether the Onionbalance tor-reconcile started for the service is running (1) or not (0).', (s) => (s.running ? 1 : 0)),
+    ...metric('tor_reconcile_onionbalance_starts_total', 'counter', 'Onionbalance starts and restarts by this watch.', (s) => s.starts),
+    ...metric('tor_reconcile_onionbalance_reloads_total', 'counter', 'Onionbalance reloads (SIGHUP) by this watch.', (s) => s.reloads),
+    ...metric('tor_reconcile_onionbalance_failures_total', 'counter', 'Failed Onionbalance starts or reloads by this watch.', (s) => s.failures),
+  ].join('\n') + '\n';
 }
