@@ -8,7 +8,8 @@
  *   `ob_config` naming the frontend (the single-tor plan writes ob_config before the SETCONF);
  * - Onionbalance's files in the frontend directory: the frontend key in tor's format (0600) and
  *   `config.yaml` listing the backends' addresses, written after the backends are applied (a backend's
- *   address exists once its tor has created its key), then Onionbalance is to be reloaded.
+ *   address exists once its tor has created its key), then Onionbalance is to be reloaded: by the operator,
+ *   or with `onionbalance: { manage: true }` by apply itself (onionbalance.ts).
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
