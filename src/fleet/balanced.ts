@@ -146,7 +146,7 @@ export async function writeFrontend(front: Frontend, p: FrontendPlan): Promise<O
   if (p.before !== p.after) await writeSecretFileAtomic(p.configFile, new Secret(Buffer.from(p.after)));
   if (p.onionbalance?.action) {
     const instances = p.backends.filter((x) => x.address).length;
-    return runOb(p.onionbalance, await readObState(front.service.frontendDirectory), obDigest(p.after, front.address ?? ''), instances);
+    return runOb(p.onionbalance, obDigest(p.after, front.address ?? ''), instances);
   }
   return undefined;
 }

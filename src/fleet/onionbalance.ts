@@ -17,6 +17,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ManagedOnionbalance } from '../spec/model.js';
 import { ReconcileError } from '../reconcile/errors.js';
+import { lockStateDirectory } from '../reconcile/local.js';
 import { parseControlAddress } from '../tor/address.js';
 import { writeSecretFileAtomic } from '../tor/onion/persist.js';
 import { Secret } from '../tor/secret.js';
@@ -180,7 +181,7 @@ export async function startOb(p: ObPlan, digest: string): Promise<ObRecord> {
     child = spawn(p.argv[0]!, p.argv.slice(1), { detached: true, stdio: ['ignore', log.fd, log.fd], cwd: path.dirname(p.pidFile) });
     await new Promise<void>((resolve, reject) => {
       child!.once('spawn', resolve);
-      child!.once('error', reject);
+      child!.once('error', (err: Error) => reject(new ReconcileError(`cannot run ${p.argv[0]}: ${err.message}`, { cause: err })));
     });
   } finally {
     await log.close();
@@ -216,10 +217,30 @@ export async function stopOb(record: ObRecord): Promise<void> {
   }
 }
 
-/** Runs the plan's action; Onionbalance refuses a config.yaml without instances, so that is refused first. */
-export async function runOb(p: ObPlan, state: ObState, digest: string, instances: number): Promise<ObRecord | undefined> {
-  if (!p.action) return state.running;
+/** How long a start or reload waits for another one (apply and watch share the frontend directory) to finish. */
+const LOCK_WAIT_MS = READY_TIMEOUT_MS + 15_000;
+
+/**
+ * Runs the plan's action, holding `<frontend.directory>/.lock` so that an apply and a watch (or two applies)
+ * never both start one. Under the lock the process is looked at again: one already running with this command
+ * line and config (another tor-reconcile did it meanwhile) is left as it is. Onionbalance refuses a
+ * config.yaml without instances, so that is refused first.
+ */
+export async function runOb(p: ObPlan, digest: string, instances: number): Promise<ObRecord | undefined> {
+  if (!p.action) return undefined;
   if (!instances) throw new ReconcileError(`onionbalance not ${p.action === 'reload' ? 'reloaded' : 'started'}: config.yaml lists no backend address yet (Onionbalance needs at least one)`);
+  const release = await lockStateDirectory(path.dirname(p.pidFile), LOCK_WAIT_MS);
+  try {
+    const state = await readObState(path.dirname(p.pidFile));
+    const r = state.running;
+    if (r && r.digest === digest && r.argv.join('\0') === p.argv.join('\0')) return r;
+    return await act(p, state, digest);
+  } finally {
+    await release();
+  }
+}
+
+async function act(p: ObPlan, state: ObState, digest: string): Promise<ObRecord> {
   if (p.action === 'start') return startOb(p, digest);
   // The plan saw it running; what exited since is not started behind the plan's back.
   if (!state.running) throw new ReconcileError(`onionbalance (pid ${p.pid}) exited after the plan; not ${p.action === 'reload' ? 'reloaded' : 'restarted'} (run apply again)`);

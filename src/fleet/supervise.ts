@@ -105,7 +105,7 @@ export class OnionbalanceSupervisor {
     if (!plan.action) return;
     try {
       const instances = [...config.matchAll(/^\s+- address: /gm)].length;
-      const record = await runOb(plan, stateNow, digest, instances);
+      const record = await runOb(plan, digest, instances);
       if (plan.action === 'reload') this.state.reloads++;
       else this.state.starts++;
       this.state.running = true;

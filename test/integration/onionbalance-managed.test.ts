@@ -73,9 +73,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await watcher?.stop();
-  // Onionbalance is detached (it outlives apply by design): the test stops the one it caused, by its record.
-  const record = await pidRecord().catch(() => undefined);
-  if (record && (await isOurs(record))) process.kill(record.pid, 'SIGTERM');
+  // Onionbalance is detached (it outlives apply by design): the test stops those it caused (their working
+  // directory is this test's frontend directory), even one a failing test left without a record.
+  if (frontDir) for (const pid of await onionbalancesOfThisTest()) process.kill(pid, 'SIGTERM');
   for (const s of sleepers) s.kill();
   await Promise.all(tors.map((t) => t.cleanup()));
   if (work) await rm(work, { recursive: true, force: true });
@@ -193,10 +193,35 @@ describe('onionbalance: { manage: true }', () => {
     expect(await onionbalancesOfThisTest()).toEqual([started.pid]);
   }, 90_000);
 
-  it('an Onionbalance that exits at start fails apply with its log', async () => {
+  it('two applies at once start one Onionbalance (the frontend directory is locked around a start)', async () => {
     const ours = await pidRecord();
     process.kill(ours.pid, 'SIGTERM');
     for (let i = 0; i < 50 && (await isOurs(ours)); i++) await new Promise((r) => setTimeout(r, 100));
+    const [one, two] = await Promise.all([cli('apply', spec), cli('apply', spec)]);
+    expect(one.code, one.stdout + one.stderr).toBe(0);
+    expect(two.code, two.stdout + two.stderr).toBe(0);
+    const started = await pidRecord();
+    expect(await onionbalancesOfThisTest()).toEqual([started.pid]);
+    // The one that waited found it running with this config.yaml: it did not start a second.
+    expect([one.stdout, two.stdout].filter((o) => o.includes('onionbalance: started')).length).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+
+  it('a binary that cannot be run fails apply with the reason', async () => {
+    const ours = await pidRecord();
+    process.kill(ours.pid, 'SIGTERM');
+    for (let i = 0; i < 50 && (await isOurs(ours)); i++) await new Promise((r) => setTimeout(r, 100));
+    const text = await readFile(spec, 'utf8');
+    await writeFile(spec, text.replace('manage: true,', 'manage: true, binary: ./no-such-onionbalance,'));
+    try {
+      const r = await cli('apply', spec);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`FAILED: cannot run ${path.join(work, 'no-such-onionbalance')}: spawn ${path.join(work, 'no-such-onionbalance')} ENOENT`);
+    } finally {
+      await writeFile(spec, text);
+    }
+  }, 90_000);
+
+  it('an Onionbalance that exits at start fails apply with its log', async () => {
     // Its tor without a cached consensus: Onionbalance 0.2.2 exits with a traceback.
     await rm(path.join(work, 'ob-tor', 'cached-microdesc-consensus'));
     try {
