@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -304,4 +305,41 @@ describe('watch supervises a managed Onionbalance', () => {
     expect(await isOurs(third), 'watch leaves Onionbalance running when it stops').toBe(true);
     expect(await onionbalancesOfThisTest()).toEqual([third.pid]);
   }, 120_000);
+});
+
+describe('tor-reconcile watch (the command) with a managed Onionbalance', () => {
+  it('restarts it when it exits, shows it in /healthz and /metrics, and leaves it running on SIGTERM', async () => {
+    const first = await pidRecord();
+    expect(await isOurs(first), 'the previous test left it running').toBe(true);
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const child = spawn('node', [path.join(import.meta.dirname, '../../dist/cli/main.js'), 'watch', spec, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const health = async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+      return r && { status: r.status, body: (await r.json()) as { onionbalance?: Record<string, { running: boolean; pid?: number; starts: number }> } };
+    };
+    try {
+      await until('healthy', async () => (await health())?.status === 200, 30_000);
+      expect((await health())!.body.onionbalance).toEqual({ shop: expect.objectContaining({ running: true, pid: first.pid, starts: 0 }) });
+      process.kill(first.pid, 'SIGKILL');
+      await until('restarted by watch', async () => (await health())?.body.onionbalance?.shop?.starts === 1 && (await health())?.status === 200);
+      const second = await pidRecord();
+      expect(second.pid).not.toBe(first.pid);
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^tor_reconcile_onionbalance_starts_total\{service="shop"\} 1$/m);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(await isOurs(second), 'still running after watch exited').toBe(true);
+      const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; target?: string });
+      expect(lines.some((l) => l.event === 'onionbalance-start' && l.target === 'onionbalance:shop')).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 90_000);
 });
