@@ -19,7 +19,7 @@ import { writeSecretFileAtomic } from '../tor/onion/persist.js';
 import { Secret } from '../tor/secret.js';
 import { createKeyFiles, loadKeyFile } from '../reconcile/local.js';
 import type { ServiceAddress } from '../reconcile/types.js';
-import { obDigest, planOb, readObState, runOb, type ObPlan, type ObRecord } from './onionbalance.js';
+import { obDigest, planOb, readObState, runOb, type ObOutcome, type ObPlan } from './onionbalance.js';
 
 export interface Frontend {
   service: BalancedService;
@@ -140,7 +140,7 @@ export async function writeNewFrontendKeys(frontends: readonly Frontend[], state
  * After the backends: Onionbalance's key (tor's format) and config.yaml, each 0600 and atomically; then, when
  * tor-reconcile manages Onionbalance, the plan's start, reload or restart (it reads both files).
  */
-export async function writeFrontend(front: Frontend, p: FrontendPlan): Promise<ObRecord | undefined> {
+export async function writeFrontend(front: Frontend, p: FrontendPlan): Promise<ObOutcome | undefined> {
   await mkdir(front.service.frontendDirectory, { recursive: true, mode: 0o700 });
   if (p.writeKey && front.key) await writeSecretFileAtomic(p.keyFile, encodeSecretKeyFile(front.key));
   if (p.before !== p.after) await writeSecretFileAtomic(p.configFile, new Secret(Buffer.from(p.after)));

@@ -45,6 +45,12 @@ export interface ObState {
 
 export type ObAction = 'start' | 'reload' | 'restart';
 
+/** What a start, reload or restart came to: `done` null when another tor-reconcile had done it meanwhile. */
+export interface ObOutcome {
+  record: ObRecord;
+  done: ObAction | null;
+}
+
 /** The plan for the process: what apply does (after config.yaml is written), and why. */
 export interface ObPlan {
   action: ObAction | null;
@@ -226,21 +232,23 @@ const LOCK_WAIT_MS = READY_TIMEOUT_MS + 15_000;
  * line and config (another tor-reconcile did it meanwhile) is left as it is. Onionbalance refuses a
  * config.yaml without instances, so that is refused first.
  */
-export async function runOb(p: ObPlan, digest: string, instances: number): Promise<ObRecord | undefined> {
+export async function runOb(p: ObPlan, digest: string, instances: number): Promise<ObOutcome | undefined> {
   if (!p.action) return undefined;
   if (!instances) throw new ReconcileError(`onionbalance not ${p.action === 'reload' ? 'reloaded' : 'started'}: config.yaml lists no backend address yet (Onionbalance needs at least one)`);
   const release = await lockStateDirectory(path.dirname(p.pidFile), LOCK_WAIT_MS);
   try {
     const state = await readObState(path.dirname(p.pidFile));
     const r = state.running;
-    if (r && r.digest === digest && r.argv.join('\0') === p.argv.join('\0')) return r;
-    return await act(p, state, digest);
+    if (r && r.digest === digest && r.argv.join('\0') === p.argv.join('\0')) return { record: r, done: null };
+    return { record: await act(p, state, digest), done: p.action };
   } finally {
     await release();
   }
 }
 
 async function act(p: ObPlan, state: ObState, digest: string): Promise<ObRecord> {
+  // The plan saw none running; one started since (with another config) is not started twice.
+  if (p.action === 'start' && state.running) throw new ReconcileError(`onionbalance was started meanwhile by another tor-reconcile (pid ${state.running.pid}); not started twice (run apply again)`);
   if (p.action === 'start') return startOb(p, digest);
   // The plan saw it running; what exited since is not started behind the plan's back.
   if (!state.running) throw new ReconcileError(`onionbalance (pid ${p.pid}) exited after the plan; not ${p.action === 'reload' ? 'reloaded' : 'restarted'} (run apply again)`);

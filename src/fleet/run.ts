@@ -17,7 +17,7 @@ import { openTarget, type Target } from '../reconcile/target.js';
 import type { ApplyResult, Plan, StepResult } from '../reconcile/types.js';
 import { frontendChanged, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys, type Frontend, type FrontendPlan } from './balanced.js';
 import { targetState } from './desired.js';
-import type { ObRecord } from './onionbalance.js';
+import type { ObOutcome } from './onionbalance.js';
 
 /** Without --parallelism: enough to overlap network waits, few enough not to surprise anyone. */
 export const DEFAULT_PARALLELISM = 4;
@@ -52,8 +52,8 @@ export interface FrontendRun {
   plan: FrontendPlan;
   /** Set by applyFleet: the files were written (or were already right); an error otherwise. */
   applied?: boolean;
-  /** Set by applyFleet when it started, reloaded or restarted a managed Onionbalance: the process now. */
-  onionbalance?: ObRecord;
+  /** Set by applyFleet when the plan started, reloaded or restarted a managed Onionbalance: what it came to. */
+  onionbalance?: ObOutcome;
   error?: unknown;
 }
 
@@ -143,8 +143,8 @@ export async function applyFleet(run: FleetRun, options: FleetApplyOptions = {})
     if (options.signal?.aborted || f.front.error) continue;
     try {
       f.plan = await planFrontend(f.front, addressesIn(run.targets));
-      const record = frontendChanged(f.plan) ? await writeFrontend(f.front, f.plan) : undefined;
-      if (record) f.onionbalance = record;
+      const outcome = frontendChanged(f.plan) ? await writeFrontend(f.front, f.plan) : undefined;
+      if (outcome) f.onionbalance = outcome;
       f.applied = true;
     } catch (err) {
       f.error = err;

@@ -105,14 +105,16 @@ export class OnionbalanceSupervisor {
     if (!plan.action) return;
     try {
       const instances = [...config.matchAll(/^\s+- address: /gm)].length;
-      const record = await runOb(plan, digest, instances);
-      if (plan.action === 'reload') this.state.reloads++;
-      else this.state.starts++;
+      const { record, done } = (await runOb(plan, digest, instances))!;
       this.state.running = true;
-      this.state.pid = record!.pid;
+      this.state.pid = record.pid;
       this.failuresInRow = 0;
       delete this.state.lastError;
-      this.options.log({ level: 'info', event: `onionbalance-${plan.action}`, message: `onionbalance ${plan.action === 'reload' ? 'reloaded' : plan.action === 'restart' ? 'restarted' : 'started'} (pid ${record!.pid}): it was ${plan.reason}`, pid: record!.pid });
+      // done null: an apply did it meanwhile (under the same lock); nothing of this watch's to count.
+      if (!done) return;
+      if (done === 'reload') this.state.reloads++;
+      else this.state.starts++;
+      this.options.log({ level: 'info', event: `onionbalance-${done}`, message: `onionbalance ${done === 'reload' ? 'reloaded' : done === 'restart' ? 'restarted' : 'started'} (pid ${record.pid}): it was ${plan.reason}`, pid: record.pid });
     } catch (err) {
       this.fail((err as Error).message);
     }

@@ -56,6 +56,8 @@ function frontendJson(f: FrontendRun) {
   return { ...plan, changed: frontendChanged(f.plan), ok: !frontendFailed(f), ...(f.applied ? { applied: true } : {}), ...(frontendFailed(f) ? { error: f.front.error ?? failureReason(f.error) } : {}) };
 }
 
+const PAST = { start: 'started', reload: 'reloaded', restart: 'restarted' } as const;
+
 /** Onionbalance's side of each balanced service: the frontend address, its backends, its files. */
 export function renderFrontends(frontends: readonly FrontendRun[], applied = false): string {
   const out: string[] = [];
@@ -67,7 +69,8 @@ export function renderFrontends(frontends: readonly FrontendRun[], applied = fal
     if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
     else if (applied && f.applied) {
       if (!ob) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
-      else if (f.onionbalance) out.push(`  onionbalance: ${ob.action === 'reload' ? 'reloaded' : ob.action === 'restart' ? 'restarted' : 'started'} (pid ${f.onionbalance.pid}; log ${ob.logFile})`);
+      else if (f.onionbalance?.done) out.push(`  onionbalance: ${PAST[f.onionbalance.done]} (pid ${f.onionbalance.record.pid}; log ${ob.logFile})`);
+      else if (f.onionbalance) out.push(`  onionbalance: running (pid ${f.onionbalance.record.pid}) with this config.yaml: another tor-reconcile did it meanwhile`);
       else out.push(`  ${p.configFile}: in sync; onionbalance ${ob.reason}`);
     } else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync${ob ? `; onionbalance ${ob.reason}` : ''}`);
     else {
