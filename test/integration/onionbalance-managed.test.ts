@@ -3,7 +3,8 @@
  * against real tors (DisableNetwork 1): two backend tors and Onionbalance's own tor. plan and status start
  * nothing and count a missing Onionbalance as a change; apply starts it detached after the backends and
  * config.yaml; a re-plan is in sync; adding a backend reloads the same process (SIGHUP) with the new
- * config.yaml; a killed one is started again; a pid file whose pid is now another process is never signalled.
+ * config.yaml; a killed one is started again; a pid file whose pid is now another process is never signalled;
+ * two applies at once start one; a binary that cannot run, or an Onionbalance that exits at start, fails apply.
  * `watch` restarts it when it exits (with backoff while it keeps failing), reloads it when config.yaml
  * changes, and leaves it running when it stops.
  *
