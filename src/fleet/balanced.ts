@@ -8,7 +8,8 @@
  *   `ob_config` naming the frontend (the single-tor plan writes ob_config before the SETCONF);
  * - Onionbalance's files in the frontend directory: the frontend key in tor's format (0600) and
  *   `config.yaml` listing the backends' addresses, written after the backends are applied (a backend's
- *   address exists once its tor has created its key), then Onionbalance is to be reloaded.
+ *   address exists once its tor has created its key), then Onionbalance is to be reloaded: by the operator,
+ *   or with `onionbalance: { manage: true }` by apply itself (onionbalance.ts).
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,6 +19,7 @@ import { writeSecretFileAtomic } from '../tor/onion/persist.js';
 import { Secret } from '../tor/secret.js';
 import { createKeyFiles, loadKeyFile } from '../reconcile/local.js';
 import type { ServiceAddress } from '../reconcile/types.js';
+import { obDigest, planOb, readObState, runOb, type ObOutcome, type ObPlan } from './onionbalance.js';
 
 export interface Frontend {
   service: BalancedService;
@@ -76,11 +78,15 @@ export interface FrontendPlan {
   backends: Array<{ target: string; address: string | null }>;
   configFile: string;
   keyFile: string;
+  /** Backends whose address their tor assigns during apply: config.yaml gains them then (a change, not in sync). */
+  pending: string[];
   /** config.yaml now (null: missing) and as it should be. */
   before: string | null;
   after: string;
   /** The frontend key file for Onionbalance is missing or holds another key. */
   writeKey: boolean;
+  /** With `onionbalance: { manage: true }`: what apply does to the process after writing the files. */
+  onionbalance?: ObPlan;
 }
 
 export function frontendFiles(b: BalancedService): { configFile: string; keyFile: string } {
@@ -112,11 +118,15 @@ export async function planFrontend(front: Frontend, addresses: (target: string) 
   });
   const have = await readFile(keyFile).catch(() => null);
   const writeKey = !front.key || !have || !have.equals(encodeSecretKeyFile(front.key).reveal());
-  return { name: b.name, ...(front.address ? { address: front.address } : {}), ...(front.error ? { error: front.error } : {}), newKey: Boolean(front.newKey), backends, configFile, keyFile, before, after: configYaml(keyFile, backends), writeKey };
+  const after = configYaml(keyFile, backends);
+  const pending = backends.filter((x) => x.address === null).map((x) => x.target);
+  const onionbalance = b.onionbalance && planOb(b.onionbalance, b.frontendDirectory, configFile, await readObState(b.frontendDirectory), obDigest(after, front.address ?? ''), pending);
+  return { name: b.name, ...(front.address ? { address: front.address } : {}), ...(front.error ? { error: front.error } : {}), newKey: Boolean(front.newKey), backends, configFile, keyFile, pending, before, after, writeKey, ...(onionbalance ? { onionbalance } : {}) };
 }
 
+/** A managed Onionbalance that is not running, or runs with an older config.yaml, is a change like a file. */
 export function frontendChanged(p: FrontendPlan): boolean {
-  return p.newKey || p.writeKey || p.before !== p.after;
+  return p.newKey || p.writeKey || p.before !== p.after || p.pending.length > 0 || Boolean(p.onionbalance?.action);
 }
 
 /** Before any backend: a generated frontend key is kept (0600, never replacing a file that appeared meanwhile). */
@@ -126,9 +136,17 @@ export async function writeNewFrontendKeys(frontends: readonly Frontend[], state
   for (const f of frontends) delete f.newKey;
 }
 
-/** After the backends: Onionbalance's key (tor's format) and config.yaml, each 0600 and atomically. */
-export async function writeFrontend(front: Frontend, p: FrontendPlan): Promise<void> {
+/**
+ * After the backends: Onionbalance's key (tor's format) and config.yaml, each 0600 and atomically; then, when
+ * tor-reconcile manages Onionbalance, the plan's start, reload or restart (it reads both files).
+ */
+export async function writeFrontend(front: Frontend, p: FrontendPlan): Promise<ObOutcome | undefined> {
   await mkdir(front.service.frontendDirectory, { recursive: true, mode: 0o700 });
   if (p.writeKey && front.key) await writeSecretFileAtomic(p.keyFile, encodeSecretKeyFile(front.key));
   if (p.before !== p.after) await writeSecretFileAtomic(p.configFile, new Secret(Buffer.from(p.after)));
+  if (p.onionbalance?.action) {
+    const instances = p.backends.filter((x) => x.address).length;
+    return runOb(p.onionbalance, obDigest(p.after, front.address ?? ''), instances);
+  }
+  return undefined;
 }

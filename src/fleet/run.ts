@@ -17,6 +17,7 @@ import { openTarget, type Target } from '../reconcile/target.js';
 import type { ApplyResult, Plan, StepResult } from '../reconcile/types.js';
 import { frontendChanged, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys, type Frontend, type FrontendPlan } from './balanced.js';
 import { targetState } from './desired.js';
+import type { ObOutcome } from './onionbalance.js';
 
 /** Without --parallelism: enough to overlap network waits, few enough not to surprise anyone. */
 export const DEFAULT_PARALLELISM = 4;
@@ -51,6 +52,8 @@ export interface FrontendRun {
   plan: FrontendPlan;
   /** Set by applyFleet: the files were written (or were already right); an error otherwise. */
   applied?: boolean;
+  /** Set by applyFleet when the plan started, reloaded or restarted a managed Onionbalance: what it came to. */
+  onionbalance?: ObOutcome;
   error?: unknown;
 }
 
@@ -140,7 +143,8 @@ export async function applyFleet(run: FleetRun, options: FleetApplyOptions = {})
     if (options.signal?.aborted || f.front.error) continue;
     try {
       f.plan = await planFrontend(f.front, addressesIn(run.targets));
-      if (frontendChanged(f.plan)) await writeFrontend(f.front, f.plan);
+      const outcome = frontendChanged(f.plan) ? await writeFrontend(f.front, f.plan) : undefined;
+      if (outcome) f.onionbalance = outcome;
       f.applied = true;
     } catch (err) {
       f.error = err;
@@ -171,6 +175,8 @@ export interface FrontendStatus {
   /** Absent while the frontend key does not exist yet. */
   address?: string;
   backends: Array<{ target: string; address: string | null; running: boolean; descriptor: boolean | null }>;
+  /** With `onionbalance: { manage: true }`: the process, and whether it has loaded the config.yaml it should. */
+  onionbalance?: { running: boolean; pid?: number; inSync: boolean; state: string };
 }
 
 /** `status` of every selected target, read concurrently, and of each balanced service's frontend; read-only. */
@@ -194,14 +200,22 @@ export async function fleetStatus(fleet: DesiredState, selected: readonly FleetT
       return out;
     }),
   );
-  const frontends = fronts.map((f): FrontendStatus => ({
-    name: f.service.name,
-    ...(f.address && !f.newKey ? { address: f.address } : {}),
-    backends: f.service.backends.map((name) => {
-      const s = targets.find((t) => t.name === name)?.services?.find((x) => x.name === f.service.name);
-      return { target: name, address: s?.address ?? null, running: s?.running ?? false, descriptor: s?.descriptor ?? null };
+  const frontends = await Promise.all(
+    fronts.map(async (f): Promise<FrontendStatus> => {
+      const backends = f.service.backends.map((name) => {
+        const s = targets.find((t) => t.name === name)?.services?.find((x) => x.name === f.service.name);
+        return { target: name, address: s?.address ?? null, running: s?.running ?? false, descriptor: s?.descriptor ?? null };
+      });
+      // The same judgement as plan's (what config.yaml should hold, read-only): not running or stale is said so.
+      const ob = f.service.onionbalance ? (await planFrontend(f, (name) => targets.find((t) => t.name === name)?.services)).onionbalance : undefined;
+      return {
+        name: f.service.name,
+        ...(f.address && !f.newKey ? { address: f.address } : {}),
+        backends,
+        ...(ob ? { onionbalance: { running: ob.pid !== undefined, ...(ob.pid !== undefined ? { pid: ob.pid } : {}), inSync: !ob.action, state: ob.reason } } : {}),
+      };
     }),
-  }));
+  );
   return { targets, frontends };
 }
 

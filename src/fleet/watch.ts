@@ -1,17 +1,24 @@
 /**
  * `watch` over the targets of a fleet spec (issue #17): one single-tor Watcher per target, each with its own
  * connection, reconnect backoff, triggers and metrics, all following the same spec files. A target that is
- * down only makes its own watcher retry; the others keep enforcing.
+ * down only makes its own watcher retry; the others keep enforcing. A balanced service with
+ * `onionbalance: { manage: true }` gets a supervisor (supervise.ts) that keeps its Onionbalance running.
  */
 import type { DesiredState, FleetTarget } from '../spec/model.js';
 import { Watcher, type WatchHealth, type WatchLogEntry, type WatchOptions } from '../reconcile/watch.js';
 import { loadFrontends } from './balanced.js';
 import { targetState } from './desired.js';
+import { OnionbalanceSupervisor, type SupervisorState } from './supervise.js';
 
 export interface FleetWatchOptions extends Omit<WatchOptions, 'load' | 'control' | 'log'> {
   /** Loads the fleet spec (with a target's own option table when given). */
   load: (table: Parameters<WatchOptions['load']>[0]) => Promise<DesiredState>;
+  /** `target` is a target's name, or `onionbalance:<service>` for a supervised Onionbalance. */
   log: (target: string, entry: WatchLogEntry) => void;
+  /** The balanced services with `onionbalance: { manage: true }` whose Onionbalance this watch keeps running. */
+  onionbalance?: string[];
+  /** Between two checks of each supervised Onionbalance (ms); default 2 s. */
+  onionbalanceIntervalMs?: number;
 }
 
 export interface TargetWatcher {
@@ -31,9 +38,13 @@ async function stateOf(fleet: DesiredState, name: string): Promise<DesiredState>
 
 export class FleetWatcher {
   readonly targets: TargetWatcher[];
+  readonly onionbalance: OnionbalanceSupervisor[];
 
   constructor(selected: readonly FleetTarget[], options: FleetWatchOptions) {
-    const { load, log, ...rest } = options;
+    const { load, log, onionbalance = [], onionbalanceIntervalMs, ...rest } = options;
+    this.onionbalance = onionbalance.map(
+      (name) => new OnionbalanceSupervisor(name, { load: () => load(undefined), log: (e) => log(`onionbalance:${name}`, e), ...(onionbalanceIntervalMs ? { intervalMs: onionbalanceIntervalMs } : {}) }),
+    );
     this.targets = selected.map((t) => ({
       name: t.name,
       labels: t.labels,
@@ -49,19 +60,23 @@ export class FleetWatcher {
   /** Every target's watcher started together; resolves when each has done its first reconcile (or is retrying). */
   async start(): Promise<void> {
     await Promise.all(this.targets.map((t) => t.watcher.start()));
+    // After the backends' first reconcile: Onionbalance reads config.yaml, which names their services.
+    await Promise.all(this.onionbalance.map((s) => s.start()));
   }
 
+  /** Onionbalance is left running (detached; the next apply or watch finds it by its pid record). */
   async stop(): Promise<void> {
-    await Promise.all(this.targets.map((t) => t.watcher.stop()));
+    await Promise.all([...this.targets.map((t) => t.watcher.stop()), ...this.onionbalance.map((s) => s.stop())]);
   }
 
   async idle(): Promise<void> {
     await Promise.all(this.targets.map((t) => t.watcher.idle()));
   }
 
-  /** Healthy when every target is. */
-  health(): { ok: boolean; targets: Record<string, WatchHealth> } {
+  /** Healthy when every target is and every supervised Onionbalance runs. */
+  health(): { ok: boolean; targets: Record<string, WatchHealth>; onionbalance?: Record<string, SupervisorState> } {
     const targets = Object.fromEntries(this.targets.map((t) => [t.name, t.watcher.health()]));
-    return { ok: Object.values(targets).every((h) => h.ok), targets };
+    const ok = Object.values(targets).every((h) => h.ok) && this.onionbalance.every((s) => s.state.running);
+    return { ok, targets, ...(this.onionbalance.length ? { onionbalance: Object.fromEntries(this.onionbalance.map((s) => [s.service, { ...s.state }])) } : {}) };
   }
 }

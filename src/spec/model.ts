@@ -129,6 +129,19 @@ export interface BalancedService {
   directory: string;
   ports: OnionPortSpec[];
   options: Array<[name: string, value: string]>;
+  /** `onionbalance: { manage: true }`: tor-reconcile starts, reloads and supervises the process. */
+  onionbalance?: ManagedOnionbalance;
+  source: SourcePos;
+}
+
+/** How tor-reconcile runs Onionbalance for one balanced service (src/fleet/onionbalance.ts). */
+export interface ManagedOnionbalance {
+  /** The control address (formatted, a unix path absolute) of Onionbalance's own tor. */
+  control: string;
+  /** A name looked up in PATH, or an absolute path. */
+  binary: string;
+  isTestnet: boolean;
+  verbosity: 'debug' | 'info' | 'warning' | 'error' | 'critical';
   source: SourcePos;
 }
 

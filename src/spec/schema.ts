@@ -161,6 +161,20 @@ const balancedService = z
       })
       .describe('The address clients use: its key, and where Onionbalance\'s files go.'),
     backends: z.array(z.string().min(1)).min(1).describe('The targets that serve the service, each with a backend onion service.'),
+    onionbalance: z
+      .strictObject({
+        manage: z.boolean().describe('true: apply starts Onionbalance (detached, pid file and log in frontend.directory) and reloads it (SIGHUP) after config.yaml or the key changes; `watch` restarts it when it exits. false (default): tor-reconcile only writes its files.').meta({ default: false }),
+        control: z
+          .string()
+          .describe('Control port of the tor Onionbalance uses: a tor of its own that hosts no onion service (Onionbalance sends it NEWNYM every cycle), with cookie or no authentication (Onionbalance 0.2.2 never sends a password). `unix:/run/tor-ob/control` or `tcp:127.0.0.1:9151`; a relative socket path is relative to this spec file. Required with manage: true.')
+          .optional(),
+        binary: path('The onionbalance program: a name looked up in PATH, or a path relative to this spec file. Default `onionbalance`.').optional(),
+        isTestnet: z.boolean().describe('Pass --is-testnet (a test network such as chutney: shorter intervals). Default false.').meta({ default: false }).optional(),
+        verbosity: z.enum(['debug', 'info', 'warning', 'error', 'critical']).describe('Onionbalance\'s -v: the least severe level it logs (to frontend.directory/onionbalance.log). Default info.').meta({ default: 'info' }).optional(),
+      })
+      .describe('Whether and how tor-reconcile runs the onionbalance process itself (docs/fleet.md).')
+      .optional(),
+
     directory: path('Each backend\'s HiddenServiceDir; `{target}` is replaced by the target\'s name. Relative to this spec file.'),
     ports,
     options: z

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendServices, configYaml, frontendChanged, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys } from '../../src/fleet/balanced.js';
 import { targetState } from '../../src/fleet/desired.js';
+import { obArgv, obDigest, planOb } from '../../src/fleet/onionbalance.js';
 import { computePlan } from '../../src/reconcile/plan.js';
 import { loadSpecSources, SpecErrors } from '../../src/spec/index.js';
 import { encodeSecretKeyFile } from '../../src/tor/onion/keys.js';
@@ -76,6 +77,46 @@ describe('type: balanced in the spec', () => {
     expect(await errorsOf('version: 1\nonionServices:\n  - { name: s, type: balanced, frontend: { key: { generate: true }, directory: ./ob }, backends: [a], directory: ./hs, ports: [{ port: 80 }] }\n')).toEqual([
       expect.stringMatching(/^3:16 service "s": a balanced service needs targets:/),
     ]);
+  });
+});
+
+describe('onionbalance: { manage: true }', () => {
+  const managed = (block: string) => SPEC.replace('    options: { HiddenServiceMaxStreams: 5 }\n', `    options: { HiddenServiceMaxStreams: 5 }\n${block}`);
+
+  it('normalizes the process: its own tor (a relative socket is the spec file\'s), the binary, -v, --is-testnet', async () => {
+    const { state } = await load(managed('    onionbalance: { manage: true, control: unix:./ob/control, isTestnet: true }\n'));
+    expect(state.balanced![0]!.onionbalance).toEqual({ control: `unix:${path.join(dir, 'ob/control')}`, binary: 'onionbalance', isTestnet: true, verbosity: 'info', source: expect.anything() });
+    const off = await load(managed('    onionbalance: { manage: false, control: unix:./ob/control }\n'));
+    expect(off.state.balanced![0]!.onionbalance).toBeUndefined();
+    const bin = await load(managed('    onionbalance: { manage: true, control: tcp:127.0.0.1:9151, binary: ./bin/ob, verbosity: debug }\n'));
+    expect(bin.state.balanced![0]!.onionbalance).toMatchObject({ control: 'tcp:127.0.0.1:9151', binary: path.join(dir, 'bin/ob'), verbosity: 'debug' });
+  });
+
+  it('refuses manage without control, and a backend\'s tor as Onionbalance\'s, at file:line:col', async () => {
+    expect(await errorsOf(managed('    onionbalance: { manage: true }\n'))).toEqual([expect.stringMatching(/^15:5 service "shop": onionbalance.manage needs onionbalance.control/)]);
+    expect(await errorsOf(managed('    onionbalance: { manage: true, control: tcp:10.0.0.2:9051 }\n'))).toEqual([expect.stringMatching(/^15:44 service "shop": onionbalance.control is backend "b2"'s tor/)]);
+  });
+
+  const m = { control: 'unix:/run/ob/control', binary: 'onionbalance', isTestnet: false, verbosity: 'info' as const, source: { file: 's', line: 1, col: 1 } };
+  const running = { pid: 42, startTime: '7', argv: obArgv(m, '/ob/config.yaml', '/ob'), digest: 'd1' };
+
+  it('the command line always passes -s, so Onionbalance never falls back to another tor', () => {
+    expect(obArgv(m, '/ob/config.yaml', '/ob')).toEqual(['onionbalance', '-s', '/run/ob/control', '-i', '127.0.0.1', '-p', '1', '-c', '/ob/config.yaml', '-v', 'info']);
+    expect(obArgv({ ...m, control: 'tcp:127.0.0.1:9151', isTestnet: true }, '/ob/config.yaml', '/ob')).toEqual(['onionbalance', '-s', '/ob/no-control-socket', '-i', '127.0.0.1', '-p', '9151', '-c', '/ob/config.yaml', '-v', 'info', '--is-testnet']);
+  });
+
+  it('plans start when not running (or the pid is not ours), reload for another config, restart for another command line, nothing when loaded', () => {
+    const plan = (state: Parameters<typeof planOb>[3], digest = 'd1') => planOb(m, '/ob', '/ob/config.yaml', state, digest);
+    expect(plan({})).toMatchObject({ action: 'start', reason: 'not running', pidFile: '/ob/onionbalance.pid', logFile: '/ob/onionbalance.log' });
+    expect(plan({ stale: running })).toMatchObject({ action: 'start', reason: 'not running (pid 42 of the pid file has exited)' });
+    expect(plan({ stale: running, recycled: true })).toMatchObject({ action: 'start', reason: 'not running (pid 42 of the pid file is now another process, never signalled)' });
+    expect(plan({ unreadable: '/ob/onionbalance.pid: bad' })).toMatchObject({ action: 'start', reason: expect.stringContaining('/ob/onionbalance.pid: bad') });
+    expect(plan({ running })).toMatchObject({ action: null, pid: 42 });
+    expect(plan({ running }, 'd2')).toMatchObject({ action: 'reload', pid: 42 });
+    expect(planOb(m, '/ob', '/ob/config.yaml', { running }, 'd1', ['b2'])).toMatchObject({ action: 'reload', reason: 'running (pid 42); config.yaml gains the address of b2 on apply' });
+    expect(plan({ running: { ...running, argv: ['onionbalance', '-c', 'x'] } }, 'd2')).toMatchObject({ action: 'restart', pid: 42 });
+    expect(obDigest('a', 'x')).not.toBe(obDigest('a', 'y'));
+    expect(obDigest('a', 'x')).not.toBe(obDigest('b', 'x'));
   });
 });
 

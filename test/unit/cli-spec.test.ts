@@ -36,6 +36,13 @@ describe('tor-reconcile validate', () => {
     expect(r).toEqual({ code: 0, stdout: `${quickstart}: valid (4 options, 2 onion services (1 filesystem, 1 ephemeral), 0 client authorizations)\n`, stderr: '' });
   });
 
+  it('counts the targets of a fleet spec and its balanced services in the summary', async () => {
+    const fleet = path.join(root, 'examples/specs/fleet.yaml');
+    const balanced = path.join(root, 'examples/specs/balanced.yaml');
+    expect((await cli('validate', fleet)).stdout).toBe(`${fleet}: valid (3 targets, 2 options, 2 onion services (0 filesystem, 2 ephemeral), 0 client authorizations)\n`);
+    expect((await cli('validate', balanced)).stdout).toBe(`${balanced}: valid (2 targets, 0 options, 1 onion service (0 filesystem, 0 ephemeral, 1 balanced), 0 client authorizations)\n`);
+  });
+
   it('exits 1 for an invalid spec, with every error and warning on stderr, positioned, and no stack trace', async () => {
     const r = await cli('validate', bad);
     expect(r.code).toBe(1);

@@ -22,7 +22,7 @@ import type { FleetTarget } from '../../spec/model.js';
 import { askYes, shouldConfirm } from '../confirm.js';
 import { EXIT_INVALID, formatReport, type CliIo } from '../program.js';
 import { CliUsageError } from '../report.js';
-import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetMetrics, renderFleetJson, renderFleetMarkdown, renderFleetStatus, renderFrontends } from '../views/fleet.js';
+import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetMetrics, renderOnionbalanceMetrics, renderFleetJson, renderFleetMarkdown, renderFleetStatus, renderFrontends } from '../views/fleet.js';
 import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
@@ -180,6 +180,8 @@ export async function fleetWatch(loaded: LoadResult, io: CliIo, specs: readonly 
     timeoutMs: flags.timeoutMs,
     table: tableFor,
     log,
+    // As apply: a balanced service whose backends are not all selected is left out, its Onionbalance too.
+    onionbalance: (loaded.state.balanced ?? []).filter((b) => b.onionbalance && b.backends.every((n) => targets.some((t) => t.name === n))).map((b) => b.name),
     load: async (table) => {
       if (!table && firstLoads > 0) {
         firstLoads--;
@@ -203,7 +205,10 @@ function serveFleet(watcher: FleetWatcher, listen: string): Promise<http.Server>
       const h = watcher.health();
       return json(h.ok ? 200 : 503, h);
     }
-    if (url === '/metrics') return { status: 200, type: 'text/plain; version=0.0.4', body: renderFleetMetrics(watcher.targets.map((t) => ({ name: t.name, metrics: t.watcher.metrics }))) };
+    if (url === '/metrics') {
+      const body = renderFleetMetrics(watcher.targets.map((t) => ({ name: t.name, metrics: t.watcher.metrics }))) + renderOnionbalanceMetrics(watcher.onionbalance.map((s) => s.state));
+      return { status: 200, type: 'text/plain; version=0.0.4', body };
+    }
     return undefined;
   });
 }

@@ -36,9 +36,18 @@ export const validateCommand: CliCommand = {
   },
 };
 
+/** `3 targets, 1 option, 3 onion services (1 filesystem, 1 ephemeral, 1 balanced), …`; targets only in a fleet spec. */
 function summary(state: DesiredState): string {
   const fs = state.onionServices.filter((s) => s.type === 'filesystem').length;
   const eph = state.onionServices.length - fs;
-  const parts = [plural(state.options.length, 'option'), `${plural(state.onionServices.length, 'onion service')} (${fs} filesystem, ${eph} ephemeral)`, plural(state.clientAuth.length, 'client authorization')];
+  // Balanced services are kept apart from onionServices (the fleet layer derives each backend's): counted here too.
+  const balanced = state.balanced?.length ?? 0;
+  const kinds = [`${fs} filesystem`, `${eph} ephemeral`, ...(balanced ? [`${balanced} balanced`] : [])];
+  const parts = [
+    ...(state.targets ? [plural(state.targets.length, 'target')] : []),
+    plural(state.options.length, 'option'),
+    `${plural(state.onionServices.length + balanced, 'onion service')} (${kinds.join(', ')})`,
+    plural(state.clientAuth.length, 'client authorization'),
+  ];
   return parts.join(', ');
 }

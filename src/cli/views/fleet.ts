@@ -9,6 +9,7 @@ import { isEmptyPlan } from '../../reconcile/plan.js';
 import { describeError } from '../report.js';
 import type { WatchMetrics } from '../../reconcile/watch.js';
 import { renderMetrics } from './metrics.js';
+import type { SupervisorState } from '../../fleet/supervise.js';
 import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown } from './plan.js';
 import { style } from './style.js';
 
@@ -55,6 +56,8 @@ function frontendJson(f: FrontendRun) {
   return { ...plan, changed: frontendChanged(f.plan), ok: !frontendFailed(f), ...(f.applied ? { applied: true } : {}), ...(frontendFailed(f) ? { error: f.front.error ?? failureReason(f.error) } : {}) };
 }
 
+const PAST = { start: 'started', reload: 'reloaded', restart: 'restarted' } as const;
+
 /** Onionbalance's side of each balanced service: the frontend address, its backends, its files. */
 export function renderFrontends(frontends: readonly FrontendRun[], applied = false): string {
   const out: string[] = [];
@@ -62,12 +65,23 @@ export function renderFrontends(frontends: readonly FrontendRun[], applied = fal
     const p = f.plan;
     out.push(`=== Onionbalance frontend ${p.name}: ${p.address ? `${p.address}.onion` : '(no key)'}${p.newKey ? ' (new key, kept on apply)' : ''} ===`, '');
     for (const b of p.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(assigned by its tor on apply)'}`);
+    const ob = p.onionbalance;
     if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
-    else if (applied && f.applied) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
-    else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync`);
+    else if (applied && f.applied) {
+      if (!ob) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
+      else if (f.onionbalance?.done) out.push(`  onionbalance: ${PAST[f.onionbalance.done]} (pid ${f.onionbalance.record.pid}; log ${ob.logFile})`);
+      else if (f.onionbalance) out.push(`  onionbalance: running (pid ${f.onionbalance.record.pid}) with this config.yaml: another tor-reconcile did it meanwhile`);
+      else out.push(`  ${p.configFile}: in sync; onionbalance ${ob.reason}`);
+    } else if (!frontendChanged(p)) out.push(`  ${p.configFile}: in sync${ob ? `; onionbalance ${ob.reason}` : ''}`);
     else {
-      out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
-      for (const line of p.after.split('\n').filter(Boolean)) out.push(`      ${line}`);
+      if (p.before !== p.after || p.writeKey || p.newKey || p.pending.length) {
+        out.push(`  ${p.before === null ? '+' : '~'} ${p.configFile}${p.writeKey ? ` and ${p.keyFile} (0600)` : ''}`);
+        for (const line of p.after.split('\n').filter(Boolean)) out.push(`      ${line}`);
+        if (p.pending.length) out.push(`      # and the address of ${p.pending.join(', ')}, assigned by its tor on apply`);
+      }
+      // After the files, as apply runs it.
+      if (ob?.action) out.push(`  > ${ob.action} onionbalance: ${ob.reason}`, `      ${ob.action === 'reload' ? `kill -HUP ${ob.pid}` : `${ob.action === 'restart' ? `kill -TERM ${ob.pid}; ` : ''}${ob.argv.join(' ')} >>${ob.logFile} 2>&1 &`}`);
+      else if (ob) out.push(`  onionbalance ${ob.reason}`);
     }
     out.push('');
   }
@@ -115,6 +129,7 @@ export function renderFleetStatus(targets: readonly TargetStatus[], frontends: r
   for (const f of frontends) {
     out.push(`=== Onionbalance frontend ${f.name}: ${f.address ? `${f.address}.onion` : '(no key yet: created on apply)'} ===`);
     for (const b of f.backends) out.push(`  backend ${b.target}: ${b.address ? `${b.address}.onion` : '(no address yet)'}; in tor now: ${b.running ? 'yes' : 'no'}; descriptor: ${DESCRIPTOR[String(b.descriptor)]}`);
+    if (f.onionbalance) out.push(`  onionbalance: ${f.onionbalance.state}${f.onionbalance.inSync ? '' : ' (apply starts or reloads it)'}`);
     out.push('');
   }
   for (const t of targets) {
@@ -155,4 +170,21 @@ export function renderFleetMetrics(targets: ReadonlyArray<{ name: string; metric
     if (m) out.push(...(samples.get(m[1]!) ?? []));
   }
   return out.join('\n') + '\n';
+}
+
+/** The supervised Onionbalances of a fleet watch, labelled `service="NAME"` (none: nothing). */
+export function renderOnionbalanceMetrics(states: readonly SupervisorState[]): string {
+  if (!states.length) return '';
+  const label = (s: SupervisorState) => `service="${s.service.replace(/["\\]/g, '\\$&')}"`;
+  const metric = (name: string, type: string, help: string, value: (s: SupervisorState) => number) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...states.map((s) => `${name}{${label(s)}} ${value(s)}`),
+  ];
+  return [
+    ...metric('tor_reconcile_onionbalance_up', 'gauge', 'Whether the Onionbalance tor-reconcile started for the service is running (1) or not (0).', (s) => (s.running ? 1 : 0)),
+    ...metric('tor_reconcile_onionbalance_starts_total', 'counter', 'Onionbalance starts and restarts by this watch.', (s) => s.starts),
+    ...metric('tor_reconcile_onionbalance_reloads_total', 'counter', 'Onionbalance reloads (SIGHUP) by this watch.', (s) => s.reloads),
+    ...metric('tor_reconcile_onionbalance_failures_total', 'counter', 'Failed Onionbalance starts or reloads by this watch.', (s) => s.failures),
+  ].join('\n') + '\n';
 }

@@ -5,7 +5,7 @@
  * is derived by the fleet layer (src/fleet/desired.ts).
  */
 import path from 'node:path';
-import type { BalancedService, FleetTarget, OnionServiceSpec } from '../model.js';
+import type { BalancedService, FleetTarget, ManagedOnionbalance, OnionServiceSpec } from '../model.js';
 import { formatControlAddress, parseControlAddress } from '../../tor/address.js';
 import { TorError } from '../../tor/errors.js';
 import { Secret } from '../../tor/secret.js';
@@ -116,9 +116,11 @@ export function balancedServices(r: SpecReader, stateDirectory: string, targets:
     if (!keyFile === !generate) r.error(r.keyLoc([...p, 'frontend', 'key']), 'frontend.key: give { file: PATH } or { generate: true }', [...p, 'frontend', 'key']);
     const dir = r.scalar([...p, 'frontend', 'directory']);
     const directory = r.scalar([...p, 'directory']);
+    const onionbalance = managedOnionbalance(r, [...p, 'onionbalance'], name, targets.filter((t) => backends.includes(t.name)));
     out.push({
       p,
       service: {
+        ...(onionbalance ? { onionbalance } : {}),
         type: 'balanced',
         name,
         frontendKeyFile: (keyFile && r.resolvePath(keyFile, [...p, 'frontend', 'key', 'file'])) || path.join(stateDirectory, 'keys', `${name}.frontend.key`),
@@ -133,4 +135,41 @@ export function balancedServices(r: SpecReader, stateDirectory: string, targets:
     });
   });
   return out;
+}
+
+/**
+ * `onionbalance: { manage: true, control, … }`: the process tor-reconcile runs for a balanced service, or
+ * undefined when it only writes Onionbalance's files. Its tor must not be one of the backends: Onionbalance
+ * sends NEWNYM to its tor every cycle, and a tor hosting the backend would be both frontend and instance.
+ */
+function managedOnionbalance(r: SpecReader, p: Path, name: string, backends: readonly FleetTarget[]): ManagedOnionbalance | undefined {
+  if (r.scalar([...p, 'manage'])?.value !== true) return undefined;
+  const controlNode = r.scalar([...p, 'control']);
+  if (!controlNode) {
+    r.error(r.keyLoc(p), `service "${name}": onionbalance.manage needs onionbalance.control, the control port of Onionbalance's own tor`, p);
+    return undefined;
+  }
+  let control: string;
+  try {
+    const address = parseControlAddress(String(controlNode.value));
+    if (address.type === 'unix') address.path = path.resolve(controlNode.loc.source.dir, address.path);
+    control = formatControlAddress(address);
+  } catch (err) {
+    if (!(err instanceof TorError)) throw err;
+    r.error(controlNode.loc, `onionbalance.control: ${err.message}`, [...p, 'control']);
+    return undefined;
+  }
+  const backend = backends.find((t) => t.control === control);
+  if (backend) r.error(controlNode.loc, `service "${name}": onionbalance.control is backend "${backend.name}"'s tor; Onionbalance needs a tor of its own that hosts no onion service`, [...p, 'control']);
+  const binaryNode = r.scalar([...p, 'binary']);
+  const binaryName = binaryNode ? String(binaryNode.value) : 'onionbalance';
+  // A bare name is looked up in PATH when apply runs it; a path is the spec file's, like every other path.
+  const binary = binaryNode && binaryName.includes('/') ? (r.resolvePath(binaryNode, [...p, 'binary']) ?? binaryName) : binaryName;
+  return {
+    control,
+    binary,
+    isTestnet: r.scalar([...p, 'isTestnet'])?.value === true,
+    verbosity: (r.str([...p, 'verbosity']) as ManagedOnionbalance['verbosity'] | undefined) ?? 'info',
+    source: pos(r.node(p)!.loc),
+  };
 }
