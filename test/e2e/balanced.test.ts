@@ -8,10 +8,10 @@
  * The network is shaped for Onionbalance 0.2.2's `--is-testnet` (its source, hs_v3/): it computes time periods
  * (blinded keys) for a 20 s voting interval, so the authorities vote every 20 s. Its hash ring
  * (hashring.get_responsible_hsdirs) loops forever with fewer than 5 HSDirs: the second replica finds only HSDirs
- * the first took and never stops looking. Only authorities are HSDirs here, and Onionbalance left one relay out
- * of its ring in every run looked at ("Could not find microdesc for rs", its tor had that microdescriptor; cause
- * not found): with 5 authorities its ring had 4 once and it hung. So 7 authorities (ring of 6), and no middle
- * relay: the authorities are the middles.
+ * the first took and never stops looking. Only authorities are HSDirs here, and Onionbalance sometimes leaves one
+ * out of its ring ("Could not find microdesc for rs" while its tor had that microdescriptor; cause not found):
+ * with 5 authorities its ring had 4 once and it hung. So 7 authorities, and no middle relay: the authorities are
+ * the middles. Details and figures: docs/fleet.md, "Status of the end-to-end test".
  */
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
