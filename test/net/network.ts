@@ -48,6 +48,12 @@ export interface NetworkOptions {
   hosts?: Record<string, string[]>;
   /** Progress messages, e.g. `console.log`. */
   log?: (message: string) => void;
+  /**
+   * The authorities' voting interval once a consensus exists, in seconds (default 10). Onionbalance's
+   * `--is-testnet` assumes 20 (its time periods, hence its blinded keys, are computed from it): its test
+   * (test/e2e/balanced.test.ts) passes 20.
+   */
+  votingInterval?: number;
 }
 
 export interface NetNode {
@@ -112,9 +118,10 @@ const COMMON_OPTIONS = {
 } as const;
 
 /**
- * Voting every 10 s once a consensus exists; before that, rounds of 20 s whose first vote is placed (by
- * TestingV3AuthVotingStartOffset, see votingOffset) late enough for every relay to have uploaded its
- * descriptor: otherwise the first consensus lists only the authorities and clients wait for the next rounds.
+ * Voting every 10 s (by default, see NetworkOptions.votingInterval) once a consensus exists; before that,
+ * rounds of 20 s whose first vote is placed (by TestingV3AuthVotingStartOffset, see votingOffset) late enough
+ * for every relay to have uploaded its descriptor: otherwise the first consensus lists only the authorities and
+ * clients wait for the next rounds.
  */
 const VOTE_INTERVAL = 10;
 const INITIAL_INTERVAL = 20;
@@ -126,7 +133,6 @@ const FIRST_VOTE_AFTER = 8;
 const AUTHORITY_OPTIONS = {
   AuthoritativeDirectory: 1,
   V3AuthoritativeDirectory: 1,
-  V3AuthVotingInterval: VOTE_INTERVAL,
   V3AuthVoteDelay: VOTE_DELAY,
   V3AuthDistDelay: DIST_DELAY,
   TestingV3AuthInitialVotingInterval: INITIAL_INTERVAL,
@@ -139,10 +145,10 @@ const AUTHORITY_OPTIONS = {
  * interval. Pick the offset whose first round starts soonest with its vote at least FIRST_VOTE_AFTER seconds
  * after `now` (an authority that starts after a round's vote time votes at once, with whatever it has).
  */
-function votingOffset(nowSeconds: number): number {
+function votingOffset(nowSeconds: number, voteInterval: number): number {
   for (let start = nowSeconds + FIRST_VOTE_AFTER + VOTE_DELAY + DIST_DELAY; ; start++) {
     const offset = start % INITIAL_INTERVAL;
-    if (offset <= VOTE_INTERVAL) return offset;
+    if (offset <= Math.min(voteInterval, INITIAL_INTERVAL)) return offset;
   }
 }
 
@@ -221,12 +227,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Privat
     const exitFps = plans.filter((p) => p.role === 'exit').map((p) => p.fingerprint!);
     const hsdirFps = plans.filter((p) => p.role === 'authority').map((p) => p.fingerprint!);
     const tStart = Date.now();
-    const offset = votingOffset(Math.ceil(tStart / 1000));
+    const votingInterval = options.votingInterval ?? VOTE_INTERVAL;
+    const offset = votingOffset(Math.ceil(tStart / 1000), votingInterval);
     const start = async (p: Plan): Promise<NetNode> => {
       const tor = await launch(
         offlineLaunch({
           dataDirectory: p.dataDirectory,
-          options: torrc(p, { authorityLines, exitFps, hsdirFps, geoipFile, resolvConf, offset, infoLog: options.infoLog ?? debug }),
+          options: torrc(p, { authorityLines, exitFps, hsdirFps, geoipFile, resolvConf, offset, votingInterval, infoLog: options.infoLog ?? debug }),
           startTimeout: 30_000,
         }),
       );
@@ -394,7 +401,10 @@ function exited(child: ChildProcess, what: string, input: string): Promise<void>
 
 type TorrcOptions = Record<string, string | number | boolean | Array<string | number>>;
 
-function torrc(p: Plan, cfg: { authorityLines: string[]; exitFps: string[]; hsdirFps: string[]; geoipFile: string; resolvConf: string; offset: number; infoLog: boolean }): TorrcOptions {
+function torrc(
+  p: Plan,
+  cfg: { authorityLines: string[]; exitFps: string[]; hsdirFps: string[]; geoipFile: string; resolvConf: string; offset: number; votingInterval: number; infoLog: boolean },
+): TorrcOptions {
   const o: TorrcOptions = {
     ...COMMON_OPTIONS,
     Nickname: p.name,
@@ -421,7 +431,13 @@ function torrc(p: Plan, cfg: { authorityLines: string[]; exitFps: string[]; hsdi
   if (p.role === 'relay' || p.role === 'exit') o.DirCache = 0;
   switch (p.role) {
     case 'authority':
-      Object.assign(o, AUTHORITY_OPTIONS, { DirPort: `${p.address}:${p.dirPort}`, TestingV3AuthVotingStartOffset: cfg.offset, ExitRelay: 0, ExitPolicy: 'reject *:*' });
+      Object.assign(o, AUTHORITY_OPTIONS, {
+        V3AuthVotingInterval: cfg.votingInterval,
+        DirPort: `${p.address}:${p.dirPort}`,
+        TestingV3AuthVotingStartOffset: cfg.offset,
+        ExitRelay: 0,
+        ExitPolicy: 'reject *:*',
+      });
       break;
     case 'relay':
       Object.assign(o, { ExitRelay: 0, ExitPolicy: 'reject *:*' });

@@ -1,4 +1,5 @@
 /** Local servers for traffic to leave the private network to (exits connect to them on 127.0.0.1). */
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -46,4 +47,42 @@ async function listen(server: net.Server, seen: string[]): Promise<Target> {
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * Answers every request with the name of the process (among `processes`, pid → name) whose socket made the
+ * connection, read from /proc: several onion-service tors forwarding to one port tell which tor carried a
+ * request. `unknown` when none of them holds the socket.
+ */
+export async function startWhoHttpTarget(processes: ReadonlyMap<number, string>): Promise<Target> {
+  const seen: string[] = [];
+  let port = 0;
+  const server = http.createServer((req, res) => {
+    void connectingProcess(req.socket.remotePort!, port, processes).then((name) => {
+      seen.push(`${name} ${req.method} ${req.url}`);
+      res.setHeader('content-type', 'text/plain');
+      res.end(name);
+    });
+  });
+  const target = await listen(server, seen);
+  port = target.port;
+  return target;
+}
+
+/** Which of `processes` holds the TCP socket 127.0.0.1:`localPort` → 127.0.0.1:`remotePort`. */
+async function connectingProcess(localPort: number, remotePort: number, processes: ReadonlyMap<number, string>): Promise<string> {
+  const hex = (p: number) => `0100007F:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  // /proc/net/tcp: `sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …`
+  const row = (await readFile('/proc/net/tcp', 'utf8'))
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((f) => f[1] === hex(localPort) && f[2] === hex(remotePort));
+  if (!row) return 'unknown';
+  const socket = `socket:[${row[9]}]`;
+  for (const [pid, name] of processes) {
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+    const links = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+    if (links.includes(socket)) return name;
+  }
+  return 'unknown';
 }
