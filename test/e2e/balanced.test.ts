@@ -2,8 +2,9 @@
  * Issue #17, balanced onion services on the loopback private Tor network: examples/specs/balanced.yaml applied
  * to two backend tors. Each backend runs the service with HiddenServiceOnionBalanceInstance 1 and an ob_config
  * naming the frontend (written before tor loaded the service), Onionbalance's config.yaml lists both backends'
- * addresses with the frontend key beside it, and a re-plan is empty. Then Debian's Onionbalance, on a tor of
- * its own, serves the frontend address to a client, and still does when the backend that answered stops.
+ * addresses with the frontend key beside it, apply starts Debian's Onionbalance on a tor of its own
+ * (`onionbalance: { manage: true }`), and a re-plan is empty. Then Onionbalance serves the frontend address to
+ * a client, and still does when the backend that answered stops.
  *
  * The network is shaped for Onionbalance 0.2.2's `--is-testnet` (its source, hs_v3/): it computes time periods
  * (blinded keys) for a 20 s voting interval, so the authorities vote every 20 s. Its hash ring
@@ -22,7 +23,6 @@ import type { HsDescEvent } from '../../src/tor/events.js';
 import { torFetch } from '../../src/tor/socks/index.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { startNetwork, type NetNode, type PrivateNetwork } from '../net/network.js';
-import { startOnionbalance, type RunningOnionbalance } from '../net/onionbalance.js';
 import { startWhoHttpTarget, type Target } from '../net/targets.js';
 
 const root = path.join(import.meta.dirname, '../..');
@@ -34,7 +34,8 @@ let backends: Record<string, NetNode>;
 /** The frontend tor: Onionbalance's own, hosting no onion service. */
 let frontendTor: NetNode;
 let web: Target;
-let onionbalance: RunningOnionbalance | undefined;
+/** The frontend tor's descriptor uploads, watched from before apply starts Onionbalance. */
+let uploads: Awaited<ReturnType<typeof watchUploads>> | undefined;
 /** Set by the apply test, read by the serving test. */
 let frontend: string | undefined;
 let appliedAt = 0;
@@ -53,16 +54,22 @@ beforeAll(async () => {
   // The example's backends forward to 127.0.0.1:8080; here to the test's server on a free port.
   const example = await readFile(path.join(root, 'examples/specs/balanced.yaml'), 'utf8');
   expect(example).toContain('target: 127.0.0.1:8080');
-  await writeFile(spec, example.replace('target: 127.0.0.1:8080', `target: 127.0.0.1:${web.port}`));
-  // The example's targets are ./.balanced/<name>/control.sock: point them at the network's backends.
-  for (const [name, node] of Object.entries(backends)) {
+  // Onionbalance's time periods match a test network's only with --is-testnet.
+  expect(example).toContain('      manage: true\n');
+  await writeFile(
+    spec,
+    example.replace('target: 127.0.0.1:8080', `target: 127.0.0.1:${web.port}`).replace('      manage: true\n', '      manage: true\n      isTestnet: true\n'),
+  );
+  // The example's control sockets are ./.balanced/<name>/control.sock: point them at the network's tors.
+  for (const [name, node] of [...Object.entries(backends), ['frontend', frontendTor] as const]) {
     await mkdir(path.join(work, '.balanced', name), { recursive: true, mode: 0o700 });
     await symlink((node.tor.controlAddress as { path: string }).path, path.join(work, '.balanced', name, 'control.sock'));
   }
 }, 300_000);
 
 afterAll(async () => {
-  await onionbalance?.stop();
+  await uploads?.stop();
+  await stopManagedOnionbalance();
   await web?.close();
   await net?.stop();
   // TOR_NET_KEEP=1 keeps the network's data directories (test/net/network.ts), and then Onionbalance's log too.
@@ -74,6 +81,7 @@ describe('a balanced onion service on the private network', () => {
     const planned = await cli('plan', spec, '--detailed-exitcode');
     expect(planned.code, planned.stderr + planned.stdout).toBe(2);
     expect(planned.stdout).toMatch(/=== Onionbalance frontend shop: [a-z2-7]{56}\.onion \(new key, kept on apply\) ===/);
+    uploads = await watchUploads(frontendTor.client);
     const applied = await cli('apply', spec, '--json');
     appliedAt = Date.now();
     expect(applied.code, applied.stderr + applied.stdout).toBe(0);
@@ -98,6 +106,9 @@ describe('a balanced onion service on the private network', () => {
     const again = await cli('plan', spec, '--detailed-exitcode');
     expect(again.code, again.stdout).toBe(0);
     expect(again.stdout).toContain('config.yaml: in sync');
+    const record = JSON.parse(await readFile(path.join(work, '.onionbalance/onionbalance.pid'), 'utf8')) as { pid: number; argv: string[] };
+    expect(record.argv).toContain('--is-testnet');
+    expect(again.stdout).toContain(`config.yaml: in sync; onionbalance running (pid ${record.pid}), config.yaml loaded`);
     const status = JSON.parse((await cli('status', spec, '--json')).stdout) as { frontends: Array<{ address: string; backends: Array<{ target: string; address: string; running: boolean }> }> };
     expect(status.frontends[0]!.address).toBe(frontend);
     expect(status.frontends[0]!.backends.map((b) => [b.target, b.address, b.running])).toEqual(front!.backends.map((b) => [b.target, b.address, true]));
@@ -105,18 +116,16 @@ describe('a balanced onion service on the private network', () => {
 
   it('Onionbalance serves the frontend through the client, and still does from the other backend when the one that answered stops', async () => {
     expect(frontend, 'the apply test ran first').toBeDefined();
-    const uploads = await watchUploads(frontendTor.client);
-    const started = Date.now();
-    onionbalance = await startOnionbalance(frontendTor.client, path.join(work, '.onionbalance/config.yaml'), work);
+    const logPath = path.join(work, '.onionbalance/onionbalance.log');
     try {
-      await uploads.settled(150_000);
+      await uploads!.settled(150_000);
       const published = Date.now();
       const { name: first, failures } = await answer(frontend!, published + 120_000);
       const answered = Date.now();
       expect(Object.keys(backends)).toContain(first);
       console.log(
-        `Onionbalance: apply → frontend answers ${answered - appliedAt} ms (Onionbalance start → descriptors uploaded ` +
-          `${published - started} ms, → answer from ${first} ${answered - started} ms; failed tries: ${failures.join('; ') || 'none'})`,
+        `Onionbalance: apply → frontend answers ${answered - appliedAt} ms (→ descriptors uploaded ${published - appliedAt} ms; ` +
+          `answer from ${first}; failed tries: ${failures.join('; ') || 'none'})`,
       );
 
       await backends[first]!.tor.stop();
@@ -126,10 +135,8 @@ describe('a balanced onion service on the private network', () => {
       expect(after.name).toBe(other);
       console.log(`Onionbalance: ${first} stopped → the frontend answers from ${other} after ${Date.now() - stopped} ms (failed tries: ${after.failures.join('; ') || 'none'})`);
     } catch (err) {
-      console.log(`Onionbalance's log (${onionbalance.logPath}):\n${await onionbalance.log()}`);
+      console.log(`Onionbalance's log (${logPath}):\n${await readFile(logPath, 'utf8').catch((e: Error) => e.message)}`);
       throw err;
-    } finally {
-      await uploads.stop();
     }
   }, 420_000);
 });
@@ -191,4 +198,26 @@ async function answer(address: string, deadline: number): Promise<{ name: string
       await new Promise((resolve) => setTimeout(resolve, 2_000));
     }
   }
+}
+
+/** SIGTERM to the Onionbalance that apply started (its pid file), so that it does not outlive the test. */
+async function stopManagedOnionbalance(): Promise<void> {
+  if (!work) return;
+  const pidFile = path.join(work, '.onionbalance/onionbalance.pid');
+  const record = await readFile(pidFile, 'utf8').then((t) => JSON.parse(t) as { pid: number }, () => undefined);
+  if (!record) return;
+  try {
+    process.kill(record.pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(record.pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  process.kill(record.pid, 'SIGKILL');
 }
