@@ -107,6 +107,10 @@ describe('onionbalance: { manage: true }', () => {
     expect(plan.stdout).toContain(`-s ${path.join(work, 'ob-tor/control.sock')} -i 127.0.0.1 -p 1 -c ${path.join(frontDir, 'config.yaml')} -v info`);
     const status = await cli('status', spec);
     expect(status.stdout).toContain('onionbalance: not running (apply starts or reloads it)');
+    const diff = await cli('diff', spec);
+    expect(diff.code, diff.stderr).toBe(1);
+    expect(diff.stdout).toContain(`--- ${path.join(frontDir, 'config.yaml')} (on disk)`);
+    expect(diff.stdout).toMatch(/^\+services:$/m);
     expect(existsSync(frontDir), 'read-only commands create no frontend directory, pid file or log').toBe(false);
     expect(await onionbalancesOfThisTest()).toEqual([]);
   }, 60_000);
@@ -127,6 +131,9 @@ describe('onionbalance: { manage: true }', () => {
     const again = await cli('plan', spec, '--detailed-exitcode');
     expect(again.code, again.stdout).toBe(0);
     expect(again.stdout).toContain(`in sync; onionbalance running (pid ${record.pid}), config.yaml loaded`);
+    const diff = await cli('diff', spec);
+    expect(diff.code, diff.stdout + diff.stderr).toBe(0);
+    expect(diff.stdout).toBe('');
     expect((await cli('status', spec)).stdout).toContain(`onionbalance: running (pid ${record.pid}), config.yaml loaded\n`);
     expect(await onionbalancesOfThisTest()).toEqual([record.pid]);
   }, 90_000);

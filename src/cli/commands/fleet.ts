@@ -134,9 +134,17 @@ export async function fleetDiff(loaded: LoadResult, io: CliIo, specs: readonly s
     differs = true;
     io.stdout(createTwoFilesPatch(`live (${t.target.name}: ${t.address})`, `spec (${specs.join(', ')}) [${t.target.name}]`, before, after, '', '', { context: 3 }));
   }
+  // Onionbalance's config.yaml is configuration the spec declares too: on disk against what apply would write.
+  for (const f of run.frontends) {
+    if (frontendFailed(f) || f.plan.before === f.plan.after) continue;
+    differs = true;
+    io.stdout(createTwoFilesPatch(`${f.plan.configFile} (on disk)`, `spec (${specs.join(', ')}) [${f.plan.name}]`, f.plan.before ?? '', f.plan.after, '', '', { context: 3 }));
+  }
   const failed = run.targets.filter((t) => t.error !== undefined);
+  const failedFrontends = run.frontends.filter(frontendFailed);
   if (failed.length) io.stderr(renderFleetHuman(failed, false));
-  return failed.length ? 2 : differs ? 1 : 0;
+  if (failedFrontends.length) io.stderr(renderFrontends(failedFrontends));
+  return failed.length || failedFrontends.length ? 2 : differs ? 1 : 0;
 }
 
 /** Exit status 1 when a target could not be read. */
