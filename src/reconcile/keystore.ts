@@ -22,6 +22,17 @@ interface KeyStoreFile {
   keys: Record<string, string>;
 }
 
+/**
+ * The key store a new key named `file` is written to: its directory's, when that directory is inside the
+ * state directory; undefined for a key file elsewhere (a spec's own `key.file`), which stays a file of its own.
+ */
+export function keyStoreFor(file: string, stateDirectory: string): string | undefined {
+  const dir = path.dirname(path.resolve(file));
+  const rel = path.relative(path.resolve(stateDirectory), dir);
+  const inside = rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+  return inside ? path.join(dir, KEY_STORE_FILE) : undefined;
+}
+
 /** Base name → the key's bytes, as its key file would hold them. */
 export type KeyStore = ReadonlyMap<string, Buffer>;
 

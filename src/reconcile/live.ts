@@ -63,8 +63,11 @@ export async function readLocal(desired: DesiredState) {
   const parents = new Map<string, Promise<PathEntry>>();
   const [stateDirectory, probed] = await Promise.all([
     probePath(desired.stateDirectory, parents),
-    probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))),
-    ...ephemeral.map(async (s) => void keyFiles.set(s.keyFile, await probePath(s.keyFile, parents))),
+    probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))).then(async (p) => {
+      // What holds the secret is walked, once per file: 5,000 keys in one key store are one walk.
+      await Promise.all([...new Set(p.holders)].map(async (file) => void keyFiles.set(file, await probePath(file, parents))));
+      return p.keys;
+    }),
     ...desired.onionServices.map(async (s) => {
       if (s.type === 'filesystem') serviceFiles.set(normalizeDirectory(s.directory), await readServiceFiles(s.directory, s.address !== undefined, s.obConfig !== undefined));
     }),

@@ -8,6 +8,7 @@
 import type { DesiredState, EphemeralService } from '../spec/model.js';
 import { serviceAuthLine } from '../tor/onion/index.js';
 import { changeId, resolveDesired } from './desired.js';
+import { keyStoreFor } from './keystore.js';
 import { digest, findRecord, recordKey } from './local.js';
 import { held, recordTarget, type Builder, type PlanContext } from './plan-common.js';
 import { portLine } from './hsblock.js';
@@ -78,7 +79,8 @@ export function planEphemeralServices(desired: DesiredState, live: LiveState, ct
     const base = { kind: 'ephemeral-service' as const, id: s.name, source: s.source };
     const recordDigest = digest(cfg);
     if (key.missing) {
-      b.keySteps.push(step('generate-key', { service: s.name, path: s.keyFile }, [item]));
+      const store = keyStoreFor(s.keyFile, desired.stateDirectory);
+      b.keySteps.push(step('generate-key', { service: s.name, path: s.keyFile, ...(store ? { store } : {}) }, [item]));
       b.change({ ...base, action: 'create', before: null, after, reason: 'new service; a key is generated and saved before use' });
       b.addSteps.push(...addOnionSteps(s, item, ctx, spec));
       continue;

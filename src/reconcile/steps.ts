@@ -57,8 +57,9 @@ const octal = (mode: number) => `0${mode.toString(8)}`;
 
 export const STEPS: { [O in StepOp]: StepKind<O> } = {
   'generate-key': {
-    // Every effect on disk is shown: the key file, and its directory when it must be made (local.ts keyDirectories).
-    display: (s) => `generate key ${s.path} (0600; its directory made 0700 if missing)`,
+    // Every effect on disk is shown: the key store the key is added to, or its own file (local.ts
+    // createKeyFiles), and its directory when it must be made.
+    display: (s) => `generate key ${s.path} (${s.store ? `into the key store ${s.store}, ` : ''}0600; its directory made 0700 if missing)`,
     control: false,
     stateful: true,
     batch: 'together',
