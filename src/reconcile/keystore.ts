@@ -39,8 +39,8 @@ export type KeyStore = ReadonlyMap<string, Buffer>;
 const EMPTY: KeyStore = new Map();
 
 /**
- * The last store read or written per file, with its inode, size and change times: callers that load keys one
- * by one (status, check, watch, `apply --wait-published`) parse the store once, then only stat it.
+ * The last store read or written per file, with its stamp (fileStamp): callers that load keys one by one
+ * (status, check, watch, `apply --wait-published`) and every re-plan parse the store once, then only stat it.
  */
 const cache = new Map<string, { stamp: string; keys: KeyStore }>();
 
@@ -107,10 +107,22 @@ export async function addToKeyStore(dir: string, entries: ReadonlyMap<string, Bu
 
 async function stampOf(file: string): Promise<string | undefined> {
   try {
+    return await fileStamp(file);
+  } catch (err) {
+    throw new KeyFileError(file, `cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * A file's inode, size and change times (undefined when it does not exist): the same stamp means the same
+ * content, so a file parsed once need not be read again (the key store here, the state file in local.ts).
+ */
+export async function fileStamp(file: string): Promise<string | undefined> {
+  try {
     const st = await stat(file, { bigint: true });
     return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw new KeyFileError(file, `cannot be read: ${(err as Error).message}`, { cause: err });
+    throw err;
   }
 }

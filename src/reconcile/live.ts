@@ -122,14 +122,23 @@ async function readServiceFiles(dir: string, verifyKey: boolean, withObConfig: b
 export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
   return digest({
     v: state.torVersion,
-    o: [...state.options].sort(),
+    o: [...state.options].sort(byKey),
     s: state.services,
     // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.
     f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
-    k: [...state.ephemeralKeys].sort(),
-    r: [...state.records].sort(),
+    k: [...state.ephemeralKeys].sort(byKey),
+    r: [...state.records].sort(byKey),
     p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null] : null,
   });
+}
+
+/**
+ * Map entries by key. The default sort turns every entry into a string at every comparison (the value
+ * included): 5,000 records cost several milliseconds more per plan. The order is the same for the names
+ * these maps hold (none has a character below ',', which ends the key in the default's string).
+ */
+function byKey(a: readonly [string, unknown], b: readonly [string, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }

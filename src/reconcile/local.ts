@@ -6,7 +6,7 @@
  * Longer than ~400 lines because keys, records and the lock are the one state directory's three concerns,
  * each short; the key store's file format is kept apart in keystore.ts.
  */
-import { createHash, hash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { link, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { processAlive } from '../tor/launch.js';
 import { syncDirectory, writeNewFile } from '../tor/onion/persist.js';
 import { Secret } from '../tor/secret.js';
 import { StateFileError, StateLockedError } from './errors.js';
-import { addToKeyStore, KEY_STORE_FILE, keyStoreFor, readKeyStore, type KeyStore } from './keystore.js';
+import { addToKeyStore, fileStamp, KEY_STORE_FILE, keyStoreFor, readKeyStore, type KeyStore } from './keystore.js';
 import type { EphemeralRecord, LocalKey } from './types.js';
 
 const STATE_FILE = 'state.json';
@@ -340,15 +340,32 @@ interface StateFile {
   ephemeral: EphemeralRecord[];
 }
 
+/**
+ * The last state file read or written per path, by its stamp: a re-plan of 5,000 services (watch, every apply's
+ * verifying re-read) would otherwise read and parse ~1.5 MB again. Callers get a copy of the map, which apply
+ * changes; the records themselves are never modified, only replaced.
+ */
+const recordsCache = new Map<string, { stamp: string; records: ReadonlyMap<string, EphemeralRecord> }>();
+
 export async function readRecords(stateDirectory: string): Promise<Map<string, EphemeralRecord>> {
   const file = path.join(stateDirectory, STATE_FILE);
+  let stamp: string | undefined;
   let text: string;
   try {
+    stamp = await fileStamp(file);
+    const cached = recordsCache.get(file);
+    if (stamp !== undefined && cached?.stamp === stamp) return new Map(cached.records);
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw new StateFileError(`${file}: cannot be read: ${(err as Error).message}`, { cause: err });
   }
+  const records = parseRecords(text, file);
+  if (stamp !== undefined) recordsCache.set(file, { stamp, records: new Map(records) });
+  return records;
+}
+
+function parseRecords(text: string, file: string): Map<string, EphemeralRecord> {
   try {
     const parsed = JSON.parse(text) as StateFile | StateFileV2 | StateFileV1;
     let records: EphemeralRecord[];
@@ -365,7 +382,11 @@ export async function readRecords(stateDirectory: string): Promise<Map<string, E
 export async function writeRecords(stateDirectory: string, records: Map<string, EphemeralRecord>): Promise<void> {
   await ensureSecretDir(stateDirectory);
   const body: StateFile = { format_version: 3, ephemeral: [...records.values()].sort((a, b) => a.target.localeCompare(b.target) || a.spec.localeCompare(b.spec) || a.name.localeCompare(b.name)) };
-  await writeSecretFileAtomic(path.join(stateDirectory, STATE_FILE), JSON.stringify(body, null, 2) + '\n');
+  const file = path.join(stateDirectory, STATE_FILE);
+  await writeSecretFileAtomic(file, JSON.stringify(body, null, 2) + '\n');
+  // In the order a read of the file gives.
+  const stamp = await fileStamp(file).catch(() => undefined);
+  if (stamp !== undefined) recordsCache.set(file, { stamp, records: new Map(body.ephemeral.map((r) => [recordKey(r.target, r.spec, r.name), r])) });
 }
 
 interface LockHolder {
@@ -454,5 +475,6 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
 }
 
 export function digest(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+  // One-shot, as sha256() above: a plan digests every ephemeral service's configuration.
+  return hash('sha256', JSON.stringify(value), 'hex');
 }
