@@ -8,7 +8,7 @@ import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
 import { digest, probeKeyFiles, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import { probeEntry, probePath, readTorIdentity } from './fs-probe.js';
-import type { LiveServiceFiles, LiveState, LocalKey, PathEntry, PathProbe } from './types.js';
+import type { EphemeralRecord, LiveServiceFiles, LiveState, LocalKey, PathEntry, PathProbe } from './types.js';
 
 /**
  * Read exactly what the spec manages, in one pipelined round trip: the managed options, the whole
@@ -129,9 +129,23 @@ export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(byKey),
-    r: [...state.records].sort(byKey),
+    // A record's key is made of its own fields (recordKey): its digest covers both.
+    r: [...state.records].sort(byKey).map(([, r]) => recordDigest(r)),
     p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null] : null,
   });
+}
+
+/**
+ * Each record's digest, once per record object: records are never modified, only replaced, and the state
+ * file's records are kept across reads while it is unchanged (local.ts readRecords), so a re-plan of 5,000
+ * services serialises 5,000 digests instead of every record (~1.5 MB) each time.
+ */
+const recordDigests = new WeakMap<EphemeralRecord, string>();
+
+function recordDigest(r: EphemeralRecord): string {
+  let d = recordDigests.get(r);
+  if (d === undefined) recordDigests.set(r, (d = digest(r)));
+  return d;
 }
 
 /**
