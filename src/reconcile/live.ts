@@ -5,6 +5,7 @@ import type { TorClient } from '../tor/client.js';
 import { HOSTNAME_FILE, KeyFileError, PUBLIC_KEY_FILE, readTorKeyFiles, SECRET_KEY_FILE } from '../tor/onion/index.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock, normalizeDirectory } from './hsblock.js';
+import { keyStoreFor } from './keystore.js';
 import { digest, probeKeyFiles, readRecords } from './local.js';
 import { persistInfoKeys, readLivePersist } from './persist/live.js';
 import { probeEntry, probePath, readTorIdentity } from './fs-probe.js';
@@ -64,8 +65,10 @@ export async function readLocal(desired: DesiredState) {
   const [stateDirectory, probed] = await Promise.all([
     probePath(desired.stateDirectory, parents),
     probeKeyFiles(ephemeral.map((s) => ({ file: s.keyFile, record: byKeyFile.get(s.keyFile) }))).then(async (p) => {
-      // What holds the secret is walked, once per file: 5,000 keys in one key store are one walk.
-      await Promise.all([...new Set(p.holders)].map(async (file) => void keyFiles.set(file, await probePath(file, parents))));
+      // What holds the secret is walked, once per file: 5,000 keys in one key store are one walk. A key not
+      // generated yet is judged where generate-key will write it: its key store, or its own file.
+      const holders = p.holders.map((file, i) => (p.keys[i]!.missing ? (keyStoreFor(file, desired.stateDirectory) ?? file) : file));
+      await Promise.all([...new Set(holders)].map(async (file) => void keyFiles.set(file, await probePath(file, parents))));
       return p.keys;
     }),
     ...desired.onionServices.map(async (s) => {

@@ -4,13 +4,16 @@
  * that cannot be read is an error, never "no keys".
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_STORE_FILE } from '../../src/reconcile/keystore.js';
+import { readLocal } from '../../src/reconcile/live.js';
+import { computePlan } from '../../src/reconcile/plan.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, persistKeys, probeKeyFile, probeKeyFiles } from '../../src/reconcile/local.js';
 import { generateServiceKey, type OnionServiceKey } from '../../src/tor/onion/index.js';
+import { desiredState, ephService, liveState, planCtx } from '../helpers/desired.js';
 
 let root: string;
 beforeAll(async () => {
@@ -148,5 +151,19 @@ describe('generated keys go to the key store', () => {
     expect(await readFile(file, 'utf8')).toBe(blob(imported));
     expect(await mode(file)).toBe(0o600);
     expect((await loadKeyFile(file)).address).toBe(imported.address);
+  });
+
+  it("a plan judges the files that hold the keys: the key store once for every key it holds or will hold, a key file of one's own by itself", async () => {
+    const { state, keys } = await stateDir('holders');
+    const stored = ephService('stored', state, [[80, '127.0.0.1:9000']]);
+    const fresh = ephService('fresh', state, [[80, '127.0.0.1:9000']]);
+    const own = ephService('own', state, [[80, '127.0.0.1:9000']], { keyFile: path.join(root, 'holders-own', 'own.key') });
+    await createKeyFiles([{ file: stored.keyFile, key: generateServiceKey() }], state);
+    await chmod(path.join(keys, KEY_STORE_FILE), 0o644);
+    const local = await readLocal(desiredState(state, { onionServices: [stored, fresh, own] }));
+    expect([...local.localFiles.keyFiles.keys()].sort()).toEqual([own.keyFile, path.join(keys, KEY_STORE_FILE)].sort());
+    expect(local.ephemeralKeys.get('fresh')).toEqual({ missing: true });
+    const plan = computePlan(desiredState(state, { onionServices: [stored, fresh, own] }), liveState({ localFiles: local.localFiles, ephemeralKeys: local.ephemeralKeys }), { ...planCtx, uid: process.getuid!() });
+    expect(plan.warnings.map((w) => w.message)).toEqual([expect.stringContaining(`key file ${path.join(keys, KEY_STORE_FILE)} is accessible to group or others (mode 0644)`)]);
   });
 });
