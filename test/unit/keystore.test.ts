@@ -13,6 +13,7 @@ import { readLocal } from '../../src/reconcile/live.js';
 import { computePlan } from '../../src/reconcile/plan.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, persistKeys, probeKeyFile, probeKeyFiles } from '../../src/reconcile/local.js';
 import { generateServiceKey, type OnionServiceKey } from '../../src/tor/onion/index.js';
+import { cliInProcess } from '../helpers/cli.js';
 import { desiredState, ephService, liveState, planCtx } from '../helpers/desired.js';
 
 let root: string;
@@ -165,5 +166,20 @@ describe('generated keys go to the key store', () => {
     expect(local.ephemeralKeys.get('fresh')).toEqual({ missing: true });
     const plan = computePlan(desiredState(state, { onionServices: [stored, fresh, own] }), liveState({ localFiles: local.localFiles, ephemeralKeys: local.ephemeralKeys }), { ...planCtx, uid: process.getuid!() });
     expect(plan.warnings.map((w) => w.message)).toEqual([expect.stringContaining(`key file ${path.join(keys, KEY_STORE_FILE)} is accessible to group or others (mode 0644)`)]);
+  });
+
+  it('keys address and keys export take a stored key by its path; a path nothing holds is still "no such file"', async () => {
+    const { state, keys } = await stateDir('cli');
+    const key = generateServiceKey();
+    const file = path.join(keys, 'web.key');
+    await createKeyFiles([{ file, key }], state);
+    const address = await cliInProcess(['keys', 'address', file]);
+    expect(address.stdout, address.stderr).toBe(`${key.address}.onion\n`);
+    const exported = path.join(root, 'cli-exported');
+    expect((await cliInProcess(['keys', 'export', file, exported])).stdout).toBe(`${key.address}.onion\n`);
+    expect((await readFile(path.join(exported, 'hostname'), 'utf8')).trim()).toBe(`${key.address}.onion`);
+    const missing = await cliInProcess(['keys', 'address', path.join(keys, 'nothing.key')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`${path.join(keys, 'nothing.key')}: no such file or directory`);
   });
 });
