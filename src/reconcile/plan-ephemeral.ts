@@ -92,25 +92,27 @@ export function planEphemeralServices(desired: DesiredState, live: LiveState, ct
       b.delSteps.push(delOnionStep(record.address, item, s.name));
     }
     const running = key.address !== undefined && detached.has(key.address);
-    const base = { kind: 'ephemeral-service' as const, id: s.name, source: s.source };
+    // Field by field: spreading a shared base object into each change made this loop twice as slow (5,000 services).
+    const change = (action: 'create' | 'noop' | 'replace', before: EphemeralServiceShown | { address: string } | null, reason: string) =>
+      b.change({ kind: 'ephemeral-service', id: s.name, source: s.source, action, before, after, reason });
     const recordDigest = configDigest(cfg);
     if (key.missing) {
       const store = keyStoreFor(s.keyFile, desired.stateDirectory);
       b.keySteps.push(step('generate-key', { service: s.name, path: s.keyFile, ...(store ? { store } : {}) }, [item]));
-      b.change({ ...base, action: 'create', before: null, after, reason: 'new service; a key is generated and saved before use' });
+      change('create', null, 'new service; a key is generated and saved before use');
       b.addSteps.push(...addOnionSteps(s, item, ctx, spec, cfg, recordDigest));
       continue;
     }
     if (!running) {
-      b.change({ ...base, action: 'create', before: null, after, reason: record ? 'not running in tor (tor restarted?); restored with its key' : 'new service' });
+      change('create', null, record ? 'not running in tor (tor restarted?); restored with its key' : 'new service');
       b.addSteps.push(...addOnionSteps(s, item, ctx, spec, cfg, recordDigest));
       continue;
     }
     if (record && record.address === key.address && record.config === recordDigest) {
-      b.change({ ...base, action: 'noop', before: after, after, reason: 'in sync' });
+      change('noop', after, 'in sync');
       continue;
     }
-    b.change({ ...base, action: 'replace', before: { address: key.address! }, after, reason: record ? 'configuration changed (same key, same address)' : 'running without a record of its configuration: re-added to be sure (same address)' });
+    change('replace', { address: key.address! }, record ? 'configuration changed (same key, same address)' : 'running without a record of its configuration: re-added to be sure (same address)');
     b.delSteps.push(delOnionStep(key.address!, item, s.name));
     b.addSteps.push(...addOnionSteps(s, item, ctx, spec, cfg, recordDigest));
   }
