@@ -8,7 +8,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEY_STORE_FILE } from '../../src/reconcile/keystore.js';
+import { KEY_STORE_FILE, keyStoreFor } from '../../src/reconcile/keystore.js';
 import { readLocal } from '../../src/reconcile/live.js';
 import { computePlan } from '../../src/reconcile/plan.js';
 import { createKeyFiles, keyFileDigest, loadKeyFile, persistKeys, probeKeyFile, probeKeyFiles } from '../../src/reconcile/local.js';
@@ -181,5 +181,14 @@ describe('generated keys go to the key store', () => {
     const missing = await cliInProcess(['keys', 'address', path.join(keys, 'nothing.key')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`${path.join(keys, 'nothing.key')}: no such file or directory`);
+  });
+
+  it('a new key goes to the store of its directory only inside the state directory, whatever was asked before', () => {
+    expect(keyStoreFor('/s/keys/a.key', '/s')).toBe('/s/keys/keystore.json');
+    expect(keyStoreFor('/s/keys/b.key', '/s')).toBe('/s/keys/keystore.json');
+    expect(keyStoreFor('/s/keys/a.key', '/other')).toBeUndefined();
+    expect(keyStoreFor('/s/keys/a.key', '/s/keys')).toBe('/s/keys/keystore.json');
+    expect(keyStoreFor('/s/../t/keys/a.key', '/s')).toBeUndefined();
+    expect(keyStoreFor('/own/web.key', '/s')).toBeUndefined();
   });
 });
