@@ -19,6 +19,7 @@ import type { EphemeralService } from '../spec/model.js';
 import type { TorClient } from '../tor/client.js';
 import { clientAuthPrivateKeyFromBase64, clientAuthPrivateLine, ensureSecretDir, writeSecretFileAtomic } from '../tor/onion/index.js';
 import { digest, loadKeyFile, lockStateDirectory, probeKeyFile, readRecords, recordKey, writeRecords } from './local.js';
+import { KEY_STORE_FILE, readKeyStore } from './keystore.js';
 import { ephemeralConfig } from './plan-ephemeral.js';
 import type { EphemeralRecord } from './types.js';
 
@@ -101,10 +102,13 @@ async function servicesOf(specId: string, env: Record<string, string | undefined
   }
 }
 
-/** Address → key file, for the key files in `dir` that parse. */
+/** Address → key path, for the keys in `dir` that parse: its key store's entries and its key files. */
 async function keysIn(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
+  // A stored key has no file of its own: its path is named by its entry in the store.
+  const stored = await readKeyStore(dir).catch(() => new Map<string, Buffer>());
+  const names = new Set([...stored.keys(), ...(await readdir(dir).catch(() => [] as string[])).filter((n) => n !== KEY_STORE_FILE)]);
+  for (const name of [...names].sort()) {
     const file = path.join(dir, name);
     const key = await loadKeyFile(file).catch(() => undefined);
     if (key) out.set(key.address, file);

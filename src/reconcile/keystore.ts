@@ -22,14 +22,33 @@ interface KeyStoreFile {
   keys: Record<string, string>;
 }
 
+/**
+ * The key store a new key named `file` is written to: its directory's, when that directory is inside the
+ * state directory; undefined for a key file elsewhere (a spec's own `key.file`), which stays a file of its own.
+ */
+export function keyStoreFor(file: string, stateDirectory: string): string | undefined {
+  // The answer for the last directory asked about: a plan asks once per key (5,000 keys, one directory), and
+  // path.resolve and path.relative cost ~25 µs a key. Absolute paths only, which do not depend on the cwd.
+  const parent = path.dirname(file);
+  if (lastStore && lastStore.parent === parent && lastStore.state === stateDirectory) return lastStore.store;
+  const dir = path.dirname(path.resolve(file));
+  const rel = path.relative(path.resolve(stateDirectory), dir);
+  const inside = rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+  const store = inside ? path.join(dir, KEY_STORE_FILE) : undefined;
+  if (path.isAbsolute(file) && path.isAbsolute(stateDirectory)) lastStore = { parent, state: stateDirectory, store };
+  return store;
+}
+
+let lastStore: { parent: string; state: string; store: string | undefined } | undefined;
+
 /** Base name → the key's bytes, as its key file would hold them. */
 export type KeyStore = ReadonlyMap<string, Buffer>;
 
 const EMPTY: KeyStore = new Map();
 
 /**
- * The last store read or written per file, with its inode, size and change times: callers that load keys one
- * by one (status, check, watch, `apply --wait-published`) parse the store once, then only stat it.
+ * The last store read or written per file, with its stamp (fileStamp): callers that load keys one by one
+ * (status, check, watch, `apply --wait-published`) and every re-plan parse the store once, then only stat it.
  */
 const cache = new Map<string, { stamp: string; keys: KeyStore }>();
 
@@ -96,10 +115,22 @@ export async function addToKeyStore(dir: string, entries: ReadonlyMap<string, Bu
 
 async function stampOf(file: string): Promise<string | undefined> {
   try {
+    return await fileStamp(file);
+  } catch (err) {
+    throw new KeyFileError(file, `cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * A file's inode, size and change times (undefined when it does not exist): the same stamp means the same
+ * content, so a file parsed once need not be read again (the key store here, the state file in local.ts).
+ */
+export async function fileStamp(file: string): Promise<string | undefined> {
+  try {
     const st = await stat(file, { bigint: true });
     return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw new KeyFileError(file, `cannot be read: ${(err as Error).message}`, { cause: err });
+    throw err;
   }
 }

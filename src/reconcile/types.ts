@@ -102,7 +102,7 @@ export interface TorIdentity {
 export interface LiveLocalFiles {
   /** The state directory's path, walked. */
   stateDirectory: PathProbe;
-  /** Each ephemeral service's key file's path, walked; by path. */
+  /** The files holding ephemeral services' keys (a key store, or a key's own file), walked; by path. */
   keyFiles: Map<string, PathProbe>;
 }
 
@@ -217,7 +217,7 @@ export type PlannedRecord = Omit<EphemeralRecord, 'address' | 'keyDigest'> & { a
 /** Each op's display, batching and execution are in steps.ts (STEPS); a new op is added there and here. */
 export type Step = StepBase &
   (
-    | { op: 'generate-key'; service: string; path: string }
+    | { op: 'generate-key'; service: string; path: string; /** The key store it is added to; absent for a key file of its own. */ store?: string }
     /** Created exclusively (never an existing directory), then chmod and chown through a handle that follows no link. */
     | {
         op: 'mkdir';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan } from '../../src/reconcile/apply.js';
 import { resolveDesired } from '../../src/reconcile/desired.js';
+import { KEY_STORE_FILE } from '../../src/reconcile/keystore.js';
 import { readLiveState } from '../../src/reconcile/live.js';
 import { loadKeyFile } from '../../src/reconcile/local.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
@@ -198,7 +199,9 @@ describe('ephemeral onion services', () => {
     const first = await converge(d);
     expect(first.result.ok).toBe(true);
     const key = await loadKeyFile(svc.keyFile);
-    expect((await stat(svc.keyFile)).mode & 0o777).toBe(0o600);
+    // Kept in the key store of its directory (0600), with no file of its own.
+    expect((await stat(path.join(path.dirname(svc.keyFile), KEY_STORE_FILE))).mode & 0o777).toBe(0o600);
+    await expect(stat(svc.keyFile)).rejects.toThrow(/ENOENT/);
     expect(await tor.client.getInfo('onions/detached')).toContain(key.address);
     expect((await converge(d)).sent).toEqual([]);
 

@@ -8,6 +8,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEY_STORE_FILE } from '../../src/reconcile/keystore.js';
 import { loadKeyFile } from '../../src/reconcile/local.js';
 import type { Plan } from '../../src/reconcile/types.js';
 import { formatControlAddress } from '../../src/tor/address.js';
@@ -19,13 +20,13 @@ const FS = FULL_SPEC_FS;
 const EPH = FULL_SPEC_EPHEMERAL;
 
 interface Snapshot {
-  /** Relative path → bytes (base64) of every key file and hostname that exists. */
+  /** Relative path → bytes (base64) of every key (its key store entry) and hostname that exists. */
   keys: Map<string, string>;
   /** Address each key file or service directory stands for. */
   addresses: Map<string, string>;
   detached: string[];
   tempFiles: string[];
-  /** Key files or directories with the wrong mode, or key files that do not parse. */
+  /** A key store, key file or directory with the wrong mode, or a key store or key that does not parse. */
   problems: string[];
 }
 
@@ -33,12 +34,23 @@ async function snapshot(work: string, tor: TestTor): Promise<Snapshot> {
   const keys = new Map<string, string>();
   const addresses = new Map<string, string>();
   const problems: string[] = [];
+  // Generated keys live in the key store alone (docs/keys.md): read here as its JSON, not through the product.
+  const storeFile = path.join(work, 'state/keys', KEY_STORE_FILE);
+  const storeText = await readFile(storeFile, 'utf8').catch(() => undefined);
+  let stored: Record<string, string> = {};
+  if (storeText !== undefined) {
+    if ((await mode(storeFile)) !== 0o600) problems.push(`${KEY_STORE_FILE} mode ${(await mode(storeFile)).toString(8)}`);
+    try {
+      stored = (JSON.parse(storeText) as { keys: Record<string, string> }).keys;
+    } catch (err) {
+      problems.push(`${KEY_STORE_FILE} does not parse (half-written?): ${(err as Error).message}`);
+    }
+  }
   for (const name of EPH) {
     const file = path.join(work, 'state/keys', `${name}.key`);
-    const bytes = await readFile(file).catch(() => undefined);
-    if (!bytes) continue;
-    keys.set(`state/keys/${name}.key`, bytes.toString('base64'));
-    if ((await mode(file)) !== 0o600) problems.push(`${name}.key mode ${(await mode(file)).toString(8)}`);
+    const entry = stored[`${name}.key`];
+    if (entry === undefined) continue;
+    keys.set(`state/keys/${name}.key`, Buffer.from(entry).toString('base64'));
     try {
       addresses.set(name, (await loadKeyFile(file)).address);
     } catch (err) {

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadKeyFile } from '../../src/reconcile/local.js';
 import type { ConfChangedEvent } from '../../src/tor/events.js';
 import { connect } from '../../src/tor/client.js';
 import { clientAuthPrivateLine, generateClientAuthKeyPair, generateServiceKey } from '../../src/tor/onion/index.js';
@@ -134,7 +135,7 @@ const TARGETS: Record<string, Target> = {
       const state = JSON.parse(await readFile(path.join(work, 'state/state.json'), 'utf8')) as { ephemeral: Array<{ name: string; address: string }> };
       expect(state.ephemeral.map((r) => r.name)).toEqual([v]);
       expect((await tor.client.getInfo('onions/detached')).split('\n')).toContain(state.ephemeral[0]!.address);
-      await stat(path.join(work, 'state/keys', `${v}.key`));
+      expect((await loadKeyFile(path.join(work, 'state/keys', `${v}.key`))).address).toBe(state.ephemeral[0]!.address);
     },
   },
   'authorized client name': {

@@ -312,7 +312,7 @@ clientAuth:
       ['state', 0o700],
       ['state/state.json', 0o600],
       ['state/keys', 0o700],
-      ['state/keys/api.key', 0o600],
+      ['state/keys/keystore.json', 0o600],
       ['own-keys', 0o700],
       ['own-keys/own.key', 0o600],
       ['hs/web', 0o700],

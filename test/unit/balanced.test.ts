@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendServices, configYaml, frontendChanged, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys } from '../../src/fleet/balanced.js';
 import { targetState } from '../../src/fleet/desired.js';
 import { obArgv, obDigest, planOb } from '../../src/fleet/onionbalance.js';
+import { KEY_STORE_FILE } from '../../src/reconcile/keystore.js';
+import { loadKeyFile } from '../../src/reconcile/local.js';
 import { computePlan } from '../../src/reconcile/plan.js';
 import { loadSpecSources, SpecErrors } from '../../src/spec/index.js';
 import { encodeSecretKeyFile } from '../../src/tor/onion/keys.js';
@@ -167,7 +169,9 @@ describe('backends and frontend', () => {
     const first = await planFrontend(front!, (t) => [{ name: 'shop', type: 'filesystem', address: t === 'b1' ? A : B }]);
     expect(frontendChanged(first)).toBe(true);
     await writeNewFrontendKeys([front!], state.stateDirectory);
-    expect((await stat(front!.service.frontendKeyFile)).mode & 0o777).toBe(0o600);
+    // The generated frontend key is in the state directory's key store (0600), read back by its path.
+    expect((await stat(path.join(path.dirname(front!.service.frontendKeyFile), KEY_STORE_FILE))).mode & 0o777).toBe(0o600);
+    expect((await loadKeyFile(front!.service.frontendKeyFile)).address).toBe(front!.key!.address);
     await writeFrontend(front!, first);
     expect((await stat(first.keyFile)).mode & 0o777).toBe(0o600);
     expect(await readFile(first.keyFile)).toEqual(encodeSecretKeyFile(front!.key!).reveal());

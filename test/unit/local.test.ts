@@ -66,6 +66,23 @@ describe('the state file', () => {
     expect(findRecord(records, 'unix:/any', '/spec.yaml', 'web')).toEqual({ ...rec, target: '' });
   });
 
+  it('a file read or written once is parsed again only when it changed, and every caller gets its own map', async () => {
+    const d = path.join(dir, 'cached');
+    const a = { ...rec, target: 'unix:/a' };
+    await writeRecords(d, new Map([[recordKey(a.target, a.spec, a.name), a]]));
+    const first = await readRecords(d);
+    expect([...first.values()]).toEqual([a]);
+    // Apply changes the map it was given: the next read must not see that.
+    first.clear();
+    expect([...(await readRecords(d)).values()]).toEqual([a]);
+    // Another process rewrites the file, same size: the new content is read.
+    const b = { ...a, address: 'b'.repeat(56) };
+    await writeFile(path.join(d, 'state.json'), JSON.stringify({ format_version: 3, ephemeral: [b] }, null, 2) + '\n');
+    expect([...(await readRecords(d)).values()]).toEqual([b]);
+    await rm(path.join(d, 'state.json'));
+    expect((await readRecords(d)).size).toBe(0);
+  });
+
   it('refuses a newer format rather than misread it', async () => {
     await expect(readRecords(await stateDir('v4', { format_version: 4, ephemeral: [] }))).rejects.toThrow(StateFileError);
   });

@@ -197,7 +197,7 @@ describe('ephemeral service plans', () => {
     const other = ephService('web', '/s', [[443, 'unix:/run/web.sock']], { maxStreams: 7 });
     const p = computePlan(desiredState('/s', { onionServices: [svc, other] }), live({ ephemeralKeys: new Map([['api', { address: addr }], ['web', { missing: true }]]) }), ctx);
     expect(p.steps.map((s) => s.display)).toEqual([
-      `generate key ${other.keyFile} (0600; its directory made 0700 if missing)`,
+      `generate key ${other.keyFile} (into the key store /s/keys/keystore.json, 0600; its directory made 0700 if missing)`,
       'ADD_ONION ED25519-V3:<redacted> Flags=Detach Port=80,127.0.0.1:9000',
       'record api in the state file',
       'ADD_ONION ED25519-V3:<redacted> Flags=Detach MaxStreams=7 Port=443,unix:/run/web.sock',

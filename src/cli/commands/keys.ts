@@ -9,9 +9,9 @@ import { clientAuthPrivateLine, generateClientAuthKeyPair, generateServiceKey, p
 import type { CliCommand } from '../program.js';
 
 async function loadAny(source: string): Promise<OnionServiceKey> {
-  const st = await stat(source).catch(() => undefined);
-  if (!st) throw new CliError(`${source}: no such file or directory`);
-  return st.isDirectory() ? readTorKeyFiles(source) : loadKeyFile(source);
+  if ((await stat(source).catch(() => undefined))?.isDirectory()) return readTorKeyFiles(source);
+  // A generated key has no file of its own: loadKeyFile finds it in its directory's key store.
+  return loadKeyFile(source).catch((err: NodeJS.ErrnoException) => Promise.reject(err.code === 'ENOENT' ? new CliError(`${source}: no such file or directory`) : err));
 }
 
 async function refuseOverwrite(file: string, key: OnionServiceKey): Promise<void> {

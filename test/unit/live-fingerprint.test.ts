@@ -1,0 +1,35 @@
+/**
+ * The live state's fingerprint decides whether a saved plan is stale: it must change with anything the plan
+ * read, and must not depend on the order maps were filled in.
+ */
+import { describe, expect, it } from 'vitest';
+import { fingerprint } from '../../src/reconcile/live.js';
+import { recordKey } from '../../src/reconcile/local.js';
+import type { EphemeralRecord } from '../../src/reconcile/types.js';
+import { liveState } from '../helpers/desired.js';
+
+const rec = (name: string, address: string): EphemeralRecord => ({ target: 'unix:/t', spec: '/spec.yaml', name, address, keyFile: `/s/keys/${name}.key`, config: 'c', keyDigest: 'd' });
+const records = (...rs: EphemeralRecord[]) => new Map(rs.map((r) => [recordKey(r.target, r.spec, r.name), r]));
+const of = (parts: Parameters<typeof liveState>[0]) => {
+  const { fingerprint: _omit, ...state } = liveState(parts);
+  return fingerprint(state);
+};
+
+describe('the live fingerprint', () => {
+  const a = rec('a', 'a'.repeat(56));
+  const b = rec('b', 'b'.repeat(56));
+
+  it('is the same for the same records and keys in any order', () => {
+    expect(of({ records: records(a, b), ephemeralKeys: new Map([['a', { address: a.address }], ['b', { missing: true }]]) })).toBe(
+      of({ records: records(b, a), ephemeralKeys: new Map([['b', { missing: true }], ['a', { address: a.address }]]) }),
+    );
+  });
+
+  it('changes when a record is added, removed or replaced, and when a key changes', () => {
+    const base = of({ records: records(a), ephemeralKeys: new Map([['a', { address: a.address }]]) });
+    expect(of({ records: records(a, b), ephemeralKeys: new Map([['a', { address: a.address }]]) })).not.toBe(base);
+    expect(of({ records: records(), ephemeralKeys: new Map([['a', { address: a.address }]]) })).not.toBe(base);
+    expect(of({ records: records({ ...a, config: 'other' }), ephemeralKeys: new Map([['a', { address: a.address }]]) })).not.toBe(base);
+    expect(of({ records: records(a), ephemeralKeys: new Map([['a', { address: b.address }]]) })).not.toBe(base);
+  });
+});
