@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, launch } from '../dist/index.js';
 import { offlineLaunch } from '../test/helpers/offline.mjs';
+import { onLines } from './lib/lines.mjs';
 
 const N = Number(process.env.N ?? 1000);
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -44,19 +45,10 @@ async function rawFloor(address, line, finalPrefix) {
   const sock = address.type === 'unix' ? net.connect(address.path) : net.connect(address.port, address.host);
   await new Promise((r) => sock.once('connect', r));
   sock.setNoDelay(true);
-  let buf = '';
   let waiting = 1;
   let done;
-  sock.on('data', (d) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (l.startsWith(finalPrefix) || l === '250 OK') {
-        if (--waiting === 0) done();
-      }
-    }
+  onLines(sock, (l) => {
+    if ((l.startsWith(finalPrefix) || l === '250 OK') && --waiting === 0) done();
   });
   const auth = new Promise((r) => (done = r));
   sock.write(`AUTHENTICATE ${cookie.toString('hex')}\r\n`);

@@ -38,6 +38,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { chartSvg } from './lib/chart.mjs';
 import { diskFloor } from './lib/disk-floor.mjs';
+import { onLines } from './lib/lines.mjs';
 import { rawFloor } from './lib/raw-floor.mjs';
 
 const args = new Set(process.argv.slice(2));
@@ -292,16 +293,9 @@ async function rawRoundTrips(address, commands) {
   const sock = address.type === 'unix' ? net.connect(address.path) : net.connect(address.port, address.host);
   await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
   sock.setNoDelay(true);
-  let buf = '';
   let next;
-  sock.on('data', (d) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^\d\d\d /.test(l)) next?.(l);
-    }
+  onLines(sock, (l) => {
+    if (/^\d\d\d /.test(l)) next?.(l);
   });
   const send = (line) =>
     new Promise((resolve, reject) => {

@@ -2,6 +2,7 @@
 // answered by the same tor (bench/run.mjs, bench/keys.mjs).
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { onLines } from './lines.mjs';
 
 /**
  * A minimal client: connect, AUTHENTICATE with the cookie, write every command at once, count the final
@@ -13,22 +14,15 @@ export async function rawFloor(address, cookieFile, commands) {
   const sock = address.type === 'unix' ? net.connect(address.path) : net.connect(address.port, address.host);
   await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
   sock.setNoDelay(true);
-  let buf = '';
   let waiting = 1;
   let done;
   let fail;
   sock.on('close', () => fail?.(new Error(`raw floor: tor closed the connection (${waiting} replies missing)`)));
   sock.on('error', (err) => fail?.(err));
   const timer = setTimeout(() => fail?.(new Error(`raw floor: ${waiting} replies missing after 120 s`)), 120_000);
-  sock.on('data', (d) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^[45]\d\d /.test(l)) fail(new Error(`raw floor: tor answered ${l}`));
-      else if (l === '250 OK' && --waiting === 0) done();
-    }
+  onLines(sock, (l) => {
+    if (/^[45]\d\d /.test(l)) fail(new Error(`raw floor: tor answered ${l}`));
+    else if (l === '250 OK' && --waiting === 0) done();
   });
   await new Promise((resolve, reject) => {
     done = resolve;

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { onLines } from './lines.mjs';
 
 const dist = process.env.BENCH_DIST ?? fileURLToPath(new URL('../../dist/', import.meta.url));
 const load = (p) => import(pathToFileURL(path.join(dist, p)).href);
@@ -61,21 +62,14 @@ async function rawConnection() {
   const sock = address.type === 'unix' ? net.connect(address.path) : net.connect(address.port, address.host);
   await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
   sock.setNoDelay(true);
-  let buf = '';
   let inData = false;
   let waiting = 0;
   let done;
-  sock.on('data', (d) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      // A data block (`250+…` up to a lone `.`) may hold anything, even lines that look like a final reply.
-      if (inData) inData = line !== '.';
-      else if (/^\d{3}\+/.test(line)) inData = true;
-      else if (/^\d{3} /.test(line) && --waiting === 0) done();
-    }
+  onLines(sock, (line) => {
+    // A data block (`250+…` up to a lone `.`) may hold anything, even lines that look like a final reply.
+    if (inData) inData = line !== '.';
+    else if (/^\d{3}\+/.test(line)) inData = true;
+    else if (/^\d{3} /.test(line) && --waiting === 0) done();
   });
   const send = (commands) =>
     new Promise((resolve) => {
