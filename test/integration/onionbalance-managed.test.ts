@@ -105,6 +105,7 @@ describe('onionbalance: { manage: true }', () => {
     expect(plan.code, plan.stderr).toBe(2);
     expect(plan.stdout).toContain('> start onionbalance: not running');
     expect(plan.stdout).toContain(`-s ${path.join(work, 'ob-tor/control.sock')} -i 127.0.0.1 -p 1 -c ${path.join(frontDir, 'config.yaml')} -v info`);
+    expect(plan.stdout).toContain(`holding ${path.join(frontDir, '.lock')}; the process recorded in ${obFiles(frontDir).pidFile} (0600)`);
     const status = await cli('status', spec);
     expect(status.stdout).toContain('onionbalance: not running (apply starts or reloads it)');
     const diff = await cli('diff', spec);

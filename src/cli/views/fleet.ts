@@ -2,6 +2,7 @@
  * Views of a fleet run (issue #17): one section per target in every format, a failed target with its
  * reason, and one summary line. They render the single-tor views per target; they decide nothing.
  */
+import path from 'node:path';
 import { frontendChanged } from '../../fleet/balanced.js';
 import type { FrontendRun, FrontendStatus, TargetRun, TargetStatus } from '../../fleet/run.js';
 import { frontendFailed, targetFailed } from '../../fleet/run.js';
@@ -68,7 +69,7 @@ export function renderFrontends(frontends: readonly FrontendRun[], applied = fal
     const ob = p.onionbalance;
     if (f.front.error !== undefined || f.error !== undefined) out.push(`  FAILED: ${f.front.error ?? failureReason(f.error)}`);
     else if (applied && f.applied) {
-      if (!ob) out.push(`  ${p.configFile}: written; reload Onionbalance to read it (SIGHUP; systemctl reload onionbalance)`);
+      if (!ob) out.push(`  ${p.configFile}: written; send Onionbalance SIGHUP to read it (Debian's unit: systemctl kill -s HUP onionbalance)`);
       else if (f.onionbalance?.done) out.push(`  onionbalance: ${PAST[f.onionbalance.done]} (pid ${f.onionbalance.record.pid}; log ${ob.logFile})`);
       else if (f.onionbalance) out.push(`  onionbalance: running (pid ${f.onionbalance.record.pid}) with this config.yaml: another tor-reconcile did it meanwhile`);
       else out.push(`  ${p.configFile}: in sync; onionbalance ${ob.reason}`);
@@ -80,7 +81,13 @@ export function renderFrontends(frontends: readonly FrontendRun[], applied = fal
         if (p.pending.length) out.push(`      # and the address of ${p.pending.join(', ')}, assigned by its tor on apply`);
       }
       // After the files, as apply runs it.
-      if (ob?.action) out.push(`  > ${ob.action} onionbalance: ${ob.reason}`, `      ${ob.action === 'reload' ? `kill -HUP ${ob.pid}` : `${ob.action === 'restart' ? `kill -TERM ${ob.pid}; ` : ''}${ob.argv.join(' ')} >>${ob.logFile} 2>&1 &`}`);
+      // Every file the step touches is shown: the lock it holds, the log it appends to, the record it (re)writes.
+      if (ob?.action)
+        out.push(
+          `  > ${ob.action} onionbalance: ${ob.reason}`,
+          `      ${ob.action === 'reload' ? `kill -HUP ${ob.pid}` : `${ob.action === 'restart' ? `kill -TERM ${ob.pid}; ` : ''}${ob.argv.join(' ')} >>${ob.logFile} 2>&1 &`}`,
+          `      holding ${path.join(path.dirname(ob.pidFile), '.lock')}; the process recorded in ${ob.pidFile} (0600)`,
+        );
       else if (ob) out.push(`  onionbalance ${ob.reason}`);
     }
     out.push('');
