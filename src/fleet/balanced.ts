@@ -111,7 +111,7 @@ export async function planFrontend(front: Frontend, addresses: (target: string) 
   const { configFile, keyFile } = frontendFiles(b);
   const before = await readFile(configFile, 'utf8').catch(() => null);
   // A backend whose tor could not be read keeps the address config.yaml has for it: unreachable is not removed.
-  const listed = new Map([...(before ?? '').matchAll(/address: ([a-z2-7]{56})\n\s+name: "([^"]+)"/g)].map((m) => [m[2]!, m[1]!]));
+  const listed = listedInstances(before ?? '');
   const backends = b.backends.map((target) => {
     const known = addresses(target);
     return { target, address: known ? (known.find((a) => a.name === b.name)?.address ?? null) : (listed.get(target) ?? null) };
@@ -122,6 +122,11 @@ export async function planFrontend(front: Frontend, addresses: (target: string) 
   const pending = backends.filter((x) => x.address === null).map((x) => x.target);
   const onionbalance = b.onionbalance && planOb(b.onionbalance, b.frontendDirectory, configFile, await readObState(b.frontendDirectory), obDigest(after, front.address ?? ''), pending);
   return { name: b.name, ...(front.address ? { address: front.address } : {}), ...(front.error ? { error: front.error } : {}), newKey: Boolean(front.newKey), backends, configFile, keyFile, pending, before, after, writeKey, ...(onionbalance ? { onionbalance } : {}) };
+}
+
+/** The instances a config.yaml written by `configYaml` lists: backend name → address. */
+export function listedInstances(configYaml: string): Map<string, string> {
+  return new Map([...configYaml.matchAll(/address: ([a-z2-7]{56})\n\s+name: "([^"]+)"/g)].map((m) => [m[2]!, m[1]!]));
 }
 
 /** A managed Onionbalance that is not running, or runs with an older config.yaml, is a change like a file. */

@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import type { BalancedService, DesiredState } from '../spec/model.js';
 import type { WatchLogEntry } from '../reconcile/watch.js';
-import { frontendFiles, loadFrontends } from './balanced.js';
+import { frontendFiles, listedInstances, loadFrontends } from './balanced.js';
 import { obDigest, planOb, readObState, runOb } from './onionbalance.js';
 
 export interface SupervisorOptions {
@@ -104,8 +104,7 @@ export class OnionbalanceSupervisor {
     const plan = planOb(m, service.frontendDirectory, configFile, stateNow, digest);
     if (!plan.action) return;
     try {
-      const instances = [...config.matchAll(/^\s+- address: /gm)].length;
-      const { record, done } = (await runOb(plan, digest, instances))!;
+      const { record, done } = (await runOb(plan, digest, listedInstances(config).size))!;
       this.state.running = true;
       this.state.pid = record.pid;
       this.failuresInRow = 0;

@@ -132,7 +132,7 @@ const filesystemService = z
 const ephemeralKey = z
   .strictObject({
     file: path('A key file of tor-reconcile\'s (created with mode 0600 if missing). Relative paths are relative to this spec file.').optional(),
-    generate: z.boolean().describe('true: generate the key and keep it in <stateDirectory>/keys/<name>.key.').optional(),
+    generate: z.boolean().describe('true: generate the key and keep it in the key store <stateDirectory>/keys/keystore.json, under the name <name>.key (back it up).').optional(),
   })
   .describe('Where the service key lives: `{ file: PATH }` or `{ generate: true }`.');
 

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendServices, configYaml, frontendChanged, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys } from '../../src/fleet/balanced.js';
+import { backendServices, configYaml, frontendChanged, listedInstances, loadFrontends, planFrontend, writeFrontend, writeNewFrontendKeys } from '../../src/fleet/balanced.js';
 import { targetState } from '../../src/fleet/desired.js';
 import { obArgv, obDigest, planOb } from '../../src/fleet/onionbalance.js';
 import { KEY_STORE_FILE } from '../../src/reconcile/keystore.js';
@@ -184,5 +184,22 @@ describe('backends and frontend', () => {
     expect(reread!.newKey).toBeUndefined();
     await writeFile(first.configFile, 'edited by hand\n');
     expect(frontendChanged(await planFrontend(reread!, (t) => [{ name: 'shop', type: 'filesystem', address: t === 'b1' ? A : B }]))).toBe(true);
+  });
+});
+
+describe('listedInstances', () => {
+  it('reads back exactly the instances configYaml wrote (what a reload or a start is refused without)', () => {
+    const a = 'a'.repeat(56);
+    const c = 'c'.repeat(56);
+    const text = configYaml('/srv/ob/shop.key', [
+      { target: 'edge-1', address: a },
+      { target: 'edge-2', address: null },
+      { target: 'edge-3', address: c },
+    ]);
+    expect([...listedInstances(text)]).toEqual([
+      ['edge-1', a],
+      ['edge-3', c],
+    ]);
+    expect(listedInstances(configYaml('/srv/ob/shop.key', [{ target: 'edge-1', address: null }])).size).toBe(0);
   });
 });
