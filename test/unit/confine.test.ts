@@ -51,6 +51,21 @@ describe('realTarget', () => {
     expect(realTarget(path.join(tree, 'loop-a'))).toBeUndefined();
   });
 
+  it("takes a link's '..' from where its symlinked part really is, as the kernel does, not lexically", async () => {
+    // up -> escape/../gone: escape is elsewhere/, so up names <base>/gone, not repo/gone.
+    await symlink('escape/../gone', path.join(tree, 'up'));
+    expect(realTarget(path.join(tree, 'up'))).toBe(path.join(base, 'gone'));
+    expect(outsideRoots(confinement([tree]), path.join(tree, 'up', 'key'))).toMatch(/resolves to .*gone/);
+  });
+
+  it('a load that resolves many names in one directory gives each the answer a fresh resolution gives', () => {
+    const c = confinement([tree]);
+    const names = ['escape/pw', 'escape/x', 'dangling', 'secrets/pw', 'secrets/new', 'escape/pw', 'dangling'];
+    for (const n of names) expect(outsideRoots(c, path.join(tree, n)) === undefined).toBe(realTarget(path.join(tree, n))!.startsWith(tree + path.sep));
+    expect(outsideRoots(c, path.join(tree, 'loop-a'))).toMatch(/symlink loop/);
+    expect(outsideRoots(c, path.join(tree, 'loop-a'))).toMatch(/symlink loop/);
+  });
+
   it('a root is not a prefix of its sibling (/repo does not hold /repo-other)', () => {
     const c = confinement([tree]);
     expect(outsideRoots(c, path.join(tree, 'a'))).toBeUndefined();

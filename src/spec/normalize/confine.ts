@@ -46,6 +46,8 @@ export function confinePaths(r: SpecReader, state: DesiredState, servicePaths: r
     reported.add(label);
     r.error(locate(r.root, ref.p).node.loc, `${label}: ${why}`, ref.p);
   };
+  // Thousands of key files usually share one directory: list each directory once.
+  const listed = new Map<string, string[]>();
   for (const ref of refs) {
     const why = outsideRoots(c, ref.abs);
     if (why) {
@@ -53,7 +55,9 @@ export function confinePaths(r: SpecReader, state: DesiredState, servicePaths: r
       continue;
     }
     if (!ref.dir) continue;
-    for (const entry of symlinksIn(ref.abs)) {
+    let links = listed.get(ref.abs);
+    if (!links) listed.set(ref.abs, (links = symlinksIn(ref.abs)));
+    for (const entry of links) {
       const inner = outsideRoots(c, entry);
       if (inner) report(ref, `the symlink ${inner}`);
     }
