@@ -46,6 +46,8 @@ export function changeLines(change: Change, side: 'before' | 'after'): string[] 
 
 /** Lines of both sides with a diff marker each: ' ' same, '-' only before, '+' only after. */
 export function diffLines(before: string[], after: string[]): Array<['-' | '+' | ' ', string]> {
+  // All added or all removed, as for every new or deleted service: nothing to align, and no `diff` to load.
+  if (!before.length || !after.length) return [...before.map((l): ['-', string] => ['-', l]), ...after.map((l): ['+', string] => ['+', l])];
   const out: Array<['-' | '+' | ' ', string]> = [];
   // `diff` on first use: a plan without changes, the common case, renders none.
   diffArrays ??= (createRequire(import.meta.url)('diff') as typeof import('diff')).diffArrays;
