@@ -1,6 +1,7 @@
 /**
  * Execute a plan: its steps, in order, and nothing else. How each step runs — alone, together with its
- * neighbours, or pipelined — is in steps.ts. The first failure stops the run: what was done, what failed
+ * neighbours, or pipelined — is in steps.ts; new keys overlap the ADD_ONIONs that use them
+ * (runKeysIntoPipeline). The first failure stops the run: what was done, what failed
  * (with tor's own reason from its WARN log) and what was skipped are all in the result. Verifying that tor
  * now matches the spec is reconcileOnce's job (reconcile.ts), not apply's.
  */
@@ -11,7 +12,14 @@ import { PlanBlockedError } from './errors.js';
 import { lockStateDirectory, readRecords, writeRecords } from './local.js';
 import { secretValues } from './plan.js';
 import { kindOf, runOne, type StepRuntime } from './steps.js';
-import type { ApplyResult, Plan, Step, StepResult } from './types.js';
+import type { ApplyResult, Plan, Step, StepOf, StepResult } from './types.js';
+
+/**
+ * New keys are made durable in at most KEY_CHUNKS writes of at least KEY_CHUNK_MIN keys (runKeysIntoPipeline):
+ * fewer writes cost less disk, more let tor start sooner. A spec of up to KEY_CHUNK_MIN new services writes once.
+ */
+const KEY_CHUNKS = 4;
+const KEY_CHUNK_MIN = 64;
 
 export interface ApplyOptions {
   /** Called after each step with its outcome. */
@@ -70,13 +78,21 @@ async function runPlan(client: TorClient, plan: Plan, options: ApplyOptions): Pr
     }
   };
 
-  /** All commands written at once; outcomes taken in order as their replies arrive. */
-  const runPipeline = async (batch: Step[]) => {
-    const outcome = (p: Promise<void>) => p.then(() => null, (err: Error) => err);
-    const sent = batch.map((s) => (kindOf(s).control ? outcome(runOne(s, rt)) : undefined));
+  const outcome = (p: Promise<void>) => p.then(() => null, (err: Error) => err);
+  /** Writes the commands of batch[from, to): a pipeline's commands all go out before any outcome is taken. */
+  const send = (batch: Step[], sent: Array<Promise<Error | null> | undefined>, from: number, to: number) => {
+    for (let k = from; k < to; k++) if (kindOf(batch[k]!).control) sent[k] = outcome(runOne(batch[k]!, rt));
+  };
+  /** Outcomes in order as their replies arrive; steps from `unsent` on were never started and are skipped. */
+  const collect = async (batch: Step[], sent: Array<Promise<Error | null> | undefined>, unsent = batch.length) => {
     let previousDone = false;
     for (const [k, s] of batch.entries()) {
       let err: Error | null;
+      if (k >= unsent) {
+        interrupted ||= !failed;
+        report({ step: s, status: 'skipped' });
+        continue;
+      }
       if (sent[k]) err = await sent[k];
       else if (previousDone) err = await outcome(runOne(s, rt));
       else {
@@ -89,6 +105,45 @@ async function runPlan(client: TorClient, plan: Plan, options: ApplyOptions): Pr
       else report({ step: s, status: 'done' });
     }
     await saveRecords();
+  };
+
+  /**
+   * New keys, then the ADD_ONIONs that use them, overlapped: keys are generated and made durable a chunk at a
+   * time, and each chunk's ADD_ONIONs are written as soon as its keys are on disk, so that tor (another
+   * process, another core) adds services while the next chunk's keys are generated. Nothing is reordered as
+   * seen from outside: a key is on disk, fsynced, before tor hears of it; outcomes are reported in the plan's
+   * order (every key step, then the pipeline), and a command is never written before the report of the key it
+   * uses. A crash between two chunks leaves services in tor without their record — the state a crash
+   * between an ADD_ONION and its record-service step leaves, which the next apply already adopts.
+   */
+  const runKeysIntoPipeline = async (keys: Array<StepOf<'generate-key'>>, pipe: Step[]) => {
+    const kind = kindOf(keys[0]!);
+    const pending = new Set(keys.map((k) => k.path));
+    const sent: Array<Promise<Error | null> | undefined> = [];
+    let released = 0;
+    const size = Math.max(KEY_CHUNK_MIN, Math.ceil(keys.length / KEY_CHUNKS));
+    for (let c = 0; c < keys.length; c += size) {
+      const chunk = keys.slice(c, c + size);
+      if (failed || options.signal?.aborted) {
+        interrupted ||= !failed;
+        for (const s of chunk) report({ step: s, status: 'skipped' });
+        continue;
+      }
+      try {
+        if (kind.batch === 'together') await kind.run(chunk, rt);
+      } catch (err) {
+        for (const s of chunk) await fail(s, err as Error);
+        continue;
+      }
+      for (const s of chunk) report({ step: s, status: 'done' });
+      for (const s of chunk) pending.delete(s.path);
+      // The longest prefix of the pipeline whose keys are all on disk (with each record step after its command).
+      let end = released;
+      while (end < pipe.length && !(pipe[end]!.op === 'add-onion' && pending.has((pipe[end] as StepOf<'add-onion'>).keyFile))) end++;
+      send(pipe, sent, released, end);
+      released = end;
+    }
+    await collect(pipe, sent, released);
   };
 
   try {
@@ -107,7 +162,17 @@ async function runPlan(client: TorClient, plan: Plan, options: ApplyOptions): Pr
       i += batch.length;
       warnings.length = 0;
       if (kind.batch === 'pipeline') {
-        await runPipeline(batch);
+        const sent: Array<Promise<Error | null> | undefined> = [];
+        send(batch, sent, 0, batch.length);
+        await collect(batch, sent);
+        continue;
+      }
+      const next = plan.steps[i];
+      if (first.op === 'generate-key' && next?.op === 'add-onion') {
+        const pipe: Step[] = [next];
+        while (i + pipe.length < total && sameBatch(next, plan.steps[i + pipe.length]!)) pipe.push(plan.steps[i + pipe.length]!);
+        i += pipe.length;
+        await runKeysIntoPipeline(batch as Array<StepOf<'generate-key'>>, pipe);
         continue;
       }
       try {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -247,6 +248,35 @@ describe('ephemeral onion services', () => {
     const file = JSON.parse(await readFile(path.join(state, 'state.json'), 'utf8')) as { format_version: number; ephemeral: Array<{ name: string; target: string; address: string }> };
     expect(file.format_version).toBe(3);
     expect(file.ephemeral.map((r) => [r.name, r.target, r.address])).toEqual([['good', '', (await loadKeyFile(good.keyFile)).address]]);
+  });
+
+  it('writes each ADD_ONION only once its key is durable, while later keys are still being made (issue #16)', async () => {
+    const state = await mkdtemp(path.join(work, 'state-'));
+    const n = 200;
+    const services = Array.from({ length: n }, (_, i) => ephService(`s${i}`, state, [[80, '127.0.0.1:9000']]));
+    const store = path.join(state, 'keys', KEY_STORE_FILE);
+    // At the moment each ADD_ONION is written: how many keys the store on disk holds, and whether it holds this one.
+    const seen: Array<{ stored: number; has: boolean }> = [];
+    const off = tor.client.connection.onCommand((c) => {
+      if (c.keyword !== 'ADD_ONION') return;
+      const blob = /^ADD_ONION (ED25519-V3:\S+)/.exec(c.wire)![1]!;
+      const keys = Object.values((JSON.parse(readFileSync(store, 'utf8')) as { keys: Record<string, string> }).keys);
+      seen.push({ stored: keys.length, has: keys.some((k) => k.trim() === blob) });
+    });
+    try {
+      const { result } = await converge(desiredState(state, { onionServices: services }));
+      expect(result.ok).toBe(true);
+      // Reported in the plan's order whatever ran alongside what.
+      expect(result.results.map((r) => r.step.op)).toEqual([...Array(n).fill('generate-key'), ...Array.from({ length: n }, () => ['add-onion', 'record-service']).flat()]);
+    } finally {
+      off();
+    }
+    expect(seen).toHaveLength(n);
+    expect(seen.every((x) => x.has)).toBe(true);
+    // Overlapped: tor heard of the first services before the last keys existed.
+    expect(seen[0]!.stored).toBeLessThan(n);
+    const detached = await tor.client.getInfo('onions/detached');
+    for (const svc of [services[0]!, services[n - 1]!]) expect(detached).toContain((await loadKeyFile(svc.keyFile)).address);
   });
 
   it('replaces a record from before records named their tor (state format 2) when it re-adds the service', async () => {
