@@ -39,6 +39,7 @@ import { offlineLaunch } from '../test/helpers/offline.mjs';
 import { chartSvg } from './lib/chart.mjs';
 import { diskFloor } from './lib/disk-floor.mjs';
 import { onLines } from './lib/lines.mjs';
+import { ephemeralSpecText } from './lib/specs.mjs';
 import { rawFloor } from './lib/raw-floor.mjs';
 
 const args = new Set(process.argv.slice(2));
@@ -336,10 +337,8 @@ async function setconfRoundTrip(transport, count) {
 // ───────────────────────────────────────────── specs ─────────────────────────────────────────────
 
 async function ephemeralSpec(n, stateDir) {
-  const lines = ['version: 1', `stateDirectory: ${stateDir}`, 'onionServices:'];
-  for (let i = 0; i < n; i++) lines.push(`  - { name: e${i}, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: "127.0.0.1:9000" }] }`);
   const file = path.join(tmp, `ephemeral-${n}.yaml`);
-  await writeFile(file, lines.join('\n') + '\n');
+  await writeFile(file, ephemeralSpecText(n, stateDir));
   return file;
 }
 
