@@ -1,17 +1,24 @@
 #!/usr/bin/env node
 /**
- * Bundles the command line (src/cli/main.ts) into DIST/cli/main.js, the file `bin` points at, with the
- * packages it uses inlined (issue #16). `npm run build` runs it after tsc; DIST is ./dist by default.
+ * Builds the command line into DIST/cli/ (issue #16); `npm run build` runs it after tsc; DIST is ./dist by
+ * default.
  *
  *   node scripts/build-cli.mjs [DIST]
  *
- * Why: Node 20 has no compile cache, and every module the CLI imports is resolved, read and compiled on
- * every run; ~140 files (ours, zod's, yaml's, commander's) cost more than compiling the same code as a few
- * files. The bundle is split (ES modules, one chunk per lazily imported command and per shared part, under
- * DIST/cli/chunks/) so that each command still loads only its own code (docs/performance.md). tsc's own
- * output of src/cli stays beside it, unused by the bundle; the library (DIST/index.js, `exports`) is tsc's
- * output alone.
+ * - `main.js`, the file `bin` points at: src/cli/main.ts with the little it imports (bundle.ts, version.ts).
+ * - `cli.cjs`: src/cli/program.ts and everything it uses — our modules, zod, yaml, commander — as one
+ *   CommonJS file, which main.js compiles through vm.Script (src/cli/bundle.ts). Commands and the packages
+ *   they need are still initialised only when a command needs them (esbuild keeps each lazily imported module
+ *   behind its own init function).
+ * - `cli.cjs.cache`: the V8 code cache main.js compiles it with, made by scripts/code-cache.mjs in a fresh
+ *   node.
+ *
+ * Why: Node 20 has no compile cache, and every run parsed and compiled ~1 MB of JavaScript (ours, zod's,
+ * yaml's, commander's) before doing anything; one file with a code cache is mostly read, not compiled
+ * (docs/performance.md). tsc's own output of src/cli stays beside it, unused by the bin; the library
+ * (DIST/index.js, `exports`) is tsc's output alone.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,25 +28,30 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = path.resolve(process.argv[2] ?? path.join(root, 'dist'));
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 
-// Chunk names carry a content hash: the previous build's would pile up beside the new ones.
+// The chunks of earlier builds, which split the command line into ES modules.
 rmSync(path.join(dist, 'cli/chunks'), { recursive: true, force: true });
-await build({
-  entryPoints: { main: path.join(root, 'src/cli/main.ts') },
-  outdir: path.join(dist, 'cli'),
-  chunkNames: 'chunks/[name]-[hash]',
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: `node${pkg.engines.node.replace(/^>=/, '')}`,
-  // The packages of commonjs (commander, yaml, socks) call require() for node's modules, which an ES module
-  // lacks; each chunk gets one.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" },
-  // The version without reading package.json, whose path relative to a chunk is not the source's.
-  define: { TOR_RECONCILE_VERSION: JSON.stringify(pkg.version) },
   // Not minified: a bug's stack trace (exit 70) stays readable, and the `// path` comment before each
-  // module says which source it came from (test/unit/cli-startup.test.ts reads them).
+  // module says which source it came from.
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',
+};
+// The version without reading package.json, whose path relative to the build is not the source's.
+const define = { TOR_RECONCILE_VERSION: JSON.stringify(pkg.version) };
+await build({ ...common, entryPoints: { main: path.join(root, 'src/cli/main.ts') }, outdir: path.join(dist, 'cli'), format: 'esm', define });
+await build({
+  ...common,
+  entryPoints: [path.join(root, 'src/cli/program.ts')],
+  outfile: path.join(dist, 'cli/cli.cjs'),
+  format: 'cjs',
+  // A CommonJS module has no import.meta: the modules that require() packages on first use (@noble/curves,
+  // diff, left outside the bundle) resolve them from the bundle's own URL, in dist/cli/.
+  define: { ...define, 'import.meta.url': '__bundleUrl' },
+  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+const cache = spawnSync(process.execPath, [path.join(root, 'scripts/code-cache.mjs'), dist], { stdio: 'inherit' });
+if (cache.status !== 0) process.exit(cache.status ?? 1);

@@ -1,5 +1,14 @@
 #!/usr/bin/env node
-import { processIo, run } from './program.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadBundle } from './bundle.js';
+import { asksVersionOnly, version } from './version.js';
 
-// exitCode rather than exit(): a piped stdout is flushed before the process ends.
-process.exitCode = await run(process.argv.slice(2), processIo());
+const argv = process.argv.slice(2);
+// The version alone is answered before the command line's bundle is read: scripts ask it often.
+if (asksVersionOnly(argv)) process.stdout.write(`${version()}\n`);
+else {
+  const { cli } = loadBundle(path.dirname(fileURLToPath(import.meta.url)));
+  // exitCode rather than exit(): a piped stdout is flushed before the process ends.
+  process.exitCode = await cli.run(argv, cli.processIo());
+}

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { commands } from './commands/index.js';
 import { describeError } from './report.js';
-import { version } from './version.js';
+import { asksVersionOnly, version } from './version.js';
 
 export { formatReport, plural } from './report.js';
 
@@ -69,7 +69,7 @@ async function buildProgram(argv: readonly string[], context: CliContext): Promi
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode = EXIT_OK;
   // The version alone needs no command line parser: the cheapest answer, as scripts ask it often.
-  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  if (asksVersionOnly(argv)) {
     io.stdout(`${version()}\n`);
     return EXIT_OK;
   }

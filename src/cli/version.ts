@@ -11,3 +11,8 @@ export function version(): string {
   if (typeof TOR_RECONCILE_VERSION === 'string') return TOR_RECONCILE_VERSION;
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
+
+/** `--version` or `-V` alone: answered without the command line parser (the bin, program.ts). */
+export function asksVersionOnly(argv: readonly string[]): boolean {
+  return argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V');
+}

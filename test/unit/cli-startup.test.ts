@@ -1,64 +1,65 @@
-// Start-up cost (issue #16): each command loads what it needs and nothing else. The built CLI (the bundle of
-// scripts/build-cli.mjs) runs under a module hook (test/helpers/module-trace.mjs) that lists every file it
-// loads; the `// path` comment esbuild writes before each module says which sources a loaded chunk holds.
+// Start-up cost (issue #16). The bin compiles the command line's bundle (dist/cli/cli.cjs, scripts/build-cli.mjs)
+// with the code cache the build made for it, and never with a cache made for other bytes; and each command
+// still initialises only the modules it needs. Which ones ran is read from V8's coverage (NODE_V8_COVERAGE):
+// esbuild keeps each lazily imported module behind an init function named by its source path.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commands } from '../../src/cli/commands/index.js';
 
 const root = path.join(import.meta.dirname, '../..');
-const mainJs = path.join(root, 'dist/cli/main.js');
-const hook = path.join(root, 'test/helpers/module-trace.mjs');
+const cliDir = path.join(root, 'dist/cli');
+const mainJs = path.join(cliDir, 'main.js');
 
 let dir: string;
 let spec: string;
 beforeAll(async () => {
+  if (!existsSync(path.join(cliDir, 'cli.cjs'))) throw new Error('dist/cli/cli.cjs is missing: run `npm run build` first');
   dir = await mkdtemp(path.join(os.tmpdir(), 'cli-startup-'));
   spec = path.join(dir, 'one.yaml');
   await writeFile(spec, 'version: 1\nonionServices:\n  - { name: web, type: ephemeral, key: { generate: true }, ports: [{ port: 80, target: "127.0.0.1:9000" }] }\n');
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
+interface Coverage {
+  result: Array<{ url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number }> }> }>;
+}
+
 /**
- * The modules `tor-reconcile ARGS` loads: packages by name, own modules by their compiled name (`src/a/b.ts`
- * as `a/b.js`), whether a file outside the bundle or a source inside a loaded chunk.
+ * What `tor-reconcile ARGS` ran: the files it loaded (node's own aside), and the modules of the bundle whose
+ * init ran — packages by name, own modules by their compiled name (`src/a/b.ts` as `a/b.js`).
  */
 async function loaded(...args: string[]) {
-  if (!existsSync(mainJs)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
-  const trace = path.join(dir, `trace-${args[0]}`);
-  const r = spawnSync(process.execPath, ['--import', hook, mainJs, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, MODULE_TRACE: trace } });
-  const urls = (await readFile(trace, 'utf8')).trim().split('\n');
-  await rm(trace);
-  const sources: string[] = [];
-  for (const url of urls) {
-    if (!url.includes('/dist/cli/')) sources.push(url);
-    else for (const m of (await readFile(new URL(url), 'utf8')).matchAll(/^\/\/ ((?:src|node_modules)\/\S+)$/gm)) sources.push(m[1]!);
-  }
-  const packages = new Set(sources.flatMap((s) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1] ?? []));
-  const own = sources.flatMap((s) => /^src\/(.+)\.ts$/.exec(s)?.[1] ?? /\/dist\/(.+)\.js$/.exec(s)?.[1] ?? []).map((m) => `${m}.js`);
-  const outsideBundle = urls.filter((u) => !u.includes('/dist/cli/'));
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, packages, own, outsideBundle };
+  const coverage = await mkdtemp(path.join(dir, `coverage-${args[0]}-`));
+  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, NODE_V8_COVERAGE: coverage } });
+  const scripts: Coverage['result'] = [];
+  for (const f of await readdir(coverage)) scripts.push(...(JSON.parse(await readFile(path.join(coverage, f), 'utf8')) as Coverage).result);
+  const files = [...new Set(scripts.map((s) => s.url).filter((u) => u.startsWith('file:')))].map((u) => new URL(u).pathname);
+  const bundle = scripts.find((s) => s.url.endsWith('/dist/cli/cli.cjs'));
+  const inits = (bundle?.functions ?? []).filter((f) => f.ranges[0]!.count > 0).flatMap((f) => /(?:^|\/)((?:src|node_modules)\/.+)$/.exec(f.functionName)?.[1] ?? []);
+  const packages = new Set(inits.flatMap((s) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1] ?? []));
+  const own = inits.flatMap((s) => /^src\/(.+)\.ts$/.exec(s)?.[1] ?? []).map((m) => `${m}.js`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, files, packages, own };
 }
 
 const otherCommands = (name: string) => Object.keys(commands).filter((c) => c !== name).map((c) => `cli/commands/${c}.js`);
 
 describe('what each command loads', () => {
-  it('--version: no package at all, and a handful of its own modules', async () => {
+  it('--version: answered without reading the bundle', async () => {
     const r = await loaded('--version');
     expect(r.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-    expect([...r.packages]).toEqual([]);
-    expect(r.own.length).toBeLessThanOrEqual(10);
+    expect(r.files).toEqual([mainJs]);
   });
 
   it('validate: yaml, zod and commander, but no other command, no reconciler, no key or diff code', async () => {
     const r = await loaded('validate', spec);
     expect(r.status, r.stderr).toBe(0);
     expect([...r.packages].sort()).toEqual(['commander', 'yaml', 'zod']);
-    // The packages come inlined in the bundle's chunks, not as files of node_modules.
-    expect(r.outsideBundle).toEqual([]);
+    // The packages come inlined in the bundle, not as files of node_modules.
+    expect(r.files.sort()).toEqual([path.join(cliDir, 'cli.cjs'), mainJs]);
     expect(r.own).toContain('cli/commands/validate.js');
     for (const other of otherCommands('validate')) expect(r.own).not.toContain(other);
     expect(r.own.filter((m) => m.startsWith('reconcile/') && m !== 'reconcile/errors.js')).toEqual([]);
@@ -68,12 +69,48 @@ describe('what each command loads', () => {
     const r = await loaded('plan', spec, '--control', `unix:${path.join(dir, 'no-such-socket')}`);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/no-such-socket/);
+    expect(r.own).toContain('cli/commands/plan.js');
     for (const other of otherCommands('plan').filter((c) => c !== 'cli/commands/session.js')) expect(r.own).not.toContain(other);
+    expect(r.own.filter((m) => /^(reconcile\/watch|tor\/socks)/.test(m))).toEqual([]);
     expect([...r.packages].sort()).toEqual(['commander', 'yaml', 'zod']);
+    expect(r.files.sort()).toEqual([path.join(cliDir, 'cli.cjs'), mainJs]);
   });
 
   it('the overall help still lists every command', async () => {
     const r = await loaded('--help');
     for (const name of Object.keys(commands)) expect(r.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+  });
+});
+
+/** loadBundle(DIR) in a fresh node (the flags of vitest's workers would make V8 reject any cache): `cached`. */
+function cachedIn(bundleDir: string): string {
+  const probe = `import(${JSON.stringify(path.join(cliDir, 'bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(bundleDir)}).cached))`;
+  const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+describe("the bundle's code cache", () => {
+  it('is the one V8 compiles the bundle with', () => {
+    expect(cachedIn(cliDir)).toBe('true');
+  });
+
+  it('is not used for other bytes of the same length, which V8 alone would accept', async () => {
+    const other = await mkdtemp(path.join(dir, 'edited-'));
+    const source = await readFile(path.join(cliDir, 'cli.cjs'), 'utf8');
+    // One character of a comment: the same length, the same code.
+    const at = source.indexOf('// src/');
+    expect(at).toBeGreaterThan(0);
+    await writeFile(path.join(other, 'cli.cjs'), `${source.slice(0, at)}// srC/${source.slice(at + 7)}`);
+    await copyFile(path.join(cliDir, 'cli.cjs.cache'), path.join(other, 'cli.cjs.cache'));
+    // V8 checks the source's length, not its bytes: without the digest it would take this cache.
+    const v8Alone = `const vm = require('node:vm'); const fs = require('node:fs');
+      const s = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs'))}, 'utf8');
+      const data = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(32);
+      const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + s + '\\n})', { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: data });
+      console.log(script.cachedDataRejected);`;
+    const r = spawnSync(process.execPath, ['-e', v8Alone], { encoding: 'utf8' });
+    expect(r.stdout.trim(), r.stderr).toBe('false');
+    expect(cachedIn(other)).toBe('false');
   });
 });
