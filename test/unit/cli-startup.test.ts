@@ -113,4 +113,20 @@ describe("the bundle's code cache", () => {
     expect(r.stdout.trim(), r.stderr).toBe('false');
     expect(cachedIn(other)).toBe('false');
   });
+
+  it('is not used when damaged, which V8 alone would abort on', async () => {
+    const other = await mkdtemp(path.join(dir, 'damaged-'));
+    for (const f of ['main.js', 'cli.cjs', 'bundle.js']) await copyFile(path.join(cliDir, f), path.join(other, f));
+    const cache = await readFile(path.join(cliDir, 'cli.cjs.cache'));
+    // The digest at its head kept, bytes of V8's data flipped: what a bad disk or a bad copy leaves.
+    for (let i = 1000; i < cache.length; i += 997) cache[i]! ^= 0x5a;
+    await writeFile(path.join(other, 'cli.cjs.cache'), cache);
+    const v8Alone = `const vm = require('node:vm'); const fs = require('node:fs');
+      const s = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs'))}, 'utf8');
+      new vm.Script('(function (exports, require, module, __filename, __dirname) {' + s + '\\n})', { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(32) });`;
+    expect(spawnSync(process.execPath, ['-e', v8Alone]).status).not.toBe(0);
+    const r = spawnSync(process.execPath, [path.join(other, 'main.js'), 'validate', spec], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(cachedIn(other)).toBe('false');
+  });
 });
