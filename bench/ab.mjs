@@ -61,6 +61,8 @@ async function reset() {
   await rm(path.join(tmp, 'stem-keys'), { recursive: true, force: true });
 }
 
+/** The bin of a build: cli/main.cjs, or cli/main.js in builds before the bin was CommonJS. */
+const bin = (dist) => (existsSync(path.join(dist, 'cli/main.cjs')) ? path.join(dist, 'cli/main.cjs') : path.join(dist, 'cli/main.js'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const stat = (xs) => `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
 try {
@@ -71,8 +73,8 @@ try {
     await writeFile(spec, ephemeralSpecText(n, state));
     const times = { before: [], after: [], stem: [] };
     const tools = [
-      ['before', () => timed(process.execPath, [path.join(before, 'cli/main.js'), 'apply', spec, '--control', control])],
-      ['after', () => timed(process.execPath, [path.join(after, 'cli/main.js'), 'apply', spec, '--control', control])],
+      ['before', () => timed(process.execPath, [bin(before), 'apply', spec, '--control', control])],
+      ['after', () => timed(process.execPath, [bin(after), 'apply', spec, '--control', control])],
       ...(stem ? [['stem', () => timed(PYTHON, [path.join(root, 'bench/stem/ephemeral.py'), control, String(n), path.join(tmp, 'stem-keys')])]] : []),
     ];
     for (let r = 0; r < runs; r++) {

@@ -81,7 +81,7 @@ try {
   const control = `unix:${tor.controlAddress.path}`;
   for (const phase of ['apply', 'noop']) {
     const dir = path.join(profDir, phase);
-    const script = library ? [path.join(root, 'bench/lib/reconcile-once.mjs'), 'apply', spec, control] : [path.join(dist, 'cli/main.js'), 'apply', spec, '--control', control];
+    const script = library ? [path.join(root, 'bench/lib/reconcile-once.mjs'), 'apply', spec, control] : [path.join(dist, 'cli/main.cjs'), 'apply', spec, '--control', control];
     const t = process.hrtime.bigint();
     const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '200', ...script], { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, NO_COLOR: '1', BENCH_DIST: dist } });
     const wall = Number(process.hrtime.bigint() - t) / 1e6;

@@ -87,12 +87,12 @@ function snapshot() {
   cpSync(path.join(root, 'bench/lib'), path.join(dir, 'bench/lib'), { recursive: true });
   // The loopback guard they start their tors through (test/helpers/offline.mjs).
   cpSync(path.join(root, 'test/helpers/offline.mjs'), path.join(dir, 'test/helpers/offline.mjs'));
-  const check = spawnSync(process.execPath, [path.join(dir, 'dist/cli/main.js'), '--version'], { encoding: 'utf8' });
+  const check = spawnSync(process.execPath, [path.join(dir, 'dist/cli/main.cjs'), '--version'], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`the frozen build does not start: ${check.stderr.trim().split('\n').slice(0, 6).join('\n')}`);
   return { dir, dist: path.join(dir, 'dist'), source };
 }
 const snap = snapshot();
-const cli = path.join(snap.dist, 'cli/main.js');
+const cli = path.join(snap.dist, 'cli/main.cjs');
 const { launch, generateClientAuthKeyPair, generateServiceKey, IMMUTABLE_OPTIONS } = await import(pathToFileURL(path.join(snap.dist, 'index.js')).href);
 
 /** How much of each workload: sizes, runs per size, transports. */
@@ -929,7 +929,7 @@ function markdown(chartLink) {
   L.push(`- The disk under the benchmark's directory (${path.dirname(tmp)}): creating ${CALIBRATION_FILES.toLocaleString('en')} small files (temporary file 0600, write, rename) took ${fmt(load.calibrationStart.noFsync)} ms without fsync and ${fmt(load.calibrationStart.fsync)} ms with an fsync each at the start of the run, ${fmt(load.calibrationEnd.noFsync)} / ${fmt(load.calibrationEnd.fsync)} ms at the end. Every tool that keeps one file per key pays this; set TMPDIR to measure on another disk. The disk's floor for persisting the same keys durably in one file (written, fsynced, renamed, directory fsynced; what the key store does): ${fmt(load.calibrationStart.oneFile)} ms at the start, ${fmt(load.calibrationEnd.oneFile)} ms at the end.`, '');
   L.push('## How to read this', '');
   L.push('- Every figure: **median** of the runs, (min–max) beside it; the number of runs is in the last column.');
-  L.push('- **Whole process**: wall time of a spawned process from spawn to exit (node or python start-up included). For the tor-reconcile CLI that is `node dist/cli/main.js apply|plan SPEC --control …`, plan rendering on stdout included.');
+  L.push('- **Whole process**: wall time of a spawned process from spawn to exit (node or python start-up included). For the tor-reconcile CLI that is `node dist/cli/main.cjs apply|plan SPEC --control …`, plan rendering on stdout included.');
   L.push('- **In-process**: time measured inside the process. tor-reconcile: `bench/lib/reconcile-once.mjs`, which wires the library as the CLI does (loadSpec → connect → readLiveState → computePlan → applyPlan, with apply\'s verifying re-read), from reading the spec to the verified result. stem: from connecting to the last reply (bench/stem/*.py). Raw floor: a minimal node:net client, from connecting (cookie authentication included) to the last `250 OK`, every command written at once.');
   L.push('- **Control traffic**: from `TOR_RECONCILE_TRACE=1` (the CLI) or the connection\'s counters (the library): round trips and commands after authentication, and how many of them change something (anything but GETINFO, GETCONF, SETEVENTS, ONION_CLIENT_AUTH_VIEW…), the largest over the runs.');
   L.push('- Between runs tor is reset: every detached onion service deleted, `RESETCONF HiddenServiceDir` and the benchmark\'s options, state and service directories removed.');

@@ -14,7 +14,7 @@ import { generateClientAuthKeyPair, generateServiceKey } from '../dist/tor/onion
 
 const N = Number(process.env.N ?? 1000);
 const RUNS = Number(process.env.RUNS ?? 7);
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/main.cjs', import.meta.url));
 
 function spec(pinned) {
   const lines = [
@@ -65,7 +65,7 @@ async function measure(label, text, dir) {
   // The first in-process run pays for JIT warm-up, as the CLI's single run does.
   console.log(`  loadSpec, first run in this process   ${loads[0].toFixed(0)} ms`);
   console.log(`  loadSpec, warm                        ${range(loads.slice(1))}`);
-  console.log(`  node dist/cli/main.js validate        ${range(processes)}`);
+  console.log(`  node dist/cli/main.cjs validate        ${range(processes)}`);
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'spec-bench-'));

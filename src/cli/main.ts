@@ -9,6 +9,9 @@ const argv = process.argv.slice(2);
 if (asksVersionOnly(argv)) process.stdout.write(`${version()}\n`);
 else {
   const { cli } = loadBundle(path.dirname(fileURLToPath(import.meta.url)));
-  // exitCode rather than exit(): a piped stdout is flushed before the process ends.
-  process.exitCode = await cli.run(argv, cli.processIo());
+  // exitCode rather than exit(): a piped stdout is flushed before the process ends. No top-level await: the
+  // bin is CommonJS (scripts/build-cli.mjs).
+  void cli.run(argv, cli.processIo()).then((code) => {
+    process.exitCode = code;
+  });
 }

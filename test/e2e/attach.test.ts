@@ -137,7 +137,7 @@ describe('attach policies enforced by watch', () => {
   it('a killed watcher leaves streams waiting, and a restarted one attaches them', async () => {
     const spec = path.join(work, 'killed.yaml');
     await writeFile(spec, `version: 1\nstateDirectory: ./killed-state\nattach:\n  policies:\n    - { name: late, match: { host: late.test }, circuit: { exitCountry: [us] } }\n`);
-    const child = spawn('node', [path.join(root, 'dist/cli/main.js'), 'watch', spec, '--control', control], { stdio: 'ignore' });
+    const child = spawn('node', [path.join(root, 'dist/cli/main.cjs'), 'watch', spec, '--control', control], { stdio: 'ignore' });
     await expect.poll(async () => (await net.client.client.getConf(['__LeaveStreamsUnattached'])).get('__LeaveStreamsUnattached'), { timeout: 20_000 }).toEqual(['1']);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));

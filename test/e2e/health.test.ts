@@ -105,7 +105,7 @@ describe('onion-service health in watch, scraped by Prometheus', () => {
     // for it), so the service stays stopped and only the self-check can tell.
     watch = spawn(
       'node',
-      [path.join(root, 'dist/cli/main.js'), 'watch', spec, '--listen', listen, '--log-format', 'json', '--poll-onions', '0', '--resync', '1h',
+      [path.join(root, 'dist/cli/main.cjs'), 'watch', spec, '--listen', listen, '--log-format', 'json', '--poll-onions', '0', '--resync', '1h',
         '--check-interval', '2s', '--check-timeout', '10s', '--check-socks', `${net_.socks.host}:${net_.socks.port}`],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

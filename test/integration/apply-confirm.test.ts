@@ -7,7 +7,7 @@ import { shouldConfirm } from '../../src/cli/confirm.js';
 import { formatControlAddress } from '../../src/tor/address.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
-const main = path.join(import.meta.dirname, '../../dist/cli/main.js');
+const main = path.join(import.meta.dirname, '../../dist/cli/main.cjs');
 
 describe('whether apply asks for yes', () => {
   it('asks only a person at a terminal, for a plan not reviewed before, when not told otherwise', () => {

@@ -326,7 +326,7 @@ describe('tor-reconcile watch (the command) with a managed Onionbalance', () => 
         s.close(() => resolve(p));
       });
     });
-    const child = spawn('node', [path.join(import.meta.dirname, '../../dist/cli/main.js'), 'watch', spec, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('node', [path.join(import.meta.dirname, '../../dist/cli/main.cjs'), 'watch', spec, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -15,7 +15,7 @@ import { changes, STRACE, touched, traced } from '../helpers/strace.js';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
 
 const root = path.join(import.meta.dirname, '../..');
-const main = path.join(root, 'dist/cli/main.js');
+const main = path.join(root, 'dist/cli/main.cjs');
 const node = process.execPath;
 
 let work: string;

@@ -348,7 +348,7 @@ describe('tor-reconcile watch (the command)', () => {
         s.close(() => resolve(p));
       });
     });
-    const child = spawn('node', [path.join(root, 'dist/cli/main.js'), 'watch', spec, '--control', control, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('node', [path.join(root, 'dist/cli/main.cjs'), 'watch', spec, '--control', control, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -17,7 +17,7 @@ import type { ControlAddress } from '../../src/tor/address.js';
 import { clientAuthPrivateLine, generateClientAuthKeyPair, generateServiceKey } from '../../src/tor/onion/index.js';
 
 export const ROOT = path.join(import.meta.dirname, '../..');
-export const CLI = path.join(ROOT, 'dist/cli/main.js');
+export const CLI = path.join(ROOT, 'dist/cli/main.cjs');
 export const CRASH_HOOK = path.join(ROOT, 'test/reliability/crash-hook.mjs');
 
 /** Commands that only read; anything else changes tor. */
@@ -65,7 +65,7 @@ export interface ChildResult extends CliResult {
 }
 
 /**
- * `node dist/cli/main.js …` as a user runs it: a real process that can be SIGKILLed (the fault hook) and
+ * `node dist/cli/main.cjs …` as a user runs it: a real process that can be SIGKILLed (the fault hook) and
  * whose exit code and signal are what the shell sees. Killed after `deadlineMs` so a hang fails the test
  * instead of stalling CI.
  */

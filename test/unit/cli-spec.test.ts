@@ -10,7 +10,7 @@ import { cliInProcess } from '../helpers/cli.js';
 const root = path.join(import.meta.dirname, '../..');
 const quickstart = path.join(root, 'examples/specs/quickstart.yaml');
 const schemaFile = path.join(root, 'schema/tor-reconcile.schema.json');
-const mainJs = path.join(root, 'dist/cli/main.js');
+const mainJs = path.join(root, 'dist/cli/main.cjs');
 
 let dir: string;
 let bad: string;
@@ -159,7 +159,7 @@ describe('the command line', () => {
 
 describe('the built CLI (npm run build)', () => {
   function node(...args: string[]) {
-    if (!existsSync(mainJs)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
+    if (!existsSync(mainJs)) throw new Error('dist/cli/main.cjs is missing: run `npm run build` first');
     return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   }
 

@@ -12,7 +12,7 @@ import { commands } from '../../src/cli/commands/index.js';
 
 const root = path.join(import.meta.dirname, '../..');
 const cliDir = path.join(root, 'dist/cli');
-const mainJs = path.join(cliDir, 'main.js');
+const mainJs = path.join(cliDir, 'main.cjs');
 
 let dir: string;
 let spec: string;
@@ -95,6 +95,15 @@ describe("the bundle's code cache", () => {
     expect(cachedIn(cliDir)).toBe('true');
   });
 
+  it('compiles an ASCII bundle in strict mode, as its modules were written', async () => {
+    const source = await readFile(path.join(cliDir, 'cli.cjs'), 'latin1');
+    // A non-ASCII character anywhere (a comment is enough) makes node decode the whole file into a two-byte string.
+    expect(source.match(/[^\0-\x7f]/g) ?? []).toEqual([]);
+    // The directive must open the function loadBundle wraps the file in: after any other statement it is none.
+    expect(source.startsWith('"use strict";')).toBe(true);
+    expect((await readFile(mainJs, 'utf8')).split('\n')[1]).toMatch(/^"use strict";/);
+  });
+
   it('is not used for other bytes of the same length, which V8 alone would accept', async () => {
     const other = await mkdtemp(path.join(dir, 'edited-'));
     const source = await readFile(path.join(cliDir, 'cli.cjs'), 'utf8');
@@ -116,7 +125,7 @@ describe("the bundle's code cache", () => {
 
   it('is not used when damaged, which V8 alone would abort on', async () => {
     const other = await mkdtemp(path.join(dir, 'damaged-'));
-    for (const f of ['main.js', 'cli.cjs', 'bundle.js']) await copyFile(path.join(cliDir, f), path.join(other, f));
+    for (const f of ['main.cjs', 'cli.cjs']) await copyFile(path.join(cliDir, f), path.join(other, f));
     const cache = await readFile(path.join(cliDir, 'cli.cjs.cache'));
     // The digest at its head kept, bytes of V8's data flipped: what a bad disk or a bad copy leaves.
     for (let i = 1000; i < cache.length; i += 997) cache[i]! ^= 0x5a;
@@ -125,7 +134,7 @@ describe("the bundle's code cache", () => {
       const s = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs'))}, 'utf8');
       new vm.Script('(function (exports, require, module, __filename, __dirname) {' + s + '\\n})', { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(32) });`;
     expect(spawnSync(process.execPath, ['-e', v8Alone]).status).not.toBe(0);
-    const r = spawnSync(process.execPath, [path.join(other, 'main.js'), 'validate', spec], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(other, 'main.cjs'), 'validate', spec], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(cachedIn(other)).toBe('false');
   });

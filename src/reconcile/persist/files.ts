@@ -112,7 +112,8 @@ export async function verifyDropIn(v: VerifyInput): Promise<void> {
  * something tor quoted is where to look.
  */
 export function lineOf(content: string, said: readonly string[]): number | undefined {
-  const quoted = said.flatMap((l) => [...l.matchAll(/["'“]([^"'”]+)["'”]/g)].map((m) => m[1]!));
+  // \u201C and \u201D: tor's curly quotes, escaped so that the CLI bundle stays ASCII (scripts/build-cli.mjs).
+  const quoted = said.flatMap((l) => [...l.matchAll(/["'\u201C]([^"'\u201D]+)["'\u201D]/g)].map((m) => m[1]!));
   const lines = content.split('\n');
   for (const q of quoted) {
     const i = lines.findIndex((l) => !l.startsWith('#') && l.split(/\s+/).some((w) => w === q || w.replace(/^"|"$/g, '') === q));
