@@ -106,6 +106,8 @@ export async function probeKeyFiles(keys: ReadonlyArray<{ file: string; record?:
   const stores = new Map(await Promise.all(dirs.map(async (dir) => [dir, await readKeyStore(dir).catch((err: unknown) => err as Error)] as const)));
   // Names in each directory; undefined when it cannot be listed (then every file is simply tried).
   const listings = new Map(await Promise.all(dirs.map(async (dir) => [dir, await listNames(dir)] as const)));
+  // One string per store, shared by its keys: callers collect the holders in a Set (5,000 joins and hashes otherwise).
+  const storeFiles = new Map(dirs.map((dir) => [dir, path.join(dir, KEY_STORE_FILE)]));
   const out: LocalKey[] = new Array<LocalKey>(keys.length);
   const holders: string[] = new Array<string>(keys.length);
   const fileReads: Array<Promise<void>> = [];
@@ -120,7 +122,7 @@ export async function probeKeyFiles(keys: ReadonlyArray<{ file: string; record?:
     }
     const entry = storeEntry(store, file);
     if (entry) {
-      holders[i] = path.join(dir, KEY_STORE_FILE);
+      holders[i] = storeFiles.get(dir)!;
       out[i] = probeOrError(file, entry, record);
       return;
     }
@@ -161,8 +163,20 @@ function probeOrError(file: string, bytes: Buffer, record: EphemeralRecord | und
   }
 }
 
+/**
+ * sha256() of key bytes, once per Buffer: a key store read while unchanged hands out the very same entries
+ * (keystore.ts), which nothing modifies, and a re-plan of 5,000 services would otherwise hash 5,000 keys again.
+ */
+const bytesDigests = new WeakMap<Buffer, string>();
+
+function bytesDigest(bytes: Buffer): string {
+  let d = bytesDigests.get(bytes);
+  if (d === undefined) bytesDigests.set(bytes, (d = sha256(bytes)));
+  return d;
+}
+
 function probeBytes(file: string, bytes: Buffer, record: EphemeralRecord | undefined): LocalKey {
-  if (record?.keyDigest && sha256(bytes) === record.keyDigest) {
+  if (record?.keyDigest && bytesDigest(bytes) === record.keyDigest) {
     if (known.get(file)?.digest !== record.keyDigest) known.set(file, { digest: record.keyDigest });
     return { address: record.address };
   }
@@ -320,7 +334,21 @@ export function recordKey(target: string, spec: string, name: string): string {
  * tor (format ≤ 2, target ''), which the next record of the service replaces.
  */
 export function findRecord(records: ReadonlyMap<string, EphemeralRecord>, target: string, spec: string, name: string): EphemeralRecord | undefined {
-  return records.get(recordKey(target, spec, name)) ?? records.get(recordKey('', spec, name));
+  return recordFinder(records, target, spec)(name);
+}
+
+/**
+ * findRecord for many services of one spec on one tor: recordKey's text up to the name is the same for all,
+ * so each lookup serialises only the name (a plan of 5,000 services serialised the spec's paths 10,000 times).
+ */
+export function recordFinder(records: ReadonlyMap<string, EphemeralRecord>, target: string, spec: string): (name: string) => EphemeralRecord | undefined {
+  // JSON.stringify([a, b, c]) is JSON.stringify([a, b]) without its `]`, then `,`, JSON.stringify(c) and `]`.
+  const own = `${JSON.stringify([target, spec]).slice(0, -1)},`;
+  const old = `${JSON.stringify(['', spec]).slice(0, -1)},`;
+  return (name) => {
+    const tail = `${JSON.stringify(name)}]`;
+    return records.get(own + tail) ?? records.get(old + tail);
+  };
 }
 
 /** Format 1 keyed records by service name alone; it is still read, and rewritten as format 3. */

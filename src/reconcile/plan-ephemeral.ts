@@ -9,7 +9,7 @@ import type { DesiredState, EphemeralService } from '../spec/model.js';
 import { serviceAuthLine } from '../tor/onion/index.js';
 import { changeId, resolveDesired } from './desired.js';
 import { keyStoreFor } from './keystore.js';
-import { digest, findRecord, recordKey } from './local.js';
+import { digest, recordFinder, recordKey } from './local.js';
 import { held, recordTarget, type Builder, type PlanContext } from './plan-common.js';
 import { portLine } from './hsblock.js';
 import { step } from './steps.js';
@@ -44,6 +44,43 @@ function configDigest(cfg: ReturnType<typeof ephemeralConfig>): string {
   return d;
 }
 
+/** What planning a service takes from the spec alone: its change id, its configuration and the digest of it. */
+interface Planning {
+  item: string;
+  cfg: ReturnType<typeof ephemeralConfig>;
+  config: string;
+}
+
+/**
+ * Planning per service object: a DesiredState is never modified, and a re-plan of an unchanged spec (watch,
+ * apply's verifying re-read) gets the very same service objects from loadSpec, so 5,000 services are not
+ * configured, serialised and looked up in configDigests again on every plan.
+ */
+const planning = new WeakMap<EphemeralService, Planning>();
+
+function planningOf(s: EphemeralService): Planning {
+  let p = planning.get(s);
+  if (p === undefined) {
+    const cfg = ephemeralConfig(s);
+    // Every plan of the service shares it from now on (its changes and steps hold its lists): frozen, so that
+    // whatever changed one plan's copy in place would throw rather than change the next plan.
+    for (const list of [cfg.ports, cfg.flags, cfg.clientAuthV3]) Object.freeze(list);
+    Object.freeze(cfg);
+    planning.set(s, (p = { item: changeId('ephemeral-service', s.name), cfg, config: configDigest(cfg) }));
+  }
+  return p;
+}
+
+/**
+ * What a plan shows of a service: its address, then its configuration's fields in order. Written out rather
+ * than spread from `cfg`: the spread was the costliest line of a 5,000-service re-plan.
+ */
+function shown(address: string, cfg: Planning['cfg'], keyFile: string): EphemeralServiceShown {
+  return cfg.maxStreams === undefined
+    ? { address, ports: cfg.ports, flags: cfg.flags, clientAuthV3: cfg.clientAuthV3, keyFile }
+    : { address, ports: cfg.ports, flags: cfg.flags, maxStreams: cfg.maxStreams, clientAuthV3: cfg.clientAuthV3, keyFile };
+}
+
 /** ADD_ONION, then the record of what it was given (address and key digest are filled in by apply). */
 function addOnionSteps(s: EphemeralService, item: string, ctx: PlanContext, spec: string, cfg: ReturnType<typeof ephemeralConfig>, config: string): Step[] {
   return [
@@ -61,18 +98,18 @@ export function planEphemeralServices(desired: DesiredState, live: LiveState, ct
   const detached = new Set(live.detachedOnions);
   const ours = new Set<string>();
   const spec = resolveDesired(desired).specId;
+  const findRecord = recordFinder(live.records, recordTarget(ctx), spec);
   for (const s of want) {
-    const item = changeId('ephemeral-service', s.name);
+    const { item, cfg, config: recordDigest } = planningOf(s);
     const key = live.ephemeralKeys.get(s.name) ?? { missing: true };
-    const record = findRecord(live.records, recordTarget(ctx), spec, s.name);
+    const record = findRecord(s.name);
     if (held(ctx, item)) {
       // Still ours: never an unmanaged service for prune to remove.
       if (key.address) ours.add(key.address);
       if (record) ours.add(record.address);
       continue;
     }
-    const cfg = ephemeralConfig(s);
-    const after: EphemeralServiceShown = { address: key.address ?? '(known after apply)', ...cfg, keyFile: s.keyFile };
+    const after = shown(key.address ?? '(known after apply)', cfg, s.keyFile);
     if (key.error) {
       b.errors.push({ item, message: `${key.error}; refusing to replace it (it may be the only copy of an address)`, source: s.source });
       continue;
@@ -95,7 +132,6 @@ export function planEphemeralServices(desired: DesiredState, live: LiveState, ct
     // Field by field: spreading a shared base object into each change made this loop twice as slow (5,000 services).
     const change = (action: 'create' | 'noop' | 'replace', before: EphemeralServiceShown | { address: string } | null, reason: string) =>
       b.change({ kind: 'ephemeral-service', id: s.name, source: s.source, action, before, after, reason });
-    const recordDigest = configDigest(cfg);
     if (key.missing) {
       const store = keyStoreFor(s.keyFile, desired.stateDirectory);
       b.keySteps.push(step('generate-key', { service: s.name, path: s.keyFile, ...(store ? { store } : {}) }, [item]));

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findRecord, keyFileDigest, persistKeys, probeKeyFile, readRecords, recordKey, writeRecords } from '../../src/reconcile/local.js';
+import { findRecord, keyFileDigest, persistKeys, probeKeyFile, readRecords, recordFinder, recordKey, writeRecords } from '../../src/reconcile/local.js';
 import { StateFileError } from '../../src/reconcile/errors.js';
 import { generateServiceKey } from '../../src/tor/onion/index.js';
 
@@ -55,6 +55,20 @@ describe('the state file', () => {
     expect(findRecord(records, 'unix:/a', '/spec.yaml', 'web')).toEqual(mine);
     expect(findRecord(records, 'unix:/b', '/spec.yaml', 'web')).toEqual(theirs);
     expect(findRecord(records, 'unix:/c', '/spec.yaml', 'web')).toBeUndefined();
+  });
+
+  it('finds the records of many services of one spec as recordKey keyed them, whatever their names', () => {
+    const awkward = ['web', 'a"b', 'a\\b', 'é', 'x,y', ']'];
+    const specs = ['/spec.yaml', '/a "b"/spec.yaml\n/other.yaml'];
+    const all = specs.flatMap((spec) => awkward.map((name, i) => ({ ...rec, spec, name, target: i % 2 ? '' : 'unix:/a', address: String(i).repeat(56) })));
+    const records = new Map(all.map((r) => [recordKey(r.target, r.spec, r.name), r]));
+    for (const spec of specs) {
+      const find = recordFinder(records, 'unix:/a', spec);
+      // Its own record, else the one of a format without targets ('').
+      for (const name of awkward) expect(find(name)).toBe(all.find((r) => r.spec === spec && r.name === name));
+      expect(find('missing')).toBeUndefined();
+      expect(recordFinder(records, 'unix:/b', spec)('web')).toBeUndefined();
+    }
   });
 
   it.each([

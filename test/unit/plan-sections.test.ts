@@ -553,6 +553,22 @@ describe('ephemeral service plans (sections)', () => {
     expect(p.steps[0]).toMatchObject({ op: 'del-onion', serviceId: addr, service: 'api', changes: ['ephemeral-service:api'] });
   });
 
+  it('plans a service object once: re-plans share its configuration, frozen, and show its fields in order', () => {
+    const capped = ephService('api', '/s', [[80, '127.0.0.1:9000']], { maxStreams: 3 });
+    for (const s of [svc, capped]) {
+      const desired = desiredState('/s', { onionServices: [s] });
+      const state = live({ ephemeralKeys: new Map([['api', { address: addr }]]) });
+      const [first, again] = [computePlan(desired, state, ctx), computePlan(desired, state, ctx)];
+      expect(again).toEqual(first);
+      const after = first.changes[0]!.after as Record<string, unknown>;
+      // Plans are shown and saved as JSON: the order of the fields is part of what a user reads.
+      expect(Object.keys(after)).toEqual(['address', 'ports', 'flags', ...(s.maxStreams !== undefined ? ['maxStreams'] : []), 'clientAuthV3', 'keyFile']);
+      expect((again.changes[0]!.after as Record<string, unknown>).ports).toBe(after.ports);
+      // A view that changed one plan in place would change every later plan of the service: it throws instead.
+      expect(() => (after.ports as string[]).push('81 127.0.0.1:9001')).toThrow(TypeError);
+    }
+  });
+
   it('puts MaxStreamsCloseCircuit, MaxStreams and the authorized clients (V3Auth, sorted keys) in ADD_ONION and its digest', () => {
     const k1 = generateClientAuthKeyPair();
     const k2 = generateClientAuthKeyPair();
