@@ -560,10 +560,10 @@ describe('ephemeral service plans (sections)', () => {
       const state = live({ ephemeralKeys: new Map([['api', { address: addr }]]) });
       const [first, again] = [computePlan(desired, state, ctx), computePlan(desired, state, ctx)];
       expect(again).toEqual(first);
-      const after = first.changes[0]!.after as Record<string, unknown>;
+      const after = first.changes[0]!.after as unknown as Record<string, unknown>;
       // Plans are shown and saved as JSON: the order of the fields is part of what a user reads.
       expect(Object.keys(after)).toEqual(['address', 'ports', 'flags', ...(s.maxStreams !== undefined ? ['maxStreams'] : []), 'clientAuthV3', 'keyFile']);
-      expect((again.changes[0]!.after as Record<string, unknown>).ports).toBe(after.ports);
+      expect((again.changes[0]!.after as unknown as Record<string, unknown>).ports).toBe(after.ports);
       // A view that changed one plan in place would change every later plan of the service: it throws instead.
       expect(() => (after.ports as string[]).push('81 127.0.0.1:9001')).toThrow(TypeError);
     }
