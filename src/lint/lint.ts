@@ -77,7 +77,7 @@ export function lintState(state: DesiredState, files: readonly SpecText[]): Lint
 
   const order = files.map((f) => f.name);
   return {
-    findings: [...findings, ...meta].sort((a, b) => order.indexOf(a.file) - order.indexOf(b.file) || a.line - b.line || a.col - b.col || a.ruleId.localeCompare(b.ruleId)),
+    findings: [...findings, ...meta].sort((a, b) => order.indexOf(a.file) - order.indexOf(b.file) || a.line - b.line || a.col - b.col || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0)),
   };
 }
 

@@ -409,12 +409,20 @@ function parseRecords(text: string, file: string): Map<string, EphemeralRecord> 
 
 export async function writeRecords(stateDirectory: string, records: Map<string, EphemeralRecord>): Promise<void> {
   await ensureSecretDir(stateDirectory);
-  const body: StateFile = { format_version: 3, ephemeral: [...records.values()].sort((a, b) => a.target.localeCompare(b.target) || a.spec.localeCompare(b.spec) || a.name.localeCompare(b.name)) };
+  const body: StateFile = { format_version: 3, ephemeral: [...records.values()].sort((a, b) => byText(a.target, b.target) || byText(a.spec, b.spec) || byText(a.name, b.name)) };
   const file = path.join(stateDirectory, STATE_FILE);
   await writeSecretFileAtomic(file, JSON.stringify(body, null, 2) + '\n');
   // In the order a read of the file gives.
   const stamp = await fileStamp(file).catch(() => undefined);
   if (stamp !== undefined) recordsCache.set(file, { stamp, records: new Map(body.ephemeral.map((r) => [recordKey(r.target, r.spec, r.name), r])) });
+}
+
+/**
+ * Code-unit order: a stable order for the file, without localeCompare, whose first call loads ICU's collation
+ * (~6 ms of every apply that records a service).
+ */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 interface LockHolder {

@@ -6,7 +6,9 @@ import { loggingRules } from './logging.js';
 import { onionRules } from './onion.js';
 import { pathRules } from './paths.js';
 
-export const rules: readonly Rule[] = [...exposureRules, ...onionRules, ...pathRules, ...loggingRules, ...attachRules].sort((a, b) => a.id.localeCompare(b.id));
+// IDs are ASCII (`TR004`): compared as text, not with localeCompare, whose first call loads ICU's collation
+// (~6 ms of every `plan`, which loads the rules).
+export const rules: readonly Rule[] = [...exposureRules, ...onionRules, ...pathRules, ...loggingRules, ...attachRules].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
 /** Findings about the suppression comments themselves (made by the engine, not by a check over the config). */
 export const suppressionMissingReason: RuleDoc = {
