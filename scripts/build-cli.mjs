@@ -43,27 +43,25 @@ const common = {
 };
 // The version without reading package.json, whose path relative to the build is not the source's.
 const define = { TOR_RECONCILE_VERSION: JSON.stringify(pkg.version) };
+/**
+ * `entry` and what it imports as one CommonJS file. CommonJS has no import.meta: its URL is `__fileUrl`,
+ * which the banner makes from __filename (the modules that require() packages on first use, @noble/curves and
+ * diff, left outside the bundle, resolve them from it, in dist/cli/). "use strict" opens the banner: after
+ * another statement it would be no directive, and the file would run in sloppy mode, which none of its
+ * modules (ES modules, strict) was written or tested for.
+ */
+const commonJs = (entry, outfile) =>
+  build({
+    ...common,
+    entryPoints: [path.join(root, entry)],
+    outfile: path.join(dist, outfile),
+    format: 'cjs',
+    define: { ...define, 'import.meta.url': '__fileUrl' },
+    banner: { js: `"use strict";const __fileUrl = require('node:url').pathToFileURL(__filename).href;` },
+  });
 // tsc's ES module output of main.ts stays beside it, unused by the bin, as the rest of src/cli.
-await build({
-  ...common,
-  entryPoints: [path.join(root, 'src/cli/main.ts')],
-  outfile: path.join(dist, 'cli/main.cjs'),
-  format: 'cjs',
-  define: { ...define, 'import.meta.url': '__mainUrl' },
-  banner: { js: `"use strict";const __mainUrl = require('node:url').pathToFileURL(__filename).href;` },
-});
-await build({
-  ...common,
-  entryPoints: [path.join(root, 'src/cli/program.ts')],
-  outfile: path.join(dist, 'cli/cli.cjs'),
-  format: 'cjs',
-  // A CommonJS module has no import.meta: the modules that require() packages on first use (@noble/curves,
-  // diff, left outside the bundle) resolve them from the bundle's own URL, in dist/cli/.
-  define: { ...define, 'import.meta.url': '__bundleUrl' },
-  // "use strict" first: after the banner's statement it would be no directive, and the bundle would run in
-  // sloppy mode, which none of its modules (ES modules, strict) was written or tested for.
-  banner: { js: `"use strict";const __bundleUrl = require('node:url').pathToFileURL(__filename).href;` },
-});
+await commonJs('src/cli/main.ts', 'cli/main.cjs');
+await commonJs('src/cli/program.ts', 'cli/cli.cjs');
 asciiOnly(path.join(dist, 'cli/cli.cjs'));
 const cache = spawnSync(process.execPath, [path.join(root, 'scripts/code-cache.mjs'), dist], { stdio: 'inherit' });
 if (cache.status !== 0) process.exit(cache.status ?? 1);

@@ -51,12 +51,15 @@ try {
         '',
       ].join('\n'),
     );
+    // A warm-up that fails costs start-up time, not the build: the cache then holds what ran.
     try {
       const status = await run('apply', launched, '--auto-approve');
       if (status !== 0) console.error(`code cache: apply on an embedded tor exited ${status}; the cache holds what ran`);
       else await run('plan', launched);
+    } catch (err) {
+      console.error(`code cache: apply on an embedded tor failed (${err.message}); the cache holds what ran`);
     } finally {
-      await run('stop', launched);
+      await run('stop', launched).catch(() => {});
     }
   } else {
     console.error('code cache: tor is not installed, so only offline commands warmed the cache (apply and plan compile the rest on each run)');
