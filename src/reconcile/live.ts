@@ -125,6 +125,11 @@ async function readServiceFiles(dir: string, verifyKey: boolean, withObConfig: b
 export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
   return digest({
     v: state.torVersion,
+    // Who tor runs as and what our state directory and key files are (owners, modes, links): plans chown
+    // to tor's user and refuse what others could swap or read, so these are inputs of a plan like tor's replies.
+    u: state.torUid ?? null,
+    i: state.torUser ?? null,
+    l: state.localFiles ? [state.localFiles.stateDirectory, [...state.localFiles.keyFiles].sort(byKey)] : null,
     o: [...state.options].sort(byKey),
     s: state.services,
     // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/reconcile/live.js';
 import { recordKey } from '../../src/reconcile/local.js';
-import type { EphemeralRecord } from '../../src/reconcile/types.js';
+import type { EphemeralRecord, PathEntry, PathProbe, TorIdentity } from '../../src/reconcile/types.js';
 import { liveState } from '../helpers/desired.js';
 
 const rec = (name: string, address: string): EphemeralRecord => ({ target: 'unix:/t', spec: '/spec.yaml', name, address, keyFile: `/s/keys/${name}.key`, config: 'c', keyDigest: 'd' });
@@ -31,5 +31,18 @@ describe('the live fingerprint', () => {
     expect(of({ records: records(), ephemeralKeys: new Map([['a', { address: a.address }]]) })).not.toBe(base);
     expect(of({ records: records({ ...a, config: 'other' }), ephemeralKeys: new Map([['a', { address: a.address }]]) })).not.toBe(base);
     expect(of({ records: records(a), ephemeralKeys: new Map([['a', { address: b.address }]]) })).not.toBe(base);
+  });
+
+  it("changes with tor's user and with the owners and modes of the state directory and key files", () => {
+    const entry = (mode: number, uid = 0): PathEntry => ({ path: '/s', in: '', kind: 'dir', uid, gid: 0, mode });
+    const probe = (mode: number, uid = 0): PathProbe => ({ path: '/s', real: '/s', entries: [entry(mode, uid)] });
+    const files = (dir: PathProbe, key: PathProbe) => ({ stateDirectory: dir, keyFiles: new Map([['/s/keys/keystore.json', key]]) });
+    const user: TorIdentity = { name: 'debian-tor', uid: 101, gid: 101, groups: [101] };
+    const base = of({ torUid: 101, torUser: user, localFiles: files(probe(0o700), probe(0o600)) });
+    expect(of({ torUid: 101, torUser: user, localFiles: files(probe(0o700), probe(0o600)) })).toBe(base);
+    expect(of({ torUid: 0, torUser: user, localFiles: files(probe(0o700), probe(0o600)) })).not.toBe(base);
+    expect(of({ torUid: 101, torUser: { ...user, groups: [101, 4] }, localFiles: files(probe(0o700), probe(0o600)) })).not.toBe(base);
+    expect(of({ torUid: 101, torUser: user, localFiles: files(probe(0o777), probe(0o600)) })).not.toBe(base);
+    expect(of({ torUid: 101, torUser: user, localFiles: files(probe(0o700), probe(0o600, 1000)) })).not.toBe(base);
   });
 });
