@@ -133,13 +133,13 @@ export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     o: [...state.options].sort(byKey),
     s: state.services,
     // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
+    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null, f.hostname ?? null, f.mode ?? null, f.notDirectory ?? false, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
     d: [...state.detachedOnions].sort(),
     c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
     k: [...state.ephemeralKeys].sort(byKey),
     // A record's key is made of its own fields (recordKey): its digest covers both.
     r: [...state.records].sort(byKey).map(([, r]) => recordDigest(r)),
-    p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null] : null,
+    p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null, state.persist.defaultsFile ?? null, state.persist.torrcError ?? null, state.persist.torUser ?? null, state.persist.torGid ?? null] : null,
   });
 }
 

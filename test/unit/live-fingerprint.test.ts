@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/reconcile/live.js';
 import { recordKey } from '../../src/reconcile/local.js';
-import type { EphemeralRecord, PathEntry, PathProbe, TorIdentity } from '../../src/reconcile/types.js';
+import type { EphemeralRecord, LiveServiceFiles, PathEntry, PathProbe, TorIdentity } from '../../src/reconcile/types.js';
 import { liveState } from '../helpers/desired.js';
 
 const rec = (name: string, address: string): EphemeralRecord => ({ target: 'unix:/t', spec: '/spec.yaml', name, address, keyFile: `/s/keys/${name}.key`, config: 'c', keyDigest: 'd' });
@@ -44,5 +44,19 @@ describe('the live fingerprint', () => {
     expect(of({ torUid: 101, torUser: { ...user, groups: [101, 4] }, localFiles: files(probe(0o700), probe(0o600)) })).not.toBe(base);
     expect(of({ torUid: 101, torUser: user, localFiles: files(probe(0o777), probe(0o600)) })).not.toBe(base);
     expect(of({ torUid: 101, torUser: user, localFiles: files(probe(0o700), probe(0o600, 1000)) })).not.toBe(base);
+  });
+
+  it("changes with what a service directory holds and with tor's torrc as persist reads it", () => {
+    const dir = (parts: Partial<LiveServiceFiles>) => new Map([['/hs/web', { clients: new Map(), exists: true, mode: 0o700, hostname: 'a'.repeat(56), ...parts }]]);
+    const base = of({ serviceFiles: dir({}) });
+    expect(of({ serviceFiles: dir({}) })).toBe(base);
+    expect(of({ serviceFiles: dir({ hostname: 'b'.repeat(56) }) })).not.toBe(base);
+    expect(of({ serviceFiles: dir({ mode: 0o755 }) })).not.toBe(base);
+    expect(of({ serviceFiles: dir({ exists: false, notDirectory: true }) })).not.toBe(of({ serviceFiles: dir({ exists: false }) }));
+    const persist = { dropIn: null, included: true, configFile: '/etc/tor/torrc' };
+    const withPersist = of({ persist });
+    expect(of({ persist: { ...persist, torrcError: 'EACCES' } })).not.toBe(withPersist);
+    expect(of({ persist: { ...persist, defaultsFile: '/usr/share/tor/tor-service-defaults-torrc' } })).not.toBe(withPersist);
+    expect(of({ persist: { ...persist, torUser: 'debian-tor', torGid: 101 } })).not.toBe(withPersist);
   });
 });
