@@ -122,25 +122,32 @@ async function readServiceFiles(dir: string, verifyKey: boolean, withObConfig: b
   return files;
 }
 
+/**
+ * What the fingerprint hashes of each field. Every field of LiveState must have an entry (the type says so):
+ * one left out is an input of the plan that a saved plan is not checked against.
+ */
+type FingerprintParts = { [K in keyof Omit<LiveState, 'fingerprint'>]-?: unknown };
+
 export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
-  return digest({
-    v: state.torVersion,
+  const parts: FingerprintParts = {
+    torVersion: state.torVersion,
     // Who tor runs as and what our state directory and key files are (owners, modes, links): plans chown
     // to tor's user and refuse what others could swap or read, so these are inputs of a plan like tor's replies.
-    u: state.torUid ?? null,
-    i: state.torUser ?? null,
-    l: state.localFiles ? [state.localFiles.stateDirectory, [...state.localFiles.keyFiles].sort(byKey)] : null,
-    o: [...state.options].sort(byKey),
-    s: state.services,
+    torUid: state.torUid ?? null,
+    torUser: state.torUser ?? null,
+    localFiles: state.localFiles ? [state.localFiles.stateDirectory, [...state.localFiles.keyFiles].sort(byKey)] : null,
+    options: [...state.options].sort(byKey),
+    services: state.services,
     // The paths' owners and modes too: a saved plan made before a directory or symlink was swapped is stale.
-    f: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null, f.hostname ?? null, f.mode ?? null, f.notDirectory ?? false, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
-    d: [...state.detachedOnions].sort(),
-    c: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
-    k: [...state.ephemeralKeys].sort(byKey),
+    serviceFiles: [...state.serviceFiles].sort().map(([d, f]) => [d, [...f.clients].sort(), f.keyAddress ?? null, f.keyError ?? null, f.exists, f.probe ?? null, f.authDir ?? null, f.torFiles ?? null, f.hostname ?? null, f.mode ?? null, f.notDirectory ?? false, ...(f.obConfig !== undefined ? [f.obConfig] : [])]),
+    detachedOnions: [...state.detachedOnions].sort(),
+    clientAuth: state.clientAuth.map((c) => [c.address, c.clientName ?? null, c.flags, digest(c.privateKey.reveal())]).sort(),
+    ephemeralKeys: [...state.ephemeralKeys].sort(byKey),
     // A record's key is made of its own fields (recordKey): its digest covers both.
-    r: [...state.records].sort(byKey).map(([, r]) => recordDigest(r)),
-    p: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null, state.persist.defaultsFile ?? null, state.persist.torrcError ?? null, state.persist.torUser ?? null, state.persist.torGid ?? null] : null,
-  });
+    records: [...state.records].sort(byKey).map(([, r]) => recordDigest(r)),
+    persist: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null, state.persist.defaultsFile ?? null, state.persist.torrcError ?? null, state.persist.torUser ?? null, state.persist.torGid ?? null] : null,
+  };
+  return digest(parts);
 }
 
 /**
