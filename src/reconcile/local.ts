@@ -330,16 +330,10 @@ export function recordKey(target: string, spec: string, name: string): string {
 }
 
 /**
- * The record of `spec`'s service `name` on `target`: its own, else one written before records named their
- * tor (format ≤ 2, target ''), which the next record of the service replaces.
- */
-export function findRecord(records: ReadonlyMap<string, EphemeralRecord>, target: string, spec: string, name: string): EphemeralRecord | undefined {
-  return recordFinder(records, target, spec)(name);
-}
-
-/**
- * findRecord for many services of one spec on one tor: recordKey's text up to the name is the same for all,
- * so each lookup serialises only the name (a plan of 5,000 services serialised the spec's paths 10,000 times).
+ * Finds the records of `spec`'s services on `target`, by service name: a service's own record, else one written
+ * before records named their tor (format ≤ 2, target ''), which the next record of the service replaces.
+ * recordKey's text up to the name is the same for all of them, so each lookup serialises only the name (a plan
+ * of 5,000 services serialised the spec's paths 10,000 times).
  */
 export function recordFinder(records: ReadonlyMap<string, EphemeralRecord>, target: string, spec: string): (name: string) => EphemeralRecord | undefined {
   // JSON.stringify([a, b, c]) is JSON.stringify([a, b]) without its `]`, then `,`, JSON.stringify(c) and `]`.

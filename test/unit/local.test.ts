@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findRecord, keyFileDigest, persistKeys, probeKeyFile, readRecords, recordFinder, recordKey, writeRecords } from '../../src/reconcile/local.js';
+import { keyFileDigest, persistKeys, probeKeyFile, readRecords, recordFinder, recordKey, writeRecords } from '../../src/reconcile/local.js';
 import { StateFileError } from '../../src/reconcile/errors.js';
 import { generateServiceKey } from '../../src/tor/onion/index.js';
 
@@ -52,9 +52,9 @@ describe('the state file', () => {
     expect(JSON.parse(await readFile(path.join(d, 'state.json'), 'utf8'))).toMatchObject({ format_version: 3 });
     const records = await readRecords(d);
     expect(records.size).toBe(2);
-    expect(findRecord(records, 'unix:/a', '/spec.yaml', 'web')).toEqual(mine);
-    expect(findRecord(records, 'unix:/b', '/spec.yaml', 'web')).toEqual(theirs);
-    expect(findRecord(records, 'unix:/c', '/spec.yaml', 'web')).toBeUndefined();
+    expect(recordFinder(records, 'unix:/a', '/spec.yaml')('web')).toEqual(mine);
+    expect(recordFinder(records, 'unix:/b', '/spec.yaml')('web')).toEqual(theirs);
+    expect(recordFinder(records, 'unix:/c', '/spec.yaml')('web')).toBeUndefined();
   });
 
   it('finds the records of many services of one spec as recordKey keyed them, whatever their names', () => {
@@ -77,7 +77,7 @@ describe('the state file', () => {
   ])('still reads %s: its records stand for any tor until rewritten', async (name, body) => {
     const records = await readRecords(await stateDir(name.replace(/\W/g, ''), body));
     expect([...records.values()]).toEqual([{ ...rec, target: '' }]);
-    expect(findRecord(records, 'unix:/any', '/spec.yaml', 'web')).toEqual({ ...rec, target: '' });
+    expect(recordFinder(records, 'unix:/any', '/spec.yaml')('web')).toEqual({ ...rec, target: '' });
   });
 
   it('a file read or written once is parsed again only when it changed, and every caller gets its own map', async () => {
