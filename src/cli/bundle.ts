@@ -1,7 +1,7 @@
 /**
  * How the bin runs the command line (issue #16): program.ts and everything it uses are one CommonJS bundle,
  * `cli.cjs` beside the bin (scripts/build-cli.mjs), compiled through vm.Script with a V8 code cache the build
- * made by running offline commands (`cli.cjs.cache`). Node 20 has no compile cache for modules: without one,
+ * made by running commands in it (`cli.cjs.cache`, scripts/code-cache.mjs). Node 20 has no compile cache for modules: without one,
  * every run parses and compiles ~1 MB of JavaScript (zod, yaml, commander, ours) before it does anything.
  *
  * V8 checks a cache against its own version and flags and the source's length only, and a damaged cache

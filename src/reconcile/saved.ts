@@ -41,8 +41,10 @@ export function checkSavedPlan(saved: Plan, fresh: Plan): void {
     // Running a plan a second time: tor is now what the plan would have made it, which is no change at all.
     if (saved.steps.length > 0 && isEmptyPlan(fresh)) throw new StalePlanError('already applied: tor already matches what this plan makes it; nothing to do');
     const changed = changedItems(saved, fresh);
-    const what = changed.length ? ` (${changed.join(', ')})` : '';
-    throw new StalePlanError(`stale plan: tor's state changed since the plan was made${what}; run plan again`);
+    // No item shows a difference: what changed is something the plan judged without showing it, such as who
+    // tor runs as or the owners and modes of the state directory, key files and service directories.
+    const what = changed.length ? `tor's state changed since the plan was made (${changed.join(', ')})` : "tor's state or the files the plan checked (who tor runs as; owners, modes and links of the state directory, key files and service directories) changed since the plan was made";
+    throw new StalePlanError(`stale plan: ${what}; run plan again`);
   }
   // Whole steps, not their display: a rotated client key changes a write-file's content and nothing shown.
   // Secrets serialize as <redacted>; the secrets digest below covers their values.

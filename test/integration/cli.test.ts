@@ -125,6 +125,30 @@ describe('saved plans, refusals, formats', () => {
     expect(ok.mutating).toEqual(['SETCONF ContactInfo="saved-plan@example.org" NumEntryGuards="2"']);
   });
 
+  it('a saved plan is stale once the state directory it checked has been opened to others', async () => {
+    const fs = await import('node:fs/promises');
+    const dir = path.join(work, 'stale-local');
+    const state = path.join(dir, 'state');
+    const specFile = path.join(dir, 'spec.yaml');
+    const write = (contact: string) => fs.writeFile(specFile, `version: 1\nstateDirectory: ${state}\noptions:\n  ContactInfo: ${contact}\nonionServices:\n  - { name: web, type: ephemeral, key: { generate: true }, ports: [{ port: 80 }] }\n`);
+    await fs.mkdir(dir, { recursive: true });
+    await write('before@example.org');
+    expect((await cli(['apply', specFile, '--control', control])).code).toBe(0);
+    await write('after@example.org');
+    const file = path.join(dir, 'plan.json');
+    expect((await cli(['plan', specFile, '--control', control, '--out', file])).code).toBe(0);
+    // tor has not changed; only what the plan judged on this disk has.
+    await fs.chmod(state, 0o755);
+    const stale = await cli(['apply', file, '--control', control]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/stale plan: tor's state or the files the plan checked/);
+    expect(stale.mutating).toEqual([]);
+    await fs.chmod(state, 0o700);
+    const ok = await cli(['apply', file, '--control', control]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.mutating).toEqual(['SETCONF ContactInfo="after@example.org"']);
+  });
+
   it('a value tor refuses: nothing applied, tor reason shown, exit 1', async () => {
     const bad = path.join(work, 'bad.yaml');
     await import('node:fs/promises').then((fs) => fs.writeFile(bad, 'version: 1\noptions:\n  ContactInfo: not-applied@example.org\n  ConnLimit: 5\n'));

@@ -259,6 +259,8 @@ describe('saved plans', () => {
     const same = computePlan(d, live(), { ...ctx, salt: savedSalt(saved) });
     expect(() => checkSavedPlan(saved, same)).not.toThrow();
     expect(() => checkSavedPlan(saved, computePlan(d, live({ fingerprint: 'other' }), ctx))).toThrow(StalePlanError);
+    // Nothing shown differs: the message says where else to look instead of blaming tor.
+    expect(() => checkSavedPlan(saved, computePlan(d, live({ fingerprint: 'other' }), ctx))).toThrow(/tor's state or the files the plan checked \(who tor runs as; owners, modes and links/);
     const other = computePlan(desiredState('/s', { options: { Nickname: 'b' } }), live(), { ...ctx, salt: savedSalt(saved) });
     expect(() => checkSavedPlan(saved, other)).toThrow(/different steps/);
   });
