@@ -57,6 +57,14 @@ describe('the state file', () => {
     expect(recordFinder(records, 'unix:/c', '/spec.yaml')('web')).toBeUndefined();
   });
 
+  it('writes records in code-unit order of tor, spec and name (not the locale\'s)', async () => {
+    const d = path.join(dir, 'ordered');
+    const named = ['api', 'Web', '_x', 'b'].map((name) => ({ ...rec, name, target: 'unix:/a' }));
+    await writeRecords(d, new Map(named.map((r) => [recordKey(r.target, r.spec, r.name), r])));
+    const written = JSON.parse(await readFile(path.join(d, 'state.json'), 'utf8')) as { ephemeral: Array<{ name: string }> };
+    expect(written.ephemeral.map((r) => r.name)).toEqual(['Web', '_x', 'api', 'b']);
+  });
+
   it('finds the records of many services of one spec as recordKey keyed them, whatever their names', () => {
     const awkward = ['web', 'a"b', 'a\\b', 'é', 'x,y', ']'];
     const specs = ['/spec.yaml', '/a "b"/spec.yaml\n/other.yaml'];
