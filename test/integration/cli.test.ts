@@ -130,11 +130,12 @@ describe('saved plans, refusals, formats', () => {
     const dir = path.join(work, 'stale-local');
     const state = path.join(dir, 'state');
     const specFile = path.join(dir, 'spec.yaml');
-    const write = (contact: string) => fs.writeFile(specFile, `version: 1\nstateDirectory: ${state}\noptions:\n  ContactInfo: ${contact}\nonionServices:\n  - { name: web, type: ephemeral, key: { generate: true }, ports: [{ port: 80 }] }\n`);
+    // An option the other tests on this tor leave alone, so that their plans stay what they expect.
+    const write = (seconds: number) => fs.writeFile(specFile, `version: 1\nstateDirectory: ${state}\noptions:\n  MaxCircuitDirtiness: ${seconds}\nonionServices:\n  - { name: web, type: ephemeral, key: { generate: true }, ports: [{ port: 80 }] }\n`);
     await fs.mkdir(dir, { recursive: true });
-    await write('before@example.org');
+    await write(700);
     expect((await cli(['apply', specFile, '--control', control])).code).toBe(0);
-    await write('after@example.org');
+    await write(800);
     const file = path.join(dir, 'plan.json');
     expect((await cli(['plan', specFile, '--control', control, '--out', file])).code).toBe(0);
     // tor has not changed; only what the plan judged on this disk has.
@@ -146,7 +147,10 @@ describe('saved plans, refusals, formats', () => {
     await fs.chmod(state, 0o700);
     const ok = await cli(['apply', file, '--control', control]);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.mutating).toEqual(['SETCONF ContactInfo="after@example.org"']);
+    expect(ok.mutating).toEqual(['SETCONF MaxCircuitDirtiness="800"']);
+    // Its detached service would be an unmanaged one in the plans of the tests after it.
+    for (const id of (await tor.client.getInfo('onions/detached')).split('\n').map((x) => x.trim()).filter(Boolean)) await tor.client.delOnion(id);
+    await tor.client.resetConf(['MaxCircuitDirtiness']);
   });
 
   it('a value tor refuses: nothing applied, tor reason shown, exit 1', async () => {
