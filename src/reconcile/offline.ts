@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { DesiredState } from '../spec/model.js';
 import { canonical } from '../tor/config/normalize.js';
 import type { OptionTable } from '../tor/config/types.js';
-import { DATA_DIRECTORY_FILES } from '../tor/launch.js';
+import { DATA_DIRECTORY_FILES } from '../tor/launch-layout.js';
 import { unquoteString } from '../tor/protocol/quoting.js';
 import type { ConfEntry } from '../tor/replies.js';
 import { resolveDesired } from './desired.js';

@@ -6,7 +6,7 @@
  * accepted only where the desired state can hold a Secret (tor.password, option values, clientAuth private
  * keys); elsewhere it is an error rather than a secret quietly turned into plain text.
  */
-import { readFile, stat } from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import { SECRET_OPTIONS } from '../tor/config/secrets.js';
 import { outsideRoots, type Confinement } from './confine.js';
@@ -177,6 +177,8 @@ async function readSecretFile(node: ScalarNode, file: string, diags: Diagnostics
     return undefined;
   }
   try {
+    // fs.promises is loaded on first use (~1 ms): only a spec with a ${file:} needs it.
+    const { readFile, stat } = fs.promises;
     const info = await stat(abs);
     if (!info.isFile()) throw new Error('not a regular file');
     if (info.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes; a secret file holds one key or password`);

@@ -1,7 +1,7 @@
 /** `clientAuth:`: credentials this tor uses to reach onion services that require client authorization. */
 import type { ClientAuthSpec } from '../model.js';
 import { ClientAuthError, parseClientAuthPrivate } from '../../tor/onion/clientauth.js';
-import { OnionAddressError, type OnionAddressProblem } from '../../tor/onion/keys.js';
+import { OnionAddressError, type OnionAddressProblem } from '../../tor/onion/address.js';
 import { Secret } from '../../tor/secret.js';
 import type { Path } from '../diagnostics.js';
 import { pathLabel } from '../tree.js';

@@ -12,7 +12,7 @@ import { closest } from '../issues.js';
 import { BURST_RULES, onionOption, onionOptions, onionOptionValue, refusedOnionOption } from '../onion-options.js';
 import { pathLabel, toPlain, type MapNode, type ScalarNode, type SpecNode } from '../tree.js';
 import { pos, where, type SpecReader } from './reader.js';
-import { LAUNCH_OPTIONS } from '../../tor/launch.js';
+import { LAUNCH_OPTIONS } from '../../tor/launch-layout.js';
 
 /** Options that belong to one controller connection or process: set from a spec they outlive it and hurt tor. */
 const CONTROLLER_ONLY = new Map<string, string>([

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { LaunchSpec, PersistSpec } from '../model.js';
-import { DATA_DIRECTORY_FILES } from '../../tor/launch.js';
+import { DATA_DIRECTORY_FILES } from '../../tor/launch-layout.js';
 import { pos, type SpecReader } from './reader.js';
 
 export function persist(r: SpecReader, launch: LaunchSpec | undefined): PersistSpec {

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { SourcePos } from '../model.js';
-import { OnionAddressError, parseOnionAddress } from '../../tor/onion/keys.js';
+import { OnionAddressError, parseOnionAddress } from '../../tor/onion/address.js';
 import type { Diagnostics, Loc, Path } from '../diagnostics.js';
 import { locate, pathLabel, type ScalarNode, type SpecNode } from '../tree.js';
 

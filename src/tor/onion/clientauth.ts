@@ -9,12 +9,12 @@
  * length, so the `====` that coreutils' base32 appends makes tor skip the file with only a log warning.
  * Tor decodes either case and writes lowercase (BASE32_CHARS in binascii.h); so does this module.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { TorError } from '../errors.js';
+import { nodeCrypto } from '../node-crypto.js';
 import { reveal, Secret, type MaybeSecret } from '../secret.js';
 import { Base32Error, base32Decode, base32Encode } from './base32.js';
 import { generateRawKeyPair } from './keygen.js';
-import { OnionAddressError, parseOnionAddress } from './keys.js';
+import { OnionAddressError, parseOnionAddress } from './address.js';
 
 const KEY_BASE32_LENGTH = 52;
 const AUTH_TYPE = 'descriptor';
@@ -45,6 +45,7 @@ export function generateClientAuthKeyPair(): ClientAuthKeyPair {
 /** The base32 public key belonging to a base32 private key. */
 export function clientAuthPublicFromPrivate(privateKey: MaybeSecret): string {
   const d = decodeKey(reveal(privateKey), 'private');
+  const { createPrivateKey, createPublicKey } = nodeCrypto();
   const key = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, d]), format: 'der', type: 'pkcs8' });
   return base32Encode(Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x!, 'base64url'));
 }

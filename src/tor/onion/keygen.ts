@@ -7,12 +7,13 @@
  * the job and never hung (0 of ~37 loops), and is faster. test/unit/keygen-hang.test.ts reproduces the hang
  * in a child process bounded by a timeout.
  */
-import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
+import type { JsonWebKey } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto.js';
 
 /** The raw private and public key of a new `ed25519` or `x25519` pair (seed/scalar and public point, 32 bytes each). */
 export function generateRawKeyPair(type: 'ed25519' | 'x25519'): { privateKey: Buffer; publicKey: Buffer } {
   // @types/node types only PEM and DER encodings here; with `jwk` node returns the JWK objects.
-  const generate = generateKeyPairSync as unknown as (
+  const generate = nodeCrypto().generateKeyPairSync as unknown as (
     t: 'ed25519' | 'x25519',
     options: { publicKeyEncoding: { format: 'jwk' }; privateKeyEncoding: { format: 'jwk' } },
   ) => { publicKey: JsonWebKey; privateKey: JsonWebKey };

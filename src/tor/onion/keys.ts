@@ -2,26 +2,23 @@ import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { createRequire } from 'node:module';
 import { TorError } from '../errors.js';
 import { reveal, Secret, type MaybeSecret } from '../secret.js';
-import { base32Decode, base32Encode } from './base32.js';
+import { addressChecksum, ed25519, ONION_VERSION } from './address.js';
+import { base32Encode } from './base32.js';
 import { generateRawKeyPair } from './keygen.js';
 import { ensureSecretDir, writeSecretFilesAtomic } from './persist.js';
 
-type Ed25519 = (typeof import('@noble/curves/ed25519.js'))['ed25519'];
-let nobleEd25519: Ed25519 | undefined;
-/**
- * @noble/curves, loaded on first use (synchronously: Node ≥ 20.19 requires ES modules): only an expanded key
- * and an onion address's point check need it, and most commands neither, so their start-up does not pay for it.
- */
-function ed25519(): Ed25519 {
-  return (nobleEd25519 ??= (createRequire(import.meta.url)('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js')).ed25519);
-}
+// Onion addresses have a module of their own, which the spec's checks use without loading key code.
+export {
+  isValidOnionAddress,
+  ONION_ADDRESS_LENGTH,
+  OnionAddressError,
+  parseOnionAddress,
+  type OnionAddressProblem,
+  type ParsedOnionAddress,
+} from './address.js';
 
-/** Length of a v3 onion address without `.onion`. */
-export const ONION_ADDRESS_LENGTH = 56;
-const ONION_VERSION = 3;
 const ADD_ONION_PREFIX = 'ED25519-V3:';
 
 export const SECRET_KEY_FILE = 'hs_ed25519_secret_key';
@@ -38,19 +35,6 @@ const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 /** A key (seed, expanded key or ADD_ONION blob) is malformed. Messages never contain key material. */
 export class OnionKeyError extends TorError {
   override name = 'OnionKeyError';
-}
-
-export type OnionAddressProblem = 'length' | 'characters' | 'version' | 'checksum' | 'public-key';
-
-export class OnionAddressError extends TorError {
-  override name = 'OnionAddressError';
-  constructor(
-    readonly address: string,
-    readonly problem: OnionAddressProblem,
-    detail: string,
-  ) {
-    super(`onion address ${JSON.stringify(address.length > 80 ? `${address.slice(0, 80)}…` : address)}: ${detail}`);
-  }
 }
 
 /** One of tor's key files is unusable. Names the file and what is wrong, never the bytes. */
@@ -185,79 +169,7 @@ export function generateServiceKey(): OnionServiceKey {
 /** base32(pub ‖ SHA3-256(".onion checksum" ‖ pub ‖ 0x03)[0..2] ‖ 0x03), lowercase, without `.onion`. */
 export function onionAddressFromPublicKey(publicKey: Uint8Array): string {
   if (publicKey.length !== 32) throw new OnionKeyError(`an ed25519 public key is 32 bytes, got ${publicKey.length}`);
-  return base32Encode(Buffer.concat([publicKey, checksum(publicKey, ONION_VERSION), Buffer.of(ONION_VERSION)]));
-}
-
-function checksum(publicKey: Uint8Array, version: number): Buffer {
-  return createHash('sha3-256').update('.onion checksum').update(publicKey).update(Buffer.of(version)).digest().subarray(0, 2);
-}
-
-export interface ParsedOnionAddress {
-  /** Canonical form: 56 lowercase characters, no `.onion`. */
-  address: string;
-  publicKey: Buffer;
-}
-
-/**
- * Parse a v3 onion address, with or without `.onion`, in any case. Checks what tor's hs_address_is_valid()
- * checks (length, base32, checksum, and that the key is a curve point without a torsion component, which
- * tor requires so one service cannot have several addresses) plus the version byte, which tor leaves to the
- * checksum. Each failure is an OnionAddressError with its own `problem`. `verifyPoint: false` skips the
- * curve-point checks (checksum and version are always checked).
- */
-export function parseOnionAddress(text: string, options: { verifyPoint?: boolean } = {}): ParsedOnionAddress {
-  const lower = text.toLowerCase();
-  const bare = lower.endsWith('.onion') ? lower.slice(0, -'.onion'.length) : lower;
-  if (bare.length !== ONION_ADDRESS_LENGTH) {
-    const v2 = bare.length === 16 ? ' (16 is a v2 address; tor no longer supports v2 onion services)' : '';
-    throw new OnionAddressError(text, 'length', `a v3 onion address has 56 characters before ".onion", this has ${bare.length}${v2}`);
-  }
-  const bad = /[^a-z2-7]/.exec(bare);
-  if (bad) {
-    throw new OnionAddressError(text, 'characters', `character ${bad.index + 1} (${JSON.stringify(bad[0])}) is not base32 (a-z, 2-7)`);
-  }
-  const raw = base32Decode(bare);
-  const publicKey = raw.subarray(0, 32);
-  const version = raw[34]!;
-  if (version !== ONION_VERSION) {
-    throw new OnionAddressError(text, 'version', `version byte is ${version}, expected ${ONION_VERSION}: not a v3 address, or mistyped near the end`);
-  }
-  if (!raw.subarray(32, 34).equals(checksum(publicKey, version))) {
-    throw new OnionAddressError(text, 'checksum', 'checksum mismatch: the address is mistyped or truncated');
-  }
-  // The point checks cost ~1 ms (a scalar multiplication); callers that compare the address with a key
-  // anyway, or hand it to tor which checks it again, may skip them.
-  const problem = options.verifyPoint === false ? undefined : publicKeyProblem(publicKey);
-  if (problem) throw new OnionAddressError(text, 'public-key', `${problem}; tor refuses this address`);
-  return { address: bare, publicKey: Buffer.from(publicKey) };
-}
-
-function publicKeyProblem(publicKey: Uint8Array): string | undefined {
-  const point = decodePoint(publicKey);
-  if (!point) return 'its public key is not a point on ed25519';
-  if (point.is0()) return 'its public key is the identity point';
-  if (!point.isTorsionFree()) return 'its public key has a torsion component';
-  return undefined;
-}
-
-function decodePoint(bytes: Uint8Array) {
-  try {
-    // Lenient (ZIP-215) decoding: what rejects a key is what tor's ed25519_validate_pubkey() checks (a
-    // decodable point, not the identity, no torsion), not how its y coordinate is spelled.
-    return ed25519().Point.fromBytes(bytes, true);
-  } catch {
-    return undefined;
-  }
-}
-
-export function isValidOnionAddress(text: string): boolean {
-  try {
-    parseOnionAddress(text);
-    return true;
-  } catch (err) {
-    if (err instanceof OnionAddressError) return false;
-    throw err;
-  }
+  return base32Encode(Buffer.concat([publicKey, addressChecksum(publicKey, ONION_VERSION), Buffer.of(ONION_VERSION)]));
 }
 
 /** `hs_ed25519_secret_key`: the 32-byte header then the 64-byte expanded key (96 bytes). */
