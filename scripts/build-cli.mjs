@@ -8,11 +8,11 @@
  * - `main.cjs`, the file `bin` points at: src/cli/main.ts with the little it imports (bundle.ts, version.ts),
  *   as CommonJS: node then never starts its ES module loader, ~5 ms of every run.
  * - `cli.cjs`: src/cli/program.ts and everything it uses — our modules, zod, yaml, commander — as one
- *   CommonJS file, which main.cjs compiles through vm.Script (src/cli/bundle.ts). Commands and the packages
- *   they need are still initialised only when a command needs them (esbuild keeps each lazily imported module
- *   behind its own init function).
- * - `cli.cjs.cache`: the V8 code cache main.cjs compiles it with, made by scripts/code-cache.mjs in a fresh
- *   node.
+ *   CommonJS module, already inside node's module wrapper, which main.cjs compiles through vm.Script
+ *   (src/cli/bundle.ts). Commands and the packages they need are still initialised only when a command needs
+ *   them (esbuild keeps each lazily imported module behind its own init function).
+ * - `cli.cjs.cache` and `cli.cjs.spec-cache`: the V8 code caches main.cjs compiles it with (the second for
+ *   `validate` and `lint`), made by scripts/code-cache.mjs in a fresh node.
  *
  * Why: Node 20 has no compile cache, and every run parsed and compiled ~1 MB of JavaScript (ours, zod's,
  * yaml's, commander's) before doing anything; one file with a code cache is mostly read, not compiled
@@ -22,12 +22,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, transformSync } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = path.resolve(process.argv[2] ?? path.join(root, 'dist'));
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+// tsc has compiled it: the head and tail the bin expects around the bundle.
+const { BUNDLE_HEAD, BUNDLE_TAIL } = await import(pathToFileURL(path.join(dist, 'cli/bundle.js')).href);
 
 // The chunks of earlier builds, which split the command line into ES modules.
 rmSync(path.join(dist, 'cli/chunks'), { recursive: true, force: true });
@@ -50,19 +52,38 @@ const define = { TOR_RECONCILE_VERSION: JSON.stringify(pkg.version) };
  * another statement it would be no directive, and the file would run in sloppy mode, which none of its
  * modules (ES modules, strict) was written or tested for.
  */
-const commonJs = (entry, outfile) =>
+const commonJs = (entry, outfile, plugins = []) =>
   build({
     ...common,
+    plugins,
     entryPoints: [path.join(root, entry)],
     outfile: path.join(dist, outfile),
     format: 'cjs',
     define: { ...define, 'import.meta.url': '__fileUrl' },
     banner: { js: `"use strict";const __fileUrl = require('node:url').pathToFileURL(__filename).href;` },
   });
+/**
+ * commander requires node:child_process as it loads, for executable subcommands (`command(name, description)`
+ * runs a program named after the command), which this CLI never declares: ~2 ms of every command's start.
+ * commander's require is given a stand-in that loads the module on first use (cli-startup.test.ts checks
+ * that `validate` never loads it).
+ */
+const childProcessOnUse = {
+  name: 'child-process-on-use',
+  setup(b) {
+    const commander = `${path.sep}node_modules${path.sep}commander${path.sep}`;
+    b.onResolve({ filter: /^node:child_process$/ }, (args) => (args.importer.includes(commander) ? { path: 'child-process-on-use', namespace: 'build-cli' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'build-cli' }, () => ({
+      contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) };",
+      loader: 'js',
+    }));
+  },
+};
 // tsc's ES module output of main.ts stays beside it, unused by the bin, as the rest of src/cli.
 await commonJs('src/cli/main.ts', 'cli/main.cjs');
-await commonJs('src/cli/program.ts', 'cli/cli.cjs');
+await commonJs('src/cli/program.ts', 'cli/cli.cjs', [childProcessOnUse]);
 asciiOnly(path.join(dist, 'cli/cli.cjs'));
+wrapped(path.join(dist, 'cli/cli.cjs'));
 const cache = spawnSync(process.execPath, [path.join(root, 'scripts/code-cache.mjs'), dist], { stdio: 'inherit' });
 if (cache.status !== 0) process.exit(cache.status ?? 1);
 
@@ -80,4 +101,12 @@ function asciiOnly(file) {
   const outside = /[^\0-\x7f]/.exec(code);
   if (outside) throw new Error(`${file}: a non-ASCII character outside comments: …${code.slice(Math.max(0, outside.index - 60), outside.index + 20)}…`);
   writeFileSync(file, text.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
+/**
+ * Puts the bundle inside the function node wraps a CommonJS module in, as the bin compiles it
+ * (src/cli/bundle.ts): wrapping it when read copied its 1.6 MB on every run.
+ */
+function wrapped(file) {
+  writeFileSync(file, `${BUNDLE_HEAD}${readFileSync(file, 'latin1')}${BUNDLE_TAIL}`, 'latin1');
 }

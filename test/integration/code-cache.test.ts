@@ -18,17 +18,20 @@ beforeAll(async () => {
 });
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-/** Runs the warm-up on its own copy of dist with PATH = `pathDirs`; the cache's size, and what it printed. */
+/** Runs the warm-up on its own copy of dist with PATH = `pathDirs`; the caches' sizes, and what it printed. */
 async function warmUp(name: string, pathDirs: string[]) {
   const dist = path.join(work, name);
   await cp(path.join(root, 'dist'), dist, { recursive: true });
-  await rm(path.join(dist, 'cli/cli.cjs.cache'));
+  for (const cache of ['cli.cjs.cache', 'cli.cjs.spec-cache']) await rm(path.join(dist, 'cli', cache));
   const r = spawnSync(process.execPath, [path.join(root, 'scripts/code-cache.mjs'), dist], { encoding: 'utf8', env: { ...process.env, PATH: pathDirs.join(path.delimiter) } });
   expect(r.status, r.stderr).toBe(0);
-  // The cache is the bundle's own: a fresh node compiles the bundle with it.
-  const probe = `import(${JSON.stringify(path.join(dist, 'cli/bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(path.join(dist, 'cli'))}).cached))`;
-  expect(spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' }).stdout.trim()).toBe('true');
-  return { size: (await stat(path.join(dist, 'cli/cli.cjs.cache'))).size, stderr: r.stderr };
+  // Each cache is the bundle's own: a fresh node compiles the bundle with it.
+  for (const cache of ['cli.cjs.cache', 'cli.cjs.spec-cache']) {
+    const probe = `import(${JSON.stringify(path.join(dist, 'cli/bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(path.join(dist, 'cli'))}, '${cache}').cached))`;
+    expect(spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' }).stdout.trim(), cache).toBe('true');
+  }
+  const size = async (cache: string) => (await stat(path.join(dist, 'cli', cache))).size;
+  return { size: await size('cli.cjs.cache'), specSize: await size('cli.cjs.spec-cache'), stderr: r.stderr };
 }
 
 /** tor processes started from the warm-up's temporary directory (its torrc is under tr-code-cache-*). */
@@ -49,6 +52,9 @@ describe('the code cache the build makes', () => {
     expect(withTor.stderr).toBe('');
     // What apply and plan compile once connected is in it too.
     expect(withTor.size).toBeGreaterThan(offline.size * 1.1);
+    // The spec cache holds validate and lint only, with or without tor.
+    expect(offline.specSize).toBeLessThan(offline.size);
+    expect(Math.abs(withTor.specSize - offline.specSize)).toBeLessThan(0.02 * offline.specSize);
     expect(warmUpTors()).toEqual([]);
     // Nothing is left in the temporary directory either.
     expect((await readdir(os.tmpdir())).filter((n) => n.startsWith('tr-code-cache-'))).toEqual([]);

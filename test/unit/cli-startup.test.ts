@@ -8,6 +8,7 @@ import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLE_HEAD, CACHE_FILE, cacheFileFor, DIGEST_BYTES, SPEC_CACHE_FILE } from '../../src/cli/bundle.js';
 import { commands } from '../../src/cli/commands/index.js';
 
 const root = path.join(import.meta.dirname, '../..');
@@ -38,11 +39,12 @@ async function loaded(...args: string[]) {
   const scripts: Coverage['result'] = [];
   for (const f of await readdir(coverage)) scripts.push(...(JSON.parse(await readFile(path.join(coverage, f), 'utf8')) as Coverage).result);
   const files = [...new Set(scripts.map((s) => s.url).filter((u) => u.startsWith('file:')))].map((u) => new URL(u).pathname);
+  const builtins = new Set(scripts.map((s) => s.url).filter((u) => u.startsWith('node:') && !u.startsWith('node:internal/')));
   const bundle = scripts.find((s) => s.url.endsWith('/dist/cli/cli.cjs'));
   const inits = (bundle?.functions ?? []).filter((f) => f.ranges[0]!.count > 0).flatMap((f) => /(?:^|\/)((?:src|node_modules)\/.+)$/.exec(f.functionName)?.[1] ?? []);
   const packages = new Set(inits.flatMap((s) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1] ?? []));
   const own = inits.flatMap((s) => /^src\/(.+)\.ts$/.exec(s)?.[1] ?? []).map((m) => `${m}.js`);
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, files, packages, own };
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, files, builtins, packages, own };
 }
 
 const otherCommands = (name: string) => Object.keys(commands).filter((c) => c !== name).map((c) => `cli/commands/${c}.js`);
@@ -63,6 +65,10 @@ describe('what each command loads', () => {
     expect(r.own).toContain('cli/commands/validate.js');
     for (const other of otherCommands('validate')) expect(r.own).not.toContain(other);
     expect(r.own.filter((m) => m.startsWith('reconcile/') && m !== 'reconcile/errors.js')).toEqual([]);
+    // Node's modules that only keys, processes or ${file:} need: ~6 ms of start-up together (issue #16).
+    for (const builtin of ['node:crypto', 'node:child_process', 'node:fs/promises']) expect(r.builtins).not.toContain(builtin);
+    expect(r.own).not.toContain('tor/onion/keys.js');
+    expect(r.own).not.toContain('tor/launch.js');
   });
 
   it('plan: not the modules of other commands, nor watch, SOCKS or diff rendering', async () => {
@@ -82,9 +88,9 @@ describe('what each command loads', () => {
   });
 });
 
-/** loadBundle(DIR) in a fresh node (the flags of vitest's workers would make V8 reject any cache): `cached`. */
-function cachedIn(bundleDir: string): string {
-  const probe = `import(${JSON.stringify(path.join(cliDir, 'bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(bundleDir)}).cached))`;
+/** loadBundle(DIR, CACHE) in a fresh node (the flags of vitest's workers would make V8 reject any cache): `cached`. */
+function cachedIn(bundleDir: string, cache = CACHE_FILE): string {
+  const probe = `import(${JSON.stringify(path.join(cliDir, 'bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(bundleDir)}, ${JSON.stringify(cache)}).cached))`;
   const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout.trim();
@@ -93,14 +99,24 @@ function cachedIn(bundleDir: string): string {
 describe("the bundle's code cache", () => {
   it('is the one V8 compiles the bundle with', () => {
     expect(cachedIn(cliDir)).toBe('true');
+    expect(cachedIn(cliDir, SPEC_CACHE_FILE)).toBe('true');
+  });
+
+  it('is the smaller spec cache for the commands that only read specs', async () => {
+    expect(cacheFileFor(['validate', 'x.yaml'])).toBe(SPEC_CACHE_FILE);
+    expect(cacheFileFor(['lint', 'x.yaml'])).toBe(SPEC_CACHE_FILE);
+    for (const argv of [['plan', 'x.yaml'], ['apply'], ['--help'], []]) expect(cacheFileFor(argv)).toBe(CACHE_FILE);
+    const size = async (f: string) => (await readFile(path.join(cliDir, f))).length;
+    // What V8 deserializes in full on every start: the spec cache must not hold plan's and apply's code.
+    expect(await size(SPEC_CACHE_FILE)).toBeLessThan(0.85 * (await size(CACHE_FILE)));
   });
 
   it('compiles an ASCII bundle in strict mode, as its modules were written', async () => {
     const source = await readFile(path.join(cliDir, 'cli.cjs'), 'latin1');
     // A non-ASCII character anywhere (a comment is enough) makes node decode the whole file into a two-byte string.
     expect(source.match(/[^\0-\x7f]/g) ?? []).toEqual([]);
-    // The directive must open the function loadBundle wraps the file in: after any other statement it is none.
-    expect(source.startsWith('"use strict";')).toBe(true);
+    // The directive must open the function the bundle's module is wrapped in: after any other statement it is none.
+    expect(source.startsWith(`${BUNDLE_HEAD}"use strict";`)).toBe(true);
     expect((await readFile(mainJs, 'utf8')).split('\n')[1]).toMatch(/^"use strict";/);
   });
 
@@ -112,11 +128,11 @@ describe("the bundle's code cache", () => {
     expect(at).toBeGreaterThan(0);
     await writeFile(path.join(other, 'cli.cjs'), `${source.slice(0, at)}// srC/${source.slice(at + 7)}`);
     await copyFile(path.join(cliDir, 'cli.cjs.cache'), path.join(other, 'cli.cjs.cache'));
-    // V8 checks the source's length, not its bytes: without the digest it would take this cache.
+    // V8 checks the source's length, not its bytes: without the checksum it would take this cache.
     const v8Alone = `const vm = require('node:vm'); const fs = require('node:fs');
       const s = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs'))}, 'utf8');
-      const data = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(32);
-      const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + s + '\\n})', { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: data });
+      const data = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(${DIGEST_BYTES});
+      const script = new vm.Script(s, { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: data });
       console.log(script.cachedDataRejected);`;
     const r = spawnSync(process.execPath, ['-e', v8Alone], { encoding: 'utf8' });
     expect(r.stdout.trim(), r.stderr).toBe('false');
@@ -126,16 +142,21 @@ describe("the bundle's code cache", () => {
   it('is not used when damaged, which V8 alone would abort on', async () => {
     const other = await mkdtemp(path.join(dir, 'damaged-'));
     for (const f of ['main.cjs', 'cli.cjs']) await copyFile(path.join(cliDir, f), path.join(other, f));
-    const cache = await readFile(path.join(cliDir, 'cli.cjs.cache'));
-    // The digest at its head kept, bytes of V8's data flipped: what a bad disk or a bad copy leaves.
-    for (let i = 1000; i < cache.length; i += 997) cache[i]! ^= 0x5a;
-    await writeFile(path.join(other, 'cli.cjs.cache'), cache);
+    for (const name of [CACHE_FILE, SPEC_CACHE_FILE]) {
+      const cache = await readFile(path.join(cliDir, name));
+      // The checksums at its head kept, bytes of V8's data flipped: what a bad disk or a bad copy leaves.
+      for (let i = 1000; i < cache.length; i += 997) cache[i]! ^= 0x5a;
+      await writeFile(path.join(other, name), cache);
+    }
     const v8Alone = `const vm = require('node:vm'); const fs = require('node:fs');
       const s = fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs'))}, 'utf8');
-      new vm.Script('(function (exports, require, module, __filename, __dirname) {' + s + '\\n})', { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(32) });`;
+      new vm.Script(s, { filename: ${JSON.stringify(path.join(other, 'cli.cjs'))}, cachedData: fs.readFileSync(${JSON.stringify(path.join(other, 'cli.cjs.cache'))}).subarray(${DIGEST_BYTES}) });`;
     expect(spawnSync(process.execPath, ['-e', v8Alone]).status).not.toBe(0);
-    const r = spawnSync(process.execPath, [path.join(other, 'main.cjs'), 'validate', spec], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
+    for (const args of [['validate', spec], ['--help']]) {
+      const r = spawnSync(process.execPath, [path.join(other, 'main.cjs'), ...args], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
     expect(cachedIn(other)).toBe('false');
+    expect(cachedIn(other, SPEC_CACHE_FILE)).toBe('false');
   });
 });
