@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
 import { formatControlAddress } from '../../src/tor/address.js';
-import { ControlConnection } from '../../src/tor/connection.js';
+import { ControlConnection, TCP_WINDOW } from '../../src/tor/connection.js';
 import { AuthenticationError, ConnectionClosedError, OptionValueError, ReplyError, UsageError } from '../../src/tor/errors.js';
 import { buildCommand, commands, type Command } from '../../src/tor/protocol/encoder.js';
+import { generateServiceKey } from '../../src/tor/onion/keys.js';
 import { Secret } from '../../src/tor/secret.js';
 import { offlineOptions } from '../helpers/offline.mjs';
 import { startTestTor, type TestTor } from '../helpers/tor.js';
@@ -402,6 +403,37 @@ describe('connection loss and launch', () => {
       await tor.cleanup();
     }
     expect(() => process.kill(tor.pid, 0)).toThrow();
+  });
+
+  it('over TCP, writes the last TCP_WINDOW commands of a pipeline as replies come back; over a socket, all at once', async () => {
+    // 100 pipelined ADD_ONIONs: over TCP all at once, tor's replies stall ~40 ms behind Nagle (connection.ts).
+    const keys = Array.from({ length: 100 }, () => generateServiceKey());
+    const addAll = async (c: TorClient) => {
+      let maxInFlight = 0;
+      // A tap sees its command already counted in flight.
+      const off = c.connection.onCommand(() => (maxInFlight = Math.max(maxInFlight, c.connection.inFlight)));
+      // Not detached: the services end with the connection.
+      const results = await Promise.all(keys.map((k) => c.addOnion({ key: k.toAddOnionBlob(), ports: [{ port: 80, target: '127.0.0.1:9000' }] })));
+      off();
+      // Each reply still belongs to its own command.
+      expect(results.map((r) => r.serviceId)).toEqual(keys.map((k) => k.address));
+      return maxInFlight;
+    };
+    const tcp = await startTestTor({ control: 'port' });
+    try {
+      expect(tcp.controlAddress.type).toBe('tcp');
+      // All but the last TCP_WINDOW went at once, and those only as earlier ones were answered.
+      expect(await addAll(tcp.client)).toBe(keys.length - TCP_WINDOW);
+    } finally {
+      await tcp.cleanup();
+    }
+    const unix = await startTestTor();
+    try {
+      expect(unix.controlAddress.type).toBe('unix');
+      expect(await addAll(unix.client)).toBe(keys.length);
+    } finally {
+      await unix.cleanup();
+    }
   });
 
   it('with takeOwnership, tor exits when its owning connection closes', async () => {

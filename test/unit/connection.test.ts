@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
-import { ControlConnection } from '../../src/tor/connection.js';
+import { ControlConnection, TCP_WINDOW } from '../../src/tor/connection.js';
 import { AuthenticationError, ConnectionClosedError, ConnectionError, ProtocolError, TimeoutError, UsageError } from '../../src/tor/errors.js';
 import { commands } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
@@ -115,6 +115,31 @@ describe('ControlConnection against a scripted peer', () => {
     expect(server.lines).toContain('SETCONF HashedControlPassword="16:SECRETHASH"');
     expect(shown.join('\n')).not.toContain('SECRETHASH');
     expect(shown[0]).toBe('SETCONF HashedControlPassword=<redacted>');
+  });
+
+  it('over TCP holds commands beyond the window; one that times out while held is never written, the rest go in order', async () => {
+    const answers: Array<() => void> = [];
+    const { conn, server } = await authed((line, s) => answers.push(() => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`)));
+    const windowed = Array.from({ length: TCP_WINDOW }, (_, i) => conn.request(commands.getInfo([`w${i}`])));
+    const held = conn.request(commands.getInfo(['held']), { timeout: 20 }).catch((e) => e);
+    const after = conn.request(commands.getInfo(['after']));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(conn.inFlight).toBe(TCP_WINDOW);
+    expect(await held).toBeInstanceOf(TimeoutError);
+    for (const answer of answers.splice(0)) answer();
+    await Promise.all(windowed);
+    await new Promise((r) => setTimeout(r, 20));
+    for (const answer of answers.splice(0)) answer();
+    expect((await after).lines[0]!.text).toBe('after=x');
+    expect(server.lines.filter((l) => l.startsWith('GETINFO'))).toEqual([...Array.from({ length: TCP_WINDOW }, (_, i) => `GETINFO w${i}`), 'GETINFO after']);
+  });
+
+  it('rejects commands held for the window when the peer hangs up', async () => {
+    const { conn, server } = await authed(() => {});
+    const all = Array.from({ length: TCP_WINDOW + 5 }, (_, i) => conn.request(commands.getInfo([`k${i}`])).catch((e) => e));
+    await new Promise((r) => setTimeout(r, 20));
+    await server.close();
+    for (const err of await Promise.all(all)) expect(err).toBeInstanceOf(ConnectionClosedError);
   });
 
   it('explains a refused connection', async () => {
