@@ -1,16 +1,18 @@
 /**
  * How the bin runs the command line (issue #16): program.ts and everything it uses are one CommonJS bundle,
  * `cli.cjs` beside the bin (scripts/build-cli.mjs), compiled through vm.Script with a V8 code cache the build
- * made by running commands in it (`cli.cjs.cache`, scripts/code-cache.mjs). Node 20 has no compile cache for modules: without one,
- * every run parses and compiles ~1 MB of JavaScript (zod, yaml, commander, ours) before it does anything.
+ * made by running commands in it (`cli.cjs.cache` and `cli.cjs.spec-cache`, scripts/code-cache.mjs). Node 20
+ * has no compile cache for modules: without one, every run parses and compiles ~1 MB of JavaScript (zod,
+ * yaml, commander, ours) before it does anything.
  *
  * V8 checks a cache against its own version and flags and the source's length only, and a damaged cache
  * aborts the process (V8_Fatal while deserializing, exit 133, seen on node 20.20). So the cache file starts
  * with a CRC-32 of the source and one of the cache: a cache of another source, or one damaged or cut short,
  * is never given to V8. A checksum is enough: what it guards against is an edit or a bad copy, not an
- * attacker (who could edit the bundle itself), and zlib's CRC-32 of the 2.7 MB costs ~0.6 ms and zlib's
- * load ~1.5 ms, where SHA-256 cost ~1.9 ms and node:crypto's load ~2.5 ms, which `validate` needs nowhere else. A cache V8 rejects (another node) or that is missing or not its own costs the
- * compile the cache would have saved, nothing else.
+ * attacker (who could edit the bundle itself); zlib's CRC-32 of the 2.7 MB costs ~0.6 ms and zlib's load
+ * ~1.5 ms, where SHA-256 cost ~1.9 ms and node:crypto's load ~2.5 ms, which `validate` needs nowhere else.
+ * A cache V8 rejects (another node) or that is missing or not its own costs the compile the cache would
+ * have saved, nothing else.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

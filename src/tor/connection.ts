@@ -211,12 +211,14 @@ export class ControlConnection {
   #release(): void {
     const queued = this.#held.length - this.#heldHead;
     const paced = queued + this.inFlight <= TCP_PACED_MAX;
-    let n = paced ? Math.min(queued, Math.max(this.#window - this.inFlight, queued - this.#window)) : queued;
-    while (n-- > 0) {
+    let n = paced ? Math.max(this.#window - this.inFlight, queued - this.#window) : queued;
+    while (n > 0 && this.#heldHead < this.#held.length) {
       const p = this.#held[this.#heldHead]!;
       this.#held[this.#heldHead++] = undefined as unknown as Pending;
-      // A command that timed out while queued is never written: no reply will come for it.
-      if (!p.done) this.#write(p);
+      // A command that timed out while queued is never written (no reply will come for it), nor takes a place.
+      if (p.done) continue;
+      this.#write(p);
+      n--;
     }
     if (this.#heldHead === this.#held.length) {
       this.#held = [];

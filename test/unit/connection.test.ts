@@ -134,6 +134,23 @@ describe('ControlConnection against a scripted peer', () => {
     expect(server.lines.filter((l) => l.startsWith('GETINFO'))).toEqual([...Array.from({ length: TCP_WINDOW }, (_, i) => `GETINFO w${i}`), 'GETINFO after']);
   });
 
+  it('over TCP a command that timed out while held takes no place in the window', async () => {
+    const answers: Array<() => void> = [];
+    const { conn, server } = await authed((line, s) => answers.push(() => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`)));
+    const windowed = Array.from({ length: TCP_WINDOW }, (_, i) => conn.request(commands.getInfo([`w${i}`])));
+    await new Promise((r) => setTimeout(r, 20));
+    const timedOut = Array.from({ length: 5 }, (_, i) => conn.request(commands.getInfo([`t${i}`]), { timeout: 5 }).catch((e) => e));
+    const next = conn.request(commands.getInfo(['next']));
+    for (const err of await Promise.all(timedOut)) expect(err).toBeInstanceOf(TimeoutError);
+    // One answer makes one place: it goes to the first command still waiting, not to one that timed out.
+    answers.shift()!();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.lines).toContain('GETINFO next');
+    expect(server.lines.filter((l) => /^GETINFO t\d$/.test(l))).toEqual([]);
+    for (const answer of answers.splice(0)) answer();
+    await Promise.all([...windowed, next]);
+  });
+
   it('rejects commands held for the window when the peer hangs up', async () => {
     const { conn, server } = await authed(() => {});
     const all = Array.from({ length: TCP_WINDOW + 5 }, (_, i) => conn.request(commands.getInfo([`k${i}`])).catch((e) => e));
