@@ -176,11 +176,11 @@ const cliEnv = (() => {
 /** `> …` lines of TOR_RECONCILE_TRACE: commands, round trips, and the commands that change something. */
 function parseTrace(stderr) {
   const lines = stderr.split('\n').filter((l) => l.startsWith('> '));
-  const last = lines.length ? /^> (\d+) commands in (\d+) round trips after authentication$/.exec(lines[lines.length - 1]) : null;
+  const last = lines.length ? /^> (\d+) commands in (\d+) round trips after authentication(?: \(and (\d+) keyless GETINFO .*\))?$/.exec(lines[lines.length - 1]) : null;
   if (!last) throw new Error(`no TOR_RECONCILE_TRACE summary in:\n${stderr.slice(-1000)}`);
   const cmds = lines.slice(0, -1).map((l) => l.slice(2).split(' ')[0]);
   const mutating = cmds.filter((c) => !READ_ONLY.has(c.toUpperCase()));
-  return { commands: Number(last[1]), roundTrips: Number(last[2]), mutating: mutating.length, mutatingKinds: [...new Set(mutating)] };
+  return { commands: Number(last[1]), roundTrips: Number(last[2]), nudges: Number(last[3] ?? 0), mutating: mutating.length, mutatingKinds: [...new Set(mutating)] };
 }
 
 const lastJson = (stdout) => JSON.parse(stdout.trim().split('\n').pop());
@@ -416,7 +416,7 @@ async function ephemeral(transport, n, runs) {
   await resetTor();
 }
 
-const libTrace = (j) => ({ commands: j.commands, roundTrips: j.roundTrips, mutating: 0, mutatingKinds: [] });
+const libTrace = (j) => ({ commands: j.commands, roundTrips: j.roundTrips, nudges: j.nudges ?? 0, mutating: 0, mutatingKinds: [] });
 
 // ───────────────────────────────────────────── workload 2: filesystem ─────────────────────────────────────────────
 
@@ -759,7 +759,8 @@ for (const [k, r] of results) {
   const [workload, transport, n, tool] = k.split('|');
   if (workload === 'setconf-rt') continue;
   const traces = r.traces;
-  const rt = traces.length ? `${Math.max(...traces.map((t) => t.roundTrips))} RT, ${Math.max(...traces.map((t) => t.commands))} cmd, ${Math.max(...traces.map((t) => t.mutating))} mutating` : '';
+  const nudges = Math.max(0, ...traces.map((t) => t.nudges ?? 0));
+  const rt = traces.length ? `${Math.max(...traces.map((t) => t.roundTrips))} RT, ${Math.max(...traces.map((t) => t.commands))} cmd, ${Math.max(...traces.map((t) => t.mutating))} mutating${nudges ? `, ≤ ${nudges} nudge${nudges > 1 ? 's' : ''}` : ''}` : '';
   rows.push({ workload, what: label[workload], transport, n: Number(n), tool, whole: stat(r.whole), inproc: stat(r.inproc), rt, runs: Math.max(r.whole.length, r.inproc.length) });
 }
 
@@ -939,7 +940,7 @@ function markdown(chartLink) {
   L.push('| goal | result | figure |', '|---|---|---|');
   for (const g of goals) L.push(`| ${cell(g.name)} | ${g.met === null ? 'not measured here' : g.met ? '**met**' : '**missed**'} | ${cell(g.value)} |`);
   L.push('');
-  L.push('**The ~40 ms stalls over TCP** (the raw floor shows them too, e.g. ADD_ONION × 100): tor never sets `TCP_NODELAY` on an accepted control connection (strace of tor: no `setsockopt(…, TCP_NODELAY, …)` after `accept4` on the ControlPort), so Nagle holds the last small segment of a reply until the previous one is acknowledged, and the client\'s kernel delays that acknowledgement (Linux: at least 40 ms, TCP_DELACK_MIN). `setNoDelay` on the client side (tor-reconcile sets it) cannot help, since the held data is tor\'s; Node offers no TCP_QUICKACK. What the client can do is write commands as replies arrive, which carries the acknowledgement: over TCP tor-reconcile writes the last 32 commands of a pipeline of up to 128 that way (`TCP_WINDOW` in src/tor/connection.ts; the raw floor does not), which removes the stall of the ADD_ONION batch at 100 services but not that of one long reply (the verifying `GETINFO onions/detached`). Over the ControlSocket there is no Nagle: prefer it where tor offers one (a launched tor is always reached through its socket when the path fits).', '');
+  L.push('**The ~40 ms stalls over TCP** (the raw floor shows them too, e.g. ADD_ONION × 100): tor never sets `TCP_NODELAY` on an accepted control connection (strace of tor: no `setsockopt(…, TCP_NODELAY, …)` after `accept4` on the ControlPort), so Nagle holds the last small segment of a reply until the previous one is acknowledged, and the client\'s kernel delays that acknowledgement (Linux: at least 40 ms, TCP_DELACK_MIN). `setNoDelay` on the client side (tor-reconcile sets it) cannot help, since the held data is tor\'s; Node offers no TCP_QUICKACK. What the client can do is send data of its own, which carries the acknowledgement: over TCP, when tor's data leaves a command waiting and nothing else is being written, tor-reconcile writes a keyless `GETINFO` (answered `250 OK`, changing nothing; NUDGE in src/tor/connection.ts; counted apart from the commands, as nudges). The raw floor does not, so over TCP it still shows the stalls. Over the ControlSocket there is no Nagle: prefer it where tor offers one (a launched tor is always reached through its socket when the path fits).', '');
   L.push('## Figures', '');
   L.push('| workload | transport | N | tool | whole process | in-process | control traffic | runs |', '|---|---|--:|---|--:|--:|---|--:|');
   for (const r of rows) L.push(`| ${cell(r.what)} | ${r.transport} | ${r.n.toLocaleString('en')} | ${r.tool} | ${fmtStat(r.whole)} | ${fmtStat(r.inproc)} | ${r.rt} | ${r.runs} |`);

@@ -76,6 +76,7 @@ console.log(
     steps: plan.steps.length,
     commands: stats.commands - base.commands,
     roundTrips: stats.roundTrips - base.roundTrips,
+    nudges: stats.nudges - base.nudges,
     ...(result.ok ? {} : { errors: [...plan.errors.map((e) => e.message), ...failed.slice(0, 3).map((r) => `${r.status}: ${r.error ?? ''}`), ...(result.remaining ?? []).slice(0, 3).map((c) => `remaining ${c.kind}:${c.id}`)] }),
   }),
 );

@@ -24,25 +24,23 @@ interface Pending {
   reject: (err: Error) => void;
   timer?: NodeJS.Timeout;
   done: boolean;
+  /** Written by the connection itself to acknowledge tor's data (NUDGE); its reply is nobody's. */
+  nudge?: true;
 }
 
 /**
- * Over TCP, the last commands of a pipeline are written as replies come back, at most this many in flight.
- * tor never sets TCP_NODELAY on a control connection, and its replies leave in writes of ~4 KB (its buffer
- * chunks): a burst of replies longer than one write has its next part held by Nagle until our kernel
- * acknowledges the first, which Linux delays ~40 ms. A command written as replies arrive carries that
- * acknowledgement, and a last burst of 32 replies (an ADD_ONION's is ~80 bytes) fits in one write. Only the
- * tail is paced: what comes before it is written at once, so that tor keeps working while this process is
- * busy (apply generates the next keys meanwhile). Measured with 100 pipelined ADD_ONIONs on one tor: 52.6 ms
- * all at once, ~10 ms in windows of 20–50 (docs/performance.md). A Unix socket has no Nagle: there every
- * command is written at once.
+ * Over TCP, what the connection writes when data from tor leaves a command waiting and nothing else is about
+ * to be written. tor never sets TCP_NODELAY on a control connection and writes its output in ~4 KB pieces (its
+ * buffer chunks): once one piece is out unacknowledged, Nagle holds the next until our kernel acknowledges the
+ * first, which Linux delays up to ~40 ms on a connection that talks back and forth. Any segment we send carries
+ * that acknowledgement, so one tiny command releases the rest at once. It covers every shape of the stall: a
+ * reply longer than one piece, a burst of pipelined replies (100 ADD_ONIONs), a reply written just after an
+ * event. GETINFO without keys changes nothing and every tor answers it `250 OK`. A Unix socket has no Nagle and
+ * gets none. Measured on one tor (docs/performance.md): GETINFO onions/detached of 100 services (5.9 KB, two
+ * writes) 44 → 0.2 ms; the verifying read of an apply of 100 services 52 → 10 ms. It replaces pacing the tail
+ * of a pipeline (writing commands as replies came back), which fixed bursts but not long replies.
  */
-export const TCP_WINDOW = 32;
-/**
- * Longer pipelines are written at once: 250 ADD_ONIONs at a time (an apply of 1,000 services) showed no stall,
- * and pacing their tail cost ~30 ms of such an apply (interleaved in-process applies, docs/performance.md).
- */
-export const TCP_PACED_MAX = 128;
+const NUDGE: Command = { keyword: 'GETINFO', wire: 'GETINFO\r\n', display: 'GETINFO' };
 
 /** Commands tor answers before authentication; anything else makes tor close the connection (514). */
 const HANDSHAKE = new Set(['PROTOCOLINFO', 'AUTHCHALLENGE', 'AUTHENTICATE']);
@@ -66,11 +64,6 @@ export class ControlConnection {
   #pending: Pending[] = [];
   #head = 0;
   #gated: Pending[] = [];
-  /** Authenticated commands not written yet (TCP_WINDOW), in order. */
-  #held: Pending[] = [];
-  #heldHead = 0;
-  #releaseQueued = false;
-  readonly #window: number;
   #authenticated = false;
   #closed: Error | null = null;
   #closeWaiters: Array<() => void> = [];
@@ -78,14 +71,19 @@ export class ControlConnection {
   #taps = new Set<CommandTap>();
   #closeListeners = new Set<(err: Error) => void>();
   #corked = false;
-  #stats = { commands: 0, roundTrips: 0 };
+  #stats = { commands: 0, roundTrips: 0, nudges: 0 };
+  /** Nudges written and not yet answered: inFlight counts only the caller's commands. */
+  #nudgesInFlight = 0;
+  /** Bumped by every write, so that a nudge is written only when nothing else was (#onData). */
+  #writes = 0;
+  readonly #tcp: boolean;
 
   private constructor(address: ControlAddress, socket: net.Socket, options: ConnectionOptions) {
     this.address = address;
     this.#socket = socket;
     this.#reader = new ReplyReader(options.limits);
     this.#defaultTimeout = options.timeout ?? 0;
-    this.#window = address.type === 'tcp' ? TCP_WINDOW : Infinity;
+    this.#tcp = address.type === 'tcp';
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(new ConnectionError(`control connection to ${formatControlAddress(address)}: ${err.message}`, { cause: err })));
     socket.on('close', () => {
@@ -114,7 +112,7 @@ export class ControlConnection {
 
   /** Commands written and not yet answered. */
   get inFlight(): number {
-    return this.#pending.length - this.#head;
+    return this.#pending.length - this.#head - this.#nudgesInFlight;
   }
 
   /** Send a command; resolves with tor's reply whatever its status code. */
@@ -134,7 +132,7 @@ export class ControlConnection {
         }, timeout);
       }
       if (!this.#authenticated && !HANDSHAKE.has(command.keyword)) this.#gated.push(p);
-      else this.#submit(p);
+      else this.#write(p);
     });
   }
 
@@ -183,52 +181,21 @@ export class ControlConnection {
   /**
    * Commands written, and round trips: a command written while nothing was in flight starts one; commands
    * pipelined behind it share it. After authentication, a no-op plan should cost a single round trip.
+   * `nudges` are the connection's own acknowledging commands (TCP only, NUDGE), counted in neither.
    */
-  get stats(): Readonly<{ commands: number; roundTrips: number }> {
+  get stats(): Readonly<{ commands: number; roundTrips: number; nudges: number }> {
     return { ...this.#stats };
   }
 
-  /**
-   * Writes `p` (over a Unix socket), or queues it for #release at the end of this tick, which then sees every
-   * command issued in it; nothing overtakes a queued command.
-   */
-  #submit(p: Pending): void {
-    if (this.#window === Infinity) return this.#write(p);
-    this.#held.push(p);
-    if (!this.#releaseQueued) {
-      this.#releaseQueued = true;
-      process.nextTick(() => {
-        this.#releaseQueued = false;
-        this.#release();
-      });
-    }
-  }
-
-  /**
-   * Writes queued commands: all but the last TCP_WINDOW at once, and those while fewer than TCP_WINDOW are in
-   * flight (each answer makes room for one); all of them when more than TCP_PACED_MAX would be in flight.
-   */
-  #release(): void {
-    const queued = this.#held.length - this.#heldHead;
-    const paced = queued + this.inFlight <= TCP_PACED_MAX;
-    let n = paced ? Math.max(this.#window - this.inFlight, queued - this.#window) : queued;
-    while (n > 0 && this.#heldHead < this.#held.length) {
-      const p = this.#held[this.#heldHead]!;
-      this.#held[this.#heldHead++] = undefined as unknown as Pending;
-      // A command that timed out while queued is never written (no reply will come for it), nor takes a place.
-      if (p.done) continue;
-      this.#write(p);
-      n--;
-    }
-    if (this.#heldHead === this.#held.length) {
-      this.#held = [];
-      this.#heldHead = 0;
-    }
-  }
-
   #write(p: Pending): void {
-    this.#stats.commands++;
-    if (this.inFlight === 0) this.#stats.roundTrips++;
+    this.#writes++;
+    if (p.nudge) {
+      this.#stats.nudges++;
+      this.#nudgesInFlight++;
+    } else {
+      this.#stats.commands++;
+      if (this.inFlight === 0) this.#stats.roundTrips++;
+    }
     // Batch every command issued in the same tick into one write: real pipelining, few syscalls.
     if (!this.#corked) {
       this.#corked = true;
@@ -240,6 +207,8 @@ export class ControlConnection {
     }
     this.#socket.write(p.command.wire);
     this.#pending.push(p);
+    // A nudge is transport, like a TCP acknowledgement: observers see the commands the caller sent.
+    if (p.nudge) return;
     for (const tap of this.#taps) {
       try {
         tap(p.command);
@@ -281,6 +250,7 @@ export class ControlConnection {
         return;
       }
       this.#pending[this.#head++] = undefined as unknown as Pending;
+      if (p.nudge) this.#nudgesInFlight--;
       if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
         this.#pending = this.#pending.slice(this.#head);
         this.#head = 0;
@@ -292,25 +262,30 @@ export class ControlConnection {
         p.resolve(reply);
       }
     }
-    this.#release();
+    if (this.#tcp && this.#authenticated && this.inFlight > 0) {
+      // Checked once the replies' callers have run: a command they write carries the acknowledgement itself.
+      const writes = this.#writes;
+      setImmediate(() => {
+        if (this.#writes === writes && this.inFlight > 0 && !this.#closed) this.#write({ command: NUDGE, resolve: ignore, reject: ignore, done: false, nudge: true });
+      });
+    }
   }
 
   #openGate(): void {
     this.#authenticated = true;
     const gated = this.#gated;
     this.#gated = [];
-    for (const p of gated) if (!p.done) this.#submit(p);
+    for (const p of gated) if (!p.done) this.#write(p);
   }
 
   #fail(err: Error): void {
     if (!this.#closed) {
       this.#closed = err;
       const truncated = this.#reader.midReply ? ' (in the middle of a reply)' : '';
-      const all = [...this.#pending.slice(this.#head), ...this.#held.slice(this.#heldHead), ...this.#gated];
+      const all = [...this.#pending.slice(this.#head), ...this.#gated];
       this.#pending = [];
       this.#head = 0;
-      this.#held = [];
-      this.#heldHead = 0;
+      this.#nudgesInFlight = 0;
       this.#gated = [];
       for (const p of all) {
         if (p.timer) clearTimeout(p.timer);
@@ -329,6 +304,8 @@ export class ControlConnection {
     if (!this.#socket.destroyed) this.#socket.destroy();
   }
 }
+
+function ignore(): void {}
 
 function hint(err: NodeJS.ErrnoException): string {
   switch (err.code) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { authenticate } from '../../src/tor/auth.js';
 import { connect, type TorClient } from '../../src/tor/client.js';
-import { ControlConnection, TCP_WINDOW } from '../../src/tor/connection.js';
+import { ControlConnection } from '../../src/tor/connection.js';
 import { AuthenticationError, ConnectionClosedError, ConnectionError, ProtocolError, TimeoutError, UsageError } from '../../src/tor/errors.js';
 import { commands } from '../../src/tor/protocol/encoder.js';
 import { Secret } from '../../src/tor/secret.js';
@@ -117,46 +117,55 @@ describe('ControlConnection against a scripted peer', () => {
     expect(shown[0]).toBe('SETCONF HashedControlPassword=<redacted>');
   });
 
-  it('over TCP holds commands beyond the window; one that times out while held is never written, the rest go in order', async () => {
-    const answers: Array<() => void> = [];
-    const { conn, server } = await authed((line, s) => answers.push(() => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`)));
-    const windowed = Array.from({ length: TCP_WINDOW }, (_, i) => conn.request(commands.getInfo([`w${i}`])));
-    const held = conn.request(commands.getInfo(['held']), { timeout: 20 }).catch((e) => e);
-    const after = conn.request(commands.getInfo(['after']));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(conn.inFlight).toBe(TCP_WINDOW);
-    expect(await held).toBeInstanceOf(TimeoutError);
-    for (const answer of answers.splice(0)) answer();
-    await Promise.all(windowed);
-    await new Promise((r) => setTimeout(r, 20));
-    for (const answer of answers.splice(0)) answer();
-    expect((await after).lines[0]!.text).toBe('after=x');
-    expect(server.lines.filter((l) => l.startsWith('GETINFO'))).toEqual([...Array.from({ length: TCP_WINDOW }, (_, i) => `GETINFO w${i}`), 'GETINFO after']);
+  it('over TCP, acknowledges a reply tor leaves half-written with a keyless GETINFO whose answer is nobody\'s', async () => {
+    const rest: Array<() => void> = [];
+    const { conn } = await authed((line, s) => {
+      // Half of `a`'s reply; the rest of it, then `b`'s, only when the test says (tor's Nagle waiting for an ACK).
+      if (line === 'GETINFO a') {
+        s.write('250-a=1\r\n');
+        rest.push(() => s.write('250 OK\r\n'));
+      } else if (line === 'GETINFO b') rest.push(() => s.write('250-b=2\r\n250 OK\r\n'));
+      else s.write(`250-${line.slice('GETINFO '.length)}=2\r\n250 OK\r\n`);
+    });
+    const seen: string[] = [];
+    conn.onCommand((c) => seen.push(c.display));
+    const base = conn.stats;
+    const a = conn.request(commands.getInfo(['a']));
+    const b = conn.request(commands.getInfo(['b']));
+    // Data came and left `a` waiting, with nothing else to write: one nudge (answered after `b`, in order).
+    const deadline = Date.now() + 2000;
+    while (conn.stats.nudges === base.nudges && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(conn.stats.nudges - base.nudges).toBe(1);
+    for (const r of rest.splice(0)) r();
+    expect((await a).lines[0]!.text).toBe('a=1');
+    expect((await b).lines[0]!.text).toBe('b=2');
+    // Its answer went to nobody: the next command still gets its own.
+    expect((await conn.request(commands.getInfo(['c']))).lines[0]!.text).toBe('c=2');
+    expect(seen).toEqual(['GETINFO a', 'GETINFO b', 'GETINFO c']);
+    expect(conn.stats.commands - base.commands).toBe(3);
+    expect(conn.inFlight).toBe(0);
   });
 
-  it('over TCP a command that timed out while held takes no place in the window', async () => {
-    const answers: Array<() => void> = [];
-    const { conn, server } = await authed((line, s) => answers.push(() => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`)));
-    const windowed = Array.from({ length: TCP_WINDOW }, (_, i) => conn.request(commands.getInfo([`w${i}`])));
-    await new Promise((r) => setTimeout(r, 20));
-    const timedOut = Array.from({ length: 5 }, (_, i) => conn.request(commands.getInfo([`t${i}`]), { timeout: 5 }).catch((e) => e));
-    const next = conn.request(commands.getInfo(['next']));
-    for (const err of await Promise.all(timedOut)) expect(err).toBeInstanceOf(TimeoutError);
-    // One answer makes one place: it goes to the first command still waiting, not to one that timed out.
-    answers.shift()!();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(server.lines).toContain('GETINFO next');
-    expect(server.lines.filter((l) => /^GETINFO t\d$/.test(l))).toEqual([]);
-    for (const answer of answers.splice(0)) answer();
-    await Promise.all([...windowed, next]);
+  it('over TCP, sends no nudge when replies arrive whole, nor when a reply\'s caller writes the next command', async () => {
+    const { conn } = await authed((line, s) => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`));
+    const base = conn.stats;
+    for (let i = 0; i < 20; i++) await conn.request(commands.getInfo([`k${i}`]));
+    // Answered in one piece each: the last data of every reply left nothing waiting.
+    expect(conn.stats.nudges - base.nudges).toBe(0);
   });
 
-  it('rejects commands held for the window when the peer hangs up', async () => {
-    const { conn, server } = await authed(() => {});
-    const all = Array.from({ length: TCP_WINDOW + 5 }, (_, i) => conn.request(commands.getInfo([`k${i}`])).catch((e) => e));
-    await new Promise((r) => setTimeout(r, 20));
+  it('rejects every pipelined command when the peer hangs up, nudges included, without an unhandled rejection', async () => {
+    const { conn, server } = await authed((line, s) => {
+      // Half of the first reply, then nothing more.
+      if (line === 'GETINFO k0') s.write('250-k0=x\r\n');
+    });
+    const all = Array.from({ length: 40 }, (_, i) => conn.request(commands.getInfo([`k${i}`])).catch((e) => e));
+    const deadline = Date.now() + 2000;
+    while (conn.stats.nudges === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(conn.stats.nudges).toBe(1);
     await server.close();
     for (const err of await Promise.all(all)) expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(conn.inFlight).toBe(0);
   });
 
   it('explains a refused connection', async () => {

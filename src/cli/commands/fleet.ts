@@ -26,6 +26,7 @@ import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetMetrics, 
 import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
+import { nudged } from './session.js';
 import { interruptible } from './session.js';
 import { json, listenHttp, runUntilSignal } from './watch-runtime.js';
 
@@ -51,7 +52,7 @@ async function open(loaded: LoadResult, io: CliIo, flags: FleetFlags): Promise<F
     const conn = target.client.connection;
     const base = conn.stats;
     conn.onCommand((c) => io.stderr(`> [${name}] ${c.display}\n`));
-    traced.push(() => io.stderr(`> [${name}] ${conn.stats.commands - base.commands} commands in ${conn.stats.roundTrips - base.roundTrips} round trips after authentication\n`));
+    traced.push(() => io.stderr(`> [${name}] ${conn.stats.commands - base.commands} commands in ${conn.stats.roundTrips - base.roundTrips} round trips after authentication${nudged(conn.stats.nudges - base.nudges)}\n`));
   };
   const run = await planFleet(loaded.state, targets, {
     salt: randomBytes(16).toString('hex'),

@@ -75,7 +75,7 @@ function openOptions(io: CliIo, options: SessionOptions): { options: OpenOptions
       close = async () => {
         if (io.env.TOR_RECONCILE_TRACE) {
           const s = conn.stats;
-          io.stderr(`> ${s.commands - base.commands} commands in ${s.roundTrips - base.roundTrips} round trips after authentication\n`);
+          io.stderr(`> ${s.commands - base.commands} commands in ${s.roundTrips - base.roundTrips} round trips after authentication${nudged(s.nudges - base.nudges)}\n`);
         }
         await target.client.close();
       };
@@ -106,4 +106,12 @@ export function interruptible(): { signal: AbortSignal; exitCode(): number | und
   };
   const offs = [on('SIGINT', 130), on('SIGTERM', 143)];
   return { signal: controller.signal, exitCode: () => code, dispose: () => offs.forEach((f) => f()) };
+}
+
+/**
+ * The trace's note of the connection's own acknowledging GETINFOs (src/tor/connection.ts NUDGE), which are
+ * in neither count: over TCP only, and only when tor left an answer half-written.
+ */
+export function nudged(n: number): string {
+  return n > 0 ? ` (and ${n} keyless GETINFO to acknowledge tor's half-written answers over TCP)` : '';
 }
