@@ -6,6 +6,7 @@ export default defineConfig({
     // Integration tests start real tor processes; two cores, so keep parallelism modest.
     maxWorkers: 2,
     testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // A private network that misses its bootstrap deadline (90 s) is started once more (test/net/network.ts).
+    hookTimeout: 240_000,
   },
 });

@@ -39,7 +39,10 @@ export interface NetworkOptions {
   keep?: boolean;
   /** Also write info-level logs (info.log in each data directory). Default: env TOR_NET_KEEP=1. */
   infoLog?: boolean;
-  /** How long the clients may take to bootstrap and see every relay, in ms (default 120 s). */
+  /**
+   * How long the clients may take to bootstrap and see every relay, in ms. By default 90 s, and a network
+   * that misses it is stopped and started afresh once (startNetwork); given, it is one attempt's only chance.
+   */
   timeout?: number;
   /**
    * Names the exits can resolve (name → IPv4/IPv6 addresses), served by the network's own DNS server; every
@@ -169,6 +172,23 @@ interface Plan {
  * consensus listing every relay: tests can then pin any relay into a circuit.
  */
 export async function startNetwork(options: NetworkOptions = {}): Promise<PrivateNetwork> {
+  if (options.timeout !== undefined || options.dir) return startNetworkOnce(options);
+  try {
+    return await startNetworkOnce(options);
+  } catch (err) {
+    // Bootstrap hangs on a voting round now and then under CI's load (a hook timeout in 2 of 3 runs around
+    // 2026-12-06, each time alongside another file's network): say why, then one fresh network. Twice the
+    // default fits vitest's hookTimeout. Any other failure (a tor that exits, bad keys) is not retried.
+    if (!(err instanceof NetworkTimeoutError)) throw err;
+    console.warn(`${err.message}; stopped, starting a fresh network once more`);
+    return startNetworkOnce(options);
+  }
+}
+
+/** A stage of start-up did not finish by the deadline; the message names it and what was missing. */
+class NetworkTimeoutError extends Error {}
+
+async function startNetworkOnce(options: NetworkOptions): Promise<PrivateNetwork> {
   const counts = {
     authority: options.authorities ?? 3,
     relay: options.relays ?? 2,
@@ -248,7 +268,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Privat
       if (failed) throw failed.reason;
       return results.map((r) => (r as PromiseFulfilledResult<NetNode>).value);
     };
-    const deadline = tStart + (options.timeout ?? 120_000);
+    const deadline = tStart + (options.timeout ?? 90_000);
     const relays = await startAll(plans.filter((p) => p.orPort));
     log(`${relays.length} relays started in ${Date.now() - tStart} ms`);
     const expected = new Map(relays.map((n) => [n.fingerprint!, { name: n.name, exit: n.role === 'exit' }]));
@@ -536,7 +556,7 @@ function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): P
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`private network: no ${what} in time`)), Math.max(0, deadline - Date.now()));
+      timer = setTimeout(() => reject(new NetworkTimeoutError(`private network: no ${what} in time`)), Math.max(0, deadline - Date.now()));
     }),
   ]).finally(() => clearTimeout(timer));
 }
