@@ -12,6 +12,12 @@ export interface ConnectionOptions {
   /** How long to wait for the socket to connect, and (connect()) for each handshake reply, in ms (default 10 s). */
   connectTimeout?: number;
   limits?: Partial<ReaderLimits>;
+  /**
+   * Over TCP, acknowledge tor's half-written answers with a keyless GETINFO (NUDGE; default true). Turn it off
+   * behind a control-port filter that drops a command it does not allow without answering it: every reply
+   * after would then go to the wrong command. Off, a reply longer than ~4 KB over TCP can wait ~40 ms.
+   */
+  nudge?: boolean;
 }
 
 export interface SendOptions {
@@ -76,14 +82,15 @@ export class ControlConnection {
   #nudgesInFlight = 0;
   /** Bumped by every write, so that a nudge is written only when nothing else was (#onData). */
   #writes = 0;
-  readonly #tcp: boolean;
+  /** Over TCP, unless turned off (ConnectionOptions.nudge). */
+  readonly #nudging: boolean;
 
   private constructor(address: ControlAddress, socket: net.Socket, options: ConnectionOptions) {
     this.address = address;
     this.#socket = socket;
     this.#reader = new ReplyReader(options.limits);
     this.#defaultTimeout = options.timeout ?? 0;
-    this.#tcp = address.type === 'tcp';
+    this.#nudging = address.type === 'tcp' && options.nudge !== false;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(new ConnectionError(`control connection to ${formatControlAddress(address)}: ${err.message}`, { cause: err })));
     socket.on('close', () => {
@@ -262,7 +269,7 @@ export class ControlConnection {
         p.resolve(reply);
       }
     }
-    if (this.#tcp && this.#authenticated && this.inFlight > 0) {
+    if (this.#nudging && this.#authenticated && this.inFlight > 0) {
       // Checked once the replies' callers have run: a command they write carries the acknowledgement itself.
       const writes = this.#writes;
       setImmediate(() => {

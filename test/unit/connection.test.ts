@@ -146,6 +146,21 @@ describe('ControlConnection against a scripted peer', () => {
     expect(conn.inFlight).toBe(0);
   });
 
+  it('sends no nudge when told not to (a control-port filter that drops what it does not allow)', async () => {
+    const server = await fakeTor((line, s) => {
+      if (line.startsWith('AUTHENTICATE')) return void s.write('250 OK\r\n');
+      // Half a reply, the rest 30 ms later whatever the client does.
+      s.write('250-a=1\r\n');
+      setTimeout(() => s.write('250 OK\r\n'), 30);
+    });
+    closers.push(server.close);
+    const conn = await ControlConnection.connect(server.address, { nudge: false });
+    closers.push(() => conn.close());
+    await conn.request(commands.authenticate());
+    expect((await conn.request(commands.getInfo(['a']))).lines[0]!.text).toBe('a=1');
+    expect(conn.stats.nudges).toBe(0);
+  });
+
   it('over TCP, sends no nudge when replies arrive whole, nor when a reply\'s caller writes the next command', async () => {
     const { conn } = await authed((line, s) => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`));
     const base = conn.stats;
