@@ -117,7 +117,7 @@ export class ControlConnection {
     return this.#closed !== null;
   }
 
-  /** Commands written and not yet answered. */
+  /** The caller's commands written and not yet answered (nudges are not counted). */
   get inFlight(): number {
     return this.#pending.length - this.#head - this.#nudgesInFlight;
   }

@@ -14,7 +14,8 @@ export async function fakeTor(onLine: (line: string, socket: net.Socket) => void
     sockets.add(socket);
     socket.on('error', () => {});
     let buf = '';
-    // Commands received and final reply lines the script wrote, so that a nudge is answered in its turn.
+    // Commands received and final reply lines the script wrote (not events, not data lines), so that a nudge
+    // is answered in its turn.
     let received = 0;
     let answered = 0;
     let inData = false;
@@ -30,7 +31,7 @@ export async function fakeTor(onLine: (line: string, socket: net.Socket) => void
     socket.write = ((data: string | Uint8Array, ...rest: unknown[]) => {
       for (const line of Buffer.from(data).toString('latin1').split('\r\n')) {
         if (inData) inData = line !== '.';
-        else if (/^\d{3}\+/.test(line)) inData = !line.startsWith('6');
+        else if (/^\d{3}\+/.test(line)) inData = true;
         else if (/^[0-5]\d\d /.test(line)) answered++;
       }
       const ok = (write as (...a: unknown[]) => boolean)(data, ...rest);

@@ -161,12 +161,34 @@ describe('ControlConnection against a scripted peer', () => {
     expect(conn.stats.nudges).toBe(0);
   });
 
-  it('over TCP, sends no nudge when replies arrive whole, nor when a reply\'s caller writes the next command', async () => {
+  it('over TCP, sends no nudge when replies arrive whole', async () => {
     const { conn } = await authed((line, s) => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`));
     const base = conn.stats;
     for (let i = 0; i < 20; i++) await conn.request(commands.getInfo([`k${i}`]));
     // Answered in one piece each: the last data of every reply left nothing waiting.
     expect(conn.stats.nudges - base.nudges).toBe(0);
+  });
+
+  it('over TCP, sends no nudge when a reply\'s caller writes the next command itself (it carries the acknowledgement)', async () => {
+    const held: Array<() => void> = [];
+    const { conn } = await authed((line, s) => {
+      const answer = () => s.write(`250-${line.slice('GETINFO '.length)}=x\r\n250 OK\r\n`);
+      // `a` at once; `b` and `c` only when the test says, in order.
+      if (line === 'GETINFO a') answer();
+      else held.push(answer);
+    });
+    const base = conn.stats;
+    let c: Promise<unknown> | undefined;
+    const a = conn.request(commands.getInfo(['a'])).then(() => {
+      c = conn.request(commands.getInfo(['c']));
+    });
+    const b = conn.request(commands.getInfo(['b']));
+    await a;
+    // `a`'s data left `b` waiting, but `a`'s caller wrote `c` before the connection would have nudged.
+    await new Promise((r) => setTimeout(r, 30));
+    expect(conn.stats.nudges - base.nudges).toBe(0);
+    for (const answer of held.splice(0)) answer();
+    await Promise.all([b, c]);
   });
 
   it('rejects every pipelined command when the peer hangs up, nudges included, without an unhandled rejection', async () => {

@@ -26,8 +26,7 @@ import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetMetrics, 
 import type { PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
-import { nudged } from './session.js';
-import { interruptible } from './session.js';
+import { interruptible, nudged } from './session.js';
 import { json, listenHttp, runUntilSignal } from './watch-runtime.js';
 
 interface FleetFlags {
