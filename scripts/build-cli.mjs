@@ -11,7 +11,9 @@
  *   CommonJS module, already inside node's module wrapper, which main.cjs compiles through vm.Script
  *   (src/cli/bundle.ts). Commands and the packages they need are still initialised only when a command needs
  *   them (esbuild keeps each lazily imported module behind its own init function).
- * - `cli.cjs.cache` and `cli.cjs.spec-cache`: the V8 code caches main.cjs compiles it with (the second for
+ * - `spec.cjs`: the same with validate and lint as the only commands (src/cli/commands/spec-commands.ts),
+ *   about half the bytes: what main.cjs runs those two from.
+ * - `cli.cjs.cache` and `spec.cjs.cache`: the V8 code caches main.cjs compiles them with (the second for
  *   `validate` and `lint`), made by scripts/code-cache.mjs in a fresh node.
  *
  * Why: Node 20 has no compile cache, and every run parsed and compiled ~1 MB of JavaScript (ours, zod's,
@@ -31,8 +33,10 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 // tsc has compiled it: the head and tail the bin expects around the bundle.
 const { BUNDLE_HEAD, BUNDLE_TAIL } = await import(pathToFileURL(path.join(dist, 'cli/bundle.js')).href);
 
-// The chunks of earlier builds, which split the command line into ES modules.
+// The chunks of earlier builds, which split the command line into ES modules, and the cache validate used
+// when it ran from cli.cjs.
 rmSync(path.join(dist, 'cli/chunks'), { recursive: true, force: true });
+rmSync(path.join(dist, 'cli/cli.cjs.spec-cache'), { force: true });
 const common = {
   bundle: true,
   platform: 'node',
@@ -79,11 +83,25 @@ const childProcessOnUse = {
     }));
   },
 };
+/**
+ * For spec.cjs: program.ts sees the table of spec-commands.ts (validate and lint) as its commands, so that
+ * nothing of the other commands — the reconciler, the control client, watch, SOCKS — is in the bundle.
+ */
+const specCommandsOnly = {
+  name: 'spec-commands-only',
+  setup(b) {
+    const program = path.join(root, 'src/cli/program.ts');
+    b.onResolve({ filter: /^\.\/commands\/index\.js$/ }, (args) => (args.importer === program ? { path: path.join(root, 'src/cli/commands/spec-commands.ts') } : undefined));
+  },
+};
 // tsc's ES module output of main.ts stays beside it, unused by the bin, as the rest of src/cli.
 await commonJs('src/cli/main.ts', 'cli/main.cjs');
 await commonJs('src/cli/program.ts', 'cli/cli.cjs', [childProcessOnUse]);
-asciiOnly(path.join(dist, 'cli/cli.cjs'));
-wrapped(path.join(dist, 'cli/cli.cjs'));
+await commonJs('src/cli/program.ts', 'cli/spec.cjs', [childProcessOnUse, specCommandsOnly]);
+for (const file of ['cli/cli.cjs', 'cli/spec.cjs']) {
+  asciiOnly(path.join(dist, file));
+  wrapped(path.join(dist, file));
+}
 const cache = spawnSync(process.execPath, [path.join(root, 'scripts/code-cache.mjs'), dist], { stdio: 'inherit' });
 if (cache.status !== 0) process.exit(cache.status ?? 1);
 

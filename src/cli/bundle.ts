@@ -1,9 +1,9 @@
 /**
  * How the bin runs the command line (issue #16): program.ts and everything it uses are one CommonJS bundle,
- * `cli.cjs` beside the bin (scripts/build-cli.mjs), compiled through vm.Script with a V8 code cache the build
- * made by running commands in it (`cli.cjs.cache` and `cli.cjs.spec-cache`, scripts/code-cache.mjs). Node 20
- * has no compile cache for modules: without one, every run parses and compiles ~1 MB of JavaScript (zod,
- * yaml, commander, ours) before it does anything.
+ * `cli.cjs` beside the bin (scripts/build-cli.mjs; `spec.cjs` for the commands that only read specs),
+ * compiled through vm.Script with a V8 code cache the build made by running commands in it (`cli.cjs.cache`,
+ * `spec.cjs.cache`; scripts/code-cache.mjs). Node 20 has no compile cache for modules: without one, every
+ * run parses and compiles ~1 MB of JavaScript (zod, yaml, commander, ours) before it does anything.
  *
  * V8 checks a cache against its own version and flags and the source's length only, and a damaged cache
  * aborts the process (V8_Fatal while deserializing, exit 133, seen on node 20.20). So the cache file starts
@@ -22,22 +22,29 @@ import { crc32 } from 'node:zlib';
 import type * as Program from './program.js';
 
 export const BUNDLE_FILE = 'cli.cjs';
-export const CACHE_FILE = 'cli.cjs.cache';
 /**
- * The cache of the commands that only read specs: made by running `validate` and `lint` alone, it holds what
- * they compile and nothing of plan and apply (~0.8 MB against ~1.1), and V8 deserializes all of a cache it
- * is given (~1.3 ms less for `validate`).
+ * The commands that only read specs run from a bundle of their own: program.ts with validate and lint alone
+ * (src/cli/commands/spec-commands.ts), ~0.85 MB against 1.6, so half the bytes to read, check and compile
+ * on every `validate` (issue #16).
  */
-export const SPEC_CACHE_FILE = 'cli.cjs.spec-cache';
+export const SPEC_BUNDLE_FILE = 'spec.cjs';
+/** Each bundle's code cache is the file beside it with `.cache` added. */
+export const CACHE_FILE = cacheFileOf(BUNDLE_FILE);
+export const SPEC_CACHE_FILE = cacheFileOf(SPEC_BUNDLE_FILE);
+// The names in spec-commands.ts (a test checks): imported, its table would bring validate into the bin.
 const SPEC_COMMANDS: ReadonlySet<string> = new Set(['validate', 'lint']);
 
-/** The cache for a command line: a wrong choice costs start-up time only, as every cache is of the same bundle. */
-export function cacheFileFor(argv: readonly string[]): string {
-  return SPEC_COMMANDS.has(argv[0] ?? '') ? SPEC_CACHE_FILE : CACHE_FILE;
+export function cacheFileOf(bundle: string): string {
+  return `${bundle}.cache`;
+}
+
+/** The bundle a command line runs from. */
+export function bundleFor(argv: readonly string[]): string {
+  return SPEC_COMMANDS.has(argv[0] ?? '') ? SPEC_BUNDLE_FILE : BUNDLE_FILE;
 }
 
 /**
- * cli.cjs holds its module inside the function node wraps a CommonJS module in (scripts/build-cli.mjs writes
+ * A bundle holds its module inside the function node wraps a CommonJS module in (scripts/build-cli.mjs writes
  * it so): compiled as read, without a copy of its 1.6 MB made to wrap it (~1 ms).
  */
 export const BUNDLE_HEAD = '(function (exports, require, module, __filename, __dirname) {';
@@ -47,20 +54,20 @@ export interface CompiledBundle {
   /** What program.ts exports. */
   cli: typeof Program;
   script: vm.Script;
-  /** cli.cjs as read. */
+  /** The bundle's bytes as read. */
   source: Buffer;
   /** Whether V8 took the code cache. */
   cached: boolean;
 }
 
 /**
- * Compiles and runs `dir`/cli.cjs, with the code cache `cacheFile` unless it is false or the cache is not the
+ * Compiles and runs `dir`/`bundle`, with its code cache unless `useCache` is false or the cache is not the
  * bundle's own.
  */
-export function loadBundle(dir: string, cacheFile: string | false = CACHE_FILE): CompiledBundle {
-  const file = path.join(dir, BUNDLE_FILE);
+export function loadBundle(dir: string, bundle: string = BUNDLE_FILE, useCache = true): CompiledBundle {
+  const file = path.join(dir, bundle);
   const source = readFileSync(file);
-  const cachedData = cacheFile ? ownCache(path.join(dir, cacheFile), source) : undefined;
+  const cachedData = useCache ? ownCache(path.join(dir, cacheFileOf(bundle)), source) : undefined;
   // latin1: the build makes the bundle pure ASCII, which latin1 decodes as UTF-8 would, byte for byte, without
   // looking for multi-byte sequences. The bundle's require() is for node's modules and the packages it leaves
   // outside (required on first use, resolved from dist/cli/).

@@ -22,16 +22,16 @@ afterAll(() => rm(work, { recursive: true, force: true }));
 async function warmUp(name: string, pathDirs: string[]) {
   const dist = path.join(work, name);
   await cp(path.join(root, 'dist'), dist, { recursive: true });
-  for (const cache of ['cli.cjs.cache', 'cli.cjs.spec-cache']) await rm(path.join(dist, 'cli', cache));
+  for (const cache of ['cli.cjs.cache', 'spec.cjs.cache']) await rm(path.join(dist, 'cli', cache));
   const r = spawnSync(process.execPath, [path.join(root, 'scripts/code-cache.mjs'), dist], { encoding: 'utf8', env: { ...process.env, PATH: pathDirs.join(path.delimiter) } });
   expect(r.status, r.stderr).toBe(0);
   // Each cache is the bundle's own: a fresh node compiles the bundle with it.
-  for (const cache of ['cli.cjs.cache', 'cli.cjs.spec-cache']) {
-    const probe = `import(${JSON.stringify(path.join(dist, 'cli/bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(path.join(dist, 'cli'))}, '${cache}').cached))`;
-    expect(spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' }).stdout.trim(), cache).toBe('true');
+  for (const bundle of ['cli.cjs', 'spec.cjs']) {
+    const probe = `import(${JSON.stringify(path.join(dist, 'cli/bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(path.join(dist, 'cli'))}, '${bundle}').cached))`;
+    expect(spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' }).stdout.trim(), bundle).toBe('true');
   }
   const size = async (cache: string) => (await stat(path.join(dist, 'cli', cache))).size;
-  return { size: await size('cli.cjs.cache'), specSize: await size('cli.cjs.spec-cache'), stderr: r.stderr };
+  return { size: await size('cli.cjs.cache'), specSize: await size('spec.cjs.cache'), stderr: r.stderr };
 }
 
 /** tor processes started from the warm-up's temporary directory (its torrc is under tr-code-cache-*). */

@@ -1,6 +1,6 @@
-// Start-up cost (issue #16). The bin compiles the command line's bundle (dist/cli/cli.cjs, scripts/build-cli.mjs)
-// with the code cache the build made for it, and never with a cache made for other bytes; and each command
-// still initialises only the modules it needs. Which ones ran is read from V8's coverage (NODE_V8_COVERAGE):
+// Start-up cost (issue #16). The bin compiles the command line's bundle (dist/cli/cli.cjs, or spec.cjs for the
+// commands that only read specs; scripts/build-cli.mjs) with the code cache the build made for it, and never
+// with a cache made for other bytes; and each command still initialises only the modules it needs. Which ones ran is read from V8's coverage (NODE_V8_COVERAGE):
 // esbuild keeps each lazily imported module behind an init function named by its source path.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -8,8 +8,9 @@ import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE_HEAD, CACHE_FILE, cacheFileFor, DIGEST_BYTES, SPEC_CACHE_FILE } from '../../src/cli/bundle.js';
+import { BUNDLE_FILE, BUNDLE_HEAD, bundleFor, CACHE_FILE, DIGEST_BYTES, SPEC_BUNDLE_FILE, SPEC_CACHE_FILE } from '../../src/cli/bundle.js';
 import { commands } from '../../src/cli/commands/index.js';
+import { specCommands } from '../../src/cli/commands/spec-commands.js';
 
 const root = path.join(import.meta.dirname, '../..');
 const cliDir = path.join(root, 'dist/cli');
@@ -40,7 +41,7 @@ async function loaded(...args: string[]) {
   for (const f of await readdir(coverage)) scripts.push(...(JSON.parse(await readFile(path.join(coverage, f), 'utf8')) as Coverage).result);
   const files = [...new Set(scripts.map((s) => s.url).filter((u) => u.startsWith('file:')))].map((u) => new URL(u).pathname);
   const builtins = new Set(scripts.map((s) => s.url).filter((u) => u.startsWith('node:') && !u.startsWith('node:internal/')));
-  const bundle = scripts.find((s) => s.url.endsWith('/dist/cli/cli.cjs'));
+  const bundle = scripts.find((s) => s.url.endsWith(`/dist/cli/${BUNDLE_FILE}`) || s.url.endsWith(`/dist/cli/${SPEC_BUNDLE_FILE}`));
   const inits = (bundle?.functions ?? []).filter((f) => f.ranges[0]!.count > 0).flatMap((f) => /(?:^|\/)((?:src|node_modules)\/.+)$/.exec(f.functionName)?.[1] ?? []);
   const packages = new Set(inits.flatMap((s) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1] ?? []));
   const own = inits.flatMap((s) => /^src\/(.+)\.ts$/.exec(s)?.[1] ?? []).map((m) => `${m}.js`);
@@ -60,8 +61,8 @@ describe('what each command loads', () => {
     const r = await loaded('validate', spec);
     expect(r.status, r.stderr).toBe(0);
     expect([...r.packages].sort()).toEqual(['commander', 'yaml', 'zod']);
-    // The packages come inlined in the bundle, not as files of node_modules.
-    expect(r.files.sort()).toEqual([path.join(cliDir, 'cli.cjs'), mainJs]);
+    // The packages come inlined in the spec bundle, not as files of node_modules.
+    expect(r.files.sort()).toEqual([mainJs, path.join(cliDir, SPEC_BUNDLE_FILE)]);
     expect(r.own).toContain('cli/commands/validate.js');
     for (const other of otherCommands('validate')) expect(r.own).not.toContain(other);
     expect(r.own.filter((m) => m.startsWith('reconcile/') && m !== 'reconcile/errors.js')).toEqual([]);
@@ -79,7 +80,29 @@ describe('what each command loads', () => {
     for (const other of otherCommands('plan').filter((c) => c !== 'cli/commands/session.js')) expect(r.own).not.toContain(other);
     expect(r.own.filter((m) => /^(reconcile\/watch|tor\/socks)/.test(m))).toEqual([]);
     expect([...r.packages].sort()).toEqual(['commander', 'yaml', 'zod']);
-    expect(r.files.sort()).toEqual([path.join(cliDir, 'cli.cjs'), mainJs]);
+    expect(r.files.sort()).toEqual([path.join(cliDir, BUNDLE_FILE), mainJs]);
+  });
+
+  it('validate and lint run from the spec bundle, which holds nothing of the other commands', async () => {
+    expect(Object.keys(specCommands)).toEqual(['validate', 'lint']);
+    for (const name of Object.keys(commands)) expect(bundleFor([name, 'x.yaml']), name).toBe(name in specCommands ? SPEC_BUNDLE_FILE : BUNDLE_FILE);
+    for (const argv of [['--help'], ['help', 'validate'], []]) expect(bundleFor(argv)).toBe(BUNDLE_FILE);
+    const specBundle = await readFile(path.join(cliDir, SPEC_BUNDLE_FILE), 'latin1');
+    const full = await readFile(path.join(cliDir, BUNDLE_FILE), 'latin1');
+    expect(full).toMatch(/^\/\/ src\/reconcile\/apply\.ts$/m);
+    const modules = (text: string, dir: string) => new Set(text.match(new RegExp(`^// src/${dir}/\\S+$`, 'gm')));
+    expect(modules(specBundle, 'cli/commands')).toEqual(new Set(['// src/cli/commands/spec-commands.ts', '// src/cli/commands/validate.ts', '// src/cli/commands/lint.ts']));
+    // The spec's attach rules are checked with the attach engine's matcher; nothing else of the reconciler.
+    expect(modules(specBundle, 'reconcile')).toEqual(new Set(['// src/reconcile/errors.ts', '// src/reconcile/attach/match.ts']));
+    for (const dir of ['fleet', 'tor/state', 'tor/socks']) expect(modules(full, dir).size, dir).toBeGreaterThan(0);
+    for (const dir of ['fleet', 'tor/state', 'tor/socks']) expect(modules(specBundle, dir), dir).toEqual(new Set());
+    expect(modules(specBundle, 'tor/client.ts')).toEqual(new Set());
+    // Half the bytes to read and check on every validate.
+    expect(specBundle.length).toBeLessThan(0.6 * full.length);
+    const lint = spawnSync(process.execPath, [mainJs, 'lint', spec], { encoding: 'utf8' });
+    expect(lint.status, lint.stderr).toBe(0);
+    expect(lint.stdout + lint.stderr).toMatch(/TR014/);
+    expect(spawnSync(process.execPath, [mainJs, 'validate', '--help'], { encoding: 'utf8' }).stdout).toMatch(/^Usage: tor-reconcile validate/);
   });
 
   it('the overall help still lists every command', async () => {
@@ -88,9 +111,9 @@ describe('what each command loads', () => {
   });
 });
 
-/** loadBundle(DIR, CACHE) in a fresh node (the flags of vitest's workers would make V8 reject any cache): `cached`. */
-function cachedIn(bundleDir: string, cache = CACHE_FILE): string {
-  const probe = `import(${JSON.stringify(path.join(cliDir, 'bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(bundleDir)}, ${JSON.stringify(cache)}).cached))`;
+/** loadBundle(DIR, BUNDLE) in a fresh node (the flags of vitest's workers would make V8 reject any cache): `cached`. */
+function cachedIn(bundleDir: string, bundle = BUNDLE_FILE): string {
+  const probe = `import(${JSON.stringify(path.join(cliDir, 'bundle.js'))}).then((m) => console.log(m.loadBundle(${JSON.stringify(bundleDir)}, ${JSON.stringify(bundle)}).cached))`;
   const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout.trim();
@@ -99,24 +122,23 @@ function cachedIn(bundleDir: string, cache = CACHE_FILE): string {
 describe("the bundle's code cache", () => {
   it('is the one V8 compiles the bundle with', () => {
     expect(cachedIn(cliDir)).toBe('true');
-    expect(cachedIn(cliDir, SPEC_CACHE_FILE)).toBe('true');
+    expect(cachedIn(cliDir, SPEC_BUNDLE_FILE)).toBe('true');
   });
 
   it('is the smaller spec cache for the commands that only read specs', async () => {
-    expect(cacheFileFor(['validate', 'x.yaml'])).toBe(SPEC_CACHE_FILE);
-    expect(cacheFileFor(['lint', 'x.yaml'])).toBe(SPEC_CACHE_FILE);
-    for (const argv of [['plan', 'x.yaml'], ['apply'], ['--help'], []]) expect(cacheFileFor(argv)).toBe(CACHE_FILE);
     const size = async (f: string) => (await readFile(path.join(cliDir, f))).length;
     // What V8 deserializes in full on every start: the spec cache must not hold plan's and apply's code.
     expect(await size(SPEC_CACHE_FILE)).toBeLessThan(0.85 * (await size(CACHE_FILE)));
   });
 
-  it('compiles an ASCII bundle in strict mode, as its modules were written', async () => {
-    const source = await readFile(path.join(cliDir, 'cli.cjs'), 'latin1');
-    // A non-ASCII character anywhere (a comment is enough) makes node decode the whole file into a two-byte string.
-    expect(source.match(/[^\0-\x7f]/g) ?? []).toEqual([]);
-    // The directive must open the function the bundle's module is wrapped in: after any other statement it is none.
-    expect(source.startsWith(`${BUNDLE_HEAD}"use strict";`)).toBe(true);
+  it('compiles ASCII bundles in strict mode, as their modules were written', async () => {
+    for (const bundle of [BUNDLE_FILE, SPEC_BUNDLE_FILE]) {
+      const source = await readFile(path.join(cliDir, bundle), 'latin1');
+      // A non-ASCII character anywhere (a comment is enough) makes node decode the whole file into a two-byte string.
+      expect(source.match(/[^\0-\x7f]/g) ?? []).toEqual([]);
+      // The directive must open the function the bundle's module is wrapped in: after any other statement it is none.
+      expect(source.startsWith(`${BUNDLE_HEAD}"use strict";`)).toBe(true);
+    }
     expect((await readFile(mainJs, 'utf8')).split('\n')[1]).toMatch(/^"use strict";/);
   });
 
@@ -141,7 +163,7 @@ describe("the bundle's code cache", () => {
 
   it('is not used when damaged, which V8 alone would abort on', async () => {
     const other = await mkdtemp(path.join(dir, 'damaged-'));
-    for (const f of ['main.cjs', 'cli.cjs']) await copyFile(path.join(cliDir, f), path.join(other, f));
+    for (const f of ['main.cjs', BUNDLE_FILE, SPEC_BUNDLE_FILE]) await copyFile(path.join(cliDir, f), path.join(other, f));
     for (const name of [CACHE_FILE, SPEC_CACHE_FILE]) {
       const cache = await readFile(path.join(cliDir, name));
       // The checksums at its head kept, bytes of V8's data flipped: what a bad disk or a bad copy leaves.
@@ -157,6 +179,6 @@ describe("the bundle's code cache", () => {
       expect(r.status, r.stderr).toBe(0);
     }
     expect(cachedIn(other)).toBe('false');
-    expect(cachedIn(other, SPEC_CACHE_FILE)).toBe('false');
+    expect(cachedIn(other, SPEC_BUNDLE_FILE)).toBe('false');
   });
 });

@@ -3,13 +3,14 @@
  * module (and what it needs — yaml, zod, the reconciler) costs start-up time every other command should
  * not pay. A new command is a file here exporting a CliCommand, and a line below:
  *
- *   lint: async () => (await import('./lint.js')).lintCommand,
+ *   keys: async () => (await import('./keys.js')).keysCommand,
  */
 import type { CliCommand } from '../program.js';
+import { specCommands } from './spec-commands.js';
 
 export const commands: Readonly<Record<string, () => Promise<CliCommand>>> = {
-  validate: async () => (await import('./validate.js')).validateCommand,
-  lint: async () => (await import('./lint.js')).lintCommand,
+  // validate and lint: in spec-commands.ts, as the bin runs them from a bundle of their own.
+  ...specCommands,
   plan: async () => (await import('./plan.js')).planCommand,
   apply: async () => (await import('./apply.js')).applyCommand,
   diff: async () => (await import('./diff.js')).diffCommand,
