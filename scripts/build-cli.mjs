@@ -41,8 +41,8 @@ const common = {
   bundle: true,
   platform: 'node',
   target: `node${pkg.engines.node.replace(/^>=/, '')}`,
-  // Not minified: a bug's stack trace (exit 70) stays readable, and the `// path` comment before each
-  // module says which source it came from.
+  // The source map names each position's file and line in src/: a bug's stack trace (exit 70) is printed
+  // with those (src/cli/stack.ts), so the bundles can be written without whitespace.
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',
@@ -56,10 +56,11 @@ const define = { TOR_RECONCILE_VERSION: JSON.stringify(pkg.version) };
  * another statement it would be no directive, and the file would run in sloppy mode, which none of its
  * modules (ES modules, strict) was written or tested for.
  */
-const commonJs = (entry, outfile, plugins = []) =>
+const commonJs = (entry, outfile, plugins = [], minifyWhitespace = false) =>
   build({
     ...common,
     plugins,
+    minifyWhitespace,
     entryPoints: [path.join(root, entry)],
     outfile: path.join(dist, outfile),
     format: 'cjs',
@@ -96,8 +97,13 @@ const specCommandsOnly = {
 };
 // tsc's ES module output of main.ts stays beside it, unused by the bin, as the rest of src/cli.
 await commonJs('src/cli/main.ts', 'cli/main.cjs');
-await commonJs('src/cli/program.ts', 'cli/cli.cjs', [childProcessOnUse]);
-await commonJs('src/cli/program.ts', 'cli/spec.cjs', [childProcessOnUse, specCommandsOnly]);
+/**
+ * The bundles without whitespace (and without comments but the licences): ~30 % fewer bytes that every run
+ * reads, checksums, decodes and hands to V8 (a no-op plan and a validate ~6 ms faster, issue #16). Names are
+ * kept, and positions are mapped back to src/ when a bug is reported.
+ */
+await commonJs('src/cli/program.ts', 'cli/cli.cjs', [childProcessOnUse], true);
+await commonJs('src/cli/program.ts', 'cli/spec.cjs', [childProcessOnUse, specCommandsOnly], true);
 for (const file of ['cli/cli.cjs', 'cli/spec.cjs']) {
   asciiOnly(path.join(dist, file));
   wrapped(path.join(dist, file));
@@ -123,8 +129,11 @@ function asciiOnly(file) {
 
 /**
  * Puts the bundle inside the function node wraps a CommonJS module in, as the bin compiles it
- * (src/cli/bundle.ts): wrapping it when read copied its 1.6 MB on every run.
+ * (src/cli/bundle.ts): wrapping it when read copied its 1.6 MB on every run. The head is a line of its own,
+ * so the source map, given an empty first line, maps the wrapped file's positions as V8 reports them.
  */
 function wrapped(file) {
   writeFileSync(file, `${BUNDLE_HEAD}${readFileSync(file, 'latin1')}${BUNDLE_TAIL}`, 'latin1');
+  const map = JSON.parse(readFileSync(`${file}.map`, 'utf8'));
+  writeFileSync(`${file}.map`, JSON.stringify({ ...map, mappings: `;${map.mappings}` }));
 }

@@ -7,6 +7,7 @@ import { ReconcileError } from '../reconcile/errors.js';
 // not every command's to load.
 import { formatDiagnostic, sortDiagnostics, SpecErrors, type SpecDiagnostic } from '../spec/diagnostics.js';
 import { TorError } from '../tor/errors.js';
+import { sourceMappedStack } from './stack.js';
 
 /** The command line is wrong: a flag value that makes no sense. Exit 2 (1 with --detailed-exitcode). */
 export class CliUsageError extends Error {
@@ -25,7 +26,7 @@ export function describeError(err: unknown): Failure {
   if (err instanceof CliUsageError) return { kind: 'usage', text: `tor-reconcile: ${err.message}\n` };
   // tor refused, could not be reached, a bad plan file…: the message is the whole story.
   if (err instanceof CliError || err instanceof TorError || err instanceof ReconcileError) return { kind: 'failed', text: `tor-reconcile: ${err.message}\n` };
-  return { kind: 'bug', text: `tor-reconcile: internal error, please report it:\n${err instanceof Error ? err.stack : String(err)}\n` };
+  return { kind: 'bug', text: `tor-reconcile: internal error, please report it:\n${err instanceof Error ? sourceMappedStack(String(err.stack)) : String(err)}\n` };
 }
 
 /** Diagnostics in file order, then a count: what a person reads on stderr. */

@@ -163,6 +163,23 @@ describe('the built CLI (npm run build)', () => {
     return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   }
 
+  it("reports a bug's stack trace in positions of src/, though the bundle has no whitespace", async () => {
+    // The bundle as the bin loads it, in a fresh node; its stdout throws, as in the in-process test above.
+    const probe = `import(${JSON.stringify(path.join(root, 'dist/cli/bundle.js'))}).then(async ({ loadBundle }) => {
+      const { cli } = loadBundle(${JSON.stringify(path.join(root, 'dist/cli'))});
+      const code = await cli.run(['schema'], { stdout: () => { throw new Error('stdout is gone'); }, stderr: (s) => process.stderr.write(s), env: {} });
+      process.exitCode = code;
+    })`;
+    const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(70);
+    // The frame of schema.ts names the line that writes to stdout.
+    const line = (await readFile(path.join(root, 'src/cli/commands/schema.ts'), 'utf8')).split('\n').findIndex((l) => l.includes('io.stdout(')) + 1;
+    expect(r.stderr).toMatch(new RegExp(`\\n {4}at .*\\(src/cli/commands/schema\\.ts:${line}:\\d+\\)\\n`));
+    expect(r.stderr).toMatch(/\(node_modules\/commander\/lib\/command\.js:\d+:\d+\)/);
+    // No position of the bundle is left: every frame of ours was mapped.
+    expect(r.stderr).not.toMatch(/cli\.cjs:\d/);
+  });
+
   it('starts with a shebang so it runs as the package bin', async () => {
     expect((await readFile(mainJs, 'utf8')).split('\n')[0]).toBe('#!/usr/bin/env node');
   });
