@@ -129,7 +129,7 @@ function asciiOnly(file) {
 
 /**
  * Puts the bundle inside the function node wraps a CommonJS module in, as the bin compiles it
- * (src/cli/bundle.ts): wrapping it when read copied its 1.6 MB on every run. The head is a line of its own,
+ * (src/cli/bundle.ts): wrapping it when read copied its megabyte on every run. The head is a line of its own,
  * so the source map, given an empty first line, maps the wrapped file's positions as V8 reports them.
  */
 function wrapped(file) {

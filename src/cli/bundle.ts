@@ -24,7 +24,7 @@ import type * as Program from './program.js';
 export const BUNDLE_FILE = 'cli.cjs';
 /**
  * The commands that only read specs run from a bundle of their own: program.ts with validate and lint alone
- * (src/cli/commands/spec-commands.ts), ~0.85 MB against 1.6, so half the bytes to read, check and compile
+ * (src/cli/commands/spec-commands.ts), ~0.6 MB against 1.1, about half the bytes to read, check and compile
  * on every `validate` (issue #16).
  */
 export const SPEC_BUNDLE_FILE = 'spec.cjs';
@@ -45,7 +45,7 @@ export function bundleFor(argv: readonly string[]): string {
 
 /**
  * A bundle holds its module inside the function node wraps a CommonJS module in (scripts/build-cli.mjs writes
- * it so): compiled as read, without a copy of its 1.6 MB made to wrap it (~1 ms). The head is a line of its
+ * it so): compiled as read, without a copy of its megabyte made to wrap it (~1 ms). The head is a line of its
  * own: the build shifts the source map by that line.
  */
 export const BUNDLE_HEAD = '(function (exports, require, module, __filename, __dirname) {\n';
