@@ -94,9 +94,28 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 export function processIo(): CliIo {
-  return {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
-    env: process.env,
+  return { stdout: pipeWriter(process.stdout), stderr: pipeWriter(process.stderr), env: process.env };
+}
+
+/**
+ * Writes to one of the process's streams. A reader that goes away (`tor-reconcile plan spec.yaml | head`) is
+ * not a bug: what it would have read is dropped, and the command goes on to its end, so an apply is never cut
+ * short by the pipe it reports into. Without a listener, node throws the pipe's EPIPE as an unhandled
+ * 'error' event, a stack trace wherever the command was. Any other error still is one.
+ */
+function pipeWriter(stream: NodeJS.WriteStream): (text: string) => void {
+  let listening = false;
+  let gone = false;
+  return (text) => {
+    if (gone) return;
+    // On first use: the stream is made when first touched, and a command that never writes to it should not.
+    if (!listening) {
+      stream.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') throw err;
+        gone = true;
+      });
+      listening = true;
+    }
+    stream.write(text);
   };
 }

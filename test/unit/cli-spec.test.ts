@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -178,6 +178,28 @@ describe('the built CLI (npm run build)', () => {
     expect(r.stderr).toMatch(/\(node_modules\/commander\/lib\/command\.js:\d+:\d+\)/);
     // No position of the bundle is left: every frame of ours was mapped.
     expect(r.stderr).not.toMatch(/cli\.cjs:\d/);
+  });
+
+  /** The bin with `stream` (1 stdout, 2 stderr) a pipe whose reader is gone before the command writes much. */
+  function closedReader(stream: 1 | 2, ...args: string[]): Promise<{ status: number | null; other: string }> {
+    const child = spawn(process.execPath, [mainJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdio[stream]!.destroy();
+    let other = '';
+    child.stdio[stream === 1 ? 2 : 1]!.on('data', (d: Buffer) => (other += d));
+    return new Promise((resolve) => child.on('close', (status) => resolve({ status, other })));
+  }
+
+  it('a reader that goes away (`| head`) is no crash: the output is dropped and the command ends as it would', async () => {
+    // The schema (~100 kB) is more than a pipe holds: its write meets the closed pipe.
+    const schema = await closedReader(1, 'schema');
+    expect(schema.other).toBe('');
+    expect(schema.status).toBe(0);
+    // Diagnostics of 800 unknown options on stderr (~80 kB): exit 1 for an invalid spec, as with a reader.
+    const many = path.join(dir, 'many-errors.yaml');
+    await writeFile(many, `version: 1\noptions:\n${Array.from({ length: 800 }, (_, i) => `  NoSuchOption${i}: 1\n`).join('')}`);
+    const invalid = await closedReader(2, 'validate', many);
+    expect(invalid.other).toBe('');
+    expect(invalid.status).toBe(1);
   });
 
   it('starts with a shebang so it runs as the package bin', async () => {
