@@ -19,10 +19,11 @@ import type { EphemeralRecord, LiveServiceFiles, LiveState, LocalKey, PathEntry,
 export async function readLiveState(client: TorClient, desired: DesiredState): Promise<LiveState> {
   // Options native attach policies compile to are managed too.
   const names = [...new Set(resolveDesired(desired).options.map((o) => o.name))];
+  const managesConfig = names.length > 0 || desired.onionServices.some((s) => s.type === 'filesystem');
   const [conf, block, info, clientAuth, local] = await Promise.all([
     names.length ? client.getConf(names) : Promise.resolve(new Map<string, string[]>()),
     client.getConfEntries(['HiddenServiceOptions']),
-    client.getInfo(['onions/detached', 'process/uid', 'process/user', ...persistInfoKeys(desired.persist)]),
+    client.getInfo(['onions/detached', 'process/uid', 'process/user', ...persistInfoKeys(desired.persist, managesConfig)]),
     desired.clientAuth.length || desired.prune ? client.onionClientAuthView() : Promise.resolve([]),
     readLocal(desired),
   ]);
@@ -32,7 +33,7 @@ export async function readLiveState(client: TorClient, desired: DesiredState): P
   const uid = Number(info['process/uid']);
   const torUid = Number.isInteger(uid) && uid >= 0 ? uid : undefined;
   const [persist, torUser] = await Promise.all([
-    readLivePersist(desired.persist, info, torUid),
+    readLivePersist(desired.persist, info, torUid, managesConfig),
     torUid !== undefined ? readTorIdentity(info['process/user']?.trim() || undefined, torUid) : Promise.resolve(undefined),
   ]);
   const state: Omit<LiveState, 'fingerprint'> = {
@@ -145,7 +146,7 @@ export function fingerprint(state: Omit<LiveState, 'fingerprint'>): string {
     ephemeralKeys: [...state.ephemeralKeys].sort(byKey),
     // A record's key is made of its own fields (recordKey): its digest covers both.
     records: [...state.records].sort(byKey).map(([, r]) => recordDigest(r)),
-    persist: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null, state.persist.defaultsFile ?? null, state.persist.torrcError ?? null, state.persist.torUser ?? null, state.persist.torGid ?? null] : null,
+    persist: state.persist ? [digest(state.persist.dropIn), state.persist.included, state.persist.configFile ?? null, state.persist.saved ?? null, state.persist.defaultsFile ?? null, state.persist.torrcError ?? null, state.persist.torUser ?? null, state.persist.torGid ?? null, state.persist.restart ?? null] : null,
   };
   return digest(parts);
 }

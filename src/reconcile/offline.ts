@@ -14,12 +14,11 @@ import type { DesiredState } from '../spec/model.js';
 import { canonical } from '../tor/config/normalize.js';
 import type { OptionTable } from '../tor/config/types.js';
 import { DATA_DIRECTORY_FILES } from '../tor/launch-layout.js';
-import { unquoteString } from '../tor/protocol/quoting.js';
-import type { ConfEntry } from '../tor/replies.js';
 import { resolveDesired } from './desired.js';
 import { parseServiceBlock } from './hsblock.js';
 import { fingerprint, readLocal } from './live.js';
 import { passwdEntry } from './persist/live.js';
+import { torrcEntries } from './persist/torrc.js';
 import { startupOptions } from './startup.js';
 import type { LiveState } from './types.js';
 
@@ -60,18 +59,4 @@ export async function wouldStartWith(desired: DesiredState, table: OptionTable):
     },
   };
   return { ...state, fingerprint: fingerprint(state) };
-}
-
-/** `Name value` lines of a torrc (the drop-in apply writes: no continuation lines), names canonical. */
-function torrcEntries(text: string, table: OptionTable): ConfEntry[] {
-  const out: ConfEntry[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith('%')) continue;
-    const space = line.search(/\s/);
-    const name = space < 0 ? line : line.slice(0, space);
-    const rest = space < 0 ? '' : line.slice(space).trim();
-    out.push([table.canonical(name) ?? name, rest.startsWith('"') ? unquoteString(rest).value : rest]);
-  }
-  return out;
 }

@@ -47,6 +47,8 @@ export class Builder {
   authSteps: Step[] = [];
   restartSteps: Step[] = [];
   persistSteps: Step[] = [];
+  /** Plan.lostOnRestart. */
+  lostOnRestart: string[] = [];
 
   change(c: Change): string {
     this.changes.push(c);

@@ -306,6 +306,11 @@ export interface Plan {
   /** Every declared onion service's address, as far as it is known before applying. */
   addresses: ServiceAddress[];
   /**
+   * `persist: none`, nothing to change: the managed items (`kind:id`) in sync now that tor's next restart or
+   * reload would revert, its torrc not holding them. Absent when there are none.
+   */
+  lostOnRestart?: string[];
+  /**
    * The spec's embedded tor (tor.launch) is not running: this plan is against the configuration it would
    * start with (offline.ts), and `apply` launches it first. plan and diff never launch it.
    */

@@ -207,6 +207,48 @@ describe.skipIf(skip)(`persist on a Debian-like tor${skip ? ` (skipped: ${skip})
     expect((await cli(['plan', s, '--detailed-exitcode'])).code).toBe(2);
   });
 
+  it('without persist, a plan with nothing to do says "in sync" only when tor\'s torrc would keep it so', async () => {
+    const t = await make('');
+    const s = await spec(t, '');
+    expect((await cli(['apply', s])).code).toBe(0);
+
+    // In sync now; not after a restart, as the torrc holds none of it (MaxCircuitDirtiness is at its default).
+    const synced = await cli(['plan', s, '--detailed-exitcode']);
+    expect(synced.code, synced.all).toBe(0);
+    expect(synced.roundTrips).toBe(1);
+    expect(synced.stdout).toContain('No changes: tor matches the spec, until it restarts or reloads (see the warning).');
+    expect(synced.stdout).toContain(`persist: none — tor matches the spec only until it restarts or reloads (SIGHUP), which would revert ExitNodes, onion service web: its torrc ${t.torrc} does not hold the spec's values`);
+    const json = JSON.parse((await cli(['plan', s, '--json'])).stdout);
+    expect(json.plan.lostOnRestart).toEqual(['option:ExitNodes', 'filesystem-service:web']);
+    const diff = await cli(['diff', s]);
+    expect(diff.code, diff.all).toBe(0);
+    expect(diff.stdout).toBe('');
+    expect(diff.stderr).toMatch(/warning: persist: none — tor matches the spec only until it restarts or reloads/);
+    // And it was so: a reload reverts both.
+    process.kill(await t.torPid(), 'SIGHUP');
+    await until('the reload', async () => (await cli(['plan', s, '--detailed-exitcode'])).code === 2);
+
+    // The operator puts the spec's values in a file the torrc includes, in the torrc's own spelling.
+    expect((await cli(['apply', s])).code).toBe(0);
+    await writeFile(t.torrc, `%include ${path.join(t.etc, 'torrc.d')}\n`);
+    await writeFile(path.join(t.etc, 'torrc.d', 'ops.conf'), `exitnodes {de}, {ch} # ours\nHiddenServiceDir ${path.join(t.lib, 'web')}\nHiddenServicePort 80 127.0.0.1:8080\n`);
+    const kept = await cli(['plan', s, '--detailed-exitcode']);
+    expect(kept.code, kept.all).toBe(0);
+    expect(kept.stdout).toContain('No changes: tor matches the spec.\n');
+    expect(kept.stdout).not.toContain('persist:');
+    // And that was true too: restarted, tor still matches the spec.
+    await t.restart();
+    const restarted = await cli(['plan', s, '--detailed-exitcode']);
+    expect(restarted.code, restarted.all).toBe(0);
+    expect(restarted.stdout).not.toContain('persist:');
+
+    // A torrc it cannot read (gone since tor started): it cannot tell, and says so rather than "in sync" alone.
+    await rm(t.torrc);
+    const unreadable = await cli(['plan', s]);
+    expect(unreadable.code, unreadable.all).toBe(0);
+    expect(unreadable.stdout).toMatch(/persist: none — cannot tell whether tor would still match the spec after it restarts or reloads \(SIGHUP\): ENOENT/);
+  });
+
   it('a drop-in edited by hand is "persisted config differs"; apply puts it back', async () => {
     const t = await make('');
     await writeFile(t.torrc, `%include ${path.join(t.etc, 'torrc.d', '*.conf')}\n`);

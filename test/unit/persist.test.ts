@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lineOf } from '../../src/reconcile/persist/files.js';
 import { readLivePersist, type LivePersist } from '../../src/reconcile/persist/live.js';
-import { dropInText, includeCovers, includeLine, includesOf, shownLines } from '../../src/reconcile/persist/torrc.js';
+import { dropInText, includeCovers, includeLine, includesOf, shownLines, torrcEntries } from '../../src/reconcile/persist/torrc.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
 import { resolveDesired } from '../../src/reconcile/desired.js';
 import type { LiveState } from '../../src/reconcile/types.js';
@@ -95,17 +95,95 @@ describe('%include', () => {
       const dropIn = path.join(dir, 'd', 'ours.conf');
       await writeFile(path.join(dir, 'torrc'), `SocksPort 0\n%include ${dir}/middle\n`);
       await writeFile(path.join(dir, 'middle'), `%include ${path.dirname(dropIn)}\n`);
-      const p = await readLivePersist({ mode: 'file', file: dropIn, include: false }, { 'config-file': path.join(dir, 'torrc'), 'config-defaults-file': path.join(dir, 'nope') }, undefined);
+      const p = await readLivePersist({ mode: 'file', file: dropIn, include: false }, { 'config-file': path.join(dir, 'torrc'), 'config-defaults-file': path.join(dir, 'nope') }, undefined, true);
       expect(p).toEqual({ configFile: path.join(dir, 'torrc'), dropIn: null, included: true });
       await writeFile(path.join(dir, 'middle'), '');
-      const q = await readLivePersist({ mode: 'file', file: dropIn, include: false }, { 'config-file': path.join(dir, 'torrc') }, undefined);
+      const q = await readLivePersist({ mode: 'file', file: dropIn, include: false }, { 'config-file': path.join(dir, 'torrc') }, undefined, true);
       expect(q!.included).toBe(false);
     });
 
+    it('persist: none reads what tor reads at its next start, an included file\'s lines in place of its %include', async () => {
+      await writeFile(path.join(dir, 'torrc'), `ExitNodes {us}\n%include ${dir}/middle\nExitNodes {de}\n`);
+      await writeFile(path.join(dir, 'middle'), 'ExitNodes {ch}\n');
+      await writeFile(path.join(dir, 'defaults'), 'MaxCircuitDirtiness 700\n');
+      const info = { 'config-file': path.join(dir, 'torrc'), 'config-defaults-file': path.join(dir, 'defaults') };
+      const p = await readLivePersist(undefined, info, undefined, true);
+      expect(p!.restart).toEqual({ torrc: [['ExitNodes', '{us}'], ['ExitNodes', '{ch}'], ['ExitNodes', '{de}']], defaults: [['MaxCircuitDirtiness', '700']] });
+      // A spec that sets no option and no filesystem service leaves nothing in tor's memory alone: nothing is read.
+      expect(await readLivePersist({ mode: 'none' }, info, undefined, false)).toBeUndefined();
+      const missing = await readLivePersist(undefined, { 'config-file': path.join(dir, 'missing') }, undefined, true);
+      expect(missing!.torrcError).toMatch(/ENOENT/);
+    });
+
     it('says why when the torrc cannot be read', async () => {
-      const p = await readLivePersist(fileMode, { 'config-file': path.join(dir, 'missing') }, undefined);
+      const p = await readLivePersist(fileMode, { 'config-file': path.join(dir, 'missing') }, undefined, true);
       expect(p!.torrcError).toMatch(/ENOENT/);
     });
+  });
+});
+
+describe('torrc lines, as tor reads them', () => {
+  it('go on after a backslash, end at a comment outside quotes, and take canonical names', () => {
+    const text = '# a comment\nexitnodes {de} # not the value\nNickname "a#b"\nSocksPort 9050 \\\n  IsolateDestAddr\n%include /x\n\n  MaxCircuitDirtiness   15 minutes\n';
+    expect(torrcEntries(text, OptionTable.bundled())).toEqual([
+      ['ExitNodes', '{de}'],
+      ['Nickname', 'a#b'],
+      ['SocksPort', '9050   IsolateDestAddr'],
+      ['MaxCircuitDirtiness', '15 minutes'],
+    ]);
+  });
+});
+
+describe('persist: none, nothing to change: true after the next restart too?', () => {
+  const d = () => spec({ mode: 'none' });
+  /** tor in sync with the spec, and these torrc files to read at its next start. */
+  const synced = (torrc: string, defaults = '') => {
+    const l = live({ dropIn: null, included: false, restart: { torrc: torrcEntries(torrc), defaults: torrcEntries(defaults) } }, new Map([['ExitNodes', ['{de}']]]));
+    l.services = [{ directory: '/var/lib/tor/web', ports: ['80 127.0.0.1:8080'], options: [['HiddenServiceMaxStreams', '5']] }];
+    l.serviceFiles.set('/var/lib/tor/web', { clients: new Map(), exists: true, mode: 0o700 });
+    return l;
+  };
+  const block = 'HiddenServiceDir /var/lib/tor/web\nHiddenServicePort 80 127.0.0.1:8080\nHiddenServiceMaxStreams 5\n';
+
+  it('a torrc without the spec\'s values: in sync until tor restarts or reloads, said in a warning and in the plan', () => {
+    const p = computePlan(d(), synced('SocksPort 0\n'), ctx);
+    expect(isEmptyPlan(p)).toBe(true);
+    expect(p.lostOnRestart).toEqual(['option:ExitNodes', 'filesystem-service:web']);
+    expect(p.warnings.map((w) => w.message)).toEqual([
+      'persist: none — tor matches the spec only until it restarts or reloads (SIGHUP), which would revert ExitNodes, onion service web: its torrc /etc/tor/torrc does not hold the spec\'s values; see "Making it stick" in the README',
+    ]);
+  });
+
+  it('a torrc that holds them, in its own spelling, or a defaults file the torrc does not override: no warning', () => {
+    for (const [torrc, defaults] of [
+      [`exitnodes   {de}  # as the spec\n${block.toLowerCase()}`, ''],
+      ['SocksPort 0\n', `ExitNodes {de}\n${block}`],
+    ]) {
+      const p = computePlan(d(), synced(torrc!, defaults), ctx);
+      expect(p.lostOnRestart, torrc).toBeUndefined();
+      expect(p.warnings, torrc).toEqual([]);
+    }
+  });
+
+  it('the torrc\'s lines replace the defaults file\'s, option by option and for the whole HiddenService block', () => {
+    const p = computePlan(d(), synced('ExitNodes {us}\nHiddenServiceDir /var/lib/tor/other\nHiddenServicePort 80 127.0.0.1:1\n', `ExitNodes {de}\n${block}`), ctx);
+    expect(p.lostOnRestart).toEqual(['option:ExitNodes', 'filesystem-service:web']);
+    const ports = computePlan(d(), synced(block.replace('8080', '8081')), ctx);
+    expect(ports.lostOnRestart).toEqual(['option:ExitNodes', 'filesystem-service:web']);
+  });
+
+  it('a torrc it cannot read: it says it cannot tell, and claims nothing lost', () => {
+    const p = computePlan(d(), { ...synced(''), persist: { dropIn: null, included: false, configFile: '/etc/tor/torrc', torrcError: "EACCES: permission denied, open '/etc/tor/torrc'" } }, ctx);
+    expect(p.lostOnRestart).toBeUndefined();
+    expect(p.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/^persist: none — cannot tell whether tor would still match the spec after it restarts or reloads \(SIGHUP\): EACCES/)]);
+  });
+
+  it('a plan that changes something keeps its one warning, and says nothing of the rest', () => {
+    const changed = synced('SocksPort 0\n');
+    changed.options.set('ExitNodes', ['{us}']);
+    const p = computePlan(d(), changed, ctx);
+    expect(p.lostOnRestart).toBeUndefined();
+    expect(p.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/these changes last until tor restarts/)]);
   });
 });
 

@@ -40,7 +40,12 @@ export const diffCommand: CliCommand = {
           await session.close();
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');
-          if (before === after) return setExitCode(0);
+          if (before === after) {
+            // The same now, not after tor's next restart: said, though the status stays "same" (apply has nothing to do).
+            const lost = session.plan.warnings.filter((w) => w.item === 'persist');
+            if (session.plan.lostOnRestart) for (const w of lost) io.stderr(`warning: ${w.message}\n`);
+            return setExitCode(0);
+          }
           io.stdout(createTwoFilesPatch(session.target ? `live (${session.target.address})` : `embedded tor at its start, not running yet (${session.plan.launch?.dataDirectory ?? ''})`, `spec (${specs.join(', ')})`, before, after, '', '', { context: 3 }));
           setExitCode(1);
         } catch (err) {

@@ -25,15 +25,16 @@ function heading(t: TargetRun | TargetStatus, name: string, labels: Record<strin
 }
 
 /** What became of one target, as the summary counts it. */
-function outcome(t: TargetRun): 'failed' | 'applied' | 'with changes' | 'in sync' {
+function outcome(t: TargetRun): 'failed' | 'applied' | 'with changes' | 'in sync' | 'in sync until tor restarts' {
   if (targetFailed(t)) return 'failed';
   if (t.result) return 'applied';
-  return t.plan && !isEmptyPlan(t.plan) ? 'with changes' : 'in sync';
+  if (t.plan && !isEmptyPlan(t.plan)) return 'with changes';
+  return t.plan?.lostOnRestart ? 'in sync until tor restarts' : 'in sync';
 }
 
 /** `3 targets: 1 with changes, 1 in sync, 1 failed`. */
 export function fleetSummary(runs: readonly TargetRun[]): string {
-  const counts = (['applied', 'with changes', 'in sync', 'failed'] as const).map((o) => [o, runs.filter((t) => outcome(t) === o).length] as const).filter(([, n]) => n > 0);
+  const counts = (['applied', 'with changes', 'in sync', 'in sync until tor restarts', 'failed'] as const).map((o) => [o, runs.filter((t) => outcome(t) === o).length] as const).filter(([, n]) => n > 0);
   return `${runs.length} target${runs.length === 1 ? '' : 's'}: ${counts.map(([o, n]) => `${n} ${o}`).join(', ')}`;
 }
 

@@ -53,12 +53,19 @@ export function launchNote(launch: NonNullable<Plan['launch']>): string {
   return `tor will be launched by apply (${launch.binary}, data directory ${launch.dataDirectory}); it is not running, so this plan is against the configuration it would start with. Nothing was started.`;
 }
 
+/** What a plan without changes says: never plainly "in sync" when tor's next restart would undo it. */
+function noChangesLine(plan: Plan): string {
+  if (plan.launch) return 'No changes beyond starting it: it starts with what the spec says.';
+  if (plan.lostOnRestart) return 'No changes: tor matches the spec, until it restarts or reloads (see the warning).';
+  return 'No changes: tor matches the spec.';
+}
+
 export function renderHuman(plan: Plan, color: boolean): string {
   const st = style(color);
   const out: string[] = [`Plan for ${plan.target} (tor ${plan.torVersion})`, ''];
   if (plan.launch) out.push(`  ${st.bold(launchNote(plan.launch))}`, '');
   const changes = plan.changes.filter((c) => c.action !== 'noop');
-  if (!changes.length) out.push(plan.launch ? '  No changes beyond starting it: it starts with what the spec says.' : '  No changes: tor matches the spec.');
+  if (!changes.length) out.push(`  ${noChangesLine(plan)}`);
   for (const c of changes) out.push(...changeBlock(c, st, plan));
   if (plan.steps.length) {
     out.push('', 'Steps, in order:');
@@ -99,7 +106,7 @@ export function renderMarkdown(plan: Plan): string {
     for (const w of plan.warnings) out.push(`- ${where(w)}${w.message}`);
     out.push('');
   }
-  if (!changes.length) out.push(plan.launch ? 'No changes beyond starting it: it starts with what the spec says.' : 'No changes: tor matches the spec.');
+  if (!changes.length) out.push(noChangesLine(plan));
   else {
     out.push('| | kind | item | why |', '|---|---|---|---|');
     for (const c of changes) out.push(`| \`${SYMBOL[c.action]}\` | ${c.kind} | \`${c.id}\` | ${c.reason.replace(/\|/g, '\\|')}${c.needsRestart ? ` (${restartNote(plan)})` : ''} |`);

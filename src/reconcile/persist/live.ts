@@ -3,10 +3,12 @@
  * (`GETINFO config-file`, `config-defaults-file`, asked in readLiveState's one round trip), and whether they
  * `%include` the drop-in, directly or through a file they include.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PersistSpec } from '../../spec/model.js';
-import { includeCovers, includesOf } from './torrc.js';
+import type { ConfEntry } from '../../tor/replies.js';
+import type { TorrcConfig } from './restart.js';
+import { includeCovers, includesOf, torrcEntries } from './torrc.js';
 
 export interface LivePersist {
   /** The torrc tor read, and its defaults file when it exists. */
@@ -23,19 +25,25 @@ export interface LivePersist {
   torGid?: number;
   /** `persist: saveconf`: tor's torrc holds what SAVECONF would write now (`GETINFO config-text`). */
   saved?: boolean;
+  /** `persist: none`, for a spec that sets options or filesystem services: what tor reads at its next start (restart.ts). */
+  restart?: TorrcConfig;
 }
 
-/** GETINFO keys persistence needs, added to readLiveState's batch. */
-export function persistInfoKeys(spec: PersistSpec | undefined): string[] {
-  if (spec?.mode === 'file') return ['config-file', 'config-defaults-file'];
+/**
+ * GETINFO keys persistence needs, added to readLiveState's batch. `managesConfig`: the spec sets options or
+ * filesystem services, which `persist: none` leaves in tor's memory only.
+ */
+export function persistInfoKeys(spec: PersistSpec | undefined, managesConfig: boolean): string[] {
+  if (spec?.mode === 'file' || (isNone(spec) && managesConfig)) return ['config-file', 'config-defaults-file'];
   return spec?.mode === 'saveconf' ? ['config-file', 'config-text'] : [];
 }
 
 /** Tor reads at most this deep (its MAX_INCLUDE_RECURSION_LEVEL is 31); a deeper chain is not ours. */
 const MAX_DEPTH = 8;
 
-export async function readLivePersist(spec: PersistSpec | undefined, info: Record<string, string>, torUid: number | undefined): Promise<LivePersist | undefined> {
+export async function readLivePersist(spec: PersistSpec | undefined, info: Record<string, string>, torUid: number | undefined, managesConfig: boolean): Promise<LivePersist | undefined> {
   if (spec?.mode === 'saveconf') return readSaved(info);
+  if (isNone(spec)) return managesConfig ? readRestart(info) : undefined;
   if (spec?.mode !== 'file') return undefined;
   const configFile = info['config-file'] || undefined;
   const defaults = info['config-defaults-file'] || undefined;
@@ -51,6 +59,60 @@ export async function readLivePersist(spec: PersistSpec | undefined, info: Recor
   const account = torUid === undefined ? undefined : await passwdEntry(torUid);
   if (account) Object.assign(live, { torUser: account.name, torGid: account.gid });
   return live;
+}
+
+function isNone(spec: PersistSpec | undefined): boolean {
+  return spec === undefined || spec.mode === 'none';
+}
+
+/** `persist: none`: the torrc files tor would read again at a restart or reload. */
+async function readRestart(info: Record<string, string>): Promise<LivePersist> {
+  const configFile = info['config-file'] || undefined;
+  const defaultsFile = info['config-defaults-file'] || undefined;
+  const live: LivePersist = { dropIn: null, included: false, ...(configFile ? { configFile } : {}) };
+  if (!configFile) return { ...live, torrcError: 'tor names no torrc (GETINFO config-file is empty)' };
+  try {
+    live.restart = await readTorrcConfig(configFile, defaultsFile);
+  } catch (err) {
+    live.torrcError = (err as Error).message;
+  }
+  return live;
+}
+
+/** What tor reads at its next start (restart.ts). Throws (with the file's name) when the torrc or an included file cannot be read or parsed. */
+export async function readTorrcConfig(configFile: string, defaultsFile: string | undefined): Promise<TorrcConfig> {
+  const torrc = await linesOf(configFile, 0);
+  // Tor names its default defaults file whether or not it exists.
+  const hasDefaults = defaultsFile !== undefined && (await stat(defaultsFile).catch(() => undefined)) !== undefined;
+  return { torrc, defaults: hasDefaults ? await linesOf(defaultsFile, 0) : [] };
+}
+
+async function linesOf(file: string, depth: number): Promise<ConfEntry[]> {
+  const text = await readFile(file, 'utf8');
+  const out: ConfEntry[] = [];
+  // Line by line, so that an included file's lines take the place of its `%include`, as tor reads them.
+  for (const line of text.replace(/\\\r?\n/g, '').split('\n')) {
+    const include = includesOf(line)[0];
+    if (include === undefined) {
+      out.push(...entriesOf(line, file));
+      continue;
+    }
+    if (depth >= MAX_DEPTH) continue;
+    for (const f of await expandInclude(include)) {
+      // Tor reads the files of an included directory, not its subdirectories.
+      if (f !== include && (await stat(f).catch(() => undefined))?.isDirectory()) continue;
+      out.push(...(await linesOf(f, depth + 1)));
+    }
+  }
+  return out;
+}
+
+function entriesOf(line: string, file: string): ConfEntry[] {
+  try {
+    return torrcEntries(line);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message} in: ${line.trim()}`);
+  }
 }
 
 /**

@@ -1,16 +1,18 @@
 /**
  * Plan section: persistence. Runs last, over the changes the other sections found.
- * - `none`: one warning that what apply changes lasts until tor restarts or reloads.
+ * - `none`: one warning that what apply changes lasts until tor restarts or reloads; when nothing changes, the
+ *   managed items tor's next restart or reload would revert (restart.ts), in a warning and in the plan.
  * - `saveconf`: a SAVECONF after the other steps, when there are any.
  * - `file`: the drop-in on disk compared with what the spec makes of it: a difference is drift ("persisted
  *   config differs"), fixed by a verified write; a torrc that does not `%include` it is a change with the
  *   exact line to add (left to the operator), or the step that adds it when the spec says `include: true`.
  */
-import type { DesiredOption, DesiredState } from '../../spec/model.js';
+import type { DesiredOption, DesiredState, SourcePos } from '../../spec/model.js';
 import { changeId } from '../desired.js';
 import type { Builder, PlanContext } from '../plan-common.js';
 import { step } from '../steps.js';
 import type { LiveState } from '../types.js';
+import { lostOnRestart } from './restart.js';
 import { dropInText, includeLine, shownLines } from './torrc.js';
 
 export function planPersist(desired: DesiredState, options: readonly DesiredOption[], live: LiveState, ctx: PlanContext, b: Builder): void {
@@ -19,6 +21,7 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
   const source = spec.source ? { source: spec.source } : {};
   if (spec.mode === 'none') {
     if (tuning) b.warnings.push({ item: 'persist', message: 'persist: none — these changes last until tor restarts or reloads (SIGHUP); see "Making it stick" in the README', ...source });
+    else planRestart(desired, options, live, ctx, b, source);
     return;
   }
   const p = live.persist;
@@ -93,4 +96,25 @@ export function planPersist(desired: DesiredState, options: readonly DesiredOpti
   }
   const id = b.change({ kind: 'persisted-config', id: p.configFile, action: 'update', before: null, after: [line], reason: `tor's torrc does not read ${spec.file}`, ...source });
   b.persistSteps.push(step('persist-include', { torrc: p.configFile, line }, [id]));
+}
+
+/** `persist: none` and nothing to change: is that still so after tor's next restart or reload? */
+function planRestart(desired: DesiredState, options: readonly DesiredOption[], live: LiveState, ctx: PlanContext, b: Builder, source: { source?: SourcePos }): void {
+  const p = live.persist;
+  // Nothing read: the spec sets no option and no filesystem service, or the live state was built in code.
+  if (!p) return;
+  if (p.torrcError !== undefined || !p.restart) {
+    b.warnings.push({ item: 'persist', message: `persist: none — cannot tell whether tor would still match the spec after it restarts or reloads (SIGHUP): ${p.torrcError ?? "tor's torrc was not read"}`, ...source });
+    return;
+  }
+  const lost = lostOnRestart(desired, options, live, p.restart, ctx);
+  if (!lost.length) return;
+  b.lostOnRestart.push(...lost);
+  const names = lost.map((item) => (item.startsWith('option:') ? item.slice('option:'.length) : `onion service ${item.slice(item.indexOf(':') + 1)}`));
+  const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  b.warnings.push({
+    item: 'persist',
+    message: `persist: none — tor matches the spec only until it restarts or reloads (SIGHUP), which would revert ${shown}: its torrc ${p.configFile} does not hold the spec's ${lost.length === 1 ? 'value' : 'values'}; see "Making it stick" in the README`,
+    ...source,
+  });
 }

@@ -7,7 +7,9 @@
 import path from 'node:path';
 import type { DesiredOption, DesiredState, FilesystemService } from '../../spec/model.js';
 import { SECRET_OPTIONS } from '../../tor/config/secrets.js';
-import { quoteString } from '../../tor/protocol/quoting.js';
+import type { OptionTable } from '../../tor/config/types.js';
+import { quoteString, unquoteString } from '../../tor/protocol/quoting.js';
+import type { ConfEntry } from '../../tor/replies.js';
 import { isSecret, reveal, Secret, type MaybeSecret } from '../../tor/secret.js';
 import { serviceBlockEntries } from '../hsblock.js';
 
@@ -68,6 +70,25 @@ export function shownLines(text: string, secretNames: ReadonlySet<string> = new 
 function torrcValue(name: string, v: string): string {
   if (/[\r\n\0]/.test(v)) throw new Error(`option ${name}: a torrc value cannot hold CR, LF or NUL`);
   return /["#\\]|^\s|\s$/.test(v) ? quoteString(v, name) : v;
+}
+
+/**
+ * The option lines of a torrc's text, in order, as tor reads them: a line ending in `\` goes on on the
+ * next one, `#` starts a comment (outside a quoted value, which is a C string), and `%` directives are
+ * left out (a caller follows `%include` itself). Names are made canonical when a table is given.
+ */
+export function torrcEntries(text: string, table?: OptionTable): ConfEntry[] {
+  const out: ConfEntry[] = [];
+  for (const raw of text.replace(/\\\r?\n/g, '').split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith('%')) continue;
+    const space = line.search(/\s/);
+    const name = space < 0 ? line : line.slice(0, space);
+    const rest = space < 0 ? '' : line.slice(space).trim();
+    const value = rest.startsWith('"') ? unquoteString(rest).value : rest.replace(/#.*$/, '').trimEnd();
+    out.push([table?.canonical(name) ?? name, value]);
+  }
+  return out;
 }
 
 /** The line that makes a torrc read `file`. */
