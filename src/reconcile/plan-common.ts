@@ -47,8 +47,9 @@ export class Builder {
   authSteps: Step[] = [];
   restartSteps: Step[] = [];
   persistSteps: Step[] = [];
-  /** Plan.lostOnRestart. */
+  /** Plan.lostOnRestart and Plan.restartUnknown. */
   lostOnRestart: string[] = [];
+  restartUnknown: string | undefined;
 
   change(c: Change): string {
     this.changes.push(c);

@@ -75,6 +75,7 @@ export function computePlan(desired: DesiredState, live: LiveState, ctx: PlanCon
     ...(restartOnly.length ? { restart: restarts ? ('apply' as const) : ('pending' as const) } : {}),
     addresses: serviceAddresses(desired, live),
     ...(b.lostOnRestart.length ? { lostOnRestart: b.lostOnRestart } : {}),
+    ...(b.restartUnknown !== undefined ? { restartUnknown: b.restartUnknown } : {}),
   };
 }
 

@@ -310,6 +310,8 @@ export interface Plan {
    * reload would revert, its torrc not holding them. Absent when there are none.
    */
   lostOnRestart?: string[];
+  /** `persist: none`, nothing to change, and tor's torrc could not be read: why lostOnRestart is not known. */
+  restartUnknown?: string;
   /**
    * The spec's embedded tor (tor.launch) is not running: this plan is against the configuration it would
    * start with (offline.ts), and `apply` launches it first. plan and diff never launch it.

@@ -77,6 +77,10 @@ describe('a fleet from one spec', () => {
     expect(again.code, again.stdout).toBe(0);
     // Their torrc files hold none of it (the example keeps persist: none): said, not plainly "in sync".
     expect(again.stdout).toContain('Fleet: 3 targets: 3 in sync until tor restarts.');
+    const reapplied = await cli('apply', spec);
+    expect(reapplied.code, reapplied.stderr).toBe(0);
+    expect(reapplied.stdout.match(/^ {2}Nothing to do\.\n {2}warning: persist: none — tor matches the spec only until it restarts or reloads/gm)).toHaveLength(3);
+    expect(reapplied.stdout).toContain('Fleet: 3 targets: 3 in sync until tor restarts.');
     // A no-op plan costs each target what it costs one tor: one pipelined round trip after authentication.
     for (const name of NAMES) expect(again.stderr).toMatch(new RegExp(`^> \\[${name}\\] \\d+ commands in 1 round trips after authentication$`, 'm'));
     const status = JSON.parse((await cli('status', spec, '--json')).stdout) as { targets: Array<{ name: string; services: Array<{ name: string; running: boolean; address: string }> }> };
@@ -115,7 +119,11 @@ describe('a fleet from one spec', () => {
     const { code, stdout } = await cli('plan', spec, overlay, '--target', 'edge-2', '--target', 'edge-1', '--format', 'json', '--detailed-exitcode');
     expect(code).toBe(0);
     expect((JSON.parse(stdout) as FleetJson).targets.map((t) => t.name)).toEqual(['edge-1', 'edge-2']);
-    expect((await cli('diff', spec, overlay, '--target', 'edge-1')).code).toBe(0);
+    const same = await cli('diff', spec, overlay, '--target', 'edge-1');
+    expect(same.code).toBe(0);
+    // The same now, but held in tor's memory only: said on stderr.
+    expect(same.stderr).toMatch(/^warning: \[edge-1\] persist: none — tor matches the spec only until it restarts or reloads \(SIGHUP\), which would revert /m);
+    expect(same.stderr).not.toContain('edge-2');
     const diff = await cli('diff', spec, '--target', 'edge-1');
     expect(diff.code, 'without the overlay, edge-1 differs').toBe(1);
     expect(diff.stdout).toContain('--- live (edge-1: unix:');

@@ -246,6 +246,10 @@ describe.skipIf(skip)(`persist on a Debian-like tor${skip ? ` (skipped: ${skip})
     await rm(t.torrc);
     const unreadable = await cli(['plan', s]);
     expect(unreadable.code, unreadable.all).toBe(0);
+    expect(unreadable.stdout).toContain('No changes: tor matches the spec now; whether it still will after it restarts or reloads is unknown (see the warning).');
+    const unreadableDiff = await cli(['diff', s]);
+    expect(unreadableDiff.code, unreadableDiff.all).toBe(0);
+    expect(unreadableDiff.stderr).toMatch(/warning: persist: none — cannot tell whether tor would still match the spec/);
     expect(unreadable.stdout).toMatch(/persist: none — cannot tell whether tor would still match the spec after it restarts or reloads \(SIGHUP\): ENOENT/);
   });
 

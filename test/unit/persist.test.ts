@@ -6,6 +6,7 @@ import { lineOf } from '../../src/reconcile/persist/files.js';
 import { readLivePersist, type LivePersist } from '../../src/reconcile/persist/live.js';
 import { dropInText, includeCovers, includeLine, includesOf, shownLines, torrcEntries } from '../../src/reconcile/persist/torrc.js';
 import { computePlan, isEmptyPlan, type PlanContext } from '../../src/reconcile/plan.js';
+import { renderHuman, renderMarkdown, restartWarnings } from '../../src/cli/views/plan.js';
 import { resolveDesired } from '../../src/reconcile/desired.js';
 import type { LiveState } from '../../src/reconcile/types.js';
 import type { PersistSpec } from '../../src/spec/model.js';
@@ -123,6 +124,10 @@ describe('%include', () => {
 });
 
 describe('torrc lines, as tor reads them', () => {
+  it('name a quoted value that does not parse by its option alone: it may be a secret', () => {
+    expect(() => torrcEntries('HashedControlPassword "16:5EC2E7\\q0\n')).toThrow(/^option HashedControlPassword: its quoted value is not a valid C string$/);
+  });
+
   it('go on after a backslash, end at a comment outside quotes, and take canonical names', () => {
     const text = '# a comment\nexitnodes {de} # not the value\nNickname "a#b"\nSocksPort 9050 \\\n  IsolateDestAddr\n%include /x\n\n  MaxCircuitDirtiness   15 minutes\n';
     expect(torrcEntries(text, OptionTable.bundled())).toEqual([
@@ -175,7 +180,21 @@ describe('persist: none, nothing to change: true after the next restart too?', (
   it('a torrc it cannot read: it says it cannot tell, and claims nothing lost', () => {
     const p = computePlan(d(), { ...synced(''), persist: { dropIn: null, included: false, configFile: '/etc/tor/torrc', torrcError: "EACCES: permission denied, open '/etc/tor/torrc'" } }, ctx);
     expect(p.lostOnRestart).toBeUndefined();
+    expect(p.restartUnknown).toBe("EACCES: permission denied, open '/etc/tor/torrc'");
     expect(p.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/^persist: none — cannot tell whether tor would still match the spec after it restarts or reloads \(SIGHUP\): EACCES/)]);
+    expect(restartWarnings(p)).toEqual(p.warnings.map((w) => w.message));
+  });
+
+  it('the plan\'s headline and what diff adds say the same: never plainly "in sync" then', () => {
+    const lost = computePlan(d(), synced('SocksPort 0\n'), ctx);
+    expect(renderHuman(lost, false)).toContain('  No changes: tor matches the spec, until it restarts or reloads (see the warning).\n');
+    expect(renderMarkdown(lost)).toContain('No changes: tor matches the spec, until it restarts or reloads (see the warning).\n');
+    expect(restartWarnings(lost)).toEqual([expect.stringMatching(/^persist: none — tor matches the spec only until/)]);
+    const unknown = computePlan(d(), { ...synced(''), persist: { dropIn: null, included: false, torrcError: 'tor names no torrc' } }, ctx);
+    expect(renderHuman(unknown, false)).toContain('  No changes: tor matches the spec now; whether it still will after it restarts or reloads is unknown (see the warning).\n');
+    const kept = computePlan(d(), synced(`ExitNodes {de}\n${block}`), ctx);
+    expect(renderHuman(kept, false)).toContain('  No changes: tor matches the spec.\n');
+    expect(restartWarnings(kept)).toEqual([]);
   });
 
   it('a plan that changes something keeps its one warning, and says nothing of the rest', () => {

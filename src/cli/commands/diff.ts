@@ -2,6 +2,7 @@ import { createTwoFilesPatch } from 'diff';
 import type { Plan } from '../../reconcile/types.js';
 import type { CliCommand } from '../program.js';
 import { changeLines } from '../views/lines.js';
+import { restartWarnings } from '../views/plan.js';
 import { describeError } from '../report.js';
 import { parseDuration, TIMEOUT_OPTION } from '../duration.js';
 import { ALLOW_PATH_OPTION, confineFlag } from '../allow-path.js';
@@ -41,9 +42,8 @@ export const diffCommand: CliCommand = {
           const before = managedText(session.plan, 'before');
           const after = managedText(session.plan, 'after');
           if (before === after) {
-            // The same now, not after tor's next restart: said, though the status stays "same" (apply has nothing to do).
-            const lost = session.plan.warnings.filter((w) => w.item === 'persist');
-            if (session.plan.lostOnRestart) for (const w of lost) io.stderr(`warning: ${w.message}\n`);
+            // The same now, maybe not after tor's next restart: said, though the status stays "same" (apply has nothing to do).
+            for (const w of restartWarnings(session.plan)) io.stderr(`warning: ${w}\n`);
             return setExitCode(0);
           }
           io.stdout(createTwoFilesPatch(session.target ? `live (${session.target.address})` : `embedded tor at its start, not running yet (${session.plan.launch?.dataDirectory ?? ''})`, `spec (${specs.join(', ')})`, before, after, '', '', { context: 3 }));

@@ -23,7 +23,7 @@ import { askYes, shouldConfirm } from '../confirm.js';
 import { EXIT_INVALID, formatReport, type CliIo } from '../program.js';
 import { CliUsageError } from '../report.js';
 import { failureReason, fleetAnnotations, renderFleetHuman, renderFleetMetrics, renderOnionbalanceMetrics, renderFleetJson, renderFleetMarkdown, renderFleetStatus, renderFrontends } from '../views/fleet.js';
-import type { PlanFormat } from '../views/plan.js';
+import { restartWarnings, type PlanFormat } from '../views/plan.js';
 import { useColor } from '../views/style.js';
 import { managedText } from './diff.js';
 import { interruptible, nudged } from './session.js';
@@ -130,7 +130,10 @@ export async function fleetDiff(loaded: LoadResult, io: CliIo, specs: readonly s
     if (!t.plan) continue;
     const before = managedText(t.plan, 'before');
     const after = managedText(t.plan, 'after');
-    if (before === after) continue;
+    if (before === after) {
+      for (const w of restartWarnings(t.plan)) io.stderr(`warning: [${t.target.name}] ${w}\n`);
+      continue;
+    }
     differs = true;
     io.stdout(createTwoFilesPatch(`live (${t.target.name}: ${t.address})`, `spec (${specs.join(', ')}) [${t.target.name}]`, before, after, '', '', { context: 3 }));
   }

@@ -11,7 +11,7 @@ import { describeError } from '../report.js';
 import type { WatchMetrics } from '../../reconcile/watch.js';
 import { renderMetrics } from './metrics.js';
 import type { SupervisorState } from '../../fleet/supervise.js';
-import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown } from './plan.js';
+import { githubAnnotations, renderApplyHuman, renderHuman, renderMarkdown, restartWarnings } from './plan.js';
 import { style } from './style.js';
 
 /** The one-line reason a target failed (tor's refusal, the unreachable address…), without a trailing newline. */
@@ -25,16 +25,19 @@ function heading(t: TargetRun | TargetStatus, name: string, labels: Record<strin
 }
 
 /** What became of one target, as the summary counts it. */
-function outcome(t: TargetRun): 'failed' | 'applied' | 'with changes' | 'in sync' | 'in sync until tor restarts' {
+const OUTCOMES = ['applied', 'with changes', 'in sync', 'in sync until tor restarts', 'in sync (after a restart: unknown)', 'failed'] as const;
+
+function outcome(t: TargetRun): (typeof OUTCOMES)[number] {
   if (targetFailed(t)) return 'failed';
   if (t.result) return 'applied';
   if (t.plan && !isEmptyPlan(t.plan)) return 'with changes';
-  return t.plan?.lostOnRestart ? 'in sync until tor restarts' : 'in sync';
+  if (t.plan?.lostOnRestart) return 'in sync until tor restarts';
+  return t.plan?.restartUnknown !== undefined ? 'in sync (after a restart: unknown)' : 'in sync';
 }
 
 /** `3 targets: 1 with changes, 1 in sync, 1 failed`. */
 export function fleetSummary(runs: readonly TargetRun[]): string {
-  const counts = (['applied', 'with changes', 'in sync', 'in sync until tor restarts', 'failed'] as const).map((o) => [o, runs.filter((t) => outcome(t) === o).length] as const).filter(([, n]) => n > 0);
+  const counts = OUTCOMES.map((o) => [o, runs.filter((t) => outcome(t) === o).length] as const).filter(([, n]) => n > 0);
   return `${runs.length} target${runs.length === 1 ? '' : 's'}: ${counts.map(([o, n]) => `${n} ${o}`).join(', ')}`;
 }
 
@@ -45,7 +48,7 @@ export function renderFleetHuman(runs: readonly TargetRun[], color: boolean, app
   for (const t of runs) {
     out.push(st.bold(heading(t, t.target.name, t.target.labels)), '');
     if (applied && t.result) out.push(renderApplyHuman(t.result, color));
-    else if (applied && t.plan && !t.plan.errors.length && t.error === undefined) out.push('  Nothing to do.', '');
+    else if (applied && t.plan && !t.plan.errors.length && t.error === undefined) out.push('  Nothing to do.', ...restartWarnings(t.plan).map((w) => `  ${st.yellow('warning:')} ${w}`), '');
     else if (t.plan) out.push(renderHuman(t.plan, color));
     if (t.error !== undefined) out.push(st.red(`  FAILED: ${failureReason(t.error)}`), '');
   }

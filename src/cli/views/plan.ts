@@ -57,7 +57,17 @@ export function launchNote(launch: NonNullable<Plan['launch']>): string {
 function noChangesLine(plan: Plan): string {
   if (plan.launch) return 'No changes beyond starting it: it starts with what the spec says.';
   if (plan.lostOnRestart) return 'No changes: tor matches the spec, until it restarts or reloads (see the warning).';
+  if (plan.restartUnknown !== undefined) return 'No changes: tor matches the spec now; whether it still will after it restarts or reloads is unknown (see the warning).';
   return 'No changes: tor matches the spec.';
+}
+
+/**
+ * What `diff` adds on stderr when live and spec are the same: the warnings that say tor may not stay so
+ * after its next restart or reload (persist: none).
+ */
+export function restartWarnings(plan: Plan): string[] {
+  if (!plan.lostOnRestart && plan.restartUnknown === undefined) return [];
+  return plan.warnings.filter((w) => w.item === 'persist').map((w) => w.message);
 }
 
 export function renderHuman(plan: Plan, color: boolean): string {

@@ -111,7 +111,7 @@ function entriesOf(line: string, file: string): ConfEntry[] {
   try {
     return torrcEntries(line);
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message} in: ${line.trim()}`);
+    throw new Error(`${file}: ${(err as Error).message}`);
   }
 }
 

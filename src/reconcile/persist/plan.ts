@@ -104,7 +104,8 @@ function planRestart(desired: DesiredState, options: readonly DesiredOption[], l
   // Nothing read: the spec sets no option and no filesystem service, or the live state was built in code.
   if (!p) return;
   if (p.torrcError !== undefined || !p.restart) {
-    b.warnings.push({ item: 'persist', message: `persist: none — cannot tell whether tor would still match the spec after it restarts or reloads (SIGHUP): ${p.torrcError ?? "tor's torrc was not read"}`, ...source });
+    b.restartUnknown = p.torrcError ?? "tor's torrc was not read";
+    b.warnings.push({ item: 'persist', message: `persist: none — cannot tell whether tor would still match the spec after it restarts or reloads (SIGHUP): ${b.restartUnknown}`, ...source });
     return;
   }
   const lost = lostOnRestart(desired, options, live, p.restart, ctx);

@@ -85,10 +85,19 @@ export function torrcEntries(text: string, table?: OptionTable): ConfEntry[] {
     const space = line.search(/\s/);
     const name = space < 0 ? line : line.slice(0, space);
     const rest = space < 0 ? '' : line.slice(space).trim();
-    const value = rest.startsWith('"') ? unquoteString(rest).value : rest.replace(/#.*$/, '').trimEnd();
+    const value = rest.startsWith('"') ? quotedValue(name, rest) : rest.replace(/#.*$/, '').trimEnd();
     out.push([table?.canonical(name) ?? name, value]);
   }
   return out;
+}
+
+/** A quoted torrc value; one that does not parse is named by its option alone, as the value may be a secret. */
+function quotedValue(name: string, rest: string): string {
+  try {
+    return unquoteString(rest).value;
+  } catch {
+    throw new Error(`option ${name}: its quoted value is not a valid C string`);
+  }
 }
 
 /** The line that makes a torrc read `file`. */
